@@ -1,0 +1,314 @@
+//! Checking a whole history: one independent search per key
+//! (P-compositionality: a history is linearizable exactly when each key's
+//! sub-history is), run in parallel on all cores, under an optional time
+//! limit and a per-key memory guard, assembled into [`Results`].
+
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use rayon::prelude::*;
+use serde::{Serialize, Serializer};
+
+use crate::history::{Action, History, Op, OpCounts, Value};
+use crate::model::{Model, SearchOp};
+use crate::wgl::{self, Abort, Limits, Outcome};
+
+/// A verdict: `true`, `false`, or `"unknown"` in JSON. Unknown is never
+/// valid.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
+pub enum Validity {
+    Valid,
+    Unknown,
+    Invalid,
+}
+
+impl Serialize for Validity {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Validity::Valid => s.serialize_bool(true),
+            Validity::Invalid => s.serialize_bool(false),
+            Validity::Unknown => s.serialize_str("unknown"),
+        }
+    }
+}
+
+impl Validity {
+    pub fn word(self) -> &'static str {
+        match self {
+            Validity::Valid => "valid",
+            Validity::Invalid => "INVALID",
+            Validity::Unknown => "unknown",
+        }
+    }
+
+    /// Exit code convention: 0 valid, 1 invalid, 2 unknown.
+    pub fn exit_code(self) -> u8 {
+        match self {
+            Validity::Valid => 0,
+            Validity::Invalid => 1,
+            Validity::Unknown => 2,
+        }
+    }
+}
+
+#[derive(Clone, Debug)]
+pub struct CheckOptions {
+    /// Give up after this long; unfinished keys are unknown.
+    pub time_limit: Option<Duration>,
+    /// Most bytes one key's memo may hold before that key is unknown.
+    pub max_memo_bytes: usize,
+}
+
+impl Default for CheckOptions {
+    fn default() -> Self {
+        CheckOptions { time_limit: None, max_memo_bytes: 2 << 30 }
+    }
+}
+
+/// One op, as results and reports show it.
+#[derive(Clone, Debug, Serialize)]
+pub struct OpView {
+    pub process: u64,
+    pub f: &'static str,
+    #[serde(rename = "type")]
+    pub kind: &'static str,
+    pub value: Value,
+    pub invoke_index: u64,
+    pub complete_index: Option<u64>,
+}
+
+impl OpView {
+    pub fn of(op: &Op) -> OpView {
+        let value = match &op.action {
+            Action::Read(v) | Action::Write(v) | Action::Append(v) => v.clone(),
+            Action::Cas(e, n) => Value::List(vec![e.clone(), n.clone()].into()),
+        };
+        OpView {
+            process: op.process,
+            f: op.f.as_str(),
+            kind: op.kind.as_str(),
+            value,
+            invoke_index: op.invoke_index,
+            complete_index: op.complete_index,
+        }
+    }
+}
+
+/// The verdict on one key.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyResult {
+    pub key: Value,
+    pub valid: Validity,
+    pub ops: usize,
+    pub time_ms: f64,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+/// Why one key is not linearizable, structured for the report.
+#[derive(Clone, Debug, Serialize)]
+pub struct KeyFailure {
+    pub key: Value,
+    /// A plain sentence, e.g. "read of key 7 returned 3, but every possible
+    /// state held 4 or 5".
+    pub explanation: String,
+    /// The first op that could not be linearized.
+    pub op: OpView,
+    /// The longest linearizable prefix found, in linearization order.
+    pub linearized_prefix: Vec<OpView>,
+    /// The model states the search could be in at that point.
+    pub candidate_states: Vec<Value>,
+    /// Every checked op of the key, for the explanation view.
+    pub key_ops: Vec<OpView>,
+}
+
+/// What `checker check` writes as results.json.
+#[derive(Clone, Debug, Serialize)]
+pub struct Results {
+    pub valid: Validity,
+    pub model: &'static str,
+    pub summary: String,
+    pub events: usize,
+    pub ops_checked: usize,
+    pub keys_checked: usize,
+    pub invalid_keys: Vec<Value>,
+    pub unknown_keys: Vec<Value>,
+    pub op_counts: OpCounts,
+    pub check_time_ms: f64,
+    pub keys: Vec<KeyResult>,
+    pub failures: Vec<KeyFailure>,
+}
+
+/// Checks every key of `history` against `model`.
+pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Results {
+    let started = Instant::now();
+    let cancel = Arc::new(AtomicBool::new(false));
+    let timer = opts.time_limit.map(|limit| {
+        let cancel = cancel.clone();
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let handle = std::thread::spawn(move || {
+            if rx.recv_timeout(limit).is_err() {
+                cancel.store(true, Ordering::Relaxed);
+            }
+        });
+        (tx, handle)
+    });
+    let limits = Limits { cancel: &cancel, max_memo_bytes: opts.max_memo_bytes };
+
+    // Biggest keys first, so one long key does not start last.
+    let mut order: Vec<usize> = (0..history.keys.len()).collect();
+    order.sort_by_key(|&k| std::cmp::Reverse(history.ops[k].len()));
+    let mut per_key: Vec<(usize, KeyResult, Option<KeyFailure>)> = order
+        .par_iter()
+        .map(|&k| {
+            let t = Instant::now();
+            let key = &history.keys[k];
+            let ops = model.prepare(&history.ops[k]);
+            let outcome = if cancel.load(Ordering::Relaxed) {
+                Outcome::Unknown(Abort::TimeLimit)
+            } else {
+                wgl::check(model, &ops, &limits)
+            };
+            let time_ms = t.elapsed().as_secs_f64() * 1e3;
+            let n = history.ops[k].len();
+            let (valid, reason, failure) = match outcome {
+                Outcome::Valid => (Validity::Valid, None, None),
+                Outcome::Unknown(Abort::TimeLimit) => (Validity::Unknown, Some("time limit reached".to_string()), None),
+                Outcome::Unknown(Abort::MemoryLimit { bytes }) => {
+                    (Validity::Unknown, Some(format!("memory guard reached ({} MB of memo)", bytes >> 20)), None)
+                }
+                Outcome::Invalid(f) => {
+                    let failure = explain(model, key, &history.ops[k], &ops, f);
+                    (Validity::Invalid, Some(failure.explanation.clone()), Some(failure))
+                }
+            };
+            (k, KeyResult { key: key.clone(), valid, ops: n, time_ms, reason }, failure)
+        })
+        .collect();
+    if let Some((tx, handle)) = timer {
+        drop(tx);
+        let _ = handle.join();
+    }
+    per_key.sort_by_key(|(k, _, _)| *k);
+
+    let valid = per_key.iter().map(|(_, r, _)| r.valid).max().unwrap_or(Validity::Valid);
+    let invalid_keys: Vec<Value> =
+        per_key.iter().filter(|(_, r, _)| r.valid == Validity::Invalid).map(|(_, r, _)| r.key.clone()).collect();
+    let unknown_keys: Vec<Value> =
+        per_key.iter().filter(|(_, r, _)| r.valid == Validity::Unknown).map(|(_, r, _)| r.key.clone()).collect();
+    let ops_checked = history.ops.iter().map(Vec::len).sum();
+    let check_time_ms = started.elapsed().as_secs_f64() * 1e3;
+    let summary = summarise(valid, model.name(), history, ops_checked, &invalid_keys, &unknown_keys, check_time_ms);
+    let mut keys = Vec::with_capacity(per_key.len());
+    let mut failures = Vec::new();
+    for (_, r, f) in per_key {
+        keys.push(r);
+        failures.extend(f);
+    }
+    Results {
+        valid,
+        model: model.name(),
+        summary,
+        events: history.events,
+        ops_checked,
+        keys_checked: keys.len(),
+        invalid_keys,
+        unknown_keys,
+        op_counts: history.counts.clone(),
+        check_time_ms,
+        keys,
+        failures,
+    }
+}
+
+fn summarise(
+    valid: Validity,
+    model: &str,
+    history: &History,
+    ops: usize,
+    invalid: &[Value],
+    unknown: &[Value],
+    ms: f64,
+) -> String {
+    if history.keys.is_empty() {
+        return format!("valid: the history holds no client operations to check ({model} model)");
+    }
+    let head = format!(
+        "{}: {ops} ops over {} keys checked against the {model} model in {ms:.0} ms",
+        valid.word(),
+        history.keys.len()
+    );
+    let list = |keys: &[Value]| {
+        let mut s: Vec<String> = keys.iter().take(10).map(|k| k.to_string()).collect();
+        if keys.len() > 10 {
+            s.push(format!("… {} more", keys.len() - 10));
+        }
+        s.join(", ")
+    };
+    let mut out = head;
+    if !invalid.is_empty() {
+        out.push_str(&format!("; not linearizable: key {}", list(invalid)));
+    }
+    if !unknown.is_empty() {
+        out.push_str(&format!("; undecided (limits reached): key {}", list(unknown)));
+    }
+    out
+}
+
+/// Turns a search failure into the report's structure and sentence.
+fn explain<M: Model>(
+    model: &M,
+    key: &Value,
+    all_ops: &[Op],
+    ops: &[SearchOp],
+    failure: wgl::Failure<M::State>,
+) -> KeyFailure {
+    let states = &failure.states;
+    let fails_everywhere = |i: usize| states.iter().all(|s| model.step(s, &ops[i].op).is_none());
+    // The op whose deadline passed may itself be placeable: then every
+    // continuation died on some other op. Prefer an op that no candidate
+    // state allows, due soonest: that is the one a reader should look at.
+    let culprit = if fails_everywhere(failure.blocked) {
+        failure.blocked
+    } else {
+        let limit = ops[failure.blocked].deadline.unwrap_or(u64::MAX);
+        (0..ops.len())
+            .filter(|i| !failure.prefix.contains(i) && ops[*i].deadline.is_some() && ops[*i].op.invoke < limit)
+            .filter(|i| fails_everywhere(*i))
+            .min_by_key(|i| ops[*i].deadline)
+            .unwrap_or(failure.blocked)
+    };
+    let described: Vec<Value> = states.iter().map(|s| model.describe(s)).collect();
+    let held = {
+        let mut words: Vec<String> = described.iter().map(|v| v.to_string()).collect();
+        words.sort();
+        words.dedup();
+        match words.len() {
+            0 => "no state".to_string(),
+            1 => format!("every possible state held {}", words[0]),
+            n => format!("every possible state held {} or {}", words[..n - 1].join(", "), words[n - 1]),
+        }
+    };
+    let op = &ops[culprit].op;
+    let explanation = match &op.action {
+        Action::Read(v) => format!("read of key {key} returned {v}, but {held}"),
+        Action::Cas(e, n) => format!("cas of key {key} expected {e} (to set {n}), but {held}"),
+        Action::Write(v) => format!(
+            "write of key {key} of {v} cannot be placed before it completed: every order of the ops around it \
+             leads to a read or cas that no state allows ({held})"
+        ),
+        Action::Append(v) => format!(
+            "append of {v} to key {key} cannot be placed before it completed: every order of the ops around it \
+             leads to a read that no state allows ({held})"
+        ),
+    };
+    KeyFailure {
+        key: key.clone(),
+        explanation,
+        op: OpView::of(op),
+        linearized_prefix: failure.prefix.iter().map(|&i| OpView::of(&ops[i].op)).collect(),
+        candidate_states: described,
+        key_ops: all_ops.iter().map(OpView::of).collect(),
+    }
+}

@@ -1,0 +1,244 @@
+//! Jepsen's EDN histories: import (`--format edn`) and export
+//! (`checker export --format edn`).
+//!
+//! Accepted input: Jepsen's `history.edn` (one map per line) and Knossos's
+//! test data (a vector or list of maps, `;` comments). Keys used: `:process`
+//! (an integer or `:nemesis`), `:type`, `:f`, `:value`, `:time`, `:index`,
+//! `:error`. Values from independent keys are `[k v]` tuples; they are
+//! recognised when every client op carries one (a cas then as
+//! `[k [old new]]`). `nil` is absent.
+
+use std::collections::BTreeMap;
+
+use edn_format::{Keyword, Value as Edn};
+
+use crate::history::{Event, EventType, HistoryError, Process, Value};
+
+fn kw(name: &str) -> Edn {
+    Edn::Keyword(Keyword::from_name(name))
+}
+
+/// Line (1-based) of each top-level op map: the maps themselves when the
+/// file is one map per line, or the maps inside the outer vector or list.
+fn map_lines(text: &str) -> Vec<usize> {
+    let mut lines = Vec::new();
+    let (mut depth, mut line, mut in_str, mut escaped, mut comment) = (0usize, 1usize, false, false, false);
+    let mut outer_is_collection = false;
+    let mut seen_any = false;
+    for c in text.chars() {
+        if c == '\n' {
+            line += 1;
+            comment = false;
+            continue;
+        }
+        if comment {
+            continue;
+        }
+        if in_str {
+            match (escaped, c) {
+                (true, _) => escaped = false,
+                (false, '\\') => escaped = true,
+                (false, '"') => in_str = false,
+                _ => {}
+            }
+            continue;
+        }
+        match c {
+            ';' => comment = true,
+            '"' => in_str = true,
+            '{' | '[' | '(' => {
+                if !seen_any {
+                    seen_any = true;
+                    outer_is_collection = c != '{';
+                }
+                let op_depth = if outer_is_collection { 1 } else { 0 };
+                if c == '{' && depth == op_depth {
+                    lines.push(line);
+                }
+                depth += 1;
+            }
+            '}' | ']' | ')' => depth = depth.saturating_sub(1),
+            _ => {}
+        }
+    }
+    lines
+}
+
+fn to_value(v: &Edn, line: usize, field: &'static str) -> Result<Value, HistoryError> {
+    Ok(match v {
+        Edn::Nil => Value::Nil,
+        Edn::Integer(i) => Value::Int(*i),
+        Edn::String(s) => Value::Str(s.as_str().into()),
+        Edn::Keyword(k) => Value::Str(k.name().into()),
+        Edn::Vector(items) | Edn::List(items) => {
+            Value::List(items.iter().map(|x| to_value(x, line, field)).collect::<Result<Vec<_>, _>>()?.into())
+        }
+        other => {
+            return Err(HistoryError::new(line, field, format!("unsupported EDN value {}", edn_format::emit_str(other))))
+        }
+    })
+}
+
+/// Parses an EDN history into events and their line numbers.
+pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
+    let lines = map_lines(text);
+    let mut maps = Vec::new();
+    for item in edn_format::Parser::from_str(text, Default::default()) {
+        match item.map_err(|e| HistoryError::new(0, "(edn)", format!("malformed EDN: {e}")))? {
+            Edn::Map(m) => maps.push(m),
+            Edn::Vector(items) | Edn::List(items) => {
+                for (i, x) in items.into_iter().enumerate() {
+                    match x {
+                        Edn::Map(m) => maps.push(m),
+                        other => {
+                            return Err(HistoryError::new(
+                                lines.get(i).copied().unwrap_or(0),
+                                "(edn)",
+                                format!("expected an op map, found {}", edn_format::emit_str(&other)),
+                            ))
+                        }
+                    }
+                }
+            }
+            other => {
+                return Err(HistoryError::new(
+                    0,
+                    "(edn)",
+                    format!("expected an op map or a vector of them, found {}", edn_format::emit_str(&other)),
+                ))
+            }
+        }
+    }
+    let line_of = |i: usize| lines.get(i).copied().unwrap_or(i + 1);
+    let mut events = Vec::with_capacity(maps.len());
+    for (i, m) in maps.iter().enumerate() {
+        let line = line_of(i);
+        let get = |k: &str| m.get(&kw(k));
+        let process = match get("process") {
+            Some(Edn::Integer(p)) if *p >= 0 => Process::Client(*p as u64),
+            Some(Edn::Keyword(k)) if k.name() == "nemesis" => Process::Nemesis,
+            Some(other) => {
+                return Err(HistoryError::new(
+                    line,
+                    "process",
+                    format!("{} is neither a process number nor :nemesis", edn_format::emit_str(other)),
+                ))
+            }
+            None => return Err(HistoryError::new(line, "process", "missing")),
+        };
+        let kind = match get("type") {
+            Some(Edn::Keyword(k)) => EventType::parse(k.name()),
+            _ => None,
+        }
+        .ok_or_else(|| HistoryError::new(line, "type", "missing or not one of :invoke, :ok, :fail, :info"))?;
+        let f = match get("f") {
+            Some(Edn::Keyword(k)) => k.name().to_string(),
+            Some(Edn::String(s)) => s.clone(),
+            Some(Edn::Symbol(s)) => s.name().to_string(),
+            _ => return Err(HistoryError::new(line, "f", "missing or not a keyword")),
+        };
+        let int = |k: &'static str| match get(k) {
+            Some(Edn::Integer(n)) if *n >= 0 => Ok(Some(*n as u64)),
+            None | Some(Edn::Nil) => Ok(None),
+            Some(other) => Err(HistoryError::new(line, k, format!("{} is not a count", edn_format::emit_str(other)))),
+        };
+        events.push(Event {
+            index: int("index")?.unwrap_or(i as u64),
+            time: int("time")?.unwrap_or(0),
+            process,
+            kind,
+            f,
+            key: None,
+            value: get("value").map(|v| to_value(v, line, "value")).transpose()?.unwrap_or_default(),
+            error: get("error").map(|e| match e {
+                Edn::String(s) => s.clone(),
+                other => edn_format::emit_str(other),
+            }),
+            node: None,
+        });
+    }
+    split_independent(&mut events);
+    Ok((events, (0..maps.len()).map(line_of).collect()))
+}
+
+/// Moves `[k v]` tuples into `key` and `value` when every client op has one.
+fn split_independent(events: &mut [Event]) {
+    let tuple = |e: &Event| match &e.value {
+        Value::List(l) if l.len() == 2 => e.f != "cas" || matches!(&l[1], Value::List(c) if c.len() == 2),
+        _ => false,
+    };
+    let clients = || events.iter().filter(|e| e.process != Process::Nemesis);
+    if clients().next().is_none() || !clients().all(tuple) {
+        return;
+    }
+    for e in events.iter_mut().filter(|e| e.process != Process::Nemesis) {
+        if let Value::List(l) = std::mem::take(&mut e.value) {
+            let mut it = l.into_vec().into_iter();
+            e.key = it.next();
+            e.value = it.next().unwrap_or_default();
+        }
+    }
+}
+
+fn to_edn(v: &Value) -> Edn {
+    match v {
+        Value::Nil => Edn::Nil,
+        Value::Int(i) => Edn::Integer(*i),
+        Value::Str(s) => Edn::String(s.to_string()),
+        Value::List(l) => Edn::Vector(l.iter().map(to_edn).collect()),
+    }
+}
+
+/// One event as a line of Jepsen's history.edn. Keyed ops become
+/// independent `[k v]` tuples.
+pub fn emit(e: &Event) -> String {
+    let mut m = BTreeMap::new();
+    m.insert(kw("index"), Edn::Integer(e.index as i64));
+    m.insert(kw("time"), Edn::Integer(e.time as i64));
+    m.insert(
+        kw("process"),
+        match e.process {
+            Process::Client(p) => Edn::Integer(p as i64),
+            Process::Nemesis => kw("nemesis"),
+        },
+    );
+    m.insert(kw("type"), kw(e.kind.as_str()));
+    m.insert(kw("f"), kw(&e.f));
+    let value = match &e.key {
+        Some(k) if e.process != Process::Nemesis => Edn::Vector(vec![to_edn(k), to_edn(&e.value)]),
+        _ => to_edn(&e.value),
+    };
+    m.insert(kw("value"), value);
+    if let Some(err) = &e.error {
+        m.insert(kw("error"), Edn::String(err.clone()));
+    }
+    edn_format::emit_str(&Edn::Map(m))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn knossos_vector_with_comments_and_cas() {
+        let text = "; a comment\n[{:process 0, :type :invoke, :f :write, :value 1}\n {:process 0, :type :ok, :f :write, :value 1}\n {:process 1 :type :invoke :f :cas :value [1 2]} ; trailing\n {:process 1 :type :ok :f :cas :value [1 2]}\n {:process 2 :type :invoke :f :read :value nil}\n {:process 2 :type :ok :f :read :value 2}]\n";
+        let (events, lines) = parse(text).unwrap();
+        assert_eq!(events.len(), 6);
+        assert_eq!(lines, vec![2, 3, 4, 5, 6, 7]);
+        assert_eq!(events[2].value, Value::List(vec![Value::Int(1), Value::Int(2)].into()));
+        assert_eq!(events[2].key, None);
+        assert_eq!(events[5].value, Value::Int(2));
+    }
+
+    #[test]
+    fn jepsen_lines_with_independent_keys_round_trip() {
+        let text = "{:type :invoke, :f :cas, :value [3 [nil 4]], :time 10, :process 0, :index 0}\n{:type :ok, :f :cas, :value [3 [nil 4]], :time 20, :process 0, :index 1}\n{:type :info, :f :start-partition, :value nil, :process :nemesis, :index 2}\n";
+        let (events, _) = parse(text).unwrap();
+        assert_eq!(events[0].key, Some(Value::Int(3)));
+        assert_eq!(events[0].value, Value::List(vec![Value::Nil, Value::Int(4)].into()));
+        assert_eq!(events[2].process, Process::Nemesis);
+        let again: String = events.iter().map(|e| emit(e) + "\n").collect();
+        let (back, _) = parse(&again).unwrap();
+        assert_eq!(back, events);
+    }
+}

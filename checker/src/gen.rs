@@ -1,0 +1,256 @@
+//! A history generator: a simulated linearizable store, for benchmarks and
+//! property tests.
+//!
+//! Workers run ops one at a time. Each op takes effect at one instant
+//! between its invoke and its completion (its linearization point), so the
+//! recorded history is linearizable by construction. A crashed op is
+//! recorded as `info`, takes effect or not with equal odds, and retires its
+//! process. Written values and appended elements are unique per key.
+//! `stale_read` then rewrites one late read to return a value that was
+//! certainly overwritten before the read began, which makes the history
+//! invalid.
+
+use std::collections::{BinaryHeap, HashMap};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+
+use crate::history::{Event, EventType, Process, Value};
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum GenModel {
+    Register,
+    ListAppend,
+}
+
+#[derive(Clone, Debug, clap::Args)]
+pub struct GenOptions {
+    /// Operations to generate.
+    #[arg(long, default_value_t = 1000)]
+    pub ops: usize,
+    /// Distinct keys.
+    #[arg(long, default_value_t = 1)]
+    pub keys: usize,
+    /// Concurrent workers.
+    #[arg(long, default_value_t = 10)]
+    pub processes: usize,
+    /// Fraction of writes, cas and appends that crash (info).
+    #[arg(long, default_value_t = 0.05)]
+    pub info_rate: f64,
+    /// Fraction of ops that are reads.
+    #[arg(long, default_value_t = 0.5)]
+    pub read_rate: f64,
+    /// Fraction of ops that are cas (register only).
+    #[arg(long, default_value_t = 0.2)]
+    pub cas_rate: f64,
+    /// Make one late read stale (the history becomes invalid).
+    #[arg(long)]
+    pub stale_read: bool,
+    #[arg(long, value_enum, default_value_t = GenModel::Register)]
+    pub model: GenModel,
+    #[arg(long, default_value_t = 1)]
+    pub seed: u64,
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    Read,
+    Write,
+    Cas,
+    Append,
+}
+
+struct Running {
+    process: u64,
+    kind: Kind,
+    key: i64,
+    input: Value,
+    crashed: bool,
+    takes_effect: bool,
+    result: Option<Value>,
+    cas_ok: bool,
+    invoke_event: usize,
+}
+
+#[derive(PartialEq, Eq, PartialOrd, Ord)]
+enum Step {
+    Complete,
+    Linearize,
+    Invoke,
+}
+
+/// Generates a history (events in index order).
+pub fn generate(o: &GenOptions) -> Vec<Event> {
+    let mut rng = StdRng::seed_from_u64(o.seed);
+    let workers = o.processes.max(1);
+    let keys = o.keys.max(1) as i64;
+    let mut heap: BinaryHeap<std::cmp::Reverse<(u64, Step, usize)>> = BinaryHeap::new();
+    for w in 0..workers {
+        heap.push(std::cmp::Reverse((rng.gen_range(0..100), Step::Invoke, w)));
+    }
+    let mut pids: Vec<u64> = (0..workers as u64).collect();
+    let mut next_pid = workers as u64;
+    let mut running: Vec<Option<Running>> = (0..workers).map(|_| None).collect();
+    let mut register: HashMap<i64, Value> = HashMap::new();
+    let mut lists: HashMap<i64, Vec<Value>> = HashMap::new();
+    let mut counters: HashMap<i64, i64> = HashMap::new();
+    let mut events: Vec<Event> = Vec::with_capacity(o.ops * 2);
+    let mut issued = 0;
+    let emit = |events: &mut Vec<Event>, t: u64, p: u64, kind: EventType, f: &str, key: i64, value: Value| {
+        events.push(Event {
+            index: events.len() as u64,
+            time: t * 1000,
+            process: Process::Client(p),
+            kind,
+            f: f.to_string(),
+            key: Some(Value::Int(key)),
+            value,
+            error: None,
+            node: None,
+        });
+    };
+    while let Some(std::cmp::Reverse((t, step, w))) = heap.pop() {
+        match step {
+            Step::Invoke => {
+                if issued >= o.ops {
+                    continue;
+                }
+                issued += 1;
+                let key = rng.gen_range(0..keys);
+                let r: f64 = rng.gen();
+                let kind = match o.model {
+                    GenModel::ListAppend if r < o.read_rate => Kind::Read,
+                    GenModel::ListAppend => Kind::Append,
+                    GenModel::Register if r < o.read_rate => Kind::Read,
+                    GenModel::Register if r < o.read_rate + o.cas_rate => Kind::Cas,
+                    GenModel::Register => Kind::Write,
+                };
+                let mut fresh = || {
+                    let c = counters.entry(key).or_insert(0);
+                    *c += 1;
+                    Value::Int(*c)
+                };
+                let (f, input) = match kind {
+                    Kind::Read => ("read", Value::Nil),
+                    Kind::Write => ("write", fresh()),
+                    Kind::Append => ("append", fresh()),
+                    Kind::Cas => {
+                        // Expect what the key holds now: often still true
+                        // at the linearization point, sometimes not.
+                        let expected = register.get(&key).cloned().unwrap_or(Value::Nil);
+                        ("cas", Value::List(vec![expected, fresh()].into()))
+                    }
+                };
+                let crashed = kind != Kind::Read && rng.gen_bool(o.info_rate.clamp(0.0, 1.0));
+                emit(&mut events, t, pids[w], EventType::Invoke, f, key, input.clone());
+                running[w] = Some(Running {
+                    process: pids[w],
+                    kind,
+                    key,
+                    input,
+                    crashed,
+                    takes_effect: !crashed || rng.gen_bool(0.5),
+                    result: None,
+                    cas_ok: false,
+                    invoke_event: events.len() - 1,
+                });
+                heap.push(std::cmp::Reverse((t + rng.gen_range(1..50), Step::Linearize, w)));
+            }
+            Step::Linearize => {
+                let op = running[w].as_mut().expect("running op");
+                if op.takes_effect {
+                    match op.kind {
+                        Kind::Read => {
+                            op.result = Some(match o.model {
+                                GenModel::Register => register.get(&op.key).cloned().unwrap_or(Value::Nil),
+                                GenModel::ListAppend => {
+                                    Value::List(lists.get(&op.key).cloned().unwrap_or_default().into())
+                                }
+                            })
+                        }
+                        Kind::Write => {
+                            register.insert(op.key, op.input.clone());
+                        }
+                        Kind::Append => lists.entry(op.key).or_default().push(op.input.clone()),
+                        Kind::Cas => {
+                            let Value::List(l) = &op.input else { unreachable!() };
+                            let current = register.get(&op.key).cloned().unwrap_or(Value::Nil);
+                            if current == l[0] {
+                                register.insert(op.key, l[1].clone());
+                                op.cas_ok = true;
+                            }
+                        }
+                    }
+                }
+                heap.push(std::cmp::Reverse((t + rng.gen_range(1..50), Step::Complete, w)));
+            }
+            Step::Complete => {
+                let op = running[w].take().expect("running op");
+                let f = match op.kind {
+                    Kind::Read => "read",
+                    Kind::Write => "write",
+                    Kind::Append => "append",
+                    Kind::Cas => "cas",
+                };
+                let (kind, value) = if op.crashed {
+                    (EventType::Info, op.input.clone())
+                } else {
+                    match op.kind {
+                        Kind::Read => (EventType::Ok, op.result.clone().unwrap_or_default()),
+                        Kind::Cas if !op.cas_ok => (EventType::Fail, op.input.clone()),
+                        _ => (EventType::Ok, op.input.clone()),
+                    }
+                };
+                emit(&mut events, t, op.process, kind, f, op.key, value);
+                let _ = op.invoke_event;
+                if op.crashed {
+                    pids[w] = next_pid;
+                    next_pid += 1;
+                }
+                heap.push(std::cmp::Reverse((t + rng.gen_range(0..20), Step::Invoke, w)));
+            }
+        }
+    }
+    if o.stale_read {
+        make_stale(&mut events);
+    }
+    events
+}
+
+/// Rewrites the latest read that can be made certainly stale: it returns
+/// the value of a write w1 although a later write w2 began after w1 ended
+/// and ended before the read began.
+fn make_stale(events: &mut [Event]) {
+    // Completed ok writes per key: (invoke pos, complete pos, value).
+    let mut writes: HashMap<Value, Vec<(usize, usize, Value)>> = HashMap::new();
+    let mut open: HashMap<Process, usize> = HashMap::new();
+    let mut reads = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match e.kind {
+            EventType::Invoke => {
+                open.insert(e.process, i);
+            }
+            EventType::Ok => {
+                let inv = open.remove(&e.process).expect("paired");
+                let key = e.key.clone().unwrap_or_default();
+                match e.f.as_str() {
+                    "write" => writes.entry(key).or_default().push((inv, i, e.value.clone())),
+                    "read" => reads.push((inv, i, key)),
+                    _ => {}
+                }
+            }
+            _ => {
+                open.remove(&e.process);
+            }
+        }
+    }
+    for (inv, done, key) in reads.into_iter().rev() {
+        let Some(ws) = writes.get(&key) else { continue };
+        // w2: the latest write finished before the read began; w1: a write
+        // finished before w2 began.
+        let Some(w2) = ws.iter().filter(|w| w.1 < inv).max_by_key(|w| w.1) else { continue };
+        let Some(w1) = ws.iter().filter(|w| w.1 < w2.0).max_by_key(|w| w.1) else { continue };
+        events[done].value = w1.2.clone();
+        return;
+    }
+}

@@ -1,0 +1,25 @@
+//! Faultline's checker: the history format, the models, and a
+//! linearizability checker.
+//!
+//! Layout:
+//! - [`history`]: events (JSON Lines), validation, pairing into ops per key;
+//! - [`edn`]: Jepsen/Knossos EDN import and export;
+//! - [`model`]: the model trait; [`register`] and [`list_append`] implement it;
+//! - [`bitset`]: the set of linearized ops, half of the memo key;
+//! - [`wgl`]: the Wing–Gong–Lowe search for one key;
+//! - [`check`]: all keys in parallel, limits, and results.json;
+//! - [`gen`]: a simulated linearizable store that writes histories;
+//! - [`brute`]: an all-orders checker that cross-checks the search;
+//! - [`cli`]: the `checker` command line.
+
+pub mod bitset;
+pub mod brute;
+pub mod check;
+pub mod cli;
+pub mod edn;
+pub mod gen;
+pub mod history;
+pub mod list_append;
+pub mod model;
+pub mod register;
+pub mod wgl;

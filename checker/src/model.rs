@@ -1,0 +1,61 @@
+//! The model trait: a sequential specification of one key, as data plus a
+//! step function (Porcupine's shape). Adding a model is one new file; the
+//! search never changes.
+
+use std::fmt::Debug;
+use std::hash::Hash;
+
+use crate::history::{Op, OpType, Value};
+
+/// An operation as the search sees it: the history op plus its deadline.
+#[derive(Clone, Debug)]
+pub struct SearchOp {
+    pub op: Op,
+    /// The op must be linearized before this position (its completion, or
+    /// an earlier deadline derived by [`Model::prepare`]); `None`: it may
+    /// be left out entirely (an info op that stayed optional).
+    pub deadline: Option<u64>,
+}
+
+/// A sequential specification of one key.
+pub trait Model: Sync + Send {
+    type State: Clone + Eq + Hash + Debug + Send;
+
+    /// The name used on the command line and in results.
+    fn name(&self) -> &'static str;
+
+    /// Which operations this model knows.
+    fn accepts(f: OpType) -> bool
+    where
+        Self: Sized;
+
+    /// The state of a key nobody has written.
+    fn init(&self) -> Self::State;
+
+    /// The state after `op`, or `None` when `op` cannot happen in `state`.
+    /// For an info op this is the "it took effect" branch only: "it never
+    /// took effect" is the search leaving it out.
+    fn step(&self, state: &Self::State, op: &Op) -> Option<Self::State>;
+
+    /// A state as a value, for reports.
+    fn describe(&self, state: &Self::State) -> Value;
+
+    /// Heap bytes a state holds beyond its own size, for the memory guard.
+    fn state_bytes(&self, _state: &Self::State) -> usize {
+        0
+    }
+
+    /// Turns a key's ops into search ops. The default keeps every op, with
+    /// ok ops due by their completion and info ops optional. Models may
+    /// drop info ops that can never change the verdict, or give them a
+    /// deadline when some ok op could not have happened without them;
+    /// either must preserve the verdict exactly (see the models' docs).
+    fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {
+        ops.iter().map(|op| SearchOp { deadline: crate::model::ok_deadline(op), op: op.clone() }).collect()
+    }
+}
+
+/// The plain deadline: an ok op's completion, none for an info op.
+pub fn ok_deadline(op: &Op) -> Option<u64> {
+    (op.complete != crate::history::NEVER).then_some(op.complete)
+}

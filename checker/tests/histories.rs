@@ -1,0 +1,263 @@
+//! Hand-made histories with known verdicts, and bad input.
+
+use checker::check::{CheckOptions, Validity};
+use checker::cli::{check_events, ModelName};
+use checker::history::parse_jsonl;
+
+/// Builds a JSON Lines history from `(process, type, f, key, value)` rows.
+fn history(rows: &[(i64, &str, &str, i64, &str)]) -> String {
+    rows.iter()
+        .enumerate()
+        .map(|(i, (p, t, f, k, v))| {
+            format!(
+                "{{\"index\":{i},\"time\":{},\"process\":{p},\"type\":\"{t}\",\"f\":\"{f}\",\"key\":{k},\"value\":{v}}}\n",
+                i * 10
+            )
+        })
+        .collect()
+}
+
+fn verdict(text: &str, model: ModelName) -> checker::check::Results {
+    let (events, lines) = parse_jsonl(text).expect("parses");
+    check_events(&events, &lines, model, &CheckOptions::default()).expect("pairs").1
+}
+
+fn register(rows: &[(i64, &str, &str, i64, &str)]) -> checker::check::Results {
+    verdict(&history(rows), ModelName::Register)
+}
+
+#[test]
+fn stale_read_is_invalid_and_explained() {
+    let r = register(&[
+        (0, "invoke", "write", 7, "1"),
+        (0, "ok", "write", 7, "1"),
+        (0, "invoke", "write", 7, "2"),
+        (0, "ok", "write", 7, "2"),
+        (1, "invoke", "read", 7, "null"),
+        (1, "ok", "read", 7, "1"),
+    ]);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.invalid_keys, vec![checker::history::Value::Int(7)]);
+    let f = &r.failures[0];
+    assert_eq!(f.explanation, "read of key 7 returned 1, but every possible state held 2");
+    assert_eq!((f.op.f, f.op.invoke_index, f.op.complete_index), ("read", 4, Some(5)));
+    assert_eq!(f.linearized_prefix.len(), 2);
+}
+
+#[test]
+fn lost_acknowledged_write_is_invalid() {
+    let r = register(&[
+        (0, "invoke", "write", 1, "5"),
+        (0, "ok", "write", 1, "5"),
+        (1, "invoke", "read", 1, "null"),
+        (1, "ok", "read", 1, "null"),
+    ]);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert!(r.failures[0].explanation.contains("returned nil"), "{}", r.failures[0].explanation);
+}
+
+#[test]
+fn concurrent_writes_may_linearize_in_either_order() {
+    for last in ["1", "2"] {
+        let r = register(&[
+            (0, "invoke", "write", 1, "1"),
+            (1, "invoke", "write", 1, "2"),
+            (0, "ok", "write", 1, "1"),
+            (1, "ok", "write", 1, "2"),
+            (2, "invoke", "read", 1, "null"),
+            (2, "ok", "read", 1, last),
+        ]);
+        assert_eq!(r.valid, Validity::Valid, "final read {last}");
+    }
+}
+
+#[test]
+fn info_write_may_show_up_later_or_never() {
+    let shows_up = register(&[
+        (0, "invoke", "write", 1, "1"),
+        (0, "ok", "write", 1, "1"),
+        (1, "invoke", "write", 1, "2"),
+        (1, "info", "write", 1, "2"),
+        (2, "invoke", "read", 1, "null"),
+        (2, "ok", "read", 1, "1"),
+        (3, "invoke", "read", 1, "null"),
+        (3, "ok", "read", 1, "2"),
+    ]);
+    assert_eq!(shows_up.valid, Validity::Valid);
+    let never = register(&[
+        (0, "invoke", "write", 1, "1"),
+        (0, "ok", "write", 1, "1"),
+        (1, "invoke", "write", 1, "2"),
+        (1, "info", "write", 1, "2"),
+        (2, "invoke", "read", 1, "null"),
+        (2, "ok", "read", 1, "1"),
+    ]);
+    assert_eq!(never.valid, Validity::Valid);
+    // But once seen, it cannot un-happen.
+    let flickers = register(&[
+        (0, "invoke", "write", 1, "1"),
+        (0, "ok", "write", 1, "1"),
+        (1, "invoke", "write", 1, "2"),
+        (1, "info", "write", 1, "2"),
+        (2, "invoke", "read", 1, "null"),
+        (2, "ok", "read", 1, "2"),
+        (3, "invoke", "read", 1, "null"),
+        (3, "ok", "read", 1, "1"),
+    ]);
+    assert_eq!(flickers.valid, Validity::Invalid);
+}
+
+#[test]
+fn an_info_write_cannot_take_effect_before_its_invoke() {
+    let r = register(&[
+        (2, "invoke", "read", 1, "null"),
+        (2, "ok", "read", 1, "9"),
+        (1, "invoke", "write", 1, "9"),
+        (1, "info", "write", 1, "9"),
+    ]);
+    assert_eq!(r.valid, Validity::Invalid);
+}
+
+#[test]
+fn cas_chains() {
+    let good = register(&[
+        (0, "invoke", "cas", 1, "[null, 1]"),
+        (0, "ok", "cas", 1, "[null, 1]"),
+        (1, "invoke", "cas", 1, "[1, 2]"),
+        (1, "info", "cas", 1, "[1, 2]"),
+        (2, "invoke", "cas", 1, "[2, 3]"),
+        (2, "ok", "cas", 1, "[2, 3]"),
+        (3, "invoke", "read", 1, "null"),
+        (3, "ok", "read", 1, "3"),
+    ]);
+    assert_eq!(good.valid, Validity::Valid, "the info cas must have happened");
+    let broken = register(&[
+        (0, "invoke", "cas", 1, "[null, 1]"),
+        (0, "ok", "cas", 1, "[null, 1]"),
+        (2, "invoke", "cas", 1, "[2, 3]"),
+        (2, "ok", "cas", 1, "[2, 3]"),
+    ]);
+    assert_eq!(broken.valid, Validity::Invalid);
+    assert!(broken.failures[0].explanation.starts_with("cas of key 1 expected 2"), "{}", broken.failures[0].explanation);
+    // A failed cas did not happen and is not checked.
+    let failed = register(&[
+        (0, "invoke", "cas", 1, "[5, 6]"),
+        (0, "fail", "cas", 1, "[5, 6]"),
+        (1, "invoke", "read", 1, "null"),
+        (1, "ok", "read", 1, "null"),
+    ]);
+    assert_eq!(failed.valid, Validity::Valid);
+}
+
+#[test]
+fn the_first_op_failing_is_fine() {
+    let r = register(&[
+        (0, "invoke", "write", 1, "1"),
+        (0, "fail", "write", 1, "1"),
+        (1, "invoke", "read", 1, "null"),
+        (1, "ok", "read", 1, "null"),
+    ]);
+    assert_eq!(r.valid, Validity::Valid);
+    assert_eq!(r.op_counts["write"]["fail"], 1);
+}
+
+#[test]
+fn list_append_read_missing_an_acknowledged_append_is_invalid() {
+    let text = history(&[
+        (0, "invoke", "append", 1, "1"),
+        (0, "ok", "append", 1, "1"),
+        (0, "invoke", "append", 1, "2"),
+        (0, "ok", "append", 1, "2"),
+        (1, "invoke", "read", 1, "null"),
+        (1, "ok", "read", 1, "[1]"),
+    ]);
+    let r = verdict(&text, ModelName::ListAppend);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert!(r.failures[0].explanation.contains("returned [1]"), "{}", r.failures[0].explanation);
+    let ok = history(&[
+        (0, "invoke", "append", 1, "1"),
+        (0, "ok", "append", 1, "1"),
+        (2, "invoke", "append", 1, "3"),
+        (1, "invoke", "read", 1, "null"),
+        (1, "ok", "read", 1, "[1, 3]"),
+        (2, "info", "append", 1, "3"),
+    ]);
+    assert_eq!(verdict(&ok, ModelName::ListAppend).valid, Validity::Valid);
+}
+
+#[test]
+fn empty_history_is_valid_and_says_so() {
+    let r = verdict("", ModelName::Register);
+    assert_eq!(r.valid, Validity::Valid);
+    assert!(r.summary.contains("no client operations"), "{}", r.summary);
+}
+
+#[test]
+fn nemesis_events_are_kept_but_not_checked() {
+    let text = "{\"index\":0,\"time\":1,\"process\":\"nemesis\",\"type\":\"info\",\"f\":\"start-partition\",\"value\":[[1],[2,3]]}\n";
+    let (events, lines) = parse_jsonl(text).unwrap();
+    let (h, r) = check_events(&events, &lines, ModelName::Register, &CheckOptions::default()).unwrap();
+    assert_eq!(h.nemesis.len(), 1);
+    assert_eq!(r.valid, Validity::Valid);
+}
+
+fn pair_error(text: &str) -> String {
+    match parse_jsonl(text) {
+        Err(e) => e.to_string(),
+        Ok((events, lines)) => match check_events(&events, &lines, ModelName::Register, &CheckOptions::default()) {
+            Err(e) => e.to_string(),
+            Ok(_) => panic!("expected an error for {text:?}"),
+        },
+    }
+}
+
+#[test]
+fn bad_input_names_the_line_and_the_field() {
+    let ok = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":1,\"value\":null}\n";
+    assert_eq!(pair_error(&format!("{ok}{{not json\n")).split(':').next().unwrap(), "line 2");
+    let e = pair_error("{\"process\":0,\"type\":\"okay\",\"f\":\"read\",\"key\":1,\"value\":null}\n");
+    assert!(e.starts_with("line 1: field `type`") && e.contains("okay"), "{e}");
+    let e = pair_error("{\"process\":0,\"type\":\"invoke\",\"f\":\"frob\",\"key\":1,\"value\":null}\n");
+    assert!(e.starts_with("line 1: field `f`") && e.contains("frob"), "{e}");
+    let e = pair_error("{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"key\":1,\"value\":null}\n");
+    assert!(e.starts_with("line 1: field `process`") && e.contains("without an invoke"), "{e}");
+    let e = pair_error(&format!("{ok}{ok}"));
+    assert!(e.starts_with("line 2: field `process`") && e.contains("still outstanding"), "{e}");
+    let e = pair_error(
+        "{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":1,\"value\":1}\n{\"process\":0,\"type\":\"info\",\"f\":\"write\",\"key\":1,\"value\":1}\n{\"process\":0,\"type\":\"invoke\",\"f\":\"write\",\"key\":1,\"value\":2}\n",
+    );
+    assert!(e.starts_with("line 3: field `process`") && e.contains("after its info on line 2"), "{e}");
+    let e = pair_error("{\"process\":0,\"type\":\"invoke\",\"f\":\"cas\",\"key\":1,\"value\":3}\n");
+    assert!(e.starts_with("line 1: field `value`"), "{e}");
+    let e = pair_error("{\"process\":true,\"type\":\"invoke\",\"f\":\"read\",\"key\":1,\"value\":null}\n");
+    assert!(e.starts_with("line 1:"), "{e}");
+}
+
+#[test]
+fn time_limit_gives_unknown_never_valid() {
+    // A zero time limit stops the search at its first check.
+    let opts = gen_opts(400, 12);
+    let events = checker::gen::generate(&opts);
+    let lines: Vec<usize> = (1..=events.len()).collect();
+    let limits = CheckOptions { time_limit: Some(std::time::Duration::ZERO), ..Default::default() };
+    let (_, r) = check_events(&events, &lines, ModelName::Register, &limits).unwrap();
+    assert_ne!(r.valid, Validity::Valid);
+    if r.valid == Validity::Unknown {
+        assert_eq!(r.unknown_keys.len(), 1);
+        assert_eq!(r.keys[0].reason.as_deref(), Some("time limit reached"));
+    }
+}
+
+fn gen_opts(ops: usize, processes: usize) -> checker::gen::GenOptions {
+    checker::gen::GenOptions {
+        ops,
+        keys: 1,
+        processes,
+        info_rate: 0.3,
+        read_rate: 0.5,
+        cas_rate: 0.2,
+        stale_read: true,
+        model: checker::gen::GenModel::Register,
+        seed: 3,
+    }
+}

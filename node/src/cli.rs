@@ -1,0 +1,183 @@
+//! The `raftkv` command line: `serve` runs a node; `get`, `put`, `delete`,
+//! `cas`, `append` and `status` are scriptable clients (like etcdctl);
+//! `bench` loads a cluster.
+
+use std::io::Write as _;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::bench::{self, BenchArgs};
+use crate::client::{CasResult, Client};
+use crate::config::{parse_duration, ServeArgs};
+
+#[derive(Debug, Parser)]
+#[command(name = "raftkv", version, about = "A three-node Raft key-value store")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Flags shared by the client subcommands.
+#[derive(Debug, Clone, clap::Args)]
+pub struct ClientArgs {
+    /// Nodes to talk to, HOST:PORT,HOST:PORT,…; requests follow redirects
+    /// to the leader.
+    #[arg(long, env = "RAFTKV_ENDPOINTS", value_delimiter = ',', required = true)]
+    pub endpoints: Vec<String>,
+    /// Give up on an operation after this long.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub timeout: Duration,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a node.
+    Serve(Box<ServeArgs>),
+    /// Print a key's value; exit 1 when the key is absent.
+    Get {
+        #[command(flatten)]
+        client: ClientArgs,
+        key: String,
+    },
+    /// Set a key.
+    Put {
+        #[command(flatten)]
+        client: ClientArgs,
+        key: String,
+        value: String,
+    },
+    /// Delete a key.
+    Delete {
+        #[command(flatten)]
+        client: ClientArgs,
+        key: String,
+    },
+    /// Set KEY to NEW if it holds EXPECTED (or, with --absent, if it is
+    /// absent, and then NEW is the only value given). Exit 1 on a mismatch.
+    Cas {
+        #[command(flatten)]
+        client: ClientArgs,
+        /// Swap only if the key is absent.
+        #[arg(long)]
+        absent: bool,
+        key: String,
+        /// EXPECTED NEW, or just NEW with --absent.
+        #[arg(num_args = 1..=2, required = true)]
+        values: Vec<String>,
+    },
+    /// Append VALUE to the key's value (creating it when absent).
+    Append {
+        #[command(flatten)]
+        client: ClientArgs,
+        key: String,
+        value: String,
+    },
+    /// Print one JSON object per node: role, term, leader, indexes.
+    Status {
+        #[command(flatten)]
+        client: ClientArgs,
+    },
+    /// Load a running cluster and print throughput and latency as JSON.
+    Bench {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[command(flatten)]
+        bench: BenchArgs,
+    },
+}
+
+/// Exit code for a definite "no" (absent key, cas mismatch).
+const EXIT_NO: u8 = 1;
+/// Exit code for an error.
+const EXIT_ERROR: u8 = 2;
+
+fn fail(e: impl std::fmt::Display) -> ExitCode {
+    eprintln!("raftkv: {e}");
+    ExitCode::from(EXIT_ERROR)
+}
+
+/// Runs a client subcommand (everything but `serve`).
+pub async fn run_client(command: Command) -> ExitCode {
+    match command {
+        Command::Serve(_) => unreachable!("serve is handled by main"),
+        Command::Get { client, key } => match Client::new(client.endpoints, client.timeout).get(key.as_bytes()).await {
+            Ok(Some(v)) => {
+                let mut out = std::io::stdout().lock();
+                let _ = out.write_all(&v).and_then(|_| out.write_all(b"\n"));
+                ExitCode::SUCCESS
+            }
+            Ok(None) => {
+                eprintln!("raftkv: key {key:?} is absent");
+                ExitCode::from(EXIT_NO)
+            }
+            Err(e) => fail(e),
+        },
+        Command::Put { client, key, value } => {
+            match Client::new(client.endpoints, client.timeout).put(key.as_bytes(), value.as_bytes()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Command::Delete { client, key } => match Client::new(client.endpoints, client.timeout).delete(key.as_bytes()).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        Command::Append { client, key, value } => {
+            match Client::new(client.endpoints, client.timeout).append(key.as_bytes(), value.as_bytes()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
+        Command::Cas { client, absent, key, values } => {
+            let (expected, new) = match (absent, values.as_slice()) {
+                (true, [new]) => (None, new.clone()),
+                (false, [expected, new]) => (Some(expected.clone()), new.clone()),
+                (true, _) => return fail("cas --absent takes KEY NEW"),
+                (false, _) => return fail("cas takes KEY EXPECTED NEW (or --absent KEY NEW)"),
+            };
+            let mut c = Client::new(client.endpoints, client.timeout);
+            match c.cas(key.as_bytes(), expected.as_deref().map(str::as_bytes), new.as_bytes()).await {
+                Ok(CasResult::Swapped) => ExitCode::SUCCESS,
+                Ok(CasResult::Mismatch { current }) => {
+                    match current {
+                        Some(v) => eprintln!("raftkv: cas mismatch: key {key:?} holds {:?}", String::from_utf8_lossy(&v)),
+                        None => eprintln!("raftkv: cas mismatch: key {key:?} is absent"),
+                    }
+                    ExitCode::from(EXIT_NO)
+                }
+                Err(e) => fail(e),
+            }
+        }
+        Command::Status { client } => {
+            let mut c = Client::new(client.endpoints.clone(), client.timeout);
+            let mut code = ExitCode::SUCCESS;
+            for addr in &client.endpoints {
+                let line = match c.status_of(addr).await {
+                    Ok(s) => serde_json::json!({
+                        "addr": addr, "id": s.id, "role": s.role, "term": s.term,
+                        "leader_id": s.leader_id, "leader_addr": s.leader_addr,
+                        "commit": s.commit, "applied": s.applied,
+                        "first_index": s.first_index, "last_index": s.last_index,
+                        "unsafe_settings": s.unsafe_settings,
+                    }),
+                    Err(e) => {
+                        code = ExitCode::from(EXIT_ERROR);
+                        serde_json::json!({ "addr": addr, "error": e.to_string() })
+                    }
+                };
+                println!("{line}");
+            }
+            code
+        }
+        Command::Bench { client, bench: args } => {
+            if args.clients == 0 {
+                return fail("--clients must be at least 1");
+            }
+            let report = bench::run(client.endpoints, &args).await;
+            println!("{}", serde_json::to_string(&report).expect("report serialises"));
+            ExitCode::SUCCESS
+        }
+    }
+}

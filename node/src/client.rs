@@ -1,0 +1,295 @@
+//! The client library: the `Kv` API with leader redirects, and errors that
+//! say whether an operation certainly did not happen or might have.
+//!
+//! The CLI subcommands and the checker's workers both use it, so what the
+//! rig records is what a real client of raftkv would see.
+//!
+//! Retry rule (etcd's): an attempt is retried on another node only when it
+//! certainly changed nothing: the node said NotLeader, or the connection
+//! could not be opened so the request was never sent. Anything else ends
+//! the operation with the error, and for a write that error is ambiguous.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use faultline_proto::kv_client::KvClient;
+use faultline_proto::*;
+use tokio::time::Instant;
+use tonic::transport::{Channel, Endpoint};
+use tonic::{Code, Status};
+
+use crate::server::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE};
+
+/// What went wrong with one operation.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ClientError {
+    /// Every node answered NotLeader or could not be reached; nothing was
+    /// applied.
+    #[error("no leader reachable: {0}")]
+    NoLeader(String),
+    /// The node rejected the request; nothing was applied.
+    #[error("invalid argument: {0}")]
+    InvalidArgument(String),
+    /// The connection could not be opened; the request was never sent.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// A read could not be served; reads change nothing.
+    #[error("read unavailable: {0}")]
+    ReadUnavailable(String),
+    /// The request may or may not have taken effect.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+    /// No answer within the operation's timeout; may or may not have taken
+    /// effect.
+    #[error("timed out after {0:?}")]
+    Timeout(Duration),
+}
+
+impl ClientError {
+    /// True when the operation certainly did not take effect.
+    pub fn is_definite(&self) -> bool {
+        matches!(
+            self,
+            ClientError::NoLeader(_) | ClientError::InvalidArgument(_) | ClientError::Unreachable(_)
+        )
+    }
+}
+
+/// Result of a compare-and-set that was applied.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CasResult {
+    Swapped,
+    /// The comparison failed; the key held this (None: absent).
+    Mismatch { current: Option<Vec<u8>> },
+}
+
+/// One attempt's error: retry elsewhere, or give up with this error.
+enum Attempt {
+    Redirect(Option<String>, String),
+    Fatal(ClientError),
+}
+
+/// A client of a raftkv cluster.
+pub struct Client {
+    endpoints: Vec<String>,
+    channels: HashMap<String, KvClient<Channel>>,
+    /// Where the next request goes first: the last known leader.
+    preferred: Option<String>,
+    next: usize,
+    timeout: Duration,
+}
+
+const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+/// Pause between rounds over all endpoints when none is the leader, so an
+/// election has time to finish.
+const NO_LEADER_PAUSE: Duration = Duration::from_millis(50);
+
+impl Client {
+    /// A client of `endpoints` (HOST:PORT) whose operations each give up
+    /// after `timeout`. No connection is made until the first operation.
+    pub fn new(endpoints: Vec<String>, timeout: Duration) -> Client {
+        Client { endpoints, channels: HashMap::new(), preferred: None, next: 0, timeout }
+    }
+
+    pub fn endpoints(&self) -> &[String] {
+        &self.endpoints
+    }
+
+    async fn channel(&mut self, addr: &str) -> Result<KvClient<Channel>, Attempt> {
+        if let Some(c) = self.channels.get(addr) {
+            return Ok(c.clone());
+        }
+        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+            .map_err(|e| Attempt::Fatal(ClientError::InvalidArgument(format!("endpoint {addr:?}: {e}"))))?
+            .connect_timeout(CONNECT_TIMEOUT)
+            .tcp_nodelay(true);
+        match endpoint.connect().await {
+            Ok(ch) => {
+                let c = KvClient::new(ch)
+                    .max_decoding_message_size(MAX_GRPC_MESSAGE)
+                    .max_encoding_message_size(MAX_GRPC_MESSAGE);
+                self.channels.insert(addr.to_string(), c.clone());
+                Ok(c)
+            }
+            Err(e) => Err(Attempt::Redirect(None, format!("{addr}: connect failed: {e}"))),
+        }
+    }
+
+    fn target(&mut self) -> String {
+        if let Some(p) = self.preferred.clone() {
+            return p;
+        }
+        let addr = self.endpoints[self.next % self.endpoints.len()].clone();
+        self.next += 1;
+        addr
+    }
+
+    /// Runs `call` against the leader, following redirects, within the
+    /// operation timeout.
+    async fn run<T, F, Fut>(&mut self, is_read: bool, mut call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(KvClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        if self.endpoints.is_empty() {
+            return Err(ClientError::InvalidArgument("no endpoints given".into()));
+        }
+        let deadline = Instant::now() + self.timeout;
+        let mut last_reason = String::from("no attempt made");
+        let mut tried_without_leader = 0;
+        loop {
+            let now = Instant::now();
+            if now >= deadline {
+                // Every attempt so far certainly changed nothing.
+                return Err(ClientError::NoLeader(last_reason));
+            }
+            let addr = self.target();
+            let attempt = async {
+                let client = self.channel(&addr).await?;
+                call(client).await.map_err(|s| classify(&addr, &s, is_read))
+            };
+            let result = match tokio::time::timeout(deadline - now, attempt).await {
+                Ok(r) => r,
+                Err(_) => return Err(ClientError::Timeout(self.timeout)),
+            };
+            match result {
+                Ok(v) => {
+                    self.preferred = Some(addr);
+                    return Ok(v);
+                }
+                Err(Attempt::Fatal(e)) => {
+                    if matches!(e, ClientError::Unknown(_)) {
+                        // The connection may be broken; open a fresh one next time.
+                        self.channels.remove(&addr);
+                    }
+                    return Err(e);
+                }
+                Err(Attempt::Redirect(leader, reason)) => {
+                    last_reason = reason;
+                    if leader.is_none() {
+                        self.channels.remove(&addr);
+                    }
+                    self.preferred = leader.filter(|l| *l != addr);
+                    if self.preferred.is_none() {
+                        tried_without_leader += 1;
+                        if tried_without_leader % self.endpoints.len() == 0 {
+                            let pause = NO_LEADER_PAUSE.min(deadline.saturating_duration_since(Instant::now()));
+                            tokio::time::sleep(pause).await;
+                        }
+                    }
+                }
+            }
+        }
+    }
+
+    /// Reads a key linearizably; `None` when absent.
+    pub async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+        let key = bytes::Bytes::copy_from_slice(key);
+        let r = self
+            .run(true, |mut c| {
+                let key = key.clone();
+                async move { c.get(GetRequest { key }).await }
+            })
+            .await?
+            .into_inner();
+        Ok(r.found.then(|| r.value.to_vec()))
+    }
+
+    pub async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<u64, ClientError> {
+        let (key, value) = (bytes::Bytes::copy_from_slice(key), bytes::Bytes::copy_from_slice(value));
+        let r = self
+            .run(false, |mut c| {
+                let req = PutRequest { key: key.clone(), value: value.clone() };
+                async move { c.put(req).await }
+            })
+            .await?;
+        Ok(r.into_inner().index)
+    }
+
+    pub async fn delete(&mut self, key: &[u8]) -> Result<u64, ClientError> {
+        let key = bytes::Bytes::copy_from_slice(key);
+        let r = self
+            .run(false, |mut c| {
+                let req = DeleteRequest { key: key.clone() };
+                async move { c.delete(req).await }
+            })
+            .await?;
+        Ok(r.into_inner().index)
+    }
+
+    pub async fn append(&mut self, key: &[u8], value: &[u8]) -> Result<u64, ClientError> {
+        let (key, value) = (bytes::Bytes::copy_from_slice(key), bytes::Bytes::copy_from_slice(value));
+        let r = self
+            .run(false, |mut c| {
+                let req = AppendRequest { key: key.clone(), value: value.clone() };
+                async move { c.append(req).await }
+            })
+            .await?;
+        Ok(r.into_inner().index)
+    }
+
+    /// Compare-and-set: `expected = None` means "only if absent".
+    pub async fn cas(&mut self, key: &[u8], expected: Option<&[u8]>, new: &[u8]) -> Result<CasResult, ClientError> {
+        let req = CasRequest {
+            key: bytes::Bytes::copy_from_slice(key),
+            expect_absent: expected.is_none(),
+            expected: bytes::Bytes::copy_from_slice(expected.unwrap_or_default()),
+            new_value: bytes::Bytes::copy_from_slice(new),
+        };
+        let r = self
+            .run(false, |mut c| {
+                let req = req.clone();
+                async move { c.cas(req).await }
+            })
+            .await?
+            .into_inner();
+        Ok(if r.succeeded {
+            CasResult::Swapped
+        } else {
+            CasResult::Mismatch { current: r.current_found.then(|| r.current.to_vec()) }
+        })
+    }
+
+    /// The status of one node, asked directly (no redirect).
+    pub async fn status_of(&mut self, addr: &str) -> Result<StatusResponse, ClientError> {
+        let mut c = match self.channel(addr).await {
+            Ok(c) => c,
+            Err(Attempt::Redirect(_, reason)) => return Err(ClientError::Unreachable(reason)),
+            Err(Attempt::Fatal(e)) => return Err(e),
+        };
+        match tokio::time::timeout(self.timeout, c.status(StatusRequest {})).await {
+            Ok(Ok(r)) => Ok(r.into_inner()),
+            Ok(Err(s)) => {
+                self.channels.remove(addr);
+                Err(ClientError::ReadUnavailable(format!("{addr}: {}", s.message())))
+            }
+            Err(_) => Err(ClientError::Timeout(self.timeout)),
+        }
+    }
+}
+
+/// Sorts a failed attempt into "try elsewhere" or "give up with this".
+fn classify(addr: &str, s: &Status, is_read: bool) -> Attempt {
+    match s.code() {
+        Code::FailedPrecondition => {
+            let leader = s.metadata().get(LEADER_ADDR_KEY).and_then(|v| v.to_str().ok()).map(str::to_string);
+            Attempt::Redirect(leader, format!("{addr}: {}", s.message()))
+        }
+        Code::InvalidArgument => Attempt::Fatal(ClientError::InvalidArgument(s.message().to_string())),
+        // A connection that tonic could not (re)open never carried the
+        // request: as certain a "not sent" as a refused connect.
+        Code::Unavailable if is_connect_error(s) => Attempt::Redirect(None, format!("{addr}: {}", s.message())),
+        _ if is_read => Attempt::Fatal(ClientError::ReadUnavailable(format!("{addr}: {}", s.message()))),
+        _ => Attempt::Fatal(ClientError::Unknown(format!("{addr}: {:?}: {}", s.code(), s.message()))),
+    }
+}
+
+fn is_connect_error(s: &Status) -> bool {
+    let mut text = s.message().to_string();
+    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(s);
+    while let Some(e) = src {
+        text.push_str(&e.to_string());
+        src = e.source();
+    }
+    text.contains("tcp connect error") || text.contains("Connection refused")
+}

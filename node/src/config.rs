@@ -1,0 +1,310 @@
+//! The node's configuration: the `raftkv serve` flags, their validation, and
+//! the identity file that ties a data dir to one node of one cluster.
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::fs;
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+use std::time::Duration;
+
+use serde::{Deserialize, Serialize};
+
+/// A Raft node id. Raft reserves 0 for "none", so ids start at 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for NodeId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().parse::<u64>() {
+            Ok(0) => Err("node id 0 is reserved by Raft; ids start at 1".into()),
+            Ok(n) => Ok(NodeId(n)),
+            Err(_) => Err(format!("node id {s:?} is not a positive integer")),
+        }
+    }
+}
+
+/// The cluster's members: id to the address that serves both Raft peers and
+/// clients (`host:port`).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Peers(pub BTreeMap<NodeId, String>);
+
+/// The cluster has exactly this many members; membership never changes.
+pub const CLUSTER_SIZE: usize = 3;
+
+impl FromStr for Peers {
+    type Err = String;
+    /// Parses `1=HOST:PORT,2=HOST:PORT,3=HOST:PORT`.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let mut map = BTreeMap::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let (id, addr) = part.split_once('=').ok_or_else(|| format!("peer {part:?} is not of the form ID=HOST:PORT"))?;
+            let id: NodeId = id.parse()?;
+            let addr = addr.trim();
+            match addr.rsplit_once(':') {
+                Some((host, port)) if !host.is_empty() && port.parse::<u16>().is_ok() => {}
+                _ => return Err(format!("peer {id}: address {addr:?} is not HOST:PORT")),
+            }
+            if map.insert(id, addr.to_string()).is_some() {
+                return Err(format!("peer id {id} appears twice"));
+            }
+        }
+        if map.len() != CLUSTER_SIZE {
+            return Err(format!("expected exactly {CLUSTER_SIZE} peers, got {}", map.len()));
+        }
+        Ok(Peers(map))
+    }
+}
+
+impl fmt::Display for Peers {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let parts: Vec<String> = self.0.iter().map(|(id, a)| format!("{id}={a}")).collect();
+        f.write_str(&parts.join(","))
+    }
+}
+
+/// Parses a duration such as `100ms`, `2s` or `1m`.
+pub fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 100ms or 2s: {e}"))
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How reads are served. Only `index` is linearizable.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadConsistency {
+    /// ReadIndex through the leader (Raft's ReadOnlyOption::Safe).
+    Index,
+}
+
+/// Flags of `raftkv serve`.
+#[derive(Clone, Debug, clap::Args)]
+pub struct ServeArgs {
+    /// This node's id; must be one of the ids in --peers.
+    #[arg(long)]
+    pub id: NodeId,
+    /// Every member, this node included: 1=HOST:PORT,2=HOST:PORT,3=HOST:PORT.
+    /// Each address serves both Raft peers and clients.
+    #[arg(long)]
+    pub peers: Peers,
+    /// Where RocksDB keeps the log, the Raft state and the data.
+    #[arg(long)]
+    pub data_dir: PathBuf,
+    /// Address to listen on; defaults to this node's address in --peers.
+    #[arg(long)]
+    pub listen: Option<SocketAddr>,
+    /// Period of one Raft tick.
+    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    pub tick_interval: Duration,
+    /// Ticks without a leader before a follower campaigns (randomised up to 2x).
+    #[arg(long, default_value_t = 10)]
+    pub election_ticks: usize,
+    /// Ticks between leader heartbeats.
+    #[arg(long, default_value_t = 3)]
+    pub heartbeat_ticks: usize,
+    /// How long a client request may wait for its answer before it gets
+    /// "outcome unknown" (writes) or "unavailable" (reads).
+    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    pub request_timeout: Duration,
+    /// How long a ReadIndex request may stay unanswered before it is re-sent.
+    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    pub read_index_retry: Duration,
+    /// Compact the Raft log once this many applied entries sit in it; the
+    /// newest half is kept for followers that lag a little.
+    #[arg(long, default_value_t = 10_000)]
+    pub snapshot_threshold: u64,
+    /// Largest key accepted, in bytes.
+    #[arg(long, default_value_t = 1024)]
+    pub max_key_size: usize,
+    /// Largest value accepted, in bytes.
+    #[arg(long, default_value_t = 1024 * 1024)]
+    pub max_value_size: usize,
+    /// Log format on stderr.
+    #[arg(long, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+    /// Log filter: a level (info, debug, …) or a tracing EnvFilter directive.
+    #[arg(long, default_value = "info")]
+    pub log_level: String,
+}
+
+/// Errors found before the node touches anything.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("--id {id} is not among the --peers ids ({peers})")]
+    IdNotInPeers { id: NodeId, peers: Peers },
+    #[error("--peers: {0}")]
+    Peers(String),
+    #[error("--{flag} must be positive")]
+    NotPositive { flag: &'static str },
+    #[error("--heartbeat-ticks ({heartbeat}) must be smaller than --election-ticks ({election})")]
+    Ticks { heartbeat: usize, election: usize },
+    #[error("cannot listen: --listen is not set and the address of node {id} ({addr}) is not IP:PORT")]
+    ListenAddr { id: NodeId, addr: String },
+    #[error(
+        "data dir {dir} belongs to node {found_id} of cluster {found_peers}, \
+         but this node was started as node {id} of cluster {peers}; \
+         refusing to start (use the right --data-dir, or wipe it to join afresh)"
+    )]
+    IdentityMismatch { dir: PathBuf, found_id: NodeId, found_peers: Peers, id: NodeId, peers: Peers },
+    #[error("data dir {dir} is not empty and holds no raftkv identity file; refusing to use it")]
+    ForeignDataDir { dir: PathBuf },
+    #[error("data dir {dir}: {source}")]
+    Io { dir: PathBuf, source: std::io::Error },
+    #[error("data dir {dir}: identity file is corrupt: {detail}")]
+    CorruptIdentity { dir: PathBuf, detail: String },
+}
+
+impl ServeArgs {
+    /// Checks the flags against each other.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        if self.peers.0.len() != CLUSTER_SIZE {
+            return Err(ConfigError::Peers(format!("expected exactly {CLUSTER_SIZE} peers, got {}", self.peers.0.len())));
+        }
+        if !self.peers.0.contains_key(&self.id) {
+            return Err(ConfigError::IdNotInPeers { id: self.id, peers: self.peers.clone() });
+        }
+        for (flag, v) in [
+            ("election-ticks", self.election_ticks as u64),
+            ("heartbeat-ticks", self.heartbeat_ticks as u64),
+            ("snapshot-threshold", self.snapshot_threshold),
+            ("max-key-size", self.max_key_size as u64),
+            ("max-value-size", self.max_value_size as u64),
+            ("tick-interval", self.tick_interval.as_millis() as u64),
+            ("request-timeout", self.request_timeout.as_millis() as u64),
+            ("read-index-retry", self.read_index_retry.as_millis() as u64),
+        ] {
+            if v == 0 {
+                return Err(ConfigError::NotPositive { flag });
+            }
+        }
+        if self.heartbeat_ticks >= self.election_ticks {
+            return Err(ConfigError::Ticks { heartbeat: self.heartbeat_ticks, election: self.election_ticks });
+        }
+        self.listen_addr()?;
+        Ok(())
+    }
+
+    /// The socket address the server binds.
+    pub fn listen_addr(&self) -> Result<SocketAddr, ConfigError> {
+        if let Some(a) = self.listen {
+            return Ok(a);
+        }
+        let addr = &self.peers.0[&self.id];
+        addr.parse().map_err(|_| ConfigError::ListenAddr { id: self.id, addr: addr.clone() })
+    }
+
+    /// The address clients are redirected to for node `id`.
+    pub fn addr_of(&self, id: NodeId) -> Option<&str> {
+        self.peers.0.get(&id).map(String::as_str)
+    }
+}
+
+/// What a data dir records about the node that owns it.
+#[derive(Debug, Serialize, Deserialize, PartialEq, Eq)]
+pub struct Identity {
+    pub id: NodeId,
+    pub peers: Peers,
+}
+
+const IDENTITY_FILE: &str = "identity.json";
+
+impl Identity {
+    /// Makes sure `dir` belongs to this node, claiming it when new. A dir of
+    /// another node or cluster, or a non-empty dir that is not ours, is
+    /// refused before anything in it is touched.
+    pub fn claim(dir: &Path, id: NodeId, peers: &Peers) -> Result<(), ConfigError> {
+        let io = |source| ConfigError::Io { dir: dir.to_path_buf(), source };
+        let file = dir.join(IDENTITY_FILE);
+        match fs::read(&file) {
+            Ok(bytes) => {
+                let found: Identity = serde_json::from_slice(&bytes)
+                    .map_err(|e| ConfigError::CorruptIdentity { dir: dir.to_path_buf(), detail: e.to_string() })?;
+                if found.id != id || &found.peers != peers {
+                    return Err(ConfigError::IdentityMismatch {
+                        dir: dir.to_path_buf(),
+                        found_id: found.id,
+                        found_peers: found.peers,
+                        id,
+                        peers: peers.clone(),
+                    });
+                }
+                Ok(())
+            }
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if dir.exists() && fs::read_dir(dir).map_err(io)?.next().is_some() {
+                    return Err(ConfigError::ForeignDataDir { dir: dir.to_path_buf() });
+                }
+                fs::create_dir_all(dir).map_err(io)?;
+                // Write-then-rename, fsynced, so a crash never leaves half a file.
+                let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
+                let body = serde_json::to_vec_pretty(&Identity { id, peers: peers.clone() }).expect("identity serialises");
+                let mut f = fs::File::create(&tmp).map_err(io)?;
+                f.write_all(&body).map_err(io)?;
+                f.sync_all().map_err(io)?;
+                fs::rename(&tmp, &file).map_err(io)?;
+                fs::File::open(dir).and_then(|d| d.sync_all()).map_err(io)?;
+                Ok(())
+            }
+            Err(e) => Err(io(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_parse_and_reject() {
+        let p: Peers = "1=127.0.0.1:1,2=127.0.0.1:2,3=h:3".parse().unwrap();
+        assert_eq!(p.0.len(), 3);
+        assert!("1=a:1,2=b:2".parse::<Peers>().unwrap_err().contains("exactly 3"));
+        assert!("1=a:1,1=b:2,3=c:3".parse::<Peers>().unwrap_err().contains("twice"));
+        assert!("0=a:1,2=b:2,3=c:3".parse::<Peers>().unwrap_err().contains("reserved"));
+        assert!("1=a,2=b:2,3=c:3".parse::<Peers>().unwrap_err().contains("HOST:PORT"));
+    }
+
+    #[test]
+    fn identity_mismatch_is_refused_and_touches_nothing() {
+        let dir = tempfile::tempdir().unwrap();
+        let peers: Peers = "1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3".parse().unwrap();
+        Identity::claim(dir.path(), NodeId(1), &peers).unwrap();
+        Identity::claim(dir.path(), NodeId(1), &peers).unwrap();
+        let before = fs::read(dir.path().join(IDENTITY_FILE)).unwrap();
+        let err = Identity::claim(dir.path(), NodeId(2), &peers).unwrap_err();
+        assert!(err.to_string().contains("belongs to node 1"), "{err}");
+        let other: Peers = "1=127.0.0.1:1,2=127.0.0.1:2,4=127.0.0.1:4".parse().unwrap();
+        assert!(matches!(Identity::claim(dir.path(), NodeId(1), &other), Err(ConfigError::IdentityMismatch { .. })));
+        assert_eq!(before, fs::read(dir.path().join(IDENTITY_FILE)).unwrap());
+    }
+
+    #[test]
+    fn foreign_dir_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(dir.path().join("precious"), b"data").unwrap();
+        let peers: Peers = "1=127.0.0.1:1,2=127.0.0.1:2,3=127.0.0.1:3".parse().unwrap();
+        assert!(matches!(Identity::claim(dir.path(), NodeId(1), &peers), Err(ConfigError::ForeignDataDir { .. })));
+        assert_eq!(fs::read(dir.path().join("precious")).unwrap(), b"data");
+    }
+}

@@ -1,0 +1,29 @@
+//! raftkv: a three-node key-value store replicated with Raft (raft-rs 0.7),
+//! persisted in RocksDB and served over gRPC. It is the system that the
+//! Faultline rig attacks.
+//!
+//! Layout:
+//! - [`config`]: the `serve` flags, their validation, the data dir's identity;
+//! - [`storage`]: RocksDB column families behind raft-rs's `Storage` trait;
+//! - [`state_machine`]: what an applied command does to the key-value data;
+//! - [`raft_loop`]: the single thread that owns Raft and handles `Ready`;
+//! - [`transport`]: outbound peer streams and chunked snapshots;
+//! - [`server`]: the gRPC services (peers and clients);
+//! - [`node`]: wires one node together and shuts it down;
+//! - [`client`]: the client library with leader redirects;
+//! - [`bench`]: the closed-loop benchmark;
+//! - [`cli`] and [`logging`]: the command line and log set-up.
+
+pub mod bench;
+pub mod cli;
+pub mod client;
+pub mod config;
+pub mod logging;
+pub mod node;
+pub mod raft_loop;
+pub mod server;
+pub mod state_machine;
+pub mod storage;
+pub mod transport;
+
+pub use config::NodeId;

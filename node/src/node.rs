@@ -1,0 +1,111 @@
+//! One running node: validates the configuration, opens (or bootstraps) the
+//! data dir, starts the Raft loop thread, the transport and the gRPC server,
+//! and shuts them down in order.
+
+use std::future::Future;
+
+use anyhow::Context as _;
+use faultline_proto::kv_server::KvServer;
+use faultline_proto::raft_transport_server::RaftTransportServer;
+use raft::prelude::*;
+use tokio_stream::wrappers::TcpListenerStream;
+use tracing::info;
+
+use crate::config::{Identity, ServeArgs};
+use crate::raft_loop::{self, Event, LoopConfig, RaftLoop};
+use crate::server::{KvService, RaftService, MAX_GRPC_MESSAGE};
+use crate::storage::Storage;
+use crate::transport::Transport;
+
+/// Largest batch of entries in one append message.
+const MAX_SIZE_PER_MSG: u64 = 1 << 20;
+/// Append messages in flight per follower.
+const MAX_INFLIGHT_MSGS: usize = 256;
+
+/// Runs a node until `shutdown` resolves.
+pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+    args.validate()?;
+    let listen = args.listen_addr()?;
+    Identity::claim(&args.data_dir, args.id, &args.peers)?;
+    let db_dir = args.data_dir.join("db");
+    let mut storage = Storage::open(&db_dir).with_context(|| format!("opening {}", db_dir.display()))?;
+    let voters: Vec<u64> = args.peers.0.keys().map(|id| id.get()).collect();
+    if !storage.is_initialized() {
+        storage.bootstrap(voters.clone()).context("bootstrapping the conf state")?;
+        info!(voters = ?voters, "bootstrapped a new member");
+    } else {
+        let mut found = storage.conf_state().voters.clone();
+        found.sort_unstable();
+        anyhow::ensure!(
+            found == voters,
+            "data dir {} holds the membership {found:?}, but --peers names {voters:?}",
+            args.data_dir.display()
+        );
+    }
+    let hs = storage.hard_state().clone();
+    info!(
+        id = %args.id,
+        peers = %args.peers,
+        data_dir = %args.data_dir.display(),
+        listen = %listen,
+        term = hs.term,
+        commit = hs.commit,
+        applied = storage.applied(),
+        first_index = storage.first(),
+        last_index = storage.last(),
+        "raftkv starting"
+    );
+
+    let raft_cfg = Config {
+        id: args.id.get(),
+        election_tick: args.election_ticks,
+        heartbeat_tick: args.heartbeat_ticks,
+        applied: storage.applied(),
+        max_size_per_msg: MAX_SIZE_PER_MSG,
+        max_inflight_msgs: MAX_INFLIGHT_MSGS,
+        check_quorum: true,
+        pre_vote: true,
+        read_only_option: ReadOnlyOption::Safe,
+        ..Default::default()
+    };
+    raft_cfg.validate().context("raft configuration")?;
+    let raw = RawNode::new(&raft_cfg, storage, &crate::logging::raft_logger()).context("starting raft")?;
+
+    let (events, inbox) = raft_loop::inbox();
+    let peer_list: Vec<(u64, String)> = args.peers.0.iter().map(|(id, a)| (id.get(), a.clone())).collect();
+    let transport = Transport::start(args.id.get(), &peer_list, events.clone(), tokio::runtime::Handle::current());
+    let loop_cfg = LoopConfig {
+        tick_interval: args.tick_interval,
+        read_index_retry: args.read_index_retry,
+        snapshot_threshold: args.snapshot_threshold,
+    };
+    let raft_thread = std::thread::Builder::new()
+        .name("raft-loop".into())
+        .spawn(move || RaftLoop::new(raw, inbox, transport, loop_cfg).run())
+        .context("spawning the raft loop thread")?;
+
+    let addrs = peer_list.iter().cloned().collect();
+    let raft_svc = RaftService { id: args.id.get(), peers: peer_list.iter().cloned().collect(), events: events.clone() };
+    let kv_svc = KvService {
+        events: events.clone(),
+        addrs,
+        addr: args.peers.0[&args.id].clone(),
+        request_timeout: args.request_timeout,
+        max_key_size: args.max_key_size,
+        max_value_size: args.max_value_size,
+    };
+    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    info!(%listen, "serving raft peers and clients");
+    let served = tonic::transport::Server::builder()
+        .tcp_nodelay(true)
+        .add_service(RaftTransportServer::new(raft_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))
+        .add_service(KvServer::new(kv_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
+        .await;
+    info!("shutting down");
+    let _ = events.send(Event::Shutdown);
+    let _ = tokio::task::spawn_blocking(move || raft_thread.join()).await;
+    served.context("grpc server")?;
+    info!("stopped");
+    Ok(())
+}

@@ -1,0 +1,468 @@
+//! The Raft loop: one OS thread that owns the `RawNode`, ticks it, feeds it
+//! peer messages, proposals and reads, and handles each `Ready` in raft-rs's
+//! documented order (see [`RaftLoop::on_ready`]).
+//!
+//! Everything else talks to it through [`Event`]s. Draining every queued
+//! event before handling a Ready is what batches proposals: many client
+//! writes share one Ready, one RocksDB batch and one fsync (group commit),
+//! and concurrent reads share one ReadIndex round.
+
+use std::collections::HashMap;
+use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
+use std::time::{Duration, Instant};
+
+use faultline_proto::Command;
+use prost::Message as _;
+use raft::prelude::*;
+use raft::{StateRole, Storage as _};
+use tokio::sync::oneshot;
+use tracing::{error, info, warn};
+
+use crate::state_machine::{self, Outcome, Overlay};
+use crate::storage::Storage;
+use crate::transport::Transport;
+
+/// Why a write could not be answered with its result.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ProposeError {
+    /// Nothing was proposed: this node is not the leader.
+    #[error("not leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    /// The write may or may not be applied. Never guess: a proposal that was
+    /// accepted by the leader can still commit after the leader loses
+    /// office, and an entry can be overwritten after it.
+    #[error("outcome unknown: {0}")]
+    Unknown(String),
+}
+
+/// Why a read could not be served. Reads change nothing, so a failed read is
+/// always safe to report as failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReadError {
+    #[error("not leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    #[error("read unavailable: {0}")]
+    Unavailable(String),
+    #[error("storage: {0}")]
+    Storage(String),
+}
+
+/// A snapshot of the node's Raft state, for the Status RPC.
+#[derive(Debug, Clone, Default)]
+pub struct StatusInfo {
+    pub id: u64,
+    pub role: &'static str,
+    pub term: u64,
+    pub leader_id: u64,
+    pub commit: u64,
+    pub applied: u64,
+    pub first_index: u64,
+    pub last_index: u64,
+}
+
+pub type ProposeReply = oneshot::Sender<Result<Outcome, ProposeError>>;
+pub type ReadReply = oneshot::Sender<Result<Option<Vec<u8>>, ReadError>>;
+
+/// Input of the Raft loop.
+pub enum Event {
+    /// A message from a peer.
+    Raft(Box<Message>),
+    /// A client write. The loop assigns its request id.
+    Propose { cmd: Command, reply: ProposeReply },
+    /// A linearizable read of one key.
+    Read { key: Vec<u8>, reply: ReadReply },
+    Status { reply: oneshot::Sender<StatusInfo> },
+    /// A send to this peer failed.
+    Unreachable(u64),
+    /// A snapshot send to this peer ended.
+    SnapshotDone { to: u64, ok: bool },
+    /// Stop the loop.
+    Shutdown,
+}
+
+/// Tunables of the loop.
+#[derive(Clone, Debug)]
+pub struct LoopConfig {
+    pub tick_interval: Duration,
+    pub read_index_retry: Duration,
+    pub snapshot_threshold: u64,
+}
+
+struct ReadWaiter {
+    key: Vec<u8>,
+    reply: ReadReply,
+}
+
+struct ReadBatch {
+    waiters: Vec<ReadWaiter>,
+    issued: Instant,
+}
+
+/// Most events handled before the loop checks its tick and Ready again, so
+/// a flood of client requests cannot starve heartbeats.
+const MAX_EVENTS_PER_ROUND: usize = 4096;
+
+pub struct RaftLoop {
+    raw: RawNode<Storage>,
+    inbox: Receiver<Event>,
+    transport: Transport,
+    cfg: LoopConfig,
+    /// Writes proposed by this node and not yet answered, by request id.
+    proposals: HashMap<u64, ProposeReply>,
+    next_request_id: u64,
+    /// Reads waiting for the next ReadIndex round.
+    read_queue: Vec<ReadWaiter>,
+    /// ReadIndex rounds in flight, by context.
+    reads_inflight: HashMap<u64, ReadBatch>,
+    next_read_ctx: u64,
+    /// Reads whose ReadIndex is known, waiting for applied >= index.
+    reads_ready: Vec<(u64, Vec<ReadWaiter>)>,
+    role: StateRole,
+    leader: u64,
+}
+
+impl RaftLoop {
+    pub fn new(raw: RawNode<Storage>, inbox: Receiver<Event>, transport: Transport, cfg: LoopConfig) -> RaftLoop {
+        // Request ids must never repeat across restarts of this node, or an
+        // old log entry could answer a new request: start from a random
+        // point of the 64-bit space.
+        let next_request_id = rand::random::<u64>() >> 1;
+        RaftLoop {
+            raw,
+            inbox,
+            transport,
+            cfg,
+            proposals: HashMap::new(),
+            next_request_id,
+            read_queue: Vec::new(),
+            reads_inflight: HashMap::new(),
+            next_read_ctx: 1,
+            reads_ready: Vec::new(),
+            role: StateRole::Follower,
+            leader: 0,
+        }
+    }
+
+    /// Runs until [`Event::Shutdown`] or until every sender is gone.
+    pub fn run(mut self) {
+        let mut next_tick = Instant::now() + self.cfg.tick_interval;
+        loop {
+            let wait = next_tick.saturating_duration_since(Instant::now());
+            match self.inbox.recv_timeout(wait) {
+                Ok(Event::Shutdown) | Err(RecvTimeoutError::Disconnected) => break,
+                Ok(ev) => {
+                    if !self.handle(ev) {
+                        break;
+                    }
+                    let mut n = 1;
+                    while n < MAX_EVENTS_PER_ROUND {
+                        match self.inbox.try_recv() {
+                            Ok(Event::Shutdown) => return self.shutdown(),
+                            Ok(ev) => {
+                                if !self.handle(ev) {
+                                    return self.shutdown();
+                                }
+                            }
+                            Err(_) => break,
+                        }
+                        n += 1;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+            }
+            if Instant::now() >= next_tick {
+                self.raw.tick();
+                next_tick += self.cfg.tick_interval;
+                if next_tick < Instant::now() {
+                    // Far behind (the process was paused): don't burst ticks.
+                    next_tick = Instant::now() + self.cfg.tick_interval;
+                }
+                self.on_tick();
+            }
+            self.issue_reads();
+            if let Err(e) = self.on_ready() {
+                // A failed disk write leaves this node's state unknown; the
+                // only safe move is to stop, as etcd and TiKV do.
+                error!("storage failure in the Raft loop, stopping the node: {e}");
+                std::process::exit(70);
+            }
+        }
+        self.shutdown();
+    }
+
+    fn shutdown(&mut self) {
+        self.fail_pending("node shutting down");
+        info!("raft loop stopped");
+    }
+
+    /// Handles one event. Returns false when the loop must stop.
+    fn handle(&mut self, ev: Event) -> bool {
+        match ev {
+            Event::Raft(m) => {
+                if let Err(e) = self.raw.step(*m) {
+                    warn!("dropping peer message: {e}");
+                }
+            }
+            Event::Propose { mut cmd, reply } => self.propose(&mut cmd, reply),
+            Event::Read { key, reply } => {
+                if self.role != StateRole::Leader {
+                    let _ = reply.send(Err(ReadError::NotLeader { leader: self.known_leader() }));
+                } else {
+                    self.read_queue.push(ReadWaiter { key, reply });
+                }
+            }
+            Event::Status { reply } => {
+                let _ = reply.send(self.status());
+            }
+            Event::Unreachable(id) => self.raw.report_unreachable(id),
+            Event::SnapshotDone { to, ok } => {
+                let status = if ok { SnapshotStatus::Finish } else { SnapshotStatus::Failure };
+                self.raw.report_snapshot(to, status);
+            }
+            Event::Shutdown => return false,
+        }
+        true
+    }
+
+    fn known_leader(&self) -> Option<u64> {
+        (self.leader != 0).then_some(self.leader)
+    }
+
+    fn propose(&mut self, cmd: &mut Command, reply: ProposeReply) {
+        if self.role != StateRole::Leader {
+            let _ = reply.send(Err(ProposeError::NotLeader { leader: self.known_leader() }));
+            return;
+        }
+        self.next_request_id = self.next_request_id.wrapping_add(1);
+        cmd.request_id = self.next_request_id;
+        match self.raw.propose(vec![], cmd.encode_to_vec()) {
+            Ok(()) => {
+                self.proposals.insert(cmd.request_id, reply);
+            }
+            Err(e) => {
+                let _ = reply.send(Err(ProposeError::Unknown(format!("proposal dropped: {e}"))));
+            }
+        }
+    }
+
+    fn status(&self) -> StatusInfo {
+        let store = self.raw.store();
+        StatusInfo {
+            id: self.raw.raft.id,
+            role: role_name(self.raw.raft.state),
+            term: self.raw.raft.term,
+            leader_id: self.raw.raft.leader_id,
+            commit: self.raw.raft.raft_log.committed,
+            applied: store.applied(),
+            first_index: store.first(),
+            last_index: store.last(),
+        }
+    }
+
+    fn on_tick(&mut self) {
+        // Re-send ReadIndex rounds that got no answer: raft-rs drops them
+        // silently when the leader has not yet committed in its term.
+        let now = Instant::now();
+        let stale: Vec<u64> = self
+            .reads_inflight
+            .iter()
+            .filter(|(_, b)| now.duration_since(b.issued) >= self.cfg.read_index_retry)
+            .map(|(ctx, _)| *ctx)
+            .collect();
+        for ctx in stale {
+            if let Some(batch) = self.reads_inflight.remove(&ctx) {
+                self.read_queue.extend(batch.waiters.into_iter().filter(|w| !w.reply.is_closed()));
+            }
+        }
+        // Clients that gave up no longer need an answer.
+        self.proposals.retain(|_, r| !r.is_closed());
+    }
+
+    fn issue_reads(&mut self) {
+        if self.read_queue.is_empty() || self.role != StateRole::Leader {
+            return;
+        }
+        let ctx = self.next_read_ctx;
+        self.next_read_ctx += 1;
+        let waiters = std::mem::take(&mut self.read_queue);
+        self.reads_inflight.insert(ctx, ReadBatch { waiters, issued: Instant::now() });
+        self.raw.read_index(ctx.to_be_bytes().to_vec());
+    }
+
+    /// Handles one Ready, in raft-rs's documented order.
+    fn on_ready(&mut self) -> Result<(), crate::storage::StoreError> {
+        if !self.raw.has_ready() {
+            return Ok(());
+        }
+        let mut rd = self.raw.ready();
+
+        if let Some(ss) = rd.ss() {
+            self.on_soft_state(ss.raft_state, ss.leader_id);
+        }
+
+        // 1. Messages a leader can send before its own fsync (replication in
+        //    parallel with the local write).
+        self.send(rd.take_messages());
+
+        // 2. A snapshot from the leader replaces the state machine and log.
+        if !rd.snapshot().is_empty() {
+            let snap = rd.snapshot().clone();
+            info!(index = snap.get_metadata().index, term = snap.get_metadata().term, "installing snapshot");
+            self.raw.mut_store().persist(Some(&snap), &[], None, true)?;
+        }
+
+        // 3. Apply what is committed.
+        self.apply(rd.take_committed_entries())?;
+
+        // 4. ReadIndex answers.
+        for rs in rd.take_read_states() {
+            let ctx = rs.request_ctx.as_slice().try_into().map(u64::from_be_bytes).unwrap_or(0);
+            if let Some(batch) = self.reads_inflight.remove(&ctx) {
+                self.reads_ready.push((rs.index, batch.waiters));
+            }
+        }
+
+        // 5. New entries and hard state, in one batch, synced when Raft says so.
+        let sync = rd.must_sync();
+        self.raw.mut_store().persist(None, rd.entries(), rd.hs(), sync)?;
+
+        // 6. Only now may votes and append acknowledgements leave.
+        self.send(rd.take_persisted_messages());
+
+        // 7. Advance, then handle what the LightReady carries.
+        let mut light = self.raw.advance(rd);
+        if let Some(commit) = light.commit_index() {
+            self.raw.mut_store().set_commit(commit)?;
+        }
+        self.send(light.take_messages());
+        self.apply(light.take_committed_entries())?;
+        self.raw.advance_apply();
+
+        self.serve_reads();
+        self.maybe_compact()?;
+        Ok(())
+    }
+
+    fn on_soft_state(&mut self, role: StateRole, leader: u64) {
+        let was_leader = self.role == StateRole::Leader;
+        if leader != self.leader {
+            info!(term = self.raw.raft.term, leader, previous = self.leader, "leader changed");
+        }
+        if role != self.role {
+            info!(term = self.raw.raft.term, role = role_name(role), "role changed");
+        }
+        self.role = role;
+        self.leader = leader;
+        if was_leader && role != StateRole::Leader {
+            self.fail_pending("leader changed before the write was applied");
+        }
+    }
+
+    /// Answers every waiting client honestly when this node stops being able
+    /// to: writes may still commit elsewhere, so their outcome is unknown;
+    /// reads simply fail.
+    fn fail_pending(&mut self, why: &str) {
+        for (_, reply) in self.proposals.drain() {
+            let _ = reply.send(Err(ProposeError::Unknown(why.to_string())));
+        }
+        let reads = self
+            .read_queue
+            .drain(..)
+            .chain(self.reads_inflight.drain().flat_map(|(_, b)| b.waiters))
+            .chain(self.reads_ready.drain(..).flat_map(|(_, w)| w));
+        for w in reads {
+            let _ = w.reply.send(Err(ReadError::Unavailable(why.to_string())));
+        }
+    }
+
+    fn send(&mut self, msgs: Vec<Message>) {
+        if msgs.is_empty() {
+            return;
+        }
+        for id in self.transport.send(msgs) {
+            self.raw.report_unreachable(id);
+        }
+    }
+
+    /// Applies committed entries: state-machine changes and the new applied
+    /// index go to disk in one batch, then the proposers get their answers.
+    fn apply(&mut self, entries: Vec<Entry>) -> Result<(), crate::storage::StoreError> {
+        let Some(last) = entries.last().map(|e| e.index) else {
+            return Ok(());
+        };
+        let store = self.raw.store();
+        if last <= store.applied() {
+            return Ok(());
+        }
+        let mut overlay = Overlay::default();
+        let mut answers = Vec::new();
+        for e in &entries {
+            if e.index <= store.applied() || e.data.is_empty() || e.get_entry_type() != EntryType::EntryNormal {
+                continue;
+            }
+            let cmd = match Command::decode(&e.data[..]) {
+                Ok(c) => c,
+                Err(err) => {
+                    // Every node applies the same log, so skipping an entry
+                    // that no node can decode keeps replicas identical.
+                    error!(index = e.index, "skipping undecodable log entry: {err}");
+                    continue;
+                }
+            };
+            let outcome = state_machine::apply(store, &mut overlay, &cmd, e.index)?;
+            answers.push((cmd.request_id, outcome));
+        }
+        self.raw.mut_store().commit_applied(overlay, last)?;
+        for (id, outcome) in answers {
+            if let Some(reply) = self.proposals.remove(&id) {
+                let _ = reply.send(Ok(outcome));
+            }
+        }
+        Ok(())
+    }
+
+    fn serve_reads(&mut self) {
+        if self.reads_ready.is_empty() {
+            return;
+        }
+        let applied = self.raw.store().applied();
+        let (now, later): (Vec<_>, Vec<_>) = self.reads_ready.drain(..).partition(|(index, _)| *index <= applied);
+        self.reads_ready = later;
+        for (_, waiters) in now {
+            for w in waiters {
+                let value = self.raw.store().kv_get(&w.key).map_err(|e| ReadError::Storage(e.to_string()));
+                let _ = w.reply.send(value);
+            }
+        }
+    }
+
+    fn maybe_compact(&mut self) -> Result<(), crate::storage::StoreError> {
+        let store = self.raw.store();
+        let applied = store.applied();
+        let first = store.first_index().unwrap_or(1);
+        if applied + 1 < first + self.cfg.snapshot_threshold {
+            return Ok(());
+        }
+        // Keep the newest half, so followers that lag a little still catch
+        // up from the log; the rest need a snapshot.
+        let upto = applied - self.cfg.snapshot_threshold / 2;
+        if upto >= first {
+            self.raw.mut_store().compact(upto)?;
+        }
+        Ok(())
+    }
+}
+
+pub fn role_name(role: StateRole) -> &'static str {
+    match role {
+        StateRole::Leader => "leader",
+        StateRole::Follower => "follower",
+        StateRole::Candidate => "candidate",
+        StateRole::PreCandidate => "pre-candidate",
+    }
+}
+
+/// Builds the loop's inbox; the sender side is cloned for every producer.
+pub fn inbox() -> (Sender<Event>, Receiver<Event>) {
+    std::sync::mpsc::channel()
+}

@@ -1,0 +1,262 @@
+//! The gRPC services one node serves on its address: `RaftTransport` for
+//! peers and `Kv` for clients.
+//!
+//! Client requests are checked here (key and value limits) and handed to the
+//! Raft loop as [`Event`]s; the answer is awaited with the request timeout.
+//! How each internal outcome maps to a status code is the contract written
+//! in `raftkv.proto`.
+
+use std::collections::BTreeMap;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use faultline_proto::command::Op;
+use faultline_proto::kv_server::Kv;
+use faultline_proto::raft_transport_server::RaftTransport;
+use faultline_proto::*;
+use prost_011::Message as _;
+use raft::prelude::Message;
+use tokio::sync::oneshot;
+use tonic::{Request, Response, Status, Streaming};
+use tracing::warn;
+
+use crate::raft_loop::{Event, ProposeError, ReadError, StatusInfo};
+use crate::state_machine::Outcome;
+
+/// gRPC metadata keys of a NotLeader answer.
+pub const LEADER_ID_KEY: &str = "raftkv-leader-id";
+pub const LEADER_ADDR_KEY: &str = "raftkv-leader-addr";
+
+/// Largest gRPC message a node accepts (a value of up to 1 MiB plus its
+/// key, or one Raft message carrying a batch of entries).
+pub const MAX_GRPC_MESSAGE: usize = 64 << 20;
+
+/// Peer-facing service: feeds incoming Raft messages to the loop.
+pub struct RaftService {
+    pub id: u64,
+    pub peers: BTreeMap<u64, String>,
+    pub events: Sender<Event>,
+}
+
+impl RaftService {
+    /// Decodes one peer message. Unknown senders and undecodable bytes are
+    /// logged and dropped: they must never reach Raft.
+    fn admit(&self, bytes: &[u8]) -> Option<Message> {
+        let m = match Message::decode(bytes) {
+            Ok(m) => m,
+            Err(e) => {
+                warn!("dropping undecodable raft message: {e}");
+                return None;
+            }
+        };
+        if !self.peers.contains_key(&m.from) || m.from == self.id || m.to != self.id {
+            warn!(from = m.from, to = m.to, "dropping raft message from an unknown peer or for another node");
+            return None;
+        }
+        Some(m)
+    }
+}
+
+#[tonic::async_trait]
+impl RaftTransport for RaftService {
+    async fn send(&self, request: Request<Streaming<RaftMessage>>) -> Result<Response<SendAck>, Status> {
+        let mut stream = request.into_inner();
+        while let Some(msg) = stream.message().await? {
+            if let Some(m) = self.admit(&msg.message) {
+                if self.events.send(Event::Raft(Box::new(m))).is_err() {
+                    return Err(Status::unavailable("node shutting down"));
+                }
+            }
+        }
+        Ok(Response::new(SendAck {}))
+    }
+
+    async fn snapshot(&self, request: Request<Streaming<SnapshotChunk>>) -> Result<Response<SnapshotAck>, Status> {
+        let mut stream = request.into_inner();
+        let mut head: Option<Message> = None;
+        let mut data = Vec::new();
+        while let Some(chunk) = stream.message().await? {
+            if head.is_none() {
+                head = Some(self.admit(&chunk.message).ok_or_else(|| Status::invalid_argument("bad snapshot header"))?);
+            }
+            data.extend_from_slice(&chunk.data);
+            if chunk.last {
+                let mut m = head.take().expect("header set above");
+                m.mut_snapshot().data = data;
+                self.events
+                    .send(Event::Raft(Box::new(m)))
+                    .map_err(|_| Status::unavailable("node shutting down"))?;
+                return Ok(Response::new(SnapshotAck {}));
+            }
+        }
+        Err(Status::invalid_argument("snapshot stream ended before its last chunk"))
+    }
+}
+
+/// Client-facing service.
+pub struct KvService {
+    pub events: Sender<Event>,
+    /// Client address of every node, for NotLeader redirects.
+    pub addrs: BTreeMap<u64, String>,
+    pub addr: String,
+    pub request_timeout: Duration,
+    pub max_key_size: usize,
+    pub max_value_size: usize,
+}
+
+impl KvService {
+    fn check_key(&self, key: &[u8]) -> Result<(), Status> {
+        if key.is_empty() {
+            return Err(Status::invalid_argument("key is empty"));
+        }
+        if key.len() > self.max_key_size {
+            return Err(Status::invalid_argument(format!(
+                "key is {} bytes, over the limit of {} bytes (--max-key-size)",
+                key.len(),
+                self.max_key_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn check_value(&self, what: &str, value: &[u8]) -> Result<(), Status> {
+        if value.len() > self.max_value_size {
+            return Err(Status::invalid_argument(format!(
+                "{what} is {} bytes, over the limit of {} bytes (--max-value-size)",
+                value.len(),
+                self.max_value_size
+            )));
+        }
+        Ok(())
+    }
+
+    fn not_leader(&self, leader: Option<u64>) -> Status {
+        let addr = leader.and_then(|l| self.addrs.get(&l));
+        let mut status = match (leader, addr) {
+            (Some(l), Some(a)) => Status::failed_precondition(format!("not leader; the leader is node {l} at {a}")),
+            _ => Status::failed_precondition("not leader; no leader is known (election in progress?)"),
+        };
+        if let (Some(l), Some(a)) = (leader, addr) {
+            let md = status.metadata_mut();
+            md.insert(LEADER_ID_KEY, l.to_string().parse().expect("digits are valid metadata"));
+            if let Ok(v) = a.parse() {
+                md.insert(LEADER_ADDR_KEY, v);
+            }
+        }
+        status
+    }
+
+    async fn propose(&self, op: Op) -> Result<Outcome, Status> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command { request_id: 0, op: Some(op) };
+        self.events
+            .send(Event::Propose { cmd, reply })
+            .map_err(|_| Status::unavailable("node shutting down; nothing was proposed"))?;
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(Ok(outcome))) => Ok(outcome),
+            Ok(Ok(Err(ProposeError::NotLeader { leader }))) => Err(self.not_leader(leader)),
+            Ok(Ok(Err(e @ ProposeError::Unknown(_)))) => Err(Status::unknown(e.to_string())),
+            Ok(Err(_)) => Err(Status::unknown("outcome unknown: node stopped before answering")),
+            Err(_) => Err(Status::unknown(format!(
+                "outcome unknown: not applied within the request timeout ({:?})",
+                self.request_timeout
+            ))),
+        }
+    }
+
+    async fn status_info(&self) -> Result<StatusInfo, Status> {
+        let (reply, rx) = oneshot::channel();
+        self.events.send(Event::Status { reply }).map_err(|_| Status::unavailable("node shutting down"))?;
+        tokio::time::timeout(self.request_timeout, rx)
+            .await
+            .map_err(|_| Status::unavailable("raft loop did not answer in time"))?
+            .map_err(|_| Status::unavailable("node shutting down"))
+    }
+}
+
+fn written(outcome: Outcome) -> Response<WriteResponse> {
+    let index = match outcome {
+        Outcome::Written { index } | Outcome::Cas { index, .. } => index,
+    };
+    Response::new(WriteResponse { index })
+}
+
+type Reply<T> = Result<Response<T>, Status>;
+
+#[tonic::async_trait]
+impl Kv for KvService {
+    async fn get(&self, request: Request<GetRequest>) -> Reply<GetResponse> {
+        let req = request.into_inner();
+        self.check_key(&req.key)?;
+        let (reply, rx) = oneshot::channel();
+        self.events
+            .send(Event::Read { key: req.key.to_vec(), reply })
+            .map_err(|_| Status::unavailable("node shutting down"))?;
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(Ok(value))) => Ok(Response::new(GetResponse {
+                found: value.is_some(),
+                value: value.unwrap_or_default().into(),
+            })),
+            Ok(Ok(Err(ReadError::NotLeader { leader }))) => Err(self.not_leader(leader)),
+            Ok(Ok(Err(e))) => Err(Status::unavailable(e.to_string())),
+            Ok(Err(_)) => Err(Status::unavailable("node stopped before the read was served")),
+            Err(_) => Err(Status::unavailable(format!(
+                "read not served within the request timeout ({:?})",
+                self.request_timeout
+            ))),
+        }
+    }
+
+    async fn put(&self, request: Request<PutRequest>) -> Reply<WriteResponse> {
+        let req = request.into_inner();
+        self.check_key(&req.key)?;
+        self.check_value("value", &req.value)?;
+        self.propose(Op::Put(req)).await.map(written)
+    }
+
+    async fn delete(&self, request: Request<DeleteRequest>) -> Reply<WriteResponse> {
+        let req = request.into_inner();
+        self.check_key(&req.key)?;
+        self.propose(Op::Delete(req)).await.map(written)
+    }
+
+    async fn append(&self, request: Request<AppendRequest>) -> Reply<WriteResponse> {
+        let req = request.into_inner();
+        self.check_key(&req.key)?;
+        self.check_value("appended value", &req.value)?;
+        self.propose(Op::Append(req)).await.map(written)
+    }
+
+    async fn cas(&self, request: Request<CasRequest>) -> Reply<CasResponse> {
+        let req = request.into_inner();
+        self.check_key(&req.key)?;
+        self.check_value("expected value", &req.expected)?;
+        self.check_value("new value", &req.new_value)?;
+        match self.propose(Op::Cas(req)).await? {
+            Outcome::Cas { succeeded, current, index } => Ok(Response::new(CasResponse {
+                succeeded,
+                current_found: current.is_some(),
+                current: current.unwrap_or_default().into(),
+                index,
+            })),
+            Outcome::Written { index } => Err(Status::internal(format!("cas at index {index} applied as a plain write"))),
+        }
+    }
+
+    async fn status(&self, _request: Request<StatusRequest>) -> Reply<StatusResponse> {
+        let s = self.status_info().await?;
+        Ok(Response::new(StatusResponse {
+            id: s.id,
+            role: s.role.to_string(),
+            term: s.term,
+            leader_id: s.leader_id,
+            leader_addr: self.addrs.get(&s.leader_id).cloned().unwrap_or_default(),
+            commit: s.commit,
+            applied: s.applied,
+            first_index: s.first_index,
+            last_index: s.last_index,
+            addr: self.addr.clone(),
+            unsafe_settings: Vec::new(),
+        }))
+    }
+}

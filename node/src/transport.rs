@@ -1,0 +1,180 @@
+//! Outbound Raft transport: one long-lived gRPC stream per peer, fed by a
+//! bounded queue, and a separate chunked stream per snapshot.
+//!
+//! The Raft loop only ever calls [`Transport::send`], which never blocks:
+//! when a peer's queue is full (the peer is slow or dead) the message is
+//! dropped and the peer reported unreachable. Raft retransmits what
+//! matters, so a dropped message costs time, never safety.
+
+use std::collections::HashMap;
+use std::sync::mpsc::Sender;
+use std::time::Duration;
+
+use bytes::Bytes;
+use faultline_proto::raft_transport_client::RaftTransportClient;
+use faultline_proto::{RaftMessage, SnapshotChunk};
+use prost_011::Message as _;
+use raft::prelude::*;
+use tokio::runtime::Handle;
+use tokio::sync::mpsc;
+use tokio_stream::wrappers::ReceiverStream;
+use tonic::transport::{Channel, Endpoint};
+use tracing::{debug, info, warn};
+
+use crate::raft_loop::Event;
+
+/// Messages queued per peer before new ones are dropped.
+const PEER_QUEUE: usize = 4096;
+/// Snapshot data per gRPC message.
+pub const SNAPSHOT_CHUNK: usize = 1 << 20;
+const BACKOFF_MIN: Duration = Duration::from_millis(50);
+const BACKOFF_MAX: Duration = Duration::from_secs(1);
+const CONNECT_TIMEOUT: Duration = Duration::from_secs(1);
+
+pub struct Transport {
+    peers: HashMap<u64, Peer>,
+    events: Sender<Event>,
+    rt: Handle,
+}
+
+struct Peer {
+    addr: String,
+    queue: mpsc::Sender<Message>,
+}
+
+impl Transport {
+    /// Starts one sender task per peer other than `self_id`.
+    pub fn start(self_id: u64, peers: &[(u64, String)], events: Sender<Event>, rt: Handle) -> Transport {
+        let mut map = HashMap::new();
+        for (id, addr) in peers.iter().filter(|(id, _)| *id != self_id) {
+            let (tx, rx) = mpsc::channel(PEER_QUEUE);
+            rt.spawn(peer_loop(*id, addr.clone(), rx, events.clone()));
+            map.insert(*id, Peer { addr: addr.clone(), queue: tx });
+        }
+        Transport { peers: map, events, rt }
+    }
+
+    /// Queues messages; returns the peers that could not take theirs.
+    pub fn send(&self, msgs: Vec<Message>) -> Vec<u64> {
+        let mut unreachable = Vec::new();
+        for m in msgs {
+            let to = m.to;
+            let Some(peer) = self.peers.get(&to) else {
+                warn!(to, "dropping message to an unknown peer");
+                continue;
+            };
+            if m.get_msg_type() == MessageType::MsgSnapshot {
+                self.rt.spawn(send_snapshot(to, peer.addr.clone(), m, self.events.clone()));
+                continue;
+            }
+            if peer.queue.try_send(m).is_err() {
+                if !unreachable.contains(&to) {
+                    unreachable.push(to);
+                }
+            }
+        }
+        unreachable
+    }
+}
+
+async fn connect(addr: &str) -> Result<Channel, tonic::transport::Error> {
+    Endpoint::from_shared(format!("http://{addr}"))?
+        .connect_timeout(CONNECT_TIMEOUT)
+        .tcp_nodelay(true)
+        .http2_keep_alive_interval(Duration::from_secs(1))
+        .keep_alive_timeout(Duration::from_secs(3))
+        .connect()
+        .await
+}
+
+/// Keeps one stream open to `addr`, reconnecting with backoff.
+async fn peer_loop(id: u64, addr: String, mut queue: mpsc::Receiver<Message>, events: Sender<Event>) {
+    let mut backoff = BACKOFF_MIN;
+    let mut was_connected = true;
+    loop {
+        let channel = match connect(&addr).await {
+            Ok(c) => c,
+            Err(e) => {
+                if was_connected {
+                    info!(peer = id, %addr, "peer unreachable: {e}");
+                    was_connected = false;
+                }
+                // Stale messages are worthless once the peer is back; Raft
+                // will send fresh ones.
+                while queue.try_recv().is_ok() {}
+                if events.send(Event::Unreachable(id)).is_err() {
+                    return;
+                }
+                tokio::time::sleep(backoff).await;
+                backoff = (backoff * 2).min(BACKOFF_MAX);
+                continue;
+            }
+        };
+        if !was_connected {
+            info!(peer = id, %addr, "peer connected");
+        }
+        was_connected = true;
+        backoff = BACKOFF_MIN;
+        let (tx, rx) = mpsc::channel::<RaftMessage>(256);
+        let mut client = RaftTransportClient::new(channel).max_encoding_message_size(usize::MAX);
+        let mut call = tokio::spawn(async move { client.send(ReceiverStream::new(rx)).await });
+        loop {
+            tokio::select! {
+                m = queue.recv() => {
+                    let Some(m) = m else {
+                        call.abort();
+                        return;
+                    };
+                    let msg = RaftMessage { message: Bytes::from(m.encode_to_vec()) };
+                    if tx.send(msg).await.is_err() {
+                        break;
+                    }
+                }
+                res = &mut call => {
+                    debug!(peer = id, "raft stream ended: {res:?}");
+                    break;
+                }
+            }
+        }
+        call.abort();
+        if events.send(Event::Unreachable(id)).is_err() {
+            return;
+        }
+    }
+}
+
+/// Streams one MsgSnapshot in chunks and reports the outcome to the loop.
+async fn send_snapshot(to: u64, addr: String, mut m: Message, events: Sender<Event>) {
+    let data = std::mem::take(&mut m.mut_snapshot().data);
+    let size = data.len();
+    let head = Bytes::from(m.encode_to_vec());
+    let result = async {
+        let channel = connect(&addr).await?;
+        let mut client = RaftTransportClient::new(channel);
+        let mut chunks: Vec<SnapshotChunk> = data
+            .chunks(SNAPSHOT_CHUNK)
+            .map(|c| SnapshotChunk { message: Bytes::new(), data: Bytes::copy_from_slice(c), last: false })
+            .collect();
+        if chunks.is_empty() {
+            chunks.push(SnapshotChunk::default());
+        }
+        chunks[0].message = head;
+        if let Some(last) = chunks.last_mut() {
+            last.last = true;
+        }
+        client.snapshot(tokio_stream::iter(chunks)).await?;
+        Ok::<_, Box<dyn std::error::Error + Send + Sync>>(())
+    }
+    .await;
+    let ok = match result {
+        Ok(()) => {
+            info!(peer = to, bytes = size, "snapshot sent");
+            true
+        }
+        Err(e) => {
+            warn!(peer = to, "snapshot send failed: {e}");
+            false
+        }
+    };
+    let _ = events.send(Event::SnapshotDone { to, ok });
+}

@@ -1,0 +1,240 @@
+//! Three real `raftkv` processes on loopback: replication, restarts, kills,
+//! snapshots, linearizable reads, bad input and redirects.
+
+mod common;
+
+use common::{wait_for, Cluster};
+use raftkv::client::{CasResult, ClientError};
+use raftkv::storage::Storage;
+
+/// Reads a key straight from a stopped node's RocksDB.
+fn on_disk(c: &Cluster, i: usize, key: &str) -> Option<Vec<u8>> {
+    Storage::open(&c.data_dir(i).join("db")).unwrap().kv_get(key.as_bytes()).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn majority_commits_with_one_node_down() {
+    let mut c = Cluster::start(&[]);
+    let leader = c.wait_leader().await;
+    let follower = (leader + 1) % 3;
+    c.kill(follower);
+    let mut client = c.client();
+    for i in 0..20 {
+        client.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes()).await.unwrap();
+    }
+    assert_eq!(client.get(b"k19").await.unwrap(), Some(b"v19".to_vec()));
+    assert_eq!(client.cas(b"k0", Some(b"v0"), b"w0").await.unwrap(), CasResult::Swapped);
+    assert_eq!(
+        client.cas(b"k0", Some(b"v0"), b"x").await.unwrap(),
+        CasResult::Mismatch { current: Some(b"w0".to_vec()) }
+    );
+    assert_eq!(client.cas(b"new", None, b"1").await.unwrap(), CasResult::Swapped);
+    client.append(b"list", b"1 ").await.unwrap();
+    client.append(b"list", b"2 ").await.unwrap();
+    assert_eq!(client.get(b"list").await.unwrap(), Some(b"1 2 ".to_vec()));
+    client.delete(b"k1").await.unwrap();
+    assert_eq!(client.get(b"k1").await.unwrap(), None);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_catches_up_by_log_after_restart() {
+    let mut c = Cluster::start(&[]);
+    let leader = c.wait_leader().await;
+    let follower = (leader + 1) % 3;
+    c.kill(follower);
+    let mut client = c.client();
+    let mut last = 0;
+    for i in 0..30 {
+        last = client.put(format!("k{i}").as_bytes(), b"x").await.unwrap();
+    }
+    c.start_node(follower);
+    c.wait_applied(follower, last).await;
+    let s = c.status(follower).await;
+    assert_eq!(s.first_index, 1, "caught up from the log, no compaction expected");
+    c.stop(follower);
+    assert_eq!(on_disk(&c, follower, "k29"), Some(b"x".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_catches_up_by_snapshot_after_compaction() {
+    let mut c = Cluster::start(&["--snapshot-threshold", "20"]);
+    let leader = c.wait_leader().await;
+    let follower = (leader + 1) % 3;
+    c.kill(follower);
+    let mut client = c.client();
+    let mut last = 0;
+    for i in 0..120 {
+        last = client.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes()).await.unwrap();
+    }
+    let leader_status = c.status(leader).await;
+    assert!(leader_status.first_index > 50, "leader compacted its log: {leader_status:?}");
+    c.start_node(follower);
+    c.wait_applied(follower, last).await;
+    let s = c.status(follower).await;
+    assert!(s.first_index > 50, "follower installed a snapshot instead of replaying the log: {s:?}");
+    c.stop(follower);
+    for i in [0, 57, 119] {
+        assert_eq!(on_disk(&c, follower, &format!("k{i}")), Some(format!("v{i}").into_bytes()), "k{i}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_leader_is_replaced_and_no_acknowledged_write_is_lost() {
+    let mut c = Cluster::start(&[]);
+    let old = c.wait_leader().await;
+    let mut client = c.client();
+    for i in 0..50 {
+        client.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes()).await.unwrap();
+    }
+    c.kill(old);
+    let new = c.wait_leader().await;
+    assert_ne!(new, old);
+    let mut client = c.client();
+    for i in 0..50 {
+        assert_eq!(client.get(format!("k{i}").as_bytes()).await.unwrap(), Some(format!("v{i}").into_bytes()));
+    }
+    c.start_node(old);
+    let mut only_old = c.client_of(old);
+    // The old leader, back as a follower, redirects and sees the same data.
+    assert_eq!(only_old.get(b"k49").await.unwrap(), Some(b"v49".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn all_three_restart_from_disk_with_state_intact() {
+    let mut c = Cluster::start(&[]);
+    c.wait_leader().await;
+    let mut client = c.client();
+    for i in 0..40 {
+        client.put(format!("k{i}").as_bytes(), format!("v{i}").as_bytes()).await.unwrap();
+    }
+    client.append(b"list", b"a").await.unwrap();
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.start_node(i);
+    }
+    c.wait_leader().await;
+    let mut client = c.client();
+    for i in 0..40 {
+        assert_eq!(client.get(format!("k{i}").as_bytes()).await.unwrap(), Some(format!("v{i}").into_bytes()));
+    }
+    // Nothing was applied twice: the append is still a single "a".
+    assert_eq!(client.get(b"list").await.unwrap(), Some(b"a".to_vec()));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn linearizable_read_after_leader_change_sees_latest_write() {
+    let mut c = Cluster::start(&[]);
+    let old = c.wait_leader().await;
+    let mut client = c.client();
+    client.put(b"k", b"1").await.unwrap();
+    c.kill(old);
+    c.wait_leader().await;
+    client.put(b"k", b"2").await.unwrap();
+    c.start_node(old);
+    // Ask every node, the restarted old leader included: all must see 2.
+    for i in 0..3 {
+        let got = wait_for("a read to be served", || async {
+            match c.client_of(i).get(b"k").await {
+                Ok(v) => Some(v),
+                Err(e) if e.is_definite() || matches!(e, ClientError::ReadUnavailable(_)) => None,
+                Err(e) => panic!("read from node {}: {e}", i + 1),
+            }
+        })
+        .await;
+        assert_eq!(got, Some(b"2".to_vec()), "read through node {}", i + 1);
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_rejected_with_the_limit_named() {
+    let c = Cluster::start(&["--max-key-size", "16", "--max-value-size", "64"]);
+    c.wait_leader().await;
+    let mut client = c.client();
+    let cases: Vec<(&[u8], Vec<u8>, &str)> = vec![
+        (b"", b"v".to_vec(), "key is empty"),
+        (&[b'k'; 17], b"v".to_vec(), "--max-key-size"),
+        (b"k", vec![b'v'; 65], "--max-value-size"),
+    ];
+    for (key, value, needle) in cases {
+        match client.put(key, &value).await {
+            Err(ClientError::InvalidArgument(msg)) => assert!(msg.contains(needle), "{msg:?} lacks {needle:?}"),
+            other => panic!("expected InvalidArgument for key {} bytes: {other:?}", key.len()),
+        }
+    }
+    match client.get(b"").await {
+        Err(ClientError::InvalidArgument(msg)) => assert!(msg.contains("empty")),
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    }
+    // Within the limits, everything still works.
+    client.put(&[b'k'; 16], &[b'v'; 64]).await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn follower_redirects_clients_to_the_leader() {
+    let c = Cluster::start(&[]);
+    let leader = c.wait_leader().await;
+    let follower = (leader + 1) % 3;
+    // A raw gRPC call to the follower gets NotLeader with the leader's address.
+    let mut raw = faultline_proto::kv_client::KvClient::connect(format!("http://{}", c.addrs[follower])).await.unwrap();
+    let err = raw.put(faultline_proto::PutRequest { key: "k".into(), value: "v".into() }).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::FailedPrecondition);
+    let addr = err.metadata().get(raftkv::server::LEADER_ADDR_KEY).unwrap().to_str().unwrap();
+    assert_eq!(addr, c.addrs[leader]);
+    // The client library follows it.
+    let mut client = c.client_of(follower);
+    client.put(b"k", b"v").await.unwrap();
+    assert_eq!(client.get(b"k").await.unwrap(), Some(b"v".to_vec()));
+}
+
+#[test]
+fn bad_flags_and_foreign_data_dirs_stop_start_up_with_a_clear_message() {
+    let c = Cluster::start(&[]);
+    drop_all(c, |c| {
+        // Node 1's data dir, claimed by node 1, is refused to node 2.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
+            .args(["serve", "--id", "2", "--peers", &c.peers()])
+            .arg("--data-dir")
+            .arg(c.data_dir(0))
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("belongs to node 1"), "{err}");
+
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
+            .args(["serve", "--id", "4", "--peers", &c.peers(), "--data-dir", "/nonexistent"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("--id 4 is not among"));
+
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
+            .args(["serve", "--id", "1", "--peers", "1=a:1,2=b:2", "--data-dir", "/nonexistent"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        assert!(String::from_utf8_lossy(&out.stderr).contains("exactly 3 peers"));
+    });
+}
+
+/// Stops the cluster's processes first, so the data dirs are free, then runs `f`.
+fn drop_all(mut c: Cluster, f: impl FnOnce(&Cluster)) {
+    for i in 0..3 {
+        c.kill(i);
+    }
+    f(&c);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_shuts_down_gracefully() {
+    let mut c = Cluster::start(&[]);
+    let leader = c.wait_leader().await;
+    c.client().put(b"k", b"v").await.unwrap();
+    for i in 0..3 {
+        c.stop(i);
+    }
+    // The leader answered only after applying, so its disk holds the write.
+    assert_eq!(on_disk(&c, leader, "k"), Some(b"v".to_vec()));
+}
