@@ -9,7 +9,7 @@ use clap::{Parser, Subcommand, ValueEnum};
 
 use crate::check::{self, CheckOptions, Results, Validity};
 use crate::gen::{self, GenOptions};
-use crate::history::{self, Event, History, HistoryError, OpType};
+use crate::history::{self, Event, History, HistoryError};
 use crate::list_append::ListAppend;
 use crate::model::Model;
 use crate::register::Register;
@@ -91,9 +91,9 @@ fn parse_duration(s: &str) -> Result<Duration, String> {
 /// Errors that make an input unusable.
 #[derive(Debug, thiserror::Error)]
 pub enum InputError {
-    #[error("{path}: {source}")]
+    #[error("{source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("{path}: {source}")]
+    #[error("{source}")]
     History { path: PathBuf, source: HistoryError },
 }
 
@@ -106,23 +106,61 @@ pub fn history_path(p: &Path) -> PathBuf {
     }
 }
 
+/// The input format of `path` when none was named.
+fn format_of(path: &Path, format: Option<Format>) -> Format {
+    format.unwrap_or(if path.extension().is_some_and(|e| e == "edn") { Format::Edn } else { Format::Jsonl })
+}
+
 /// Reads and parses a history file into events and line numbers.
 pub fn read_events(path: &Path, format: Option<Format>) -> Result<(Vec<Event>, Vec<usize>), InputError> {
     let text = std::fs::read_to_string(path).map_err(|source| InputError::Io { path: path.into(), source })?;
-    let format = format.unwrap_or(if path.extension().is_some_and(|e| e == "edn") { Format::Edn } else { Format::Jsonl });
-    let parsed = match format {
+    let parsed = match format_of(path, format) {
         Format::Jsonl => history::parse_jsonl(&text),
         Format::Edn => crate::edn::parse(&text),
     };
     parsed.map_err(|source| InputError::History { path: path.into(), source })
 }
 
-/// Which model fits these events when none was named.
-pub fn infer_model(events: &[Event]) -> ModelName {
-    if events.iter().any(|e| e.f == "append") {
+/// Loads and pairs a history file. JSON Lines are streamed, so memory
+/// follows the number of ops, not the size of the file.
+pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, InputError> {
+    match format_of(path, format) {
+        Format::Jsonl => {
+            let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: path.into(), source })?;
+            history::load_jsonl(file).map_err(|e| match e {
+                history::LoadError::Io(source) => InputError::Io { path: path.into(), source },
+                history::LoadError::History(source) => InputError::History { path: path.into(), source },
+            })
+        }
+        Format::Edn => {
+            let (events, lines) = read_events(path, Some(Format::Edn))?;
+            let mut p = history::Pairer::new();
+            for (e, line) in events.into_iter().zip(lines) {
+                p.feed(e, line).map_err(|source| InputError::History { path: path.into(), source })?;
+            }
+            Ok(p.finish())
+        }
+    }
+}
+
+/// Which model fits a history when none was named.
+pub fn infer_model(history: &History) -> ModelName {
+    if history.has_appends() {
         ModelName::ListAppend
     } else {
         ModelName::Register
+    }
+}
+
+/// Checks a paired history with the named model (or the inferred one).
+pub fn check_history(history: &History, model: Option<ModelName>, opts: &CheckOptions) -> Result<Results, HistoryError> {
+    fn run<M: Model>(m: M, h: &History, opts: &CheckOptions) -> Result<Results, HistoryError> {
+        h.validate_for(M::accepts, m.name())?;
+        Ok(check::check(&m, h, opts))
+    }
+    match model.unwrap_or_else(|| infer_model(history)) {
+        ModelName::Register => run(Register, history, opts),
+        ModelName::ListAppend => run(ListAppend, history, opts),
     }
 }
 
@@ -133,21 +171,13 @@ pub fn check_events(
     model: ModelName,
     opts: &CheckOptions,
 ) -> Result<(History, Results), HistoryError> {
-    fn run<M: Model>(
-        m: M,
-        events: &[Event],
-        lines: &[usize],
-        opts: &CheckOptions,
-    ) -> Result<(History, Results), HistoryError> {
-        let accepts: fn(OpType) -> bool = M::accepts;
-        let h = history::pair(events, lines, accepts, m.name())?;
-        let r = check::check(&m, &h, opts);
-        Ok((h, r))
+    let mut p = history::Pairer::new();
+    for (e, &line) in events.iter().zip(lines) {
+        p.feed(e.clone(), line)?;
     }
-    match model {
-        ModelName::Register => run(Register, events, lines, opts),
-        ModelName::ListAppend => run(ListAppend, events, lines, opts),
-    }
+    let h = p.finish();
+    let r = check_history(&h, Some(model), opts)?;
+    Ok((h, r))
 }
 
 /// Writes results as pretty JSON.
@@ -186,33 +216,26 @@ pub fn run(cli: Cli) -> u8 {
             let mut code = 0;
             for p in &paths {
                 let file = history_path(p);
-                let c = match read_events(&file, format) {
+                let c = match load_history(&file, format).map_err(|e| e.to_string()).and_then(|h| {
+                    check_history(&h, model, &opts).map_err(|e| e.to_string())
+                }) {
                     Err(e) => {
                         println!("{}: unusable: {e}", file.display());
                         EXIT_UNUSABLE
                     }
-                    Ok((events, lines)) => {
-                        let m = model.unwrap_or_else(|| infer_model(&events));
-                        match check_events(&events, &lines, m, &opts) {
-                            Err(e) => {
-                                println!("{}: unusable: {e}", file.display());
-                                EXIT_UNUSABLE
-                            }
-                            Ok((_, results)) => {
-                                println!("{}: {}", file.display(), results.summary);
-                                for f in results.failures.iter().take(5) {
-                                    println!("  key {}: {}", f.key, f.explanation);
-                                }
-                                let dest = out.clone().or_else(|| p.is_dir().then(|| p.join("results.json")));
-                                if let Some(dest) = dest {
-                                    if let Err(e) = write_results(&dest, &results) {
-                                        eprintln!("checker: writing {}: {e}", dest.display());
-                                        return EXIT_UNUSABLE;
-                                    }
-                                }
-                                results.valid.exit_code()
+                    Ok(results) => {
+                        println!("{}: {}", file.display(), results.summary);
+                        for f in results.failures.iter().take(5) {
+                            println!("  key {}: {}", f.key, f.explanation);
+                        }
+                        let dest = out.clone().or_else(|| p.is_dir().then(|| p.join("results.json")));
+                        if let Some(dest) = dest {
+                            if let Err(e) = write_results(&dest, &results) {
+                                eprintln!("checker: writing {}: {e}", dest.display());
+                                return EXIT_UNUSABLE;
                             }
                         }
+                        results.valid.exit_code()
                     }
                 };
                 code = worse(code, c);

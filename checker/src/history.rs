@@ -297,6 +297,11 @@ pub fn parse_line(text: &str, line: usize) -> Result<Event, HistoryError> {
 /// Blank lines are skipped. Lines are parsed in parallel; the first error
 /// (by line number) is returned.
 pub fn parse_jsonl(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
+    parse_jsonl_from(text, 1)
+}
+
+/// [`parse_jsonl`] for a text whose first line is line `first_line`.
+pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
     use rayon::prelude::*;
     // Split into chunks at line boundaries, remembering each chunk's first
     // line number, so parallel parsing still reports exact lines.
@@ -318,7 +323,7 @@ pub fn parse_jsonl(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError>
     let line_counts: Vec<usize> =
         chunks.par_iter().map(|&(s, e)| memchr::memchr_iter(b'\n', &bytes[s..e]).count()).collect();
     let mut first_lines = Vec::with_capacity(chunks.len());
-    let mut acc = 1;
+    let mut acc = first_line;
     for c in &line_counts {
         first_lines.push(acc);
         acc += c;
@@ -405,6 +410,23 @@ pub struct History {
     pub counts: OpCounts,
     /// Client events in the history (invokes and completions).
     pub events: usize,
+    /// The first line of each f, for errors found after pairing.
+    pub first_line: BTreeMap<OpType, usize>,
+}
+
+impl History {
+    /// Checks that a model knows every f in the history.
+    pub fn validate_for(&self, accepts: AcceptsFn, model: &str) -> Result<(), HistoryError> {
+        match self.first_line.iter().find(|(f, _)| !accepts(**f)) {
+            Some((f, line)) => Err(HistoryError::new(*line, "f", format!("\"{f}\" is not an operation of the {model} model"))),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether any op appends (the list-append workload).
+    pub fn has_appends(&self) -> bool {
+        self.first_line.contains_key(&OpType::Append)
+    }
 }
 
 /// Which fs a model accepts; anything else is an error naming the line.
@@ -419,54 +441,84 @@ struct Outstanding {
     value: Value,
 }
 
-/// Validates events and pairs them into operations per key. `lines[i]` is
-/// the source line of `events[i]` (for messages); `accepts` says which fs
-/// the chosen model knows.
-pub fn pair(events: &[Event], lines: &[usize], accepts: AcceptsFn, model: &str) -> Result<History, HistoryError> {
-    let mut h = History::default();
-    let mut key_ids: HashMap<Value, usize> = HashMap::new();
-    let mut outstanding: HashMap<u64, Outstanding> = HashMap::new();
-    let mut retired: HashMap<u64, usize> = HashMap::new();
-    let mut counts: HashMap<(OpType, EventType), u64> = HashMap::new();
+type FastMap<K, V> = HashMap<K, V, ahash::RandomState>;
 
-    let mut push = |h: &mut History, key: Value, op: Op| {
-        let id = *key_ids.entry(key.clone()).or_insert_with(|| {
-            h.keys.push(key);
+/// Validates events one at a time, in file order, and pairs them into
+/// operations per key. Streaming, so a huge history never needs all its
+/// events in memory at once.
+pub struct Pairer {
+    h: History,
+    key_ids: FastMap<Value, usize>,
+    outstanding: FastMap<u64, Outstanding>,
+    retired: FastMap<u64, usize>,
+    counts: FastMap<(OpType, EventType), u64>,
+    /// Ordinal of the next event: the real-time position.
+    pos: u64,
+}
+
+fn cas_action(value: Value) -> Action {
+    match value {
+        Value::List(l) => {
+            let mut it = l.into_vec().into_iter();
+            Action::Cas(it.next().unwrap_or_default(), it.next().unwrap_or_default())
+        }
+        _ => unreachable!("cas values are checked at invoke"),
+    }
+}
+
+impl Default for Pairer {
+    fn default() -> Self {
+        Pairer::new()
+    }
+}
+
+impl Pairer {
+    pub fn new() -> Pairer {
+        Pairer {
+            h: History::default(),
+            key_ids: FastMap::default(),
+            outstanding: FastMap::default(),
+            retired: FastMap::default(),
+            counts: FastMap::default(),
+            pos: 0,
+        }
+    }
+
+    fn push(&mut self, key: Value, op: Op) {
+        let h = &mut self.h;
+        let id = *self.key_ids.entry(key).or_insert_with_key(|key| {
+            h.keys.push(key.clone());
             h.ops.push(Vec::new());
             h.keys.len() - 1
         });
         h.ops[id].push(op);
-    };
+    }
 
-    for (pos, e) in events.iter().enumerate() {
-        let line = lines[pos];
+    /// Takes the next event; `line` is its source line, for errors.
+    pub fn feed(&mut self, e: Event, line: usize) -> Result<(), HistoryError> {
+        let pos = self.pos;
+        self.pos += 1;
         let p = match e.process {
             Process::Nemesis => {
-                h.nemesis.push(NemesisEvent {
-                    index: e.index,
-                    time: e.time,
-                    kind: e.kind,
-                    f: e.f.clone(),
-                    value: e.value.clone(),
-                });
-                continue;
+                self.h.nemesis.push(NemesisEvent { index: e.index, time: e.time, kind: e.kind, f: e.f, value: e.value });
+                return Ok(());
             }
             Process::Client(p) => p,
         };
-        h.events += 1;
-        let f = OpType::parse(&e.f)
-            .filter(|f| accepts(*f))
-            .ok_or_else(|| HistoryError::new(line, "f", format!("{:?} is not an operation of the {model} model", e.f)))?;
-        let key = e.key.clone().unwrap_or(Value::Nil);
+        self.h.events += 1;
+        let f = OpType::parse(&e.f).ok_or_else(|| {
+            HistoryError::new(line, "f", format!("{:?} is not one of read, write, cas, append", e.f))
+        })?;
+        self.h.first_line.entry(f).or_insert(line);
         if e.kind == EventType::Invoke {
-            if let Some(o) = outstanding.get(&p) {
+            if let Some(o) = self.outstanding.get(&p) {
                 return Err(HistoryError::new(
                     line,
                     "process",
                     format!("process {p} invokes while its op from line {} is still outstanding", o.line),
                 ));
             }
-            if let Some(l) = retired.get(&p) {
+            if let Some(l) = self.retired.get(&p) {
                 return Err(HistoryError::new(
                     line,
                     "process",
@@ -476,13 +528,11 @@ pub fn pair(events: &[Event], lines: &[usize], accepts: AcceptsFn, model: &str) 
             if f == OpType::Cas && !matches!(&e.value, Value::List(l) if l.len() == 2) {
                 return Err(HistoryError::new(line, "value", format!("a cas value is [expected, new], got {}", e.value)));
             }
-            outstanding.insert(
-                p,
-                Outstanding { line, invoke: pos as u64, invoke_index: e.index, f, key, value: e.value.clone() },
-            );
-            continue;
+            let key = e.key.unwrap_or(Value::Nil);
+            self.outstanding.insert(p, Outstanding { line, invoke: pos, invoke_index: e.index, f, key, value: e.value });
+            return Ok(());
         }
-        let Some(o) = outstanding.remove(&p) else {
+        let Some(o) = self.outstanding.remove(&p) else {
             return Err(HistoryError::new(
                 line,
                 "process",
@@ -495,35 +545,21 @@ pub fn pair(events: &[Event], lines: &[usize], accepts: AcceptsFn, model: &str) 
         if e.key.is_some() && e.key.as_ref() != Some(&o.key) {
             return Err(HistoryError::new(line, "key", format!("completion key differs from its invoke's ({})", o.key)));
         }
-        *counts.entry((f, e.kind)).or_default() += 1;
+        *self.counts.entry((f, e.kind)).or_default() += 1;
+        if e.kind == EventType::Info {
+            self.retired.insert(p, line);
+        }
         let action = match (f, e.kind) {
-            (OpType::Read, EventType::Ok) => Action::Read(e.value.clone()),
+            (_, EventType::Fail) => return Ok(()),
+            (OpType::Read, EventType::Ok) => Action::Read(e.value),
             // A read that crashed returned nothing we know: it constrains
             // nothing, and reads change nothing. Drop it.
-            (OpType::Read, _) => {
-                if e.kind == EventType::Info {
-                    retired.insert(p, line);
-                }
-                continue;
-            }
+            (OpType::Read, _) => return Ok(()),
             (OpType::Write, _) => Action::Write(o.value),
             (OpType::Append, _) => Action::Append(o.value),
-            (OpType::Cas, _) => match o.value {
-                Value::List(l) => {
-                    let mut it = l.into_vec().into_iter();
-                    Action::Cas(it.next().unwrap_or_default(), it.next().unwrap_or_default())
-                }
-                _ => unreachable!("checked at invoke"),
-            },
+            (OpType::Cas, _) => cas_action(o.value),
         };
-        match e.kind {
-            EventType::Fail => continue,
-            EventType::Info => {
-                retired.insert(p, line);
-            }
-            _ => {}
-        }
-        let complete = if e.kind == EventType::Info { NEVER } else { pos as u64 };
+        let complete = if e.kind == EventType::Info { NEVER } else { pos };
         let op = Op {
             process: p,
             f,
@@ -534,39 +570,100 @@ pub fn pair(events: &[Event], lines: &[usize], accepts: AcceptsFn, model: &str) 
             invoke_index: o.invoke_index,
             complete_index: Some(e.index),
         };
-        push(&mut h, o.key, op);
+        self.push(o.key, op);
+        Ok(())
     }
-    // Invokes never completed are info: they may have happened.
-    let mut left: Vec<(u64, Outstanding)> = outstanding.into_iter().collect();
-    left.sort_by_key(|(_, o)| o.invoke);
-    for (p, o) in left {
-        *counts.entry((o.f, EventType::Info)).or_default() += 1;
-        let action = match o.f {
-            OpType::Read => continue,
-            OpType::Write => Action::Write(o.value),
-            OpType::Append => Action::Append(o.value),
-            OpType::Cas => match o.value {
-                Value::List(l) => {
-                    let mut it = l.into_vec().into_iter();
-                    Action::Cas(it.next().unwrap_or_default(), it.next().unwrap_or_default())
-                }
-                _ => unreachable!("checked at invoke"),
-            },
-        };
-        let op = Op {
-            process: p,
-            f: o.f,
-            action,
-            kind: EventType::Info,
-            invoke: o.invoke,
-            complete: NEVER,
-            invoke_index: o.invoke_index,
-            complete_index: None,
-        };
-        push(&mut h, o.key, op);
+
+    /// Ends the history: invokes never completed become info ops.
+    pub fn finish(mut self) -> History {
+        let mut left: Vec<(u64, Outstanding)> = std::mem::take(&mut self.outstanding).into_iter().collect();
+        left.sort_by_key(|(_, o)| o.invoke);
+        for (p, o) in left {
+            *self.counts.entry((o.f, EventType::Info)).or_default() += 1;
+            let action = match o.f {
+                OpType::Read => continue,
+                OpType::Write => Action::Write(o.value),
+                OpType::Append => Action::Append(o.value),
+                OpType::Cas => cas_action(o.value),
+            };
+            let op = Op {
+                process: p,
+                f: o.f,
+                action,
+                kind: EventType::Info,
+                invoke: o.invoke,
+                complete: NEVER,
+                invoke_index: o.invoke_index,
+                complete_index: None,
+            };
+            self.push(o.key, op);
+        }
+        for ((f, t), n) in std::mem::take(&mut self.counts) {
+            self.h.counts.entry(f.as_str().to_string()).or_default().insert(t.as_str(), n);
+        }
+        self.h
     }
-    for ((f, t), n) in counts {
-        h.counts.entry(f.as_str().to_string()).or_default().insert(t.as_str(), n);
+}
+
+/// Validates and pairs a whole list of events (`lines[i]` is the source
+/// line of `events[i]`).
+pub fn pair(events: &[Event], lines: &[usize], accepts: AcceptsFn, model: &'static str) -> Result<History, HistoryError> {
+    let mut p = Pairer::new();
+    for (e, &line) in events.iter().zip(lines) {
+        p.feed(e.clone(), line)?;
     }
+    let h = p.finish();
+    h.validate_for(accepts, model)?;
     Ok(h)
+}
+
+/// Reads a JSON Lines history from `reader` in blocks, parsing each block
+/// in parallel and pairing as it goes. Memory stays near the size of the
+/// paired ops, whatever the size of the file.
+pub fn load_jsonl(mut reader: impl std::io::Read) -> Result<History, LoadError> {
+    const BLOCK: usize = 16 << 20;
+    let mut pairer = Pairer::new();
+    let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
+    let mut first_line = 1;
+    let mut eof = false;
+    while !eof {
+        // Fill up to BLOCK bytes, then cut at the last newline.
+        let mut chunk = vec![0u8; BLOCK];
+        let mut filled = 0;
+        while filled < BLOCK {
+            let n = reader.read(&mut chunk[filled..]).map_err(LoadError::Io)?;
+            if n == 0 {
+                eof = true;
+                break;
+            }
+            filled += n;
+        }
+        buf.extend_from_slice(&chunk[..filled]);
+        drop(chunk);
+        let cut = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1) };
+        if cut == 0 && !eof {
+            continue;
+        }
+        let rest = buf.split_off(cut);
+        let text = std::str::from_utf8(&buf).map_err(|e| {
+            let line = first_line + memchr::memchr_iter(b'\n', &buf[..e.valid_up_to()]).count();
+            LoadError::History(HistoryError::new(line, "(json)", "not valid UTF-8"))
+        })?;
+        let (events, lines) = parse_jsonl_from(text, first_line).map_err(LoadError::History)?;
+        first_line += memchr::memchr_iter(b'\n', &buf).count();
+        for (e, line) in events.into_iter().zip(lines) {
+            pairer.feed(e, line).map_err(LoadError::History)?;
+        }
+        buf = rest;
+    }
+    Ok(pairer.finish())
+}
+
+/// Why a history could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("{0}")]
+    Io(std::io::Error),
+    #[error("{0}")]
+    History(HistoryError),
 }
