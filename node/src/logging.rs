@@ -35,7 +35,7 @@ impl slog::Drain for TracingDrain {
 
     fn log(&self, record: &slog::Record, values: &slog::OwnedKVList) -> Result<(), slog::Never> {
         let mut kv = KvText(String::new());
-        let _ = slog::KV::serialize(record.kv(), record, &mut kv);
+        let _ = slog::KV::serialize(&record.kv(), record, &mut kv);
         let _ = slog::KV::serialize(values, record, &mut kv);
         let msg = record.msg();
         match record.level() {

@@ -96,12 +96,28 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     info!(%listen, "serving raft peers and clients");
-    let served = tonic::transport::Server::builder()
+    // Peers hold long-lived streams that never end on their own, so a
+    // graceful stop waits for in-flight requests only up to a grace period.
+    let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
         .tcp_nodelay(true)
         .add_service(RaftTransportServer::new(raft_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))
         .add_service(KvServer::new(kv_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), shutdown)
-        .await;
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
+            shutdown.await;
+            let _ = stopping.send(());
+        });
+    let grace = args.request_timeout;
+    let served = tokio::select! {
+        r = server => r,
+        _ = async move {
+            if stopped.await.is_ok() {
+                tokio::time::sleep(grace).await;
+            } else {
+                std::future::pending::<()>().await;
+            }
+        } => Ok(()),
+    };
     info!("shutting down");
     let _ = events.send(Event::Shutdown);
     let _ = tokio::task::spawn_blocking(move || raft_thread.join()).await;

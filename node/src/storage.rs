@@ -17,7 +17,7 @@ use std::sync::Arc;
 
 use prost_011::Message as _;
 use raft::prelude::*;
-use raft::{GetEntriesContext, RaftState, StorageError};
+use raft::{GetEntriesContext, RaftState, Storage as _, StorageError};
 use rocksdb::{ColumnFamilyDescriptor, Direction, IteratorMode, Options, WriteBatch, WriteOptions, DB};
 
 use crate::state_machine::Overlay;
@@ -88,15 +88,15 @@ impl Storage {
 
     fn load(db: Arc<DB>) -> Result<Storage, StoreError> {
         let state = db.cf_handle(CF_RAFT_STATE).expect("raft_state column family");
-        let hard_state = match db.get_cf(&state, KEY_HARD_STATE)? {
+        let hard_state = match db.get_cf(state, KEY_HARD_STATE)? {
             Some(b) => decode_pb("hard state", &b)?,
             None => HardState::default(),
         };
-        let conf_state = match db.get_cf(&state, KEY_CONF_STATE)? {
+        let conf_state = match db.get_cf(state, KEY_CONF_STATE)? {
             Some(b) => decode_pb("conf state", &b)?,
             None => ConfState::default(),
         };
-        let (truncated_index, truncated_term) = match db.get_cf(&state, KEY_TRUNCATED)? {
+        let (truncated_index, truncated_term) = match db.get_cf(state, KEY_TRUNCATED)? {
             Some(b) if b.len() == 16 => (decode_u64("truncated index", &b[..8])?, decode_u64("truncated term", &b[8..])?),
             Some(b) => {
                 return Err(StoreError::Corrupt {
@@ -106,16 +106,15 @@ impl Storage {
             }
             None => (0, 0),
         };
-        let applied = match db.get_cf(&state, KEY_APPLIED)? {
+        let applied = match db.get_cf(state, KEY_APPLIED)? {
             Some(b) => decode_u64("applied index", &b)?,
             None => 0,
         };
         let log = db.cf_handle(CF_RAFT_LOG).expect("raft_log column family");
-        let last_index = match db.iterator_cf(&log, IteratorMode::End).next() {
+        let last_index = match db.iterator_cf(log, IteratorMode::End).next() {
             Some(item) => decode_u64("log key", &item?.0)?,
             None => truncated_index,
         };
-        drop((state, log));
         let mut hard_state = hard_state;
         // The applied index is written before the hard state of the same
         // Ready; after a crash between the two, the commit index is learnt
@@ -163,13 +162,13 @@ impl Storage {
         let mut cs = ConfState::default();
         cs.voters = voters;
         let mut batch = WriteBatch::default();
-        batch.put_cf(&self.cf(CF_RAFT_STATE), KEY_CONF_STATE, cs.encode_to_vec());
+        batch.put_cf(self.cf(CF_RAFT_STATE), KEY_CONF_STATE, cs.encode_to_vec());
         self.write(batch, true)?;
         self.conf_state = cs;
         Ok(())
     }
 
-    fn cf(&self, name: &str) -> Arc<rocksdb::BoundColumnFamily<'_>> {
+    fn cf(&self, name: &str) -> &rocksdb::ColumnFamily {
         // Column families are created at open; a missing one is a bug.
         self.db.cf_handle(name).expect("column family created at open")
     }
@@ -203,19 +202,19 @@ impl Storage {
             })?;
             // The snapshot replaces the whole state machine and the whole log.
             let kv_cf = self.cf(CF_KV);
-            for item in self.db.iterator_cf(&kv_cf, IteratorMode::Start) {
-                batch.delete_cf(&kv_cf, item?.0);
+            for item in self.db.iterator_cf(kv_cf, IteratorMode::Start) {
+                batch.delete_cf(kv_cf, item?.0);
             }
             for pair in &data.pairs {
-                batch.put_cf(&kv_cf, &pair.key, &pair.value);
+                batch.put_cf(kv_cf, &pair.key, &pair.value);
             }
-            batch.delete_range_cf(&log_cf, index_key(0), index_key(u64::MAX));
+            batch.delete_range_cf(log_cf, index_key(0), index_key(u64::MAX));
             let mut tail = [0u8; 16];
             tail[..8].copy_from_slice(&meta.index.to_be_bytes());
             tail[8..].copy_from_slice(&meta.term.to_be_bytes());
-            batch.put_cf(&state_cf, KEY_TRUNCATED, tail);
-            batch.put_cf(&state_cf, KEY_APPLIED, meta.index.to_be_bytes());
-            batch.put_cf(&state_cf, KEY_CONF_STATE, meta.get_conf_state().encode_to_vec());
+            batch.put_cf(state_cf, KEY_TRUNCATED, tail);
+            batch.put_cf(state_cf, KEY_APPLIED, meta.index.to_be_bytes());
+            batch.put_cf(state_cf, KEY_CONF_STATE, meta.get_conf_state().encode_to_vec());
             truncated = (meta.index, meta.term);
             last = meta.index;
             applied = meta.index;
@@ -223,12 +222,12 @@ impl Storage {
         }
         if let (Some(first), Some(new_last)) = (entries.first(), entries.last()) {
             for e in entries {
-                batch.put_cf(&log_cf, index_key(e.index), e.encode_to_vec());
+                batch.put_cf(log_cf, index_key(e.index), e.encode_to_vec());
             }
             // Entries past the new tail belong to a conflicting suffix that
             // the leader overwrote: they must not come back after a restart.
             if new_last.index < last {
-                batch.delete_range_cf(&log_cf, index_key(new_last.index + 1), index_key(last + 1));
+                batch.delete_range_cf(log_cf, index_key(new_last.index + 1), index_key(last + 1));
             }
             debug_assert!(first.index <= last + 1, "log gap: append {} after {}", first.index, last);
             last = new_last.index;
@@ -239,16 +238,15 @@ impl Storage {
             if snapshot.is_some() && hs.commit < truncated.0 {
                 hs.commit = truncated.0;
             }
-            batch.put_cf(&state_cf, KEY_HARD_STATE, hs.encode_to_vec());
+            batch.put_cf(state_cf, KEY_HARD_STATE, hs.encode_to_vec());
             hard_state = Some(hs);
         } else if let Some(snap) = snapshot {
             let mut hs = self.hard_state.clone();
             hs.term = hs.term.max(snap.get_metadata().term);
             hs.commit = hs.commit.max(snap.get_metadata().index);
-            batch.put_cf(&state_cf, KEY_HARD_STATE, hs.encode_to_vec());
+            batch.put_cf(state_cf, KEY_HARD_STATE, hs.encode_to_vec());
             hard_state = Some(hs);
         }
-        drop((state_cf, log_cf));
         self.write(batch, sync)?;
         self.truncated_index = truncated.0;
         self.truncated_term = truncated.1;
@@ -273,7 +271,7 @@ impl Storage {
         let mut hs = self.hard_state.clone();
         hs.commit = commit;
         let mut batch = WriteBatch::default();
-        batch.put_cf(&self.cf(CF_RAFT_STATE), KEY_HARD_STATE, hs.encode_to_vec());
+        batch.put_cf(self.cf(CF_RAFT_STATE), KEY_HARD_STATE, hs.encode_to_vec());
         self.write(batch, false)?;
         self.hard_state = hs;
         Ok(())
@@ -287,12 +285,11 @@ impl Storage {
         let kv_cf = self.cf(CF_KV);
         for (key, value) in overlay.into_changes() {
             match value {
-                Some(v) => batch.put_cf(&kv_cf, key, v),
-                None => batch.delete_cf(&kv_cf, key),
+                Some(v) => batch.put_cf(kv_cf, key, v),
+                None => batch.delete_cf(kv_cf, key),
             }
         }
-        batch.put_cf(&self.cf(CF_RAFT_STATE), KEY_APPLIED, applied.to_be_bytes());
-        drop(kv_cf);
+        batch.put_cf(self.cf(CF_RAFT_STATE), KEY_APPLIED, applied.to_be_bytes());
         self.write(batch, false)?;
         self.applied = applied;
         Ok(())
@@ -307,11 +304,11 @@ impl Storage {
         assert!(index <= self.applied, "compact {index} beyond applied {}", self.applied);
         let term = self.term(index).map_err(|e| StoreError::Corrupt { what: "log", detail: e.to_string() })?;
         let mut batch = WriteBatch::default();
-        batch.delete_range_cf(&self.cf(CF_RAFT_LOG), index_key(0), index_key(index + 1));
+        batch.delete_range_cf(self.cf(CF_RAFT_LOG), index_key(0), index_key(index + 1));
         let mut tail = [0u8; 16];
         tail[..8].copy_from_slice(&index.to_be_bytes());
         tail[8..].copy_from_slice(&term.to_be_bytes());
-        batch.put_cf(&self.cf(CF_RAFT_STATE), KEY_TRUNCATED, tail);
+        batch.put_cf(self.cf(CF_RAFT_STATE), KEY_TRUNCATED, tail);
         self.write(batch, false)?;
         self.truncated_index = index;
         self.truncated_term = term;
@@ -320,14 +317,14 @@ impl Storage {
 
     /// Reads one key of the state machine.
     pub fn kv_get(&self, key: &[u8]) -> Result<Option<Vec<u8>>, StoreError> {
-        Ok(self.db.get_cf(&self.cf(CF_KV), key)?)
+        Ok(self.db.get_cf(self.cf(CF_KV), key)?)
     }
 
     /// Builds the state-machine snapshot data at the current applied index.
     fn snapshot_data(&self) -> Result<Vec<u8>, StoreError> {
         let kv_cf = self.cf(CF_KV);
         let mut data = faultline_proto::SnapshotData::default();
-        for item in self.db.iterator_cf(&kv_cf, IteratorMode::From(&[], Direction::Forward)) {
+        for item in self.db.iterator_cf(kv_cf, IteratorMode::From(&[], Direction::Forward)) {
             let (k, v) = item?;
             data.pairs.push(faultline_proto::KvPair { key: k.to_vec().into(), value: v.to_vec().into() });
         }
@@ -335,7 +332,7 @@ impl Storage {
     }
 
     fn entry(&self, index: u64) -> Result<Entry, StoreError> {
-        match self.db.get_cf(&self.cf(CF_RAFT_LOG), index_key(index))? {
+        match self.db.get_cf(self.cf(CF_RAFT_LOG), index_key(index))? {
             Some(b) => decode_pb("log entry", &b),
             None => Err(StoreError::Corrupt { what: "log", detail: format!("entry {index} missing") }),
         }
@@ -362,7 +359,7 @@ impl raft::Storage for Storage {
         let log_cf = self.cf(CF_RAFT_LOG);
         let mut out = Vec::with_capacity((high - low) as usize);
         let mut size = 0u64;
-        let iter = self.db.iterator_cf(&log_cf, IteratorMode::From(&index_key(low), Direction::Forward));
+        let iter = self.db.iterator_cf(log_cf, IteratorMode::From(&index_key(low), Direction::Forward));
         for item in iter {
             let (k, v) = item.map_err(|e| to_raft_err(e.into()))?;
             let index = decode_u64("log key", &k).map_err(to_raft_err)?;
@@ -423,7 +420,7 @@ impl raft::Storage for Storage {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use raft::Storage as _;
+
 
     fn entry(index: u64, term: u64) -> Entry {
         let mut e = Entry::default();

@@ -188,9 +188,11 @@ async fn follower_redirects_clients_to_the_leader() {
     assert_eq!(client.get(b"k").await.unwrap(), Some(b"v".to_vec()));
 }
 
-#[test]
-fn bad_flags_and_foreign_data_dirs_stop_start_up_with_a_clear_message() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flags_and_foreign_data_dirs_stop_start_up_with_a_clear_message() {
     let c = Cluster::start(&[]);
+    // A leader means every node has claimed its data dir.
+    c.wait_leader().await;
     drop_all(c, |c| {
         // Node 1's data dir, claimed by node 1, is refused to node 2.
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))

@@ -15,7 +15,12 @@ use raftkv::client::Client;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
+/// Cluster tests run one at a time: three nodes per test on two cores is
+/// already a load, and elections must not starve.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 pub struct Cluster {
+    _serial: std::sync::MutexGuard<'static, ()>,
     pub dir: tempfile::TempDir,
     pub addrs: Vec<String>,
     pub procs: Vec<Option<Child>>,
@@ -29,8 +34,10 @@ fn free_port() -> u16 {
 impl Cluster {
     /// Starts three nodes with `extra_args` added to every `serve`.
     pub fn start(extra_args: &[&str]) -> Cluster {
+        let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
         let mut c = Cluster {
+            _serial: serial,
             dir: tempfile::tempdir().unwrap(),
             addrs,
             procs: vec![None, None, None],
