@@ -39,9 +39,8 @@ fn search<M: Model>(
         }
         let i = chosen[k];
         // Real time: no unplaced chosen op may have completed before i began.
-        let blocked = (0..chosen.len()).any(|j| {
-            !used[j] && j != k && ops[chosen[j]].complete != NEVER && ops[chosen[j]].complete < ops[i].invoke
-        });
+        let blocked = (0..chosen.len())
+            .any(|j| !used[j] && j != k && ops[chosen[j]].complete != NEVER && ops[chosen[j]].complete < ops[i].invoke);
         if blocked {
             continue;
         }

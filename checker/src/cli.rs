@@ -153,7 +153,11 @@ pub fn infer_model(history: &History) -> ModelName {
 }
 
 /// Checks a paired history with the named model (or the inferred one).
-pub fn check_history(history: &History, model: Option<ModelName>, opts: &CheckOptions) -> Result<Results, HistoryError> {
+pub fn check_history(
+    history: &History,
+    model: Option<ModelName>,
+    opts: &CheckOptions,
+) -> Result<Results, HistoryError> {
     fn run<M: Model>(m: M, h: &History, opts: &CheckOptions) -> Result<Results, HistoryError> {
         h.validate_for(M::accepts, m.name())?;
         Ok(check::check(&m, h, opts))
@@ -216,9 +220,10 @@ pub fn run(cli: Cli) -> u8 {
             let mut code = 0;
             for p in &paths {
                 let file = history_path(p);
-                let c = match load_history(&file, format).map_err(|e| e.to_string()).and_then(|h| {
-                    check_history(&h, model, &opts).map_err(|e| e.to_string())
-                }) {
+                let c = match load_history(&file, format)
+                    .map_err(|e| e.to_string())
+                    .and_then(|h| check_history(&h, model, &opts).map_err(|e| e.to_string()))
+                {
                     Err(e) => {
                         println!("{}: unusable: {e}", file.display());
                         EXIT_UNUSABLE

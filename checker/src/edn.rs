@@ -74,7 +74,11 @@ fn to_value(v: &Edn, line: usize, field: &'static str) -> Result<Value, HistoryE
             Value::List(items.iter().map(|x| to_value(x, line, field)).collect::<Result<Vec<_>, _>>()?.into())
         }
         other => {
-            return Err(HistoryError::new(line, field, format!("unsupported EDN value {}", edn_format::emit_str(other))))
+            return Err(HistoryError::new(
+                line,
+                field,
+                format!("unsupported EDN value {}", edn_format::emit_str(other)),
+            ))
         }
     })
 }

@@ -418,7 +418,9 @@ impl History {
     /// Checks that a model knows every f in the history.
     pub fn validate_for(&self, accepts: AcceptsFn, model: &str) -> Result<(), HistoryError> {
         match self.first_line.iter().find(|(f, _)| !accepts(**f)) {
-            Some((f, line)) => Err(HistoryError::new(*line, "f", format!("\"{f}\" is not an operation of the {model} model"))),
+            Some((f, line)) => {
+                Err(HistoryError::new(*line, "f", format!("\"{f}\" is not an operation of the {model} model")))
+            }
             None => Ok(()),
         }
     }
@@ -500,15 +502,20 @@ impl Pairer {
         self.pos += 1;
         let p = match e.process {
             Process::Nemesis => {
-                self.h.nemesis.push(NemesisEvent { index: e.index, time: e.time, kind: e.kind, f: e.f, value: e.value });
+                self.h.nemesis.push(NemesisEvent {
+                    index: e.index,
+                    time: e.time,
+                    kind: e.kind,
+                    f: e.f,
+                    value: e.value,
+                });
                 return Ok(());
             }
             Process::Client(p) => p,
         };
         self.h.events += 1;
-        let f = OpType::parse(&e.f).ok_or_else(|| {
-            HistoryError::new(line, "f", format!("{:?} is not one of read, write, cas, append", e.f))
-        })?;
+        let f = OpType::parse(&e.f)
+            .ok_or_else(|| HistoryError::new(line, "f", format!("{:?} is not one of read, write, cas, append", e.f)))?;
         self.h.first_line.entry(f).or_insert(line);
         if e.kind == EventType::Invoke {
             if let Some(o) = self.outstanding.get(&p) {
@@ -526,10 +533,15 @@ impl Pairer {
                 ));
             }
             if f == OpType::Cas && !matches!(&e.value, Value::List(l) if l.len() == 2) {
-                return Err(HistoryError::new(line, "value", format!("a cas value is [expected, new], got {}", e.value)));
+                return Err(HistoryError::new(
+                    line,
+                    "value",
+                    format!("a cas value is [expected, new], got {}", e.value),
+                ));
             }
             let key = e.key.unwrap_or(Value::Nil);
-            self.outstanding.insert(p, Outstanding { line, invoke: pos, invoke_index: e.index, f, key, value: e.value });
+            self.outstanding
+                .insert(p, Outstanding { line, invoke: pos, invoke_index: e.index, f, key, value: e.value });
             return Ok(());
         }
         let Some(o) = self.outstanding.remove(&p) else {
@@ -540,10 +552,18 @@ impl Pairer {
             ));
         };
         if o.f != f {
-            return Err(HistoryError::new(line, "f", format!("completion f {:?} differs from its invoke's {}", e.f, o.f)));
+            return Err(HistoryError::new(
+                line,
+                "f",
+                format!("completion f {:?} differs from its invoke's {}", e.f, o.f),
+            ));
         }
         if e.key.is_some() && e.key.as_ref() != Some(&o.key) {
-            return Err(HistoryError::new(line, "key", format!("completion key differs from its invoke's ({})", o.key)));
+            return Err(HistoryError::new(
+                line,
+                "key",
+                format!("completion key differs from its invoke's ({})", o.key),
+            ));
         }
         *self.counts.entry((f, e.kind)).or_default() += 1;
         if e.kind == EventType::Info {
@@ -607,7 +627,12 @@ impl Pairer {
 
 /// Validates and pairs a whole list of events (`lines[i]` is the source
 /// line of `events[i]`).
-pub fn pair(events: &[Event], lines: &[usize], accepts: AcceptsFn, model: &'static str) -> Result<History, HistoryError> {
+pub fn pair(
+    events: &[Event],
+    lines: &[usize],
+    accepts: AcceptsFn,
+    model: &'static str,
+) -> Result<History, HistoryError> {
     let mut p = Pairer::new();
     for (e, &line) in events.iter().zip(lines) {
         p.feed(e.clone(), line)?;

@@ -138,7 +138,11 @@ fn cas_chains() {
         (2, "ok", "cas", 1, "[2, 3]"),
     ]);
     assert_eq!(broken.valid, Validity::Invalid);
-    assert!(broken.failures[0].explanation.starts_with("cas of key 1 expected 2"), "{}", broken.failures[0].explanation);
+    assert!(
+        broken.failures[0].explanation.starts_with("cas of key 1 expected 2"),
+        "{}",
+        broken.failures[0].explanation
+    );
     // A failed cas did not happen and is not checked.
     let failed = register(&[
         (0, "invoke", "cas", 1, "[5, 6]"),

@@ -120,10 +120,12 @@ pub async fn run_client(command: Command) -> ExitCode {
                 Err(e) => fail(e),
             }
         }
-        Command::Delete { client, key } => match Client::new(client.endpoints, client.timeout).delete(key.as_bytes()).await {
-            Ok(_) => ExitCode::SUCCESS,
-            Err(e) => fail(e),
-        },
+        Command::Delete { client, key } => {
+            match Client::new(client.endpoints, client.timeout).delete(key.as_bytes()).await {
+                Ok(_) => ExitCode::SUCCESS,
+                Err(e) => fail(e),
+            }
+        }
         Command::Append { client, key, value } => {
             match Client::new(client.endpoints, client.timeout).append(key.as_bytes(), value.as_bytes()).await {
                 Ok(_) => ExitCode::SUCCESS,
@@ -142,7 +144,9 @@ pub async fn run_client(command: Command) -> ExitCode {
                 Ok(CasResult::Swapped) => ExitCode::SUCCESS,
                 Ok(CasResult::Mismatch { current }) => {
                     match current {
-                        Some(v) => eprintln!("raftkv: cas mismatch: key {key:?} holds {:?}", String::from_utf8_lossy(&v)),
+                        Some(v) => {
+                            eprintln!("raftkv: cas mismatch: key {key:?} holds {:?}", String::from_utf8_lossy(&v))
+                        }
                         None => eprintln!("raftkv: cas mismatch: key {key:?} is absent"),
                     }
                     ExitCode::from(EXIT_NO)

@@ -48,10 +48,7 @@ pub enum ClientError {
 impl ClientError {
     /// True when the operation certainly did not take effect.
     pub fn is_definite(&self) -> bool {
-        matches!(
-            self,
-            ClientError::NoLeader(_) | ClientError::InvalidArgument(_) | ClientError::Unreachable(_)
-        )
+        matches!(self, ClientError::NoLeader(_) | ClientError::InvalidArgument(_) | ClientError::Unreachable(_))
     }
 }
 
@@ -60,7 +57,9 @@ impl ClientError {
 pub enum CasResult {
     Swapped,
     /// The comparison failed; the key held this (None: absent).
-    Mismatch { current: Option<Vec<u8>> },
+    Mismatch {
+        current: Option<Vec<u8>>,
+    },
 }
 
 /// One attempt's error: retry elsewhere, or give up with this error.

@@ -55,7 +55,8 @@ impl FromStr for Peers {
     fn from_str(s: &str) -> Result<Self, Self::Err> {
         let mut map = BTreeMap::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let (id, addr) = part.split_once('=').ok_or_else(|| format!("peer {part:?} is not of the form ID=HOST:PORT"))?;
+            let (id, addr) =
+                part.split_once('=').ok_or_else(|| format!("peer {part:?} is not of the form ID=HOST:PORT"))?;
             let id: NodeId = id.parse()?;
             let addr = addr.trim();
             match addr.rsplit_once(':') {
@@ -179,7 +180,10 @@ impl ServeArgs {
     /// Checks the flags against each other.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.peers.0.len() != CLUSTER_SIZE {
-            return Err(ConfigError::Peers(format!("expected exactly {CLUSTER_SIZE} peers, got {}", self.peers.0.len())));
+            return Err(ConfigError::Peers(format!(
+                "expected exactly {CLUSTER_SIZE} peers, got {}",
+                self.peers.0.len()
+            )));
         }
         if !self.peers.0.contains_key(&self.id) {
             return Err(ConfigError::IdNotInPeers { id: self.id, peers: self.peers.clone() });
@@ -258,7 +262,8 @@ impl Identity {
                 fs::create_dir_all(dir).map_err(io)?;
                 // Write-then-rename, fsynced, so a crash never leaves half a file.
                 let tmp = dir.join(format!("{IDENTITY_FILE}.tmp"));
-                let body = serde_json::to_vec_pretty(&Identity { id, peers: peers.clone() }).expect("identity serialises");
+                let body =
+                    serde_json::to_vec_pretty(&Identity { id, peers: peers.clone() }).expect("identity serialises");
                 let mut f = fs::File::create(&tmp).map_err(io)?;
                 f.write_all(&body).map_err(io)?;
                 f.sync_all().map_err(io)?;

@@ -68,14 +68,25 @@ pub enum Event {
     /// A message from a peer.
     Raft(Box<Message>),
     /// A client write. The loop assigns its request id.
-    Propose { cmd: Command, reply: ProposeReply },
+    Propose {
+        cmd: Command,
+        reply: ProposeReply,
+    },
     /// A linearizable read of one key.
-    Read { key: Vec<u8>, reply: ReadReply },
-    Status { reply: oneshot::Sender<StatusInfo> },
+    Read {
+        key: Vec<u8>,
+        reply: ReadReply,
+    },
+    Status {
+        reply: oneshot::Sender<StatusInfo>,
+    },
     /// A send to this peer failed.
     Unreachable(u64),
     /// A snapshot send to this peer ended.
-    SnapshotDone { to: u64, ok: bool },
+    SnapshotDone {
+        to: u64,
+        ok: bool,
+    },
     /// Stop the loop.
     Shutdown,
 }

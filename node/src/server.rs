@@ -83,9 +83,7 @@ impl RaftTransport for RaftService {
             if chunk.last {
                 let mut m = head.take().expect("header set above");
                 m.mut_snapshot().data = data;
-                self.events
-                    .send(Event::Raft(Box::new(m)))
-                    .map_err(|_| Status::unavailable("node shutting down"))?;
+                self.events.send(Event::Raft(Box::new(m))).map_err(|_| Status::unavailable("node shutting down"))?;
                 return Ok(Response::new(SnapshotAck {}));
             }
         }
@@ -193,10 +191,9 @@ impl Kv for KvService {
             .send(Event::Read { key: req.key.to_vec(), reply })
             .map_err(|_| Status::unavailable("node shutting down"))?;
         match tokio::time::timeout(self.request_timeout, rx).await {
-            Ok(Ok(Ok(value))) => Ok(Response::new(GetResponse {
-                found: value.is_some(),
-                value: value.unwrap_or_default().into(),
-            })),
+            Ok(Ok(Ok(value))) => {
+                Ok(Response::new(GetResponse { found: value.is_some(), value: value.unwrap_or_default().into() }))
+            }
             Ok(Ok(Err(ReadError::NotLeader { leader }))) => Err(self.not_leader(leader)),
             Ok(Ok(Err(e))) => Err(Status::unavailable(e.to_string())),
             Ok(Err(_)) => Err(Status::unavailable("node stopped before the read was served")),
@@ -239,7 +236,9 @@ impl Kv for KvService {
                 current: current.unwrap_or_default().into(),
                 index,
             })),
-            Outcome::Written { index } => Err(Status::internal(format!("cas at index {index} applied as a plain write"))),
+            Outcome::Written { index } => {
+                Err(Status::internal(format!("cas at index {index} applied as a plain write")))
+            }
         }
     }
 

@@ -58,10 +58,9 @@ fn index_key(index: u64) -> [u8; 8] {
 }
 
 fn decode_u64(what: &'static str, bytes: &[u8]) -> Result<u64, StoreError> {
-    let arr: [u8; 8] = bytes.try_into().map_err(|_| StoreError::Corrupt {
-        what,
-        detail: format!("expected 8 bytes, found {}", bytes.len()),
-    })?;
+    let arr: [u8; 8] = bytes
+        .try_into()
+        .map_err(|_| StoreError::Corrupt { what, detail: format!("expected 8 bytes, found {}", bytes.len()) })?;
     Ok(u64::from_be_bytes(arr))
 }
 
@@ -97,7 +96,9 @@ impl Storage {
             None => ConfState::default(),
         };
         let (truncated_index, truncated_term) = match db.get_cf(state, KEY_TRUNCATED)? {
-            Some(b) if b.len() == 16 => (decode_u64("truncated index", &b[..8])?, decode_u64("truncated term", &b[8..])?),
+            Some(b) if b.len() == 16 => {
+                (decode_u64("truncated index", &b[..8])?, decode_u64("truncated term", &b[8..])?)
+            }
             Some(b) => {
                 return Err(StoreError::Corrupt {
                     what: "truncation point",
@@ -159,8 +160,7 @@ impl Storage {
     /// node of the cluster writes the same one, so no node needs a snapshot
     /// to learn the membership.
     pub fn bootstrap(&mut self, voters: Vec<u64>) -> Result<(), StoreError> {
-        let mut cs = ConfState::default();
-        cs.voters = voters;
+        let cs = ConfState { voters, ..Default::default() };
         let mut batch = WriteBatch::default();
         batch.put_cf(self.cf(CF_RAFT_STATE), KEY_CONF_STATE, cs.encode_to_vec());
         self.write(batch, true)?;
@@ -192,14 +192,13 @@ impl Storage {
         let mut batch = WriteBatch::default();
         let state_cf = self.cf(CF_RAFT_STATE);
         let log_cf = self.cf(CF_RAFT_LOG);
-        let (mut truncated, mut last, mut applied) = ((self.truncated_index, self.truncated_term), self.last_index, self.applied);
+        let (mut truncated, mut last, mut applied) =
+            ((self.truncated_index, self.truncated_term), self.last_index, self.applied);
         let mut conf_state = None;
         if let Some(snap) = snapshot {
             let meta = snap.get_metadata();
-            let data: faultline_proto::SnapshotData = prost::Message::decode(snap.get_data()).map_err(|e| StoreError::Corrupt {
-                what: "snapshot data",
-                detail: e.to_string(),
-            })?;
+            let data: faultline_proto::SnapshotData = prost::Message::decode(snap.get_data())
+                .map_err(|e| StoreError::Corrupt { what: "snapshot data", detail: e.to_string() })?;
             // The snapshot replaces the whole state machine and the whole log.
             let kv_cf = self.cf(CF_KV);
             for item in self.db.iterator_cf(kv_cf, IteratorMode::Start) {
@@ -407,8 +406,7 @@ impl raft::Storage for Storage {
         if self.applied < request_index {
             return Err(raft::Error::Store(StorageError::SnapshotTemporarilyUnavailable));
         }
-        let mut snap = Snapshot::default();
-        snap.data = self.snapshot_data().map_err(to_raft_err)?.into();
+        let mut snap = Snapshot { data: self.snapshot_data().map_err(to_raft_err)?, ..Default::default() };
         let meta = snap.mut_metadata();
         meta.index = self.applied;
         meta.term = self.term(self.applied)?;
@@ -421,13 +419,8 @@ impl raft::Storage for Storage {
 mod tests {
     use super::*;
 
-
     fn entry(index: u64, term: u64) -> Entry {
-        let mut e = Entry::default();
-        e.index = index;
-        e.term = term;
-        e.data = format!("e{index}").into_bytes();
-        e
+        Entry { index, term, data: format!("e{index}").into_bytes(), ..Default::default() }
     }
 
     fn open(dir: &Path) -> Storage {
@@ -492,10 +485,7 @@ mod tests {
         assert!(!s.is_initialized());
         s.bootstrap(vec![1, 2, 3]).unwrap();
         s.persist(None, &(1..=3).map(|i| entry(i, 2)).collect::<Vec<_>>(), None, true).unwrap();
-        let mut hs = HardState::default();
-        hs.term = 2;
-        hs.vote = 3;
-        hs.commit = 2;
+        let hs = HardState { term: 2, vote: 3, commit: 2 };
         s.persist(None, &[], Some(&hs), true).unwrap();
         s.set_commit(3).unwrap();
         let mut overlay = Overlay::default();

@@ -67,10 +67,8 @@ impl Transport {
                 self.rt.spawn(send_snapshot(to, peer.addr.clone(), m, self.events.clone()));
                 continue;
             }
-            if peer.queue.try_send(m).is_err() {
-                if !unreachable.contains(&to) {
-                    unreachable.push(to);
-                }
+            if peer.queue.try_send(m).is_err() && !unreachable.contains(&to) {
+                unreachable.push(to);
             }
         }
         unreachable

@@ -18,7 +18,14 @@ fn single_node_campaigns_commits_and_applies() {
     let dir = tempfile::tempdir().unwrap();
     let mut storage = Storage::open(dir.path()).unwrap();
     storage.bootstrap(vec![1]).unwrap();
-    let cfg = Config { id: 1, election_tick: 10, heartbeat_tick: 3, pre_vote: true, check_quorum: true, ..Default::default() };
+    let cfg = Config {
+        id: 1,
+        election_tick: 10,
+        heartbeat_tick: 3,
+        pre_vote: true,
+        check_quorum: true,
+        ..Default::default()
+    };
     let mut raw = RawNode::new(&cfg, storage, &raftkv::logging::raft_logger()).unwrap();
     raw.campaign().unwrap();
 
