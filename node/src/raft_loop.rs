@@ -216,7 +216,7 @@ impl RaftLoop {
             }
             Event::Propose { mut cmd, reply } => self.propose(&mut cmd, reply),
             Event::Read { key, reply } => {
-                if self.role != StateRole::Leader {
+                if !self.is_leader() {
                     let _ = reply.send(Err(ReadError::NotLeader { leader: self.known_leader() }));
                 } else {
                     self.read_queue.push(ReadWaiter { key, reply });
@@ -235,12 +235,18 @@ impl RaftLoop {
         true
     }
 
+    /// Raft's own view, which may run ahead of the last Ready's soft state.
+    fn is_leader(&self) -> bool {
+        self.raw.raft.state == StateRole::Leader
+    }
+
     fn known_leader(&self) -> Option<u64> {
-        (self.leader != 0).then_some(self.leader)
+        let l = self.raw.raft.leader_id;
+        (l != 0).then_some(l)
     }
 
     fn propose(&mut self, cmd: &mut Command, reply: ProposeReply) {
-        if self.role != StateRole::Leader {
+        if !self.is_leader() {
             let _ = reply.send(Err(ProposeError::NotLeader { leader: self.known_leader() }));
             return;
         }
@@ -290,7 +296,7 @@ impl RaftLoop {
     }
 
     fn issue_reads(&mut self) {
-        if self.read_queue.is_empty() || self.role != StateRole::Leader {
+        if self.read_queue.is_empty() || !self.is_leader() {
             return;
         }
         let ctx = self.next_read_ctx;
