@@ -34,9 +34,6 @@ pub struct BenchArgs {
     pub keys: u64,
     #[arg(long, value_enum, default_value_t = BenchOp::Write)]
     pub op: BenchOp,
-    /// Per-operation timeout.
-    #[arg(long, default_value = "5s", value_parser = crate::config::parse_duration)]
-    pub timeout: Duration,
 }
 
 #[derive(Debug, Serialize)]
@@ -53,12 +50,12 @@ pub struct BenchReport {
     pub max_ms: f64,
 }
 
-pub async fn run(endpoints: Vec<String>, args: &BenchArgs) -> BenchReport {
+pub async fn run(endpoints: Vec<String>, timeout: Duration, args: &BenchArgs) -> BenchReport {
     let start = Instant::now();
     let deadline = start + args.duration;
     let mut tasks = Vec::new();
     for worker in 0..args.clients {
-        let mut client = Client::new(endpoints.clone(), args.timeout);
+        let mut client = Client::new(endpoints.clone(), timeout);
         let (op, keys, value) = (args.op, args.keys.max(1), vec![b'x'; args.value_size]);
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(worker as u64);

@@ -179,7 +179,7 @@ pub async fn run_client(command: Command) -> ExitCode {
             if args.clients == 0 {
                 return fail("--clients must be at least 1");
             }
-            let report = bench::run(client.endpoints, &args).await;
+            let report = bench::run(client.endpoints, client.timeout, &args).await;
             println!("{}", serde_json::to_string(&report).expect("report serialises"));
             ExitCode::SUCCESS
         }
