@@ -134,11 +134,8 @@ pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, Inpu
         }
         Format::Edn => {
             let (events, lines) = read_events(path, Some(Format::Edn))?;
-            let mut p = history::Pairer::new();
-            for (e, line) in events.into_iter().zip(lines) {
-                p.feed(e, line).map_err(|source| InputError::History { path: path.into(), source })?;
-            }
-            Ok(p.finish())
+            history::pair_all(events.into_iter().zip(lines))
+                .map_err(|source| InputError::History { path: path.into(), source })
         }
     }
 }
@@ -175,11 +172,7 @@ pub fn check_events(
     model: ModelName,
     opts: &CheckOptions,
 ) -> Result<(History, Results), HistoryError> {
-    let mut p = history::Pairer::new();
-    for (e, &line) in events.iter().zip(lines) {
-        p.feed(e.clone(), line)?;
-    }
-    let h = p.finish();
+    let h = history::pair_all(events.iter().cloned().zip(lines.iter().copied()))?;
     let r = check_history(&h, Some(model), opts)?;
     Ok((h, r))
 }

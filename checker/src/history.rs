@@ -633,13 +633,18 @@ pub fn pair(
     accepts: AcceptsFn,
     model: &'static str,
 ) -> Result<History, HistoryError> {
-    let mut p = Pairer::new();
-    for (e, &line) in events.iter().zip(lines) {
-        p.feed(e.clone(), line)?;
-    }
-    let h = p.finish();
+    let h = pair_all(events.iter().cloned().zip(lines.iter().copied()))?;
     h.validate_for(accepts, model)?;
     Ok(h)
+}
+
+/// Feeds `(event, line)` pairs through a [`Pairer`] and finishes it.
+pub fn pair_all(events: impl IntoIterator<Item = (Event, usize)>) -> Result<History, HistoryError> {
+    let mut p = Pairer::new();
+    for (e, line) in events {
+        p.feed(e, line)?;
+    }
+    Ok(p.finish())
 }
 
 /// Reads a JSON Lines history from `reader` in blocks, parsing each block
@@ -652,19 +657,21 @@ pub fn load_jsonl(mut reader: impl std::io::Read) -> Result<History, LoadError> 
     let mut first_line = 1;
     let mut eof = false;
     while !eof {
-        // Fill up to BLOCK bytes, then cut at the last newline.
-        let mut chunk = vec![0u8; BLOCK];
-        let mut filled = 0;
-        while filled < BLOCK {
-            let n = reader.read(&mut chunk[filled..]).map_err(LoadError::Io)?;
+        // Read up to BLOCK more bytes straight into the buffer, after the
+        // unfinished line left from the previous block; then cut at the
+        // last newline.
+        let start = buf.len();
+        buf.resize(start + BLOCK, 0);
+        let mut filled = start;
+        while filled < buf.len() {
+            let n = reader.read(&mut buf[filled..]).map_err(LoadError::Io)?;
             if n == 0 {
                 eof = true;
                 break;
             }
             filled += n;
         }
-        buf.extend_from_slice(&chunk[..filled]);
-        drop(chunk);
+        buf.truncate(filled);
         let cut = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1) };
         if cut == 0 && !eof {
             continue;
