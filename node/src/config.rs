@@ -12,33 +12,7 @@ use std::time::Duration;
 
 use serde::{Deserialize, Serialize};
 
-/// A Raft node id. Raft reserves 0 for "none", so ids start at 1.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
-#[serde(transparent)]
-pub struct NodeId(pub u64);
-
-impl NodeId {
-    pub fn get(self) -> u64 {
-        self.0
-    }
-}
-
-impl fmt::Display for NodeId {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{}", self.0)
-    }
-}
-
-impl FromStr for NodeId {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s.trim().parse::<u64>() {
-            Ok(0) => Err("node id 0 is reserved by Raft; ids start at 1".into()),
-            Ok(n) => Ok(NodeId(n)),
-            Err(_) => Err(format!("node id {s:?} is not a positive integer")),
-        }
-    }
-}
+pub use raftkv_client::NodeId;
 
 /// The cluster's members: id to the address that serves both Raft peers and
 /// clients (`host:port`).

@@ -16,7 +16,6 @@
 
 pub mod bench;
 pub mod cli;
-pub mod client;
 pub mod config;
 pub mod logging;
 pub mod node;
@@ -27,3 +26,6 @@ pub mod storage;
 pub mod transport;
 
 pub use config::NodeId;
+/// The client library lives in its own crate so that the rig links it
+/// without RocksDB; it is re-exported here for the CLI and the tests.
+pub use raftkv_client as client;

@@ -23,13 +23,7 @@ use tracing::warn;
 use crate::raft_loop::{Event, ProposeError, ReadError, StatusInfo};
 use crate::state_machine::Outcome;
 
-/// gRPC metadata keys of a NotLeader answer.
-pub const LEADER_ID_KEY: &str = "raftkv-leader-id";
-pub const LEADER_ADDR_KEY: &str = "raftkv-leader-addr";
-
-/// Largest gRPC message a node accepts (a value of up to 1 MiB plus its
-/// key, or one Raft message carrying a batch of entries).
-pub const MAX_GRPC_MESSAGE: usize = 64 << 20;
+pub use faultline_proto::{LEADER_ADDR_KEY, LEADER_ID_KEY, MAX_GRPC_MESSAGE};
 
 /// Peer-facing service: feeds incoming Raft messages to the loop.
 pub struct RaftService {

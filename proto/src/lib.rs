@@ -11,3 +11,12 @@ pub mod raftkv {
 }
 
 pub use raftkv::*;
+
+/// gRPC metadata keys of a NotLeader answer (FAILED_PRECONDITION): the id
+/// and address of the leader the node knows, if any.
+pub const LEADER_ID_KEY: &str = "raftkv-leader-id";
+pub const LEADER_ADDR_KEY: &str = "raftkv-leader-addr";
+
+/// Largest gRPC message a node accepts (a value of up to 1 MiB plus its
+/// key, or one Raft message carrying a batch of entries).
+pub const MAX_GRPC_MESSAGE: usize = 64 << 20;

@@ -10,15 +10,46 @@
 //! the operation with the error, and for a write that error is ambiguous.
 
 use std::collections::HashMap;
+use std::fmt;
+use std::str::FromStr;
 use std::time::Duration;
 
 use faultline_proto::kv_client::KvClient;
 use faultline_proto::*;
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
+use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 
-use crate::server::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE};
+use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE};
+
+/// A Raft node id. Raft reserves 0 for "none", so ids start at 1.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct NodeId(pub u64);
+
+impl NodeId {
+    pub fn get(self) -> u64 {
+        self.0
+    }
+}
+
+impl fmt::Display for NodeId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl FromStr for NodeId {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s.trim().parse::<u64>() {
+            Ok(0) => Err("node id 0 is reserved by Raft; ids start at 1".into()),
+            Ok(n) => Ok(NodeId(n)),
+            Err(_) => Err(format!("node id {s:?} is not a positive integer")),
+        }
+    }
+}
 
 /// What went wrong with one operation.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

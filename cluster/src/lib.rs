@@ -1,0 +1,12 @@
+//! What the checker and the nemesis both need to know about a cluster.
+//!
+//! - [`spec`]: the cluster description, `cluster.json`: every node, its
+//!   address, how to reach its host, and where its files live;
+//! - [`clock`]: the CLOCK_MONOTONIC time stamps that histories and nemesis
+//!   events share, so a report can lay faults over operations.
+
+pub mod clock;
+pub mod spec;
+
+pub use raftkv_client::NodeId;
+pub use spec::{Cluster, ClusterError, HostSpec, NodeSpec};

@@ -1,0 +1,289 @@
+//! The cluster description, `cluster.json`.
+//!
+//! One file tells every part of the rig where the three nodes are: their
+//! ids and names, the address that serves both Raft peers and clients, how
+//! to run a command on each host (a local network namespace, or SSH), and
+//! where the node's binary, data, log and pid file live on that host.
+//! `nemesis hosts up` writes it for the local test hosts; the Vagrant set-up
+//! writes it for VMs. The format is documented in `docs/cluster-format.md`.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::NodeId;
+
+/// The cluster has exactly this many nodes; raftkv's membership is fixed.
+pub const CLUSTER_SIZE: usize = 3;
+
+/// A whole cluster.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Cluster {
+    /// A label for reports ("local", "vagrant", …).
+    pub name: String,
+    pub nodes: Vec<NodeSpec>,
+    /// Extra `raftkv serve` flags given to every node.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub node_args: Vec<String>,
+}
+
+/// One node and its host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeSpec {
+    pub id: NodeId,
+    /// Short name used in commands and reports: n1, n2, n3.
+    pub name: String,
+    /// IP address (or host name) that peers and clients connect to.
+    pub address: String,
+    /// The port that serves both Raft peers and clients.
+    pub port: u16,
+    /// How to run a command on this node's host.
+    pub host: HostSpec,
+    /// Where the node keeps its RocksDB data, on the host.
+    pub data_dir: PathBuf,
+    /// The node's stderr, on the host.
+    pub log_file: PathBuf,
+    /// Holds the pid of the running node, on the host. Present with a dead
+    /// pid means "killed, to be restarted"; absent means "stopped".
+    pub pid_file: PathBuf,
+    /// Where `raftkv` is installed, on the host.
+    pub binary: PathBuf,
+}
+
+/// How commands reach a host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum HostSpec {
+    /// A network namespace on this machine (`ip netns exec NAMESPACE`).
+    Netns { namespace: String },
+    /// A machine reached with OpenSSH.
+    Ssh {
+        /// The `Host` in the ssh config, or a host name.
+        target: String,
+        /// Login user; commands run through `sudo -n` when it is not root.
+        user: String,
+        /// An ssh config file (as `vagrant ssh-config` writes); relative
+        /// paths are taken from the cluster file's folder.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        ssh_config: Option<PathBuf>,
+        /// A private key, when the ssh config does not name one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        identity_file: Option<PathBuf>,
+        /// SSH port, when the ssh config does not name one.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        port: Option<u16>,
+    },
+}
+
+/// A cluster description that cannot be used, and why.
+#[derive(Debug, thiserror::Error)]
+pub enum ClusterError {
+    #[error("cluster file {path}: {source}")]
+    Read { path: PathBuf, source: std::io::Error },
+    #[error("cluster file {path}: {detail}")]
+    Parse { path: PathBuf, detail: String },
+    #[error("cluster file {path}: {detail}")]
+    Invalid { path: PathBuf, detail: String },
+    #[error("unknown node {given:?}: the cluster has {known}")]
+    UnknownNode { given: String, known: String },
+}
+
+impl NodeSpec {
+    /// `address:port`, as peers and clients dial it.
+    pub fn endpoint(&self) -> String {
+        format!("{}:{}", self.address, self.port)
+    }
+}
+
+impl fmt::Display for NodeSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (id {}, {})", self.name, self.id, self.endpoint())
+    }
+}
+
+impl Cluster {
+    /// Reads and validates a cluster file.
+    pub fn load(path: &Path) -> Result<Cluster, ClusterError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ClusterError::Read { path: path.into(), source })?;
+        let mut cluster: Cluster = serde_json::from_str(&text)
+            .map_err(|e| ClusterError::Parse { path: path.into(), detail: e.to_string() })?;
+        cluster.validate().map_err(|detail| ClusterError::Invalid { path: path.into(), detail })?;
+        let base = path.parent().unwrap_or(Path::new("."));
+        cluster.resolve_relative(base);
+        Ok(cluster)
+    }
+
+    /// Writes the description as pretty JSON.
+    pub fn save(&self, path: &Path) -> Result<(), ClusterError> {
+        let text = serde_json::to_string_pretty(self).expect("a cluster always serializes") + "\n";
+        std::fs::write(path, text).map_err(|source| ClusterError::Read { path: path.into(), source })
+    }
+
+    /// Checks what serde cannot: the count, uniqueness, and absolute paths.
+    /// The message names the node at fault.
+    pub fn validate(&self) -> Result<(), String> {
+        if self.nodes.len() != CLUSTER_SIZE {
+            return Err(format!("expected exactly {CLUSTER_SIZE} nodes, found {}", self.nodes.len()));
+        }
+        let mut ids = BTreeSet::new();
+        let mut names = BTreeSet::new();
+        let mut endpoints = BTreeSet::new();
+        for n in &self.nodes {
+            let ok_name = !n.name.is_empty()
+                && n.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+                && n.name != "leader";
+            if !ok_name {
+                return Err(format!(
+                    "node id {}: name {:?} must be non-empty letters, digits, - or _, and not \"leader\"",
+                    n.id, n.name
+                ));
+            }
+            if n.id.get() == 0 {
+                return Err(format!("node {}: id 0 is reserved by Raft; ids start at 1", n.name));
+            }
+            if !ids.insert(n.id) {
+                return Err(format!("node {}: id {} appears twice", n.name, n.id));
+            }
+            if !names.insert(n.name.as_str()) {
+                return Err(format!("node {}: the name appears twice", n.name));
+            }
+            if n.address.is_empty() || n.port == 0 {
+                return Err(format!("node {}: address and a non-zero port are required", n.name));
+            }
+            if !endpoints.insert(n.endpoint()) {
+                return Err(format!("node {}: endpoint {} is used by another node", n.name, n.endpoint()));
+            }
+            for (field, p) in
+                [("data_dir", &n.data_dir), ("log_file", &n.log_file), ("pid_file", &n.pid_file), ("binary", &n.binary)]
+            {
+                if !p.is_absolute() {
+                    return Err(format!("node {}: {field} {} must be an absolute path on the host", n.name, p.display()));
+                }
+            }
+            match &n.host {
+                HostSpec::Netns { namespace } if namespace.is_empty() => {
+                    return Err(format!("node {}: host namespace is empty", n.name));
+                }
+                HostSpec::Ssh { target, user, .. } if target.is_empty() || user.is_empty() => {
+                    return Err(format!("node {}: ssh host needs a target and a user", n.name));
+                }
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    fn resolve_relative(&mut self, base: &Path) {
+        for n in &mut self.nodes {
+            if let HostSpec::Ssh { ssh_config, identity_file, .. } = &mut n.host {
+                for p in [ssh_config, identity_file].into_iter().flatten() {
+                    if p.is_relative() {
+                        *p = base.join(&*p);
+                    }
+                }
+            }
+        }
+    }
+
+    /// The node named `name` (n2) or with id `name` (2).
+    pub fn node(&self, name: &str) -> Result<&NodeSpec, ClusterError> {
+        self.nodes.iter().find(|n| n.name == name || n.id.to_string() == name).ok_or_else(|| {
+            ClusterError::UnknownNode { given: name.to_string(), known: self.names().join(", ") }
+        })
+    }
+
+    pub fn node_by_id(&self, id: NodeId) -> Option<&NodeSpec> {
+        self.nodes.iter().find(|n| n.id == id)
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.nodes.iter().map(|n| n.name.clone()).collect()
+    }
+
+    /// The `--peers` value of `raftkv serve`: `1=ADDR:PORT,2=…`.
+    pub fn peers_arg(&self) -> String {
+        self.nodes.iter().map(|n| format!("{}={}", n.id, n.endpoint())).collect::<Vec<_>>().join(",")
+    }
+
+    /// Every node's client endpoint.
+    pub fn endpoints(&self) -> Vec<String> {
+        self.nodes.iter().map(NodeSpec::endpoint).collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn node(id: u64) -> NodeSpec {
+        NodeSpec {
+            id: NodeId(id),
+            name: format!("n{id}"),
+            address: format!("10.77.0.1{id}"),
+            port: 7001,
+            host: HostSpec::Netns { namespace: format!("fl-n{id}") },
+            data_dir: format!("/tmp/fl/n{id}/data").into(),
+            log_file: format!("/tmp/fl/n{id}/raftkv.log").into(),
+            pid_file: format!("/tmp/fl/n{id}/raftkv.pid").into(),
+            binary: "/tmp/fl/bin/raftkv".into(),
+        }
+    }
+
+    fn cluster() -> Cluster {
+        Cluster { name: "t".into(), nodes: (1..=3).map(node).collect(), node_args: vec![] }
+    }
+
+    #[test]
+    fn round_trips_and_resolves_ssh_paths() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cluster();
+        c.nodes[2].host = HostSpec::Ssh {
+            target: "n3".into(),
+            user: "vagrant".into(),
+            ssh_config: Some("ssh-config".into()),
+            identity_file: None,
+            port: None,
+        };
+        let path = dir.path().join("cluster.json");
+        c.save(&path).unwrap();
+        let back = Cluster::load(&path).unwrap();
+        assert_eq!(back.peers_arg(), "1=10.77.0.11:7001,2=10.77.0.12:7001,3=10.77.0.13:7001");
+        match &back.nodes[2].host {
+            HostSpec::Ssh { ssh_config: Some(p), .. } => assert_eq!(p, &dir.path().join("ssh-config")),
+            other => panic!("unexpected host {other:?}"),
+        }
+        assert_eq!(back.node("2").unwrap().name, "n2");
+        assert_eq!(back.node("n3").unwrap().id, NodeId(3));
+        let err = back.node("n9").unwrap_err().to_string();
+        assert!(err.contains("n9") && err.contains("n1, n2, n3"), "{err}");
+    }
+
+    #[test]
+    fn errors_name_the_node() {
+        let mut c = cluster();
+        c.nodes[1].data_dir = "relative/data".into();
+        let err = c.validate().unwrap_err();
+        assert!(err.contains("node n2") && err.contains("data_dir"), "{err}");
+
+        let mut c = cluster();
+        c.nodes[2].id = NodeId(1);
+        assert!(c.validate().unwrap_err().contains("node n3: id 1 appears twice"));
+
+        let mut c = cluster();
+        c.nodes.pop();
+        assert!(c.validate().unwrap_err().contains("exactly 3 nodes"));
+    }
+
+    #[test]
+    fn malformed_file_is_a_clear_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("cluster.json");
+        std::fs::write(&path, r#"{"name":"x","nodes":[{"id":1,"nmae":"n1"}]}"#).unwrap();
+        let err = Cluster::load(&path).unwrap_err().to_string();
+        assert!(err.contains("cluster.json") && err.contains("nmae"), "{err}");
+    }
+}

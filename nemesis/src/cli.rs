@@ -1,0 +1,345 @@
+//! The `nemesis` command line: the local hosts, node lifecycle, single
+//! faults for people, `heal`, `status`, and the scheduled `run`.
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use anyhow::{bail, Context, Result};
+use clap::{Parser, Subcommand};
+use rand::SeedableRng;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::control::Control;
+use crate::events::EventLog;
+use crate::faults::{Fault, FaultKind, Target};
+use crate::hosts::{Hosts, Subnet};
+use crate::partition::Shape;
+use crate::scheduler::{self, Schedule};
+
+/// Where the local hosts keep node files unless told otherwise.
+pub const DEFAULT_STATE_DIR: &str = "/var/tmp/faultline/hosts";
+
+#[derive(Parser, Debug)]
+#[command(name = "nemesis", version, about = "Faultline's fault injector: test hosts, node lifecycle, partitions, kills, pauses")]
+struct Cli {
+    #[command(subcommand)]
+    cmd: Cmd,
+}
+
+#[derive(clap::Args, Debug)]
+struct ClusterArg {
+    /// The cluster description (cluster.json).
+    #[arg(long, env = "FAULTLINE_CLUSTER")]
+    cluster: PathBuf,
+}
+
+#[derive(clap::Args, Debug, Clone)]
+struct HostsArgs {
+    /// Name prefix of namespaces and links (1 to 8 letters or digits).
+    #[arg(long, default_value = "fl")]
+    prefix: String,
+    /// The test subnet; the bridge takes .1 and node i takes .(10+i).
+    #[arg(long, default_value = "10.77.0.0/24", value_parser = parse_subnet)]
+    subnet: Subnet,
+    /// The port every node serves on.
+    #[arg(long, default_value_t = 7001)]
+    port: u16,
+    /// Where the nodes' binaries, data, logs and pid files live.
+    #[arg(long, default_value = DEFAULT_STATE_DIR)]
+    state_dir: PathBuf,
+}
+
+fn parse_subnet(s: &str) -> Result<Subnet, String> {
+    s.parse().map_err(|e: crate::hosts::HostsError| e.to_string())
+}
+
+fn parse_duration(s: &str) -> Result<Duration, String> {
+    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 500ms or 10s: {e}"))
+}
+
+#[derive(Subcommand, Debug)]
+enum HostsCmd {
+    /// Creates the local test hosts (idempotent) and writes their cluster file.
+    Up {
+        #[command(flatten)]
+        hosts: HostsArgs,
+        /// Where to write the cluster description [default: STATE_DIR/cluster.json].
+        #[arg(long)]
+        out: Option<PathBuf>,
+    },
+    /// Removes the local test hosts and whatever runs in them (idempotent).
+    Down {
+        #[command(flatten)]
+        hosts: HostsArgs,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum Cmd {
+    /// The local test hosts: network namespaces on a bridge.
+    Hosts {
+        #[command(subcommand)]
+        cmd: HostsCmd,
+    },
+    /// Copies a local raftkv binary to every node's binary path.
+    Install {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        #[arg(long)]
+        binary: PathBuf,
+    },
+    /// Starts nodes (TARGET: a node name or id, one, leader, majority, all).
+    Start(TargetArgs),
+    /// Stops nodes gracefully; a heal leaves them stopped.
+    Stop(TargetArgs),
+    /// SIGKILLs nodes; a heal (or `start`) restarts them.
+    Kill(TargetArgs),
+    /// Kills nodes, then starts them again.
+    Restart(TargetArgs),
+    /// SIGSTOPs nodes.
+    Pause(TargetArgs),
+    /// SIGCONTs nodes.
+    Resume(TargetArgs),
+    /// Deletes the data dirs of stopped nodes.
+    Wipe(TargetArgs),
+    /// Cuts the network into a shape; replaces any partition in force.
+    Partition {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// isolate-one, isolate-leader, halves, bridge, majorities-ring or one-way.
+        #[arg(long)]
+        shape: Shape,
+        #[arg(long)]
+        seed: Option<u64>,
+    },
+    /// Removes partitions, resumes paused nodes, restarts killed nodes.
+    Heal {
+        #[command(flatten)]
+        cluster: ClusterArg,
+    },
+    /// Each node's process, role, term and leader, and every active fault.
+    Status {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Copies every node's log into DIR as NAME.log.
+    Logs {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Injects random faults on a seeded schedule, then heals everything.
+    Run {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Comma-separated: partition, kill, pause; or none.
+        #[arg(long, default_value = "partition,kill,pause")]
+        faults: String,
+        /// Mean time a fault is held, and between faults (each drawn from 0.5x to 1.5x).
+        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        interval: Duration,
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        duration: Duration,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+        /// Append events (JSON lines) to this file.
+        #[arg(long)]
+        events: Option<PathBuf>,
+    },
+}
+
+#[derive(clap::Args, Debug)]
+struct TargetArgs {
+    /// A node name or id, or one, leader, majority, all.
+    target: Target,
+    #[command(flatten)]
+    cluster: ClusterArg,
+}
+
+/// Runs the CLI; returns the exit code: 0 done, 1 failed (the error names
+/// the node), 2 bad usage, 130/143 interrupted (after healing).
+pub fn main() -> i32 {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| "info".into()),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    match rt.block_on(run(cli)) {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("nemesis: error: {e:#}");
+            1
+        }
+    }
+}
+
+async fn run(cli: Cli) -> Result<i32> {
+    match cli.cmd {
+        Cmd::Hosts { cmd: HostsCmd::Up { hosts, out } } => {
+            let h = Hosts::new(&hosts.prefix, hosts.subnet, hosts.port, &hosts.state_dir)?;
+            h.up()?;
+            let out = out.unwrap_or_else(|| hosts.state_dir.join("cluster.json"));
+            if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
+                std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+            }
+            h.cluster().save(&out)?;
+            println!("local test hosts up on {}; cluster file: {}", h.subnet, out.display());
+            Ok(0)
+        }
+        Cmd::Hosts { cmd: HostsCmd::Down { hosts } } => {
+            let h = Hosts::new(&hosts.prefix, hosts.subnet, hosts.port, &hosts.state_dir)?;
+            h.down()?;
+            println!("local test hosts down (the blackhole route for {} stays)", h.subnet);
+            Ok(0)
+        }
+        Cmd::Install { cluster, binary } => {
+            let c = Control::load(&cluster.cluster)?;
+            c.install(&binary).await?;
+            println!("installed {} on {}", binary.display(), c.names().join(", "));
+            Ok(0)
+        }
+        Cmd::Start(t) => lifecycle(t, "started", |c, n| Box::pin(async move { c.start(&n).await })).await,
+        Cmd::Stop(t) => lifecycle(t, "stopped", |c, n| Box::pin(async move { c.stop(&n).await })).await,
+        Cmd::Kill(t) => lifecycle(t, "killed", |c, n| Box::pin(async move { c.kill(&n).await })).await,
+        Cmd::Restart(t) => {
+            lifecycle(t, "restarted", |c, n| {
+                Box::pin(async move {
+                    c.kill(&n).await?;
+                    c.start(&n).await
+                })
+            })
+            .await
+        }
+        Cmd::Pause(t) => lifecycle(t, "paused", |c, n| Box::pin(async move { c.pause(&n).await })).await,
+        Cmd::Resume(t) => lifecycle(t, "resumed", |c, n| Box::pin(async move { c.resume(&n).await })).await,
+        Cmd::Wipe(t) => lifecycle(t, "wiped", |c, n| Box::pin(async move { c.wipe(&n).await })).await,
+        Cmd::Partition { cluster, shape, seed } => {
+            let c = Control::load(&cluster.cluster)?;
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed.unwrap_or_else(rand::random));
+            let applied = Fault::Partition(shape).apply(&c, &mut rng).await?;
+            println!("{shape}: {}", applied.value()["grudge"]);
+            Ok(0)
+        }
+        Cmd::Heal { cluster } => {
+            let c = Control::load(&cluster.cluster)?;
+            let report = c.heal().await;
+            println!("{report}");
+            Ok(if report.is_healed() { 0 } else { 1 })
+        }
+        Cmd::Status { cluster, json } => {
+            let c = Control::load(&cluster.cluster)?;
+            let status = c.status().await;
+            if json {
+                println!("{}", serde_json::to_string_pretty(&status)?);
+            } else {
+                print_status(&status);
+            }
+            Ok(0)
+        }
+        Cmd::Logs { cluster, out } => {
+            let c = Control::load(&cluster.cluster)?;
+            fetch_logs(&c, &out).await?;
+            println!("logs of {} in {}", c.names().join(", "), out.display());
+            Ok(0)
+        }
+        Cmd::Run { cluster, faults, interval, duration, seed, events } => {
+            let faults = FaultKind::parse_list(&faults).map_err(anyhow::Error::msg).context("--faults")?;
+            if interval.is_zero() {
+                bail!("--interval must be positive");
+            }
+            let c = Control::load(&cluster.cluster)?;
+            let mut log = EventLog::open(events.as_deref())
+                .with_context(|| format!("opening events file {}", events.as_deref().unwrap_or(Path::new("")).display()))?;
+            run_schedule(&c, Schedule { faults, interval, duration, seed }, &mut log).await
+        }
+    }
+}
+
+type Action<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::control::ControlError>> + 'a>>;
+
+async fn lifecycle(t: TargetArgs, done: &str, act: impl for<'a> FnOnce(&'a Control, Vec<String>) -> Action<'a>) -> Result<i32> {
+    let c = Control::load(&t.cluster.cluster)?;
+    let names = t.target.resolve(&c, &mut rand::rngs::StdRng::from_entropy()).await?;
+    act(&c, names.clone()).await?;
+    println!("{done}: {}", names.join(", "));
+    Ok(0)
+}
+
+/// The scheduled run, and the heal that always follows it: at the end, on
+/// SIGINT or SIGTERM, and after an error.
+async fn run_schedule(c: &Control, schedule: Schedule, log: &mut EventLog) -> Result<i32> {
+    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
+    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
+    let (code, why) = tokio::select! {
+        r = scheduler::run(c, &schedule, log) => match r {
+            Ok(()) => (0, None),
+            Err(e) => (1, Some(format!("events file: {e}"))),
+        },
+        _ = int.recv() => (130, Some("interrupted by SIGINT".to_string())),
+        _ = term.recv() => (143, Some("terminated by SIGTERM".to_string())),
+    };
+    if let Some(w) = &why {
+        eprintln!("nemesis: {w}; healing");
+    }
+    // The handlers stay installed, so a second Ctrl-C cannot cut the heal short.
+    let _ = log.write("invoke", "heal", serde_json::Value::Null, None);
+    let report = c.heal().await;
+    let value = serde_json::to_value(&report)?;
+    if report.is_healed() {
+        let _ = log.write("info", "heal", value, None);
+        println!("{report}");
+        Ok(code)
+    } else {
+        let _ = log.write("fail", "heal", value, Some(report.to_string()));
+        eprintln!("nemesis: {report}");
+        Ok(1)
+    }
+}
+
+async fn fetch_logs(c: &Control, out: &Path) -> Result<()> {
+    std::fs::create_dir_all(out).with_context(|| format!("creating {}", out.display()))?;
+    for n in &c.nodes {
+        let text = n.fetch_log().await?;
+        let path = out.join(format!("{}.log", n.name()));
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    }
+    Ok(())
+}
+
+fn print_status(status: &[crate::control::NodeStatus]) {
+    println!("{:<6} {:<20} {:<8} {:<10} {:>5} {:<7} {:>8} {:>8}  faults", "node", "endpoint", "process", "role", "term", "leader", "commit", "applied");
+    let dash = || "-".to_string();
+    for s in status {
+        let process = match &s.process {
+            Ok(p) => p.to_string(),
+            Err(_) => "?".into(),
+        };
+        let mut faults = Vec::new();
+        match &s.rules {
+            Ok(r) => faults.extend(r.iter().map(|rule| rule.replace("-A FAULTLINE ", ""))),
+            Err(e) => faults.push(format!("rules unknown: {e}")),
+        }
+        if let Err(e) = &s.process {
+            faults.push(format!("process unknown: {e}"));
+        }
+        println!(
+            "{:<6} {:<20} {:<8} {:<10} {:>5} {:<7} {:>8} {:>8}  {}",
+            s.name,
+            s.endpoint,
+            process,
+            s.role.clone().unwrap_or_else(|| "unreachable".into()),
+            s.term.map(|t| t.to_string()).unwrap_or_else(dash),
+            s.leader.clone().unwrap_or_else(dash),
+            s.commit.map(|t| t.to_string()).unwrap_or_else(dash),
+            s.applied.map(|t| t.to_string()).unwrap_or_else(dash),
+            if faults.is_empty() { "none".to_string() } else { faults.join("; ") },
+        );
+    }
+}

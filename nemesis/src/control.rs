@@ -1,0 +1,302 @@
+//! The cluster under the nemesis's hand: one [`NodeProc`] per node, and the
+//! actions that span nodes: lifecycle on a set of nodes, partitions from a
+//! grudge, leader lookup through the Status RPC, status, and heal.
+//!
+//! Actions on several nodes run in parallel, and a failure on one node
+//! never hides the others: every error is collected and named.
+
+use std::fmt;
+use std::path::Path;
+use std::time::Duration;
+
+use cluster::{Cluster, ClusterError};
+use futures_util::future::join_all;
+use raftkv_client::Client;
+use serde::Serialize;
+
+use crate::lifecycle::{NodeProc, ProcState, STEP_TIMEOUT};
+use crate::partition::{self, Grudge};
+use crate::remote::RemoteError;
+
+/// How long one Status RPC may take.
+const STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
+
+/// Errors of a multi-node action: every node that failed, with why.
+#[derive(Debug, thiserror::Error)]
+pub enum ControlError {
+    #[error(transparent)]
+    Cluster(#[from] ClusterError),
+    #[error("{}", .0.iter().map(|e| e.to_string()).collect::<Vec<_>>().join("; "))]
+    Nodes(Vec<RemoteError>),
+    #[error("local raftkv binary {0} does not exist (build it with `cargo build --release -p raftkv`)")]
+    NoBinary(String),
+    #[error("{0}")]
+    NoLeader(String),
+}
+
+/// What one node reports about itself, for `nemesis status`.
+#[derive(Debug, Serialize)]
+pub struct NodeStatus {
+    pub name: String,
+    pub endpoint: String,
+    pub process: Result<ProcState, String>,
+    pub role: Option<String>,
+    pub term: Option<u64>,
+    pub leader: Option<String>,
+    pub commit: Option<u64>,
+    pub applied: Option<u64>,
+    pub raft_error: Option<String>,
+    /// Our iptables rules on its host, or why they could not be listed.
+    pub rules: Result<Vec<String>, String>,
+}
+
+/// What a heal could not repair. Empty means everything is healed.
+#[derive(Debug, Default, Serialize)]
+pub struct HealReport {
+    pub still_broken: Vec<String>,
+}
+
+impl HealReport {
+    pub fn is_healed(&self) -> bool {
+        self.still_broken.is_empty()
+    }
+}
+
+impl fmt::Display for HealReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.is_healed() {
+            f.write_str("healed: no partition rule, no paused node, no killed node left")
+        } else {
+            write!(f, "heal incomplete; still broken: {}", self.still_broken.join("; "))
+        }
+    }
+}
+
+pub struct Control {
+    pub cluster: Cluster,
+    pub nodes: Vec<NodeProc>,
+}
+
+fn collect<T>(results: Vec<Result<T, RemoteError>>) -> Result<Vec<T>, ControlError> {
+    let mut ok = Vec::new();
+    let mut errs = Vec::new();
+    for r in results {
+        match r {
+            Ok(v) => ok.push(v),
+            Err(e) => errs.push(e),
+        }
+    }
+    if errs.is_empty() {
+        Ok(ok)
+    } else {
+        Err(ControlError::Nodes(errs))
+    }
+}
+
+impl Control {
+    pub fn new(cluster: Cluster) -> Control {
+        let nodes = cluster.nodes.iter().map(|n| NodeProc::new(&cluster, n)).collect();
+        Control { cluster, nodes }
+    }
+
+    pub fn load(path: &Path) -> Result<Control, ControlError> {
+        Ok(Control::new(Cluster::load(path)?))
+    }
+
+    pub fn names(&self) -> Vec<String> {
+        self.cluster.names()
+    }
+
+    pub fn node(&self, name: &str) -> Result<&NodeProc, ControlError> {
+        let spec = self.cluster.node(name)?;
+        Ok(self.nodes.iter().find(|n| n.spec.id == spec.id).expect("every spec has a NodeProc"))
+    }
+
+    fn select(&self, names: &[String]) -> Result<Vec<&NodeProc>, ControlError> {
+        names.iter().map(|n| self.node(n)).collect()
+    }
+
+    /// Copies the local binary to every node.
+    pub async fn install(&self, local_binary: &Path) -> Result<(), ControlError> {
+        if !local_binary.is_file() {
+            return Err(ControlError::NoBinary(local_binary.display().to_string()));
+        }
+        collect(join_all(self.nodes.iter().map(|n| n.install(local_binary))).await).map(drop)
+    }
+
+    pub async fn start(&self, names: &[String]) -> Result<(), ControlError> {
+        collect(join_all(self.select(names)?.into_iter().map(|n| n.start())).await).map(drop)
+    }
+
+    pub async fn stop(&self, names: &[String]) -> Result<(), ControlError> {
+        collect(join_all(self.select(names)?.into_iter().map(|n| n.stop())).await).map(drop)
+    }
+
+    pub async fn kill(&self, names: &[String]) -> Result<(), ControlError> {
+        collect(join_all(self.select(names)?.into_iter().map(|n| n.kill())).await).map(drop)
+    }
+
+    pub async fn pause(&self, names: &[String]) -> Result<(), ControlError> {
+        collect(join_all(self.select(names)?.into_iter().map(|n| n.pause())).await).map(drop)
+    }
+
+    pub async fn resume(&self, names: &[String]) -> Result<(), ControlError> {
+        collect(join_all(self.select(names)?.into_iter().map(|n| n.resume())).await).map(drop)
+    }
+
+    pub async fn wipe(&self, names: &[String]) -> Result<(), ControlError> {
+        collect(join_all(self.select(names)?.into_iter().map(|n| n.wipe())).await).map(drop)
+    }
+
+    pub async fn states(&self) -> Vec<Result<ProcState, RemoteError>> {
+        join_all(self.nodes.iter().map(|n| n.state())).await
+    }
+
+    /// Enforces `grudge`: each host's chain is replaced by DROP rules for
+    /// the addresses of the nodes it holds a grudge against.
+    pub async fn partition(&self, grudge: &Grudge) -> Result<(), ControlError> {
+        for name in grudge.0.keys().chain(grudge.0.values().flatten()) {
+            self.node(name)?;
+        }
+        let steps = self.nodes.iter().map(|n| {
+            let sources: Vec<String> =
+                grudge.drops(n.name()).map(|d| self.node(d).expect("checked above").spec.address.clone()).collect();
+            let script = partition::block_script(&sources);
+            async move { n.remote.run("partition", &script, STEP_TIMEOUT).await }
+        });
+        collect(join_all(steps).await).map(drop)
+    }
+
+    /// Removes our chain on every host.
+    pub async fn heal_network(&self) -> Result<(), ControlError> {
+        let script = partition::heal_script();
+        collect(join_all(self.nodes.iter().map(|n| n.remote.run("heal partition", &script, STEP_TIMEOUT))).await)
+            .map(drop)
+    }
+
+    /// Our active rules on each host.
+    pub async fn rules(&self) -> Vec<Result<Vec<String>, RemoteError>> {
+        let script = partition::list_script();
+        join_all(self.nodes.iter().map(|n| async {
+            let out = n.remote.run("list rules", &script, STEP_TIMEOUT).await?;
+            Ok(out.lines().map(str::to_string).collect())
+        }))
+        .await
+    }
+
+    /// The name of the node that says it leads, with the highest term.
+    pub async fn leader(&self) -> Option<String> {
+        let statuses = join_all(self.cluster.nodes.iter().map(|n| async move {
+            let mut c = Client::new(vec![], STATUS_TIMEOUT);
+            c.status_of(&n.endpoint()).await.ok().map(|s| (n.name.clone(), s))
+        }))
+        .await;
+        statuses.into_iter().flatten().filter(|(_, s)| s.role == "leader").max_by_key(|(_, s)| s.term).map(|(n, _)| n)
+    }
+
+    /// Polls until some node leads, or `within` passes.
+    pub async fn wait_for_leader(&self, within: Duration) -> Result<String, ControlError> {
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Some(l) = self.leader().await {
+                return Ok(l);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Err(ControlError::NoLeader(format!("no node became leader within {within:?}")));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Every node's process state, Raft status and active rules.
+    pub async fn status(&self) -> Vec<NodeStatus> {
+        let states = self.states().await;
+        let rules = self.rules().await;
+        let raft = join_all(self.cluster.nodes.iter().map(|n| async move {
+            let mut c = Client::new(vec![], STATUS_TIMEOUT);
+            c.status_of(&n.endpoint()).await
+        }))
+        .await;
+        let mut out = Vec::new();
+        for (((spec, state), rules), raft) in self.cluster.nodes.iter().zip(states).zip(rules).zip(raft) {
+            let mut s = NodeStatus {
+                name: spec.name.clone(),
+                endpoint: spec.endpoint(),
+                process: state.map_err(|e| e.to_string()),
+                role: None,
+                term: None,
+                leader: None,
+                commit: None,
+                applied: None,
+                raft_error: None,
+                rules: rules.map_err(|e| e.to_string()),
+            };
+            match raft {
+                Ok(r) => {
+                    s.role = Some(r.role.clone());
+                    s.term = Some(r.term);
+                    s.leader = (r.leader_id != 0).then(|| {
+                        self.cluster
+                            .node_by_id(cluster::NodeId(r.leader_id))
+                            .map(|n| n.name.clone())
+                            .unwrap_or_else(|| format!("id {}", r.leader_id))
+                    });
+                    s.commit = Some(r.commit);
+                    s.applied = Some(r.applied);
+                }
+                Err(e) => s.raft_error = Some(e.to_string()),
+            }
+            out.push(s);
+        }
+        out
+    }
+
+    /// Removes every partition, resumes every paused node and restarts
+    /// every killed one, then checks that it worked. Idempotent. Nodes that
+    /// were stopped on purpose (no pid file) stay stopped.
+    pub async fn heal(&self) -> HealReport {
+        let mut report = HealReport::default();
+        let net = partition::heal_script();
+        let steps = self.nodes.iter().map(|n| {
+            let net = net.clone();
+            async move {
+                let mut broken = Vec::new();
+                if let Err(e) = n.remote.run("heal partition", &net, STEP_TIMEOUT).await {
+                    broken.push(format!("partition rules not removed: {e}"));
+                }
+                match n.state().await {
+                    Ok(ProcState::Paused) => {
+                        if let Err(e) = n.resume().await {
+                            broken.push(format!("still paused: {e}"));
+                        }
+                    }
+                    Ok(ProcState::Dead) => {
+                        if let Err(e) = n.start().await {
+                            broken.push(format!("killed and not restarted: {e}"));
+                        }
+                    }
+                    Ok(_) => {}
+                    Err(e) => broken.push(format!("process state unknown: {e}")),
+                }
+                (n.name().to_string(), broken)
+            }
+        });
+        for (name, broken) in join_all(steps).await {
+            report.still_broken.extend(broken.into_iter().map(|b| format!("{name}: {b}")));
+        }
+        // Verify rather than trust: list what is left.
+        for (n, (rules, state)) in self.nodes.iter().zip(self.rules().await.into_iter().zip(self.states().await)) {
+            match rules {
+                Ok(r) if !r.is_empty() => report.still_broken.push(format!("{}: rules left: {}", n.name(), r.join(" | "))),
+                Err(e) if !report.still_broken.iter().any(|b| b.starts_with(&format!("{}:", n.name()))) => {
+                    report.still_broken.push(format!("{}: cannot list rules: {e}", n.name()))
+                }
+                _ => {}
+            }
+            if let Ok(s @ (ProcState::Paused | ProcState::Dead)) = state {
+                report.still_broken.push(format!("{}: process still {s}", n.name()));
+            }
+        }
+        report
+    }
+}

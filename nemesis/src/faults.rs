@@ -1,0 +1,232 @@
+//! The fault catalogue: what the nemesis can do, whom it hits, and how each
+//! fault is undone.
+//!
+//! A [`Fault`] is chosen (from a seeded RNG, by the scheduler, or from the
+//! command line); applying it yields an [`Applied`] that records exactly
+//! what was done (the grudge, the nodes hit), which is what gets logged and
+//! what the undo reverses.
+
+use std::fmt;
+use std::str::FromStr;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use crate::control::{Control, ControlError};
+use crate::partition::{Grudge, Shape, ALL_SHAPES};
+
+/// A family of faults, as named on the command line.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum FaultKind {
+    Partition,
+    Kill,
+    Pause,
+}
+
+impl FaultKind {
+    pub fn name(self) -> &'static str {
+        match self {
+            FaultKind::Partition => "partition",
+            FaultKind::Kill => "kill",
+            FaultKind::Pause => "pause",
+        }
+    }
+
+    /// Parses `partition,kill,pause` or `none` (no faults at all).
+    pub fn parse_list(s: &str) -> Result<Vec<FaultKind>, String> {
+        let mut out = Vec::new();
+        for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
+            let kind = match part {
+                "none" => continue,
+                "partition" => FaultKind::Partition,
+                "kill" => FaultKind::Kill,
+                "pause" => FaultKind::Pause,
+                other => return Err(format!("unknown fault {other:?}; known: none, partition, kill, pause")),
+            };
+            if !out.contains(&kind) {
+                out.push(kind);
+            }
+        }
+        Ok(out)
+    }
+}
+
+/// Whom a process fault hits.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Target {
+    /// One node chosen at random.
+    One,
+    /// The current leader, found through the Status RPC.
+    Leader,
+    /// A random majority.
+    Majority,
+    /// Every node at once.
+    All,
+    /// A node named on the command line.
+    Node(String),
+}
+
+impl fmt::Display for Target {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Target::One => f.write_str("one"),
+            Target::Leader => f.write_str("leader"),
+            Target::Majority => f.write_str("majority"),
+            Target::All => f.write_str("all"),
+            Target::Node(n) => f.write_str(n),
+        }
+    }
+}
+
+impl FromStr for Target {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        Ok(match s {
+            "one" => Target::One,
+            "leader" => Target::Leader,
+            "majority" => Target::Majority,
+            "all" => Target::All,
+            "" => return Err("empty target; use one, leader, majority, all or a node name".into()),
+            name => Target::Node(name.to_string()),
+        })
+    }
+}
+
+impl Target {
+    /// The node names this target means now.
+    pub async fn resolve<R: Rng>(&self, control: &Control, rng: &mut R) -> Result<Vec<String>, ControlError> {
+        let mut names = control.names();
+        names.shuffle(rng);
+        Ok(match self {
+            Target::One => vec![names[0].clone()],
+            Target::Leader => vec![control
+                .leader()
+                .await
+                .ok_or_else(|| ControlError::NoLeader("no node reports itself leader, so there is no leader to hit".into()))?],
+            Target::Majority => names[..names.len() / 2 + 1].to_vec(),
+            Target::All => control.names(),
+            Target::Node(n) => vec![control.node(n)?.name().to_string()],
+        })
+    }
+}
+
+/// One fault, before it is applied.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Fault {
+    Partition(Shape),
+    Kill(Target),
+    Pause(Target),
+}
+
+impl Fault {
+    /// A random fault of `kind`.
+    pub fn choose<R: Rng>(kind: FaultKind, rng: &mut R) -> Fault {
+        match kind {
+            FaultKind::Partition => Fault::Partition(*ALL_SHAPES.choose(rng).expect("shapes exist")),
+            FaultKind::Kill => {
+                Fault::Kill([Target::One, Target::Leader, Target::Majority, Target::All].choose(rng).unwrap().clone())
+            }
+            FaultKind::Pause => Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone()),
+        }
+    }
+
+    /// The `f` of its events, after Jepsen's names.
+    pub fn f(&self) -> &'static str {
+        match self {
+            Fault::Partition(_) => "start-partition",
+            Fault::Kill(_) => "kill",
+            Fault::Pause(_) => "pause",
+        }
+    }
+
+    /// The value of its invoke event.
+    pub fn value(&self) -> Value {
+        match self {
+            Fault::Partition(s) => json!({ "shape": s.name() }),
+            Fault::Kill(t) | Fault::Pause(t) => json!({ "target": t.to_string() }),
+        }
+    }
+
+    /// Applies the fault now.
+    pub async fn apply<R: Rng>(&self, control: &Control, rng: &mut R) -> Result<Applied, ControlError> {
+        match self {
+            Fault::Partition(shape) => {
+                let leader = if *shape == Shape::IsolateLeader { control.leader().await } else { None };
+                let grudge = shape.grudge(&control.names(), leader.as_deref(), rng).map_err(ControlError::NoLeader)?;
+                control.partition(&grudge).await?;
+                Ok(Applied::Partition(grudge))
+            }
+            Fault::Kill(t) => {
+                let nodes = t.resolve(control, rng).await?;
+                control.kill(&nodes).await?;
+                Ok(Applied::Killed(nodes))
+            }
+            Fault::Pause(t) => {
+                let nodes = t.resolve(control, rng).await?;
+                control.pause(&nodes).await?;
+                Ok(Applied::Paused(nodes))
+            }
+        }
+    }
+}
+
+/// A fault in force, and how to end it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Applied {
+    Partition(Grudge),
+    Killed(Vec<String>),
+    Paused(Vec<String>),
+}
+
+impl Applied {
+    /// The value of the completion event: what was actually done.
+    pub fn value(&self) -> Value {
+        match self {
+            Applied::Partition(g) => json!({ "grudge": g }),
+            Applied::Killed(n) | Applied::Paused(n) => json!({ "nodes": n }),
+        }
+    }
+
+    /// The `f` of the events that end it.
+    pub fn undo_f(&self) -> &'static str {
+        match self {
+            Applied::Partition(_) => "stop-partition",
+            Applied::Killed(_) => "restart",
+            Applied::Paused(_) => "resume",
+        }
+    }
+
+    pub async fn undo(&self, control: &Control) -> Result<(), ControlError> {
+        match self {
+            Applied::Partition(_) => control.heal_network().await,
+            Applied::Killed(n) => control.start(n).await,
+            Applied::Paused(n) => control.resume(n).await,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fault_lists() {
+        assert_eq!(FaultKind::parse_list("partition,kill").unwrap(), vec![FaultKind::Partition, FaultKind::Kill]);
+        assert!(FaultKind::parse_list("none").unwrap().is_empty());
+        let err = FaultKind::parse_list("partition,clock").unwrap_err();
+        assert!(err.contains("clock"), "{err}");
+    }
+
+    #[test]
+    fn same_seed_same_choices() {
+        use rand::SeedableRng;
+        let kinds = [FaultKind::Partition, FaultKind::Kill, FaultKind::Pause];
+        let pick = |seed| {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            (0..20).map(|i| Fault::choose(kinds[i % 3], &mut rng)).collect::<Vec<_>>()
+        };
+        assert_eq!(pick(9), pick(9));
+        assert_ne!(pick(9), pick(10));
+    }
+}

@@ -1,0 +1,25 @@
+//! The nemesis: everything done *to* the nodes. It sets up the local test
+//! hosts, installs and runs the nodes, and injects faults that it always
+//! heals.
+//!
+//! Layout:
+//! - [`hosts`]: the local test hosts (network namespaces on a bridge);
+//! - [`remote`]: running a shell command on a host (`ip netns exec` or SSH);
+//! - [`lifecycle`]: one node's process: install, start, stop, kill, pause;
+//! - [`partition`]: grudges, partition shapes, and their iptables rules;
+//! - [`control`]: actions across the cluster: lifecycle, partitions,
+//!   leader lookup, status, heal;
+//! - [`faults`]: the fault catalogue and how each fault is undone;
+//! - [`scheduler`]: `nemesis run`'s seeded schedule of faults;
+//! - [`events`]: the events file (JSON lines, history format);
+//! - [`cli`]: the command line.
+
+pub mod cli;
+pub mod control;
+pub mod events;
+pub mod faults;
+pub mod hosts;
+pub mod lifecycle;
+pub mod partition;
+pub mod remote;
+pub mod scheduler;

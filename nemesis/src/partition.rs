@@ -1,0 +1,250 @@
+//! Network partitions: the grudge, the shapes that build one, and the
+//! iptables rules that enforce it.
+//!
+//! A [`Grudge`] says, for each node, which nodes' packets it drops. It is
+//! enforced on each host with DROP rules on INPUT, in a chain of our own
+//! (`FAULTLINE`) jumped to from INPUT, so that a heal removes exactly our
+//! rules and nothing else. Only node addresses are dropped: the control
+//! side (checker, nemesis) keeps reaching every node, as in Jepsen.
+//!
+//! Over TCP a one-way drop severs the pair in both directions (the
+//! handshake and the acks are lost too); the asymmetric shapes are still
+//! worth having, because what a node sees first differs.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::str::FromStr;
+
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde::Serialize;
+
+/// Our iptables chain on every host.
+pub const CHAIN: &str = "FAULTLINE";
+
+/// For each node, the nodes whose packets it drops. Nodes absent from the
+/// map drop nothing.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(transparent)]
+pub struct Grudge(pub BTreeMap<String, BTreeSet<String>>);
+
+impl Grudge {
+    /// Every node drops every node outside its own component.
+    pub fn complete(components: &[Vec<String>]) -> Grudge {
+        let mut g = Grudge::default();
+        for (i, comp) in components.iter().enumerate() {
+            for node in comp {
+                let others: BTreeSet<String> = components
+                    .iter()
+                    .enumerate()
+                    .filter(|(j, _)| *j != i)
+                    .flat_map(|(_, c)| c.iter().cloned())
+                    .collect();
+                if !others.is_empty() {
+                    g.0.insert(node.clone(), others);
+                }
+            }
+        }
+        g
+    }
+
+    pub fn drops(&self, node: &str) -> impl Iterator<Item = &String> {
+        self.0.get(node).into_iter().flatten()
+    }
+
+    /// True when `a` and `b` can still exchange TCP traffic: neither drops
+    /// the other.
+    pub fn connected(&self, a: &str, b: &str) -> bool {
+        !self.drops(a).any(|x| x == b) && !self.drops(b).any(|x| x == a)
+    }
+}
+
+impl fmt::Display for Grudge {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        if self.0.is_empty() {
+            return f.write_str("no drops");
+        }
+        let parts: Vec<String> = self
+            .0
+            .iter()
+            .map(|(n, d)| format!("{n} drops {}", d.iter().cloned().collect::<Vec<_>>().join("+")))
+            .collect();
+        f.write_str(&parts.join(", "))
+    }
+}
+
+/// The partition shapes of Jepsen's nemesis catalogue.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Shape {
+    /// One random node cut off from the others.
+    IsolateOne,
+    /// The current leader cut off from the others.
+    IsolateLeader,
+    /// The nodes shuffled and split into two halves (the smaller first).
+    Halves,
+    /// Two halves that cannot talk, and one node in the middle that talks
+    /// to both.
+    Bridge,
+    /// Each node sees a majority, and no two nodes see the same majority.
+    MajoritiesRing,
+    /// One node drops the packets of one other; the reverse way is open.
+    OneWay,
+}
+
+pub const ALL_SHAPES: [Shape; 6] =
+    [Shape::IsolateOne, Shape::IsolateLeader, Shape::Halves, Shape::Bridge, Shape::MajoritiesRing, Shape::OneWay];
+
+impl Shape {
+    pub fn name(self) -> &'static str {
+        match self {
+            Shape::IsolateOne => "isolate-one",
+            Shape::IsolateLeader => "isolate-leader",
+            Shape::Halves => "halves",
+            Shape::Bridge => "bridge",
+            Shape::MajoritiesRing => "majorities-ring",
+            Shape::OneWay => "one-way",
+        }
+    }
+
+    /// Builds the grudge over `nodes`. `leader` is needed only by
+    /// isolate-leader, which fails without one.
+    pub fn grudge<R: Rng>(self, nodes: &[String], leader: Option<&str>, rng: &mut R) -> Result<Grudge, String> {
+        let mut shuffled = nodes.to_vec();
+        shuffled.shuffle(rng);
+        let rest = |x: &str| nodes.iter().filter(|n| *n != x).cloned().collect::<Vec<_>>();
+        Ok(match self {
+            Shape::IsolateOne => {
+                let x = shuffled[0].clone();
+                Grudge::complete(&[vec![x.clone()], rest(&x)])
+            }
+            Shape::IsolateLeader => {
+                let l = leader.ok_or("no leader is known, so there is no leader to isolate")?;
+                Grudge::complete(&[vec![l.to_string()], rest(l)])
+            }
+            Shape::Halves => {
+                let (a, b) = shuffled.split_at(shuffled.len() / 2);
+                Grudge::complete(&[a.to_vec(), b.to_vec()])
+            }
+            Shape::Bridge => {
+                let mid = shuffled.len() / 2;
+                let (left, right) = (&shuffled[..mid], &shuffled[mid + 1..]);
+                let mut g = Grudge::complete(&[left.to_vec(), right.to_vec()]);
+                g.0.remove(&shuffled[mid]);
+                g
+            }
+            Shape::MajoritiesRing => {
+                // Node i sees itself and the next n/2 nodes of the ring.
+                let n = shuffled.len();
+                let mut g = Grudge::default();
+                for i in 0..n {
+                    let sees: BTreeSet<&String> = (0..=n / 2).map(|k| &shuffled[(i + k) % n]).collect();
+                    let drops: BTreeSet<String> = shuffled.iter().filter(|x| !sees.contains(x)).cloned().collect();
+                    if !drops.is_empty() {
+                        g.0.insert(shuffled[i].clone(), drops);
+                    }
+                }
+                g
+            }
+            Shape::OneWay => {
+                let mut g = Grudge::default();
+                g.0.insert(shuffled[0].clone(), BTreeSet::from([shuffled[1].clone()]));
+                g
+            }
+        })
+    }
+}
+
+impl fmt::Display for Shape {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Shape {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        ALL_SHAPES.iter().copied().find(|sh| sh.name() == s).ok_or_else(|| {
+            let names: Vec<&str> = ALL_SHAPES.iter().map(|s| s.name()).collect();
+            format!("unknown partition shape {s:?}; known: {}", names.join(", "))
+        })
+    }
+}
+
+/// The script that makes a host drop packets from `sources` (addresses),
+/// replacing whatever our chain held before.
+pub fn block_script(sources: &[String]) -> String {
+    let mut s = format!(
+        "set -e\niptables -w -N {CHAIN} 2>/dev/null || true\n\
+         iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT 1 -j {CHAIN}\n\
+         iptables -w -F {CHAIN}\n"
+    );
+    for src in sources {
+        s.push_str(&format!("iptables -w -A {CHAIN} -s {} -j DROP\n", crate::remote::quote(src)));
+    }
+    s
+}
+
+/// The script that removes our chain and its jump; other rules stay.
+pub fn heal_script() -> String {
+    format!(
+        "set -e\nif iptables -w -n -L {CHAIN} >/dev/null 2>&1; then\n\
+         while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
+         iptables -w -F {CHAIN}\niptables -w -X {CHAIN}\nfi\n"
+    )
+}
+
+/// The script that lists our active rules, one `-A …` line each.
+pub fn list_script() -> String {
+    format!("iptables -w -S {CHAIN} 2>/dev/null | grep -- '^-A' || true\n")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use rand::SeedableRng;
+
+    fn nodes() -> Vec<String> {
+        vec!["n1".into(), "n2".into(), "n3".into()]
+    }
+
+    #[test]
+    fn shapes_on_three_nodes() {
+        let mut rng = rand::rngs::StdRng::seed_from_u64(7);
+        let g = Shape::IsolateLeader.grudge(&nodes(), Some("n2"), &mut rng).unwrap();
+        assert!(!g.connected("n2", "n1") && !g.connected("n2", "n3") && g.connected("n1", "n3"));
+        assert!(Shape::IsolateLeader.grudge(&nodes(), None, &mut rng).is_err());
+
+        for _ in 0..20 {
+            let g = Shape::IsolateOne.grudge(&nodes(), None, &mut rng).unwrap();
+            let cut = nodes().iter().filter(|n| g.0.get(*n).map(|d| d.len()) == Some(2)).count();
+            assert_eq!(cut, 1, "{g}");
+
+            let g = Shape::Bridge.grudge(&nodes(), None, &mut rng).unwrap();
+            let links = [("n1", "n2"), ("n2", "n3"), ("n1", "n3")].iter().filter(|(a, b)| g.connected(a, b)).count();
+            assert_eq!(links, 2, "bridge keeps two of three links: {g}");
+
+            let g = Shape::OneWay.grudge(&nodes(), None, &mut rng).unwrap();
+            assert_eq!(g.0.len(), 1);
+            assert_eq!(g.0.values().next().unwrap().len(), 1);
+
+            let g = Shape::MajoritiesRing.grudge(&nodes(), None, &mut rng).unwrap();
+            assert_eq!(g.0.len(), 3, "every node drops one other: {g}");
+            let dropped: BTreeSet<&String> = g.0.values().flatten().collect();
+            assert_eq!(dropped.len(), 3, "no two nodes drop the same node: {g}");
+        }
+    }
+
+    #[test]
+    fn same_seed_same_grudge() {
+        let a = Shape::Halves.grudge(&nodes(), None, &mut rand::rngs::StdRng::seed_from_u64(3)).unwrap();
+        let b = Shape::Halves.grudge(&nodes(), None, &mut rand::rngs::StdRng::seed_from_u64(3)).unwrap();
+        assert_eq!(a, b);
+    }
+
+    #[test]
+    fn unknown_shape_names_the_known_ones() {
+        let err = "triangle".parse::<Shape>().unwrap_err();
+        assert!(err.contains("triangle") && err.contains("majorities-ring"), "{err}");
+    }
+}

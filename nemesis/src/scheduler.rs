@@ -1,0 +1,85 @@
+//! The fault schedule of `nemesis run`: wait, apply a random fault, hold
+//! it, undo it, and again, until the duration is over.
+//!
+//! Every random choice (which fault, which shape or target, how long to
+//! wait) comes from one RNG seeded with `--seed`, and each fault draws its
+//! own sub-seed, so a leader that differs between runs does not shift the
+//! choices that follow: the same seed gives the same sequence of choices.
+//! The caller heals whatever is left, whatever way the run ends.
+
+use std::time::Duration;
+
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::{Rng, SeedableRng};
+use tokio::time::Instant;
+
+use crate::control::Control;
+use crate::events::EventLog;
+use crate::faults::{Fault, FaultKind};
+
+#[derive(Clone, Debug)]
+pub struct Schedule {
+    pub faults: Vec<FaultKind>,
+    /// Mean time between a fault's start and its end, and between a
+    /// recovery and the next fault; each wait is drawn from 0.5x to 1.5x.
+    pub interval: Duration,
+    pub duration: Duration,
+    pub seed: u64,
+}
+
+fn jitter(interval: Duration, rng: &mut StdRng) -> Duration {
+    interval.mul_f64(rng.gen_range(0.5..1.5))
+}
+
+/// Sleeps for `d`, but not past `end`. False when `end` came first.
+async fn sleep_before(d: Duration, end: Instant) -> bool {
+    let until = Instant::now() + d;
+    if until >= end {
+        tokio::time::sleep_until(end).await;
+        false
+    } else {
+        tokio::time::sleep_until(until).await;
+        true
+    }
+}
+
+/// Runs the schedule. Failed fault commands are recorded as `fail` events
+/// and the schedule goes on; only a failure to write the events file stops
+/// it.
+pub async fn run(control: &Control, schedule: &Schedule, log: &mut EventLog) -> std::io::Result<()> {
+    let mut rng = StdRng::seed_from_u64(schedule.seed);
+    let end = Instant::now() + schedule.duration;
+    if schedule.faults.is_empty() {
+        tokio::time::sleep_until(end).await;
+        return Ok(());
+    }
+    loop {
+        if !sleep_before(jitter(schedule.interval, &mut rng), end).await {
+            return Ok(());
+        }
+        let kind = *schedule.faults.choose(&mut rng).expect("faults is not empty");
+        let fault = Fault::choose(kind, &mut rng);
+        let mut sub = StdRng::seed_from_u64(rng.gen());
+        let hold = jitter(schedule.interval, &mut rng);
+        log.write("invoke", fault.f(), fault.value(), None)?;
+        let applied = match fault.apply(control, &mut sub).await {
+            Ok(a) => {
+                log.write("info", fault.f(), a.value(), None)?;
+                a
+            }
+            Err(e) => {
+                log.write("fail", fault.f(), fault.value(), Some(e.to_string()))?;
+                continue;
+            }
+        };
+        // The fault is held to its end even when the run's end comes
+        // first; the undo below always runs.
+        sleep_before(hold, end).await;
+        log.write("invoke", applied.undo_f(), applied.value(), None)?;
+        match applied.undo(control).await {
+            Ok(()) => log.write("info", applied.undo_f(), applied.value(), None)?,
+            Err(e) => log.write("fail", applied.undo_f(), applied.value(), Some(e.to_string()))?,
+        }
+    }
+}
