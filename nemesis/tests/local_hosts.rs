@@ -1,0 +1,228 @@
+//! The nemesis against real local test hosts and a real 3-node raftkv
+//! cluster: hosts up and down, partitions, kills, pauses, leader isolation,
+//! an interrupted run, and bad input.
+
+mod common;
+
+use std::net::TcpListener;
+use std::process::Command;
+use std::time::Duration;
+
+use common::*;
+use nemesis::faults::Fault;
+use nemesis::lifecycle::ProcState;
+use nemesis::partition::{Grudge, Shape};
+use raftkv_client::Client;
+use rand::SeedableRng;
+
+fn ip(args: &[&str]) -> String {
+    let out = Command::new("ip").args(args).output().unwrap();
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+#[test]
+fn hosts_come_up_and_go_down() {
+    let h = TestHosts::up();
+    // Idempotent: a second `up` changes nothing and fails nothing.
+    h.hosts.up().unwrap();
+    assert!(h.hosts.are_up());
+    assert!(ip(&["route", "show"]).contains(&format!("blackhole {SUBNET} metric 4000")));
+    for i in 1..=3 {
+        let ns = h.hosts.namespace(i);
+        let addrs = ip(&["-n", &ns, "addr", "show", "dev", "eth0"]);
+        assert!(addrs.contains(&format!("10.77.9.1{i}/24")), "{ns}: {addrs}");
+        assert!(ip(&["-n", &ns, "link", "show", "lo"]).contains("UP"), "{ns}: loopback is down");
+    }
+    // The control side (the bridge address) is reachable from every host.
+    let listener = TcpListener::bind("10.77.9.1:0").unwrap();
+    let port = listener.local_addr().unwrap().port();
+    for i in 1..=3 {
+        assert!(tcp_from_namespace(&h.hosts.namespace(i), "10.77.9.1", port), "n{i} cannot reach the control side");
+    }
+
+    h.hosts.down().unwrap();
+    h.hosts.down().unwrap();
+    assert!(!h.hosts.are_up());
+    assert!(!ip(&["netns", "list"]).contains("flt-n"));
+    assert!(!ip(&["link", "show"]).contains("flt-"));
+    // The blackhole stays, so the subnet never routes off the machine.
+    assert!(ip(&["route", "show"]).contains(&format!("blackhole {SUBNET}")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_blocks_tcp_between_isolated_hosts_and_heal_restores_it() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    assert!(h.tcp_ok("n1", "n2") && h.tcp_ok("n2", "n3"));
+
+    let grudge = Grudge::complete(&[vec!["n1".into()], vec!["n2".into(), "n3".into()]]);
+    h.control.partition(&grudge).await.unwrap();
+    assert!(!h.tcp_ok("n1", "n2"), "n1 still reaches n2");
+    assert!(!h.tcp_ok("n3", "n1"), "n3 still reaches n1");
+    assert!(h.tcp_ok("n2", "n3"), "the majority side lost its link");
+    // The control side still reaches the isolated node.
+    let mut c = Client::new(vec![], Duration::from_secs(2));
+    c.status_of(&format!("{}:{PORT}", h.address("n1"))).await.expect("control side reaches n1");
+
+    let report = h.control.heal().await;
+    assert!(report.is_healed(), "{report}");
+    assert!(h.tcp_ok("n1", "n2") && h.tcp_ok("n3", "n1"));
+    for rules in h.control.rules().await {
+        assert!(rules.unwrap().is_empty());
+    }
+    // Our chain is gone, not just emptied.
+    let out = Command::new("ip").args(["netns", "exec", &h.namespace("n1"), "iptables", "-S"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&out.stdout).contains("FAULTLINE"));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn kill_restart_pause_and_resume_act_on_real_nodes() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    client.put(b"k", b"1").await.unwrap();
+
+    h.control.kill(&["n2".into()]).await.unwrap();
+    assert_eq!(h.state("n2").await, ProcState::Dead);
+    client.put(b"k", b"2").await.expect("a majority still commits");
+
+    h.control.start(&["n2".into()]).await.unwrap();
+    assert_eq!(h.state("n2").await, ProcState::Running);
+    let n2 = format!("{}:{PORT}", h.address("n2"));
+    wait_for("n2 to catch up", || {
+        let n2 = n2.clone();
+        async move {
+            let mut c = Client::new(vec![], Duration::from_millis(500));
+            matches!(c.status_of(&n2).await, Ok(s) if s.applied >= 3)
+        }
+    })
+    .await;
+
+    h.control.pause(&["n3".into()]).await.unwrap();
+    assert_eq!(h.state("n3").await, ProcState::Paused);
+    let n3 = format!("{}:{PORT}", h.address("n3"));
+    let mut c = Client::new(vec![], Duration::from_millis(500));
+    assert!(c.status_of(&n3).await.is_err(), "a paused node answered");
+    h.control.resume(&["n3".into()]).await.unwrap();
+    assert_eq!(h.state("n3").await, ProcState::Running);
+    wait_for("n3 to answer again", || {
+        let n3 = n3.clone();
+        async move { Client::new(vec![], Duration::from_millis(500)).status_of(&n3).await.is_ok() }
+    })
+    .await;
+
+    // Kill all; a heal restarts them, from disk.
+    h.control.kill(&h.control.names()).await.unwrap();
+    for n in h.control.names() {
+        assert_eq!(h.state(&n).await, ProcState::Dead);
+    }
+    let report = h.control.heal().await;
+    assert!(report.is_healed(), "{report}");
+    h.control.wait_for_leader(DEADLINE).await.unwrap();
+    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    wait_for("the value to survive a kill of every node", || {
+        let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+        async move { client.get(b"k").await.ok().flatten().as_deref() == Some(b"2".as_slice()) }
+    })
+    .await;
+    client.put(b"k", b"3").await.unwrap();
+
+    // A deliberate stop is not undone by a heal.
+    h.control.stop(&["n1".into()]).await.unwrap();
+    assert_eq!(h.state("n1").await, ProcState::Stopped);
+    assert!(h.control.heal().await.is_healed());
+    assert_eq!(h.state("n1").await, ProcState::Stopped);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn isolating_the_leader_elects_a_new_leader_on_the_majority_side() {
+    let h = TestHosts::up();
+    let old = h.start_cluster().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let applied = Fault::Partition(Shape::IsolateLeader).apply(&h.control, &mut rng).await.unwrap();
+    let value = applied.value().to_string();
+    assert!(value.contains(&old), "the grudge {value} does not isolate the leader {old}");
+
+    wait_for("a new leader on the majority side", || async {
+        matches!(h.control.leader().await, Some(l) if l != old)
+    })
+    .await;
+    let majority: Vec<String> =
+        h.control.cluster.nodes.iter().filter(|n| n.name != old).map(|n| n.endpoint()).collect();
+    let mut client = Client::new(majority, Duration::from_secs(2));
+    client.put(b"after", b"isolation").await.expect("the majority side commits");
+
+    assert!(h.control.heal().await.is_healed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_run_interrupted_by_sigint_leaves_no_rule_and_no_paused_node() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    for (faults, mark) in [("partition", "start-partition"), ("pause", "pause")] {
+        let events = h.dir.path().join(format!("{faults}.jsonl"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_nemesis"))
+            .args(["run", "--faults", faults, "--interval", "1s", "--duration", "120s", "--seed", "5"])
+            .arg("--cluster")
+            .arg(&h.cluster_path)
+            .arg("--events")
+            .arg(&events)
+            .spawn()
+            .unwrap();
+        // Wait for the fault to be in force.
+        let in_force = format!(r#""f":"{mark}","#);
+        wait_for("the fault to be applied", || {
+            let text = read(&events);
+            let found = text.lines().any(|l| l.contains(&in_force) && l.contains(r#""type":"info""#));
+            async move { found }
+        })
+        .await;
+        let broken = if faults == "partition" {
+            h.control.rules().await.into_iter().any(|r| !r.unwrap().is_empty())
+        } else {
+            h.control.states().await.into_iter().any(|s| s.unwrap() == ProcState::Paused)
+        };
+        assert!(broken, "{faults}: the fault is logged but not in force");
+
+        // SAFETY: kill(2) on our own child's pid.
+        unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+        let deadline = std::time::Instant::now() + DEADLINE;
+        let status = loop {
+            if let Some(s) = child.try_wait().unwrap() {
+                break s;
+            }
+            assert!(std::time::Instant::now() < deadline, "nemesis did not exit after SIGINT");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        };
+        assert_eq!(status.code(), Some(130), "{faults}: exit status {status:?}");
+        for (n, (rules, state)) in h.control.names().iter().zip(h.control.rules().await.into_iter().zip(h.control.states().await)) {
+            assert!(rules.unwrap().is_empty(), "{faults}: {n} still has rules");
+            assert_eq!(state.unwrap(), ProcState::Running, "{faults}: {n}");
+        }
+        let log = read(&events);
+        let last = log.lines().last().unwrap();
+        assert!(last.contains(r#""f":"heal""#) && last.contains(r#""type":"info""#), "{last}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_names_the_node() {
+    let h = TestHosts::up();
+    // Nothing installed yet: the binary is missing on every host.
+    let err = h.control.start(&["n2".into()]).await.unwrap_err().to_string();
+    assert!(err.contains("n2") && err.contains("missing"), "{err}");
+
+    let err = h.control.kill(&["n9".into()]).await.unwrap_err().to_string();
+    assert!(err.contains("n9") && err.contains("n1, n2, n3"), "{err}");
+
+    let err = h.control.install(std::path::Path::new("/nonexistent/raftkv")).await.unwrap_err().to_string();
+    assert!(err.contains("/nonexistent/raftkv"), "{err}");
+
+    // A host whose namespace is gone.
+    h.hosts.down().unwrap();
+    let err = h.control.pause(&["n1".into()]).await.unwrap_err().to_string();
+    assert!(err.contains("n1") && err.contains("flt-n1") && err.contains("does not exist"), "{err}");
+    let report = h.control.heal().await;
+    assert!(!report.is_healed());
+    assert!(report.to_string().contains("n3"), "{report}");
+}
