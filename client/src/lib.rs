@@ -16,9 +16,9 @@ use std::time::Duration;
 
 use faultline_proto::kv_client::KvClient;
 use faultline_proto::*;
+use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
-use serde::{Deserialize, Serialize};
 use tonic::{Code, Status};
 
 use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE};

@@ -161,7 +161,11 @@ impl Cluster {
                 [("data_dir", &n.data_dir), ("log_file", &n.log_file), ("pid_file", &n.pid_file), ("binary", &n.binary)]
             {
                 if !p.is_absolute() {
-                    return Err(format!("node {}: {field} {} must be an absolute path on the host", n.name, p.display()));
+                    return Err(format!(
+                        "node {}: {field} {} must be an absolute path on the host",
+                        n.name,
+                        p.display()
+                    ));
                 }
             }
             match &n.host {
@@ -191,9 +195,10 @@ impl Cluster {
 
     /// The node named `name` (n2) or with id `name` (2).
     pub fn node(&self, name: &str) -> Result<&NodeSpec, ClusterError> {
-        self.nodes.iter().find(|n| n.name == name || n.id.to_string() == name).ok_or_else(|| {
-            ClusterError::UnknownNode { given: name.to_string(), known: self.names().join(", ") }
-        })
+        self.nodes
+            .iter()
+            .find(|n| n.name == name || n.id.to_string() == name)
+            .ok_or_else(|| ClusterError::UnknownNode { given: name.to_string(), known: self.names().join(", ") })
     }
 
     pub fn node_by_id(&self, id: NodeId) -> Option<&NodeSpec> {

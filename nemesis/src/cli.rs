@@ -20,7 +20,11 @@ use crate::scheduler::{self, Schedule};
 pub const DEFAULT_STATE_DIR: &str = "/var/tmp/faultline/hosts";
 
 #[derive(Parser, Debug)]
-#[command(name = "nemesis", version, about = "Faultline's fault injector: test hosts, node lifecycle, partitions, kills, pauses")]
+#[command(
+    name = "nemesis",
+    version,
+    about = "Faultline's fault injector: test hosts, node lifecycle, partitions, kills, pauses"
+)]
 struct Cli {
     #[command(subcommand)]
     cmd: Cmd,
@@ -66,6 +70,11 @@ enum HostsCmd {
         /// Where to write the cluster description [default: STATE_DIR/cluster.json].
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Also run sshd in every host, with this login user (passwordless
+        /// sudo) and a generated key, and describe the hosts as SSH hosts:
+        /// the layout of Vagrant VMs, on this machine.
+        #[arg(long)]
+        ssh_user: Option<String>,
     },
     /// Removes the local test hosts and whatever runs in them (idempotent).
     Down {
@@ -165,9 +174,7 @@ struct TargetArgs {
 pub fn main() -> i32 {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| "info".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("FAULTLINE_LOG").unwrap_or_else(|_| "info".into()))
         .with_writer(std::io::stderr)
         .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
         .init();
@@ -183,14 +190,18 @@ pub fn main() -> i32 {
 
 async fn run(cli: Cli) -> Result<i32> {
     match cli.cmd {
-        Cmd::Hosts { cmd: HostsCmd::Up { hosts, out } } => {
+        Cmd::Hosts { cmd: HostsCmd::Up { hosts, out, ssh_user } } => {
             let h = Hosts::new(&hosts.prefix, hosts.subnet, hosts.port, &hosts.state_dir)?;
             h.up()?;
+            let cluster = match ssh_user {
+                Some(user) => h.ssh_up(&user)?,
+                None => h.cluster(),
+            };
             let out = out.unwrap_or_else(|| hosts.state_dir.join("cluster.json"));
             if let Some(dir) = out.parent().filter(|d| !d.as_os_str().is_empty()) {
                 std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
             }
-            h.cluster().save(&out)?;
+            cluster.save(&out)?;
             println!("local test hosts up on {}; cluster file: {}", h.subnet, out.display());
             Ok(0)
         }
@@ -256,8 +267,9 @@ async fn run(cli: Cli) -> Result<i32> {
                 bail!("--interval must be positive");
             }
             let c = Control::load(&cluster.cluster)?;
-            let mut log = EventLog::open(events.as_deref())
-                .with_context(|| format!("opening events file {}", events.as_deref().unwrap_or(Path::new("")).display()))?;
+            let mut log = EventLog::open(events.as_deref()).with_context(|| {
+                format!("opening events file {}", events.as_deref().unwrap_or(Path::new("")).display())
+            })?;
             run_schedule(&c, Schedule { faults, interval, duration, seed }, &mut log).await
         }
     }
@@ -265,7 +277,11 @@ async fn run(cli: Cli) -> Result<i32> {
 
 type Action<'a> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), crate::control::ControlError>> + 'a>>;
 
-async fn lifecycle(t: TargetArgs, done: &str, act: impl for<'a> FnOnce(&'a Control, Vec<String>) -> Action<'a>) -> Result<i32> {
+async fn lifecycle(
+    t: TargetArgs,
+    done: &str,
+    act: impl for<'a> FnOnce(&'a Control, Vec<String>) -> Action<'a>,
+) -> Result<i32> {
     let c = Control::load(&t.cluster.cluster)?;
     let names = t.target.resolve(&c, &mut rand::rngs::StdRng::from_entropy()).await?;
     act(&c, names.clone()).await?;
@@ -315,7 +331,10 @@ async fn fetch_logs(c: &Control, out: &Path) -> Result<()> {
 }
 
 fn print_status(status: &[crate::control::NodeStatus]) {
-    println!("{:<6} {:<20} {:<8} {:<10} {:>5} {:<7} {:>8} {:>8}  faults", "node", "endpoint", "process", "role", "term", "leader", "commit", "applied");
+    println!(
+        "{:<6} {:<20} {:<8} {:<10} {:>5} {:<7} {:>8} {:>8}  faults",
+        "node", "endpoint", "process", "role", "term", "leader", "commit", "applied"
+    );
     let dash = || "-".to_string();
     for s in status {
         let process = match &s.process {

@@ -287,7 +287,9 @@ impl Control {
         // Verify rather than trust: list what is left.
         for (n, (rules, state)) in self.nodes.iter().zip(self.rules().await.into_iter().zip(self.states().await)) {
             match rules {
-                Ok(r) if !r.is_empty() => report.still_broken.push(format!("{}: rules left: {}", n.name(), r.join(" | "))),
+                Ok(r) if !r.is_empty() => {
+                    report.still_broken.push(format!("{}: rules left: {}", n.name(), r.join(" | ")))
+                }
                 Err(e) if !report.still_broken.iter().any(|b| b.starts_with(&format!("{}:", n.name()))) => {
                     report.still_broken.push(format!("{}: cannot list rules: {e}", n.name()))
                 }

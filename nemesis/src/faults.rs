@@ -100,10 +100,9 @@ impl Target {
         names.shuffle(rng);
         Ok(match self {
             Target::One => vec![names[0].clone()],
-            Target::Leader => vec![control
-                .leader()
-                .await
-                .ok_or_else(|| ControlError::NoLeader("no node reports itself leader, so there is no leader to hit".into()))?],
+            Target::Leader => vec![control.leader().await.ok_or_else(|| {
+                ControlError::NoLeader("no node reports itself leader, so there is no leader to hit".into())
+            })?],
             Target::Majority => names[..names.len() / 2 + 1].to_vec(),
             Target::All => control.names(),
             Target::Node(n) => vec![control.node(n)?.name().to_string()],
@@ -127,7 +126,9 @@ impl Fault {
             FaultKind::Kill => {
                 Fault::Kill([Target::One, Target::Leader, Target::Majority, Target::All].choose(rng).unwrap().clone())
             }
-            FaultKind::Pause => Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone()),
+            FaultKind::Pause => {
+                Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone())
+            }
         }
     }
 

@@ -27,11 +27,13 @@ use crate::remote::quote;
 /// (metric 0), so it only acts when that route is gone.
 const BLACKHOLE_METRIC: u32 = 4000;
 
+/// The comment of a login user that `ssh_up` created, so that `down`
+/// removes only users of ours.
+const SSH_USER_MARKER: &str = "faultline test hosts";
+
 #[derive(Debug, thiserror::Error)]
 pub enum HostsError {
-    #[error(
-        "local test hosts need root (network namespaces, a bridge and iptables); run as root, e.g. with sudo"
-    )]
+    #[error("local test hosts need root (network namespaces, a bridge and iptables); run as root, e.g. with sudo")]
     NotRoot,
     #[error("--subnet {0:?}: {1}")]
     Subnet(String, String),
@@ -206,10 +208,94 @@ impl Hosts {
         s.push_str(&format!(
             "ip link del {br} 2>/dev/null || true\n\
              while iptables -w -D FORWARD -i {br} -o {br} -j ACCEPT 2>/dev/null; do :; done\n\
+             for u in $(getent passwd | awk -F: -v m={marker} '$5 == m {{ print $1 }}'); do\n\
+               userdel --remove \"$u\" 2>/dev/null || true; rm -f \"/etc/sudoers.d/faultline-$u\"\n\
+             done\n\
              for ns in {nss}; do [ ! -e /run/netns/$ns ] || {{ echo \"namespace $ns is still there\" >&2; exit 1; }}; done\n",
             nss = (1..=self.count).map(|i| quote(&self.namespace(i))).collect::<Vec<_>>().join(" "),
+            marker = quote(SSH_USER_MARKER),
         ));
         bash("down", &s).map(drop)
+    }
+
+    /// Makes the hosts reachable over SSH, the way Vagrant VMs are: an
+    /// sshd in every namespace on the node's address, a login `user` with
+    /// passwordless sudo, a key pair generated here, and an ssh config file
+    /// in the style of `vagrant ssh-config`. Returns the cluster
+    /// description whose hosts are reached through SSH. Idempotent.
+    pub fn ssh_up(&self, user: &str) -> Result<Cluster, HostsError> {
+        require_root()?;
+        if user.is_empty() || !user.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-') {
+            return Err(HostsError::Command { step: "ssh up", detail: format!("bad user name {user:?}") });
+        }
+        let dir = self.state_dir.join("ssh");
+        let mut s = format!(
+            r#"set -euo pipefail
+dir={dir}; user={user}
+mkdir -p "$dir" /run/sshd
+[ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C faultline-test-hosts -f "$dir/id_ed25519"
+[ -f "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
+cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
+chmod 0644 "$dir/authorized_keys"
+id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --comment {marker} "$user"
+# '*' is no password, but not a locked account: key logins work.
+usermod -p '*' "$user"
+echo "$user ALL=(ALL) NOPASSWD: ALL" > "/etc/sudoers.d/faultline-$user"
+chmod 0440 "/etc/sudoers.d/faultline-$user"
+: > "$dir/ssh-config"
+"#,
+            dir = quote(&dir.to_string_lossy()),
+            user = quote(user),
+            marker = quote(SSH_USER_MARKER),
+        );
+        for i in 1..=self.count {
+            s.push_str(&format!(
+                r#"ns={ns}; addr={addr}; cfg="$dir/sshd-n{i}.conf"; pid="$dir/sshd-n{i}.pid"
+cat > "$cfg" <<EOF
+ListenAddress $addr:22
+HostKey $dir/host_ed25519
+AuthorizedKeysFile $dir/authorized_keys
+PidFile $pid
+PermitRootLogin prohibit-password
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+UsePAM no
+StrictModes no
+EOF
+if ! {{ [ -s "$pid" ] && ip netns identify "$(cat "$pid")" 2>/dev/null | grep -qx "$ns"; }}; then
+  ip netns exec "$ns" /usr/sbin/sshd -f "$cfg" -E "$dir/sshd-n{i}.log"
+fi
+cat >> "$dir/ssh-config" <<EOF
+Host n{i}
+  HostName $addr
+  User $user
+  Port 22
+  UserKnownHostsFile /dev/null
+  StrictHostKeyChecking no
+  PasswordAuthentication no
+  IdentityFile $dir/id_ed25519
+  IdentitiesOnly yes
+  LogLevel FATAL
+
+EOF
+"#,
+                ns = quote(&self.namespace(i)),
+                addr = self.subnet.node(i),
+            ));
+        }
+        bash("ssh up", &s)?;
+        let mut cluster = self.cluster();
+        cluster.name = "local-ssh".into();
+        for n in &mut cluster.nodes {
+            n.host = HostSpec::Ssh {
+                target: n.name.clone(),
+                user: user.to_string(),
+                ssh_config: Some(dir.join("ssh-config")),
+                identity_file: None,
+                port: None,
+            };
+        }
+        Ok(cluster)
     }
 
     /// True when every namespace exists.

@@ -143,10 +143,8 @@ async fn isolating_the_leader_elects_a_new_leader_on_the_majority_side() {
     let value = applied.value().to_string();
     assert!(value.contains(&old), "the grudge {value} does not isolate the leader {old}");
 
-    wait_for("a new leader on the majority side", || async {
-        matches!(h.control.leader().await, Some(l) if l != old)
-    })
-    .await;
+    wait_for("a new leader on the majority side", || async { matches!(h.control.leader().await, Some(l) if l != old) })
+        .await;
     let majority: Vec<String> =
         h.control.cluster.nodes.iter().filter(|n| n.name != old).map(|n| n.endpoint()).collect();
     let mut client = Client::new(majority, Duration::from_secs(2));
@@ -195,7 +193,9 @@ async fn a_run_interrupted_by_sigint_leaves_no_rule_and_no_paused_node() {
             tokio::time::sleep(Duration::from_millis(50)).await;
         };
         assert_eq!(status.code(), Some(130), "{faults}: exit status {status:?}");
-        for (n, (rules, state)) in h.control.names().iter().zip(h.control.rules().await.into_iter().zip(h.control.states().await)) {
+        for (n, (rules, state)) in
+            h.control.names().iter().zip(h.control.rules().await.into_iter().zip(h.control.states().await))
+        {
             assert!(rules.unwrap().is_empty(), "{faults}: {n} still has rules");
             assert_eq!(state.unwrap(), ProcState::Running, "{faults}: {n}");
         }
