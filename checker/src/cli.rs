@@ -1,5 +1,6 @@
-//! The `checker` command line: `check` histories, `export` them to EDN, and
-//! `gen`erate benchmark histories.
+//! The `checker` command line: `run` clients against a cluster and record
+//! a history, `check` histories, `export` them to EDN, `gen`erate benchmark
+//! histories, and serve a `mock-kv` for benchmarks and fixtures.
 
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
@@ -77,6 +78,65 @@ pub enum Command {
         #[command(flatten)]
         opts: GenOptions,
     },
+    /// Run concurrent clients against a cluster, record the history in
+    /// OUT/history.jsonl, check it, and write OUT/results.json. Exits 0
+    /// valid, 1 invalid, 2 unknown, 3 the run itself failed.
+    Run(Box<RunArgs>),
+    /// Serve an in-memory Kv that answers at once (correct, or broken on
+    /// purpose): the recorder benchmark's server and the tests' fixtures.
+    #[command(hide = true)]
+    MockKv {
+        #[arg(long, default_value = "127.0.0.1:27200")]
+        listen: std::net::SocketAddr,
+        #[arg(long, value_enum, default_value_t = crate::mock_kv::Behaviour::Correct)]
+        behaviour: crate::mock_kv::Behaviour,
+    },
+}
+
+#[derive(Debug, clap::Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["cluster", "endpoints"])))]
+pub struct RunArgs {
+    /// The cluster description (cluster.json).
+    #[arg(long, env = "FAULTLINE_CLUSTER")]
+    pub cluster: Option<PathBuf>,
+    /// Client endpoints HOST:PORT,… instead of a cluster file.
+    #[arg(long, value_delimiter = ',')]
+    pub endpoints: Vec<String>,
+    #[arg(long, value_enum, default_value_t = crate::workload::Workload::Register)]
+    pub workload: crate::workload::Workload,
+    /// Concurrent clients.
+    #[arg(long, default_value_t = 10)]
+    pub concurrency: usize,
+    /// Target ops per second over all clients; 0 for as fast as they go.
+    #[arg(long, default_value_t = 100.0)]
+    pub rate: f64,
+    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    pub duration: Duration,
+    /// Per-op timeout: a write past it is info (its process retires), a read fails.
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub timeout: Duration,
+    /// Wait between the main phase and the final reads.
+    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    pub recovery_wait: Duration,
+    /// How long the final reads retry.
+    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    pub final_read_deadline: Duration,
+    /// How long to wait for the cluster to serve a first read.
+    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    pub connect_deadline: Duration,
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// The run dir: history.jsonl and results.json go here.
+    #[arg(long)]
+    pub out: PathBuf,
+    /// Overwrite a history already in --out.
+    #[arg(long)]
+    pub force: bool,
+    /// Stop checking after this long; unfinished keys are unknown.
+    #[arg(long, value_parser = parse_duration)]
+    pub time_limit: Option<Duration>,
+    #[command(flatten)]
+    pub mix: crate::workload::WorkloadOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -261,6 +321,28 @@ pub fn run(cli: Cli) -> u8 {
                 }
             }
         }
+        Command::Run(args) => run_clients(*args),
+        Command::MockKv { listen, behaviour } => {
+            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+            rt.block_on(async {
+                match tokio::net::TcpListener::bind(listen).await {
+                    Ok(l) => {
+                        eprintln!("mock-kv ({behaviour:?}) on {listen}");
+                        match crate::mock_kv::serve(l, behaviour).await {
+                            Ok(()) => 0,
+                            Err(e) => {
+                                eprintln!("checker mock-kv: {e}");
+                                EXIT_UNUSABLE
+                            }
+                        }
+                    }
+                    Err(e) => {
+                        eprintln!("checker mock-kv: cannot listen on {listen}: {e}");
+                        EXIT_UNUSABLE
+                    }
+                }
+            })
+        }
         Command::Gen { opts } => {
             let events = gen::generate(&opts);
             let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -274,6 +356,64 @@ pub fn run(cli: Cli) -> u8 {
             }
             0
         }
+    }
+}
+
+/// `checker run`: resolves the endpoints, runs, prints the summary.
+fn run_clients(a: RunArgs) -> u8 {
+    let endpoints = match &a.cluster {
+        Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
+            Ok(c) => c.endpoints(),
+            Err(e) => {
+                eprintln!("checker run: {e}");
+                return EXIT_UNUSABLE;
+            }
+        },
+        _ => a.endpoints.clone(),
+    };
+    let bad = |msg: String| {
+        eprintln!("checker run: {msg}");
+        EXIT_UNUSABLE
+    };
+    if endpoints.is_empty()
+        || endpoints.iter().any(|e| e.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()))
+    {
+        return bad(format!("--endpoints {:?}: each must be HOST:PORT", endpoints.join(",")));
+    }
+    if a.concurrency == 0 {
+        return bad("--concurrency must be at least 1".into());
+    }
+    if !(a.rate >= 0.0 && a.rate.is_finite()) {
+        return bad(format!("--rate {}: must be 0 (unlimited) or a positive number", a.rate));
+    }
+    if a.timeout.is_zero() {
+        return bad("--timeout must be positive".into());
+    }
+    let workload = a.workload;
+    let opts = crate::runner::RunOptions {
+        endpoints,
+        workload,
+        mix: a.mix,
+        concurrency: a.concurrency,
+        rate: a.rate,
+        duration: a.duration,
+        timeout: a.timeout,
+        recovery_wait: a.recovery_wait,
+        final_read_deadline: a.final_read_deadline,
+        connect_deadline: a.connect_deadline,
+        seed: a.seed,
+        out: a.out,
+        force: a.force,
+        check: CheckOptions { time_limit: a.time_limit, ..CheckOptions::default() },
+        progress: true,
+    };
+    let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
+    match rt.block_on(crate::runner::run(opts)) {
+        Ok(outcome) => {
+            println!("{}", crate::runner::summary(&outcome, workload));
+            outcome.results.valid.exit_code()
+        }
+        Err(e) => bad(e.to_string()),
     }
 }
 

@@ -10,6 +10,10 @@
 //! - [`check`]: all keys in parallel, limits, and results.json;
 //! - [`gen`]: a simulated linearizable store that writes histories;
 //! - [`brute`]: an all-orders checker that cross-checks the search;
+//! - [`workload`]: the op generators of `checker run`;
+//! - [`recorder`]: the one writer of history.jsonl;
+//! - [`runner`]: `checker run`'s clients, final reads and summary;
+//! - [`mock_kv`]: an in-memory Kv server, correct or broken on purpose;
 //! - [`cli`]: the `checker` command line.
 
 pub mod bitset;
@@ -20,6 +24,10 @@ pub mod edn;
 pub mod gen;
 pub mod history;
 pub mod list_append;
+pub mod mock_kv;
 pub mod model;
+pub mod recorder;
 pub mod register;
+pub mod runner;
 pub mod wgl;
+pub mod workload;

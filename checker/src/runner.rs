@@ -1,0 +1,514 @@
+//! `checker run`: concurrent clients against a cluster, recording what they
+//! saw as a history, then checking it.
+//!
+//! What each outcome is recorded as (the history must be exactly true):
+//! - an answer is `ok`;
+//! - an error that proves the request never took effect (connection refused
+//!   before sending, NotLeader, invalid argument) is `fail`, and so is a cas
+//!   whose comparison failed (with the value found in its `error`);
+//! - anything else (a timeout, a lost connection, "outcome unknown") is
+//!   `info` for a write, cas or append, and that process retires: the
+//!   worker goes on under a fresh process id. A read that fails in any way
+//!   is `fail`, since reads change nothing.
+//!
+//! After the main phase and a recovery wait, fresh processes read every
+//! key touched, with retries, until each read succeeds or a deadline
+//! passes. The history is then checked with the same engine as
+//! `checker check`.
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use raftkv_client::{CasResult, Client, ClientError};
+use rand::{Rng, SeedableRng};
+use serde::Serialize;
+use tokio::time::Instant;
+
+use crate::check::{CheckOptions, Results};
+use crate::cli::{check_history, load_history, ModelName};
+use crate::history::{EventType, OpType, Value};
+use crate::recorder::{Recorder, RecorderError};
+use crate::workload::{Generator, Invocation, Workload, WorkloadOptions};
+
+/// Everything a run needs.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub endpoints: Vec<String>,
+    pub workload: Workload,
+    pub mix: WorkloadOptions,
+    pub concurrency: usize,
+    /// Target ops per second over all workers; 0 means as fast as possible.
+    pub rate: f64,
+    pub duration: Duration,
+    /// Per-op timeout.
+    pub timeout: Duration,
+    /// Pause between the main phase and the final reads.
+    pub recovery_wait: Duration,
+    /// How long the final reads may retry.
+    pub final_read_deadline: Duration,
+    /// How long to wait for the cluster to serve a first read.
+    pub connect_deadline: Duration,
+    pub seed: u64,
+    pub out: PathBuf,
+    pub force: bool,
+    pub check: CheckOptions,
+    /// Show a progress bar (on a TTY) or plain progress lines.
+    pub progress: bool,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RunError {
+    #[error(
+        "cluster unreachable: no node of {endpoints} served a read within {within:?} (last error: {last}); \
+         nothing was recorded"
+    )]
+    Unreachable { endpoints: String, within: Duration, last: String },
+    #[error(transparent)]
+    Recorder(#[from] RecorderError),
+    #[error("{0}")]
+    Output(String),
+    #[error("checking the recorded history: {0}")]
+    Check(String),
+}
+
+/// Latency percentiles of completed ops, in milliseconds.
+#[derive(Debug, Default, Serialize)]
+pub struct Latency {
+    pub p50: f64,
+    pub p95: f64,
+    pub p99: f64,
+    pub max: f64,
+}
+
+/// What the run did, besides the verdict.
+#[derive(Debug, Default, Serialize)]
+pub struct RunStats {
+    pub duration_s: f64,
+    pub ops: u64,
+    pub ops_per_s: f64,
+    /// Completions by f, then by type.
+    pub counts: BTreeMap<String, BTreeMap<String, u64>>,
+    /// Latency of ok ops.
+    pub latency_ms: Latency,
+    pub keys: i64,
+    pub final_reads_ok: u64,
+    pub final_reads_missing: Vec<i64>,
+    /// list-append only: acknowledged appends missing from the final read,
+    /// per key.
+    pub lost_writes: BTreeMap<i64, Vec<i64>>,
+    pub lost_write_count: usize,
+}
+
+pub struct RunOutcome {
+    pub stats: RunStats,
+    pub results: Results,
+}
+
+/// Live counters for progress lines.
+#[derive(Default)]
+struct Live {
+    ok: AtomicU64,
+    fail: AtomicU64,
+    info: AtomicU64,
+}
+
+/// One completed op, as the worker saw it.
+struct Sample {
+    f: OpType,
+    kind: EventType,
+    latency_ns: u64,
+}
+
+/// Shared by all workers.
+struct Shared {
+    opts: RunOptions,
+    recorder: Recorder,
+    generator: Mutex<Generator>,
+    next_process: AtomicU64,
+    live: Live,
+    /// list-append: acknowledged elements per key.
+    acked: Mutex<HashMap<i64, Vec<i64>>>,
+}
+
+fn key_bytes(key: i64) -> Vec<u8> {
+    key.to_string().into_bytes()
+}
+
+fn encode(workload: Workload, v: &Value) -> Vec<u8> {
+    match (workload, v) {
+        // Elements are comma-terminated, so a read splits the list apart.
+        (Workload::ListAppend, Value::Int(i)) => format!("{i},").into_bytes(),
+        (_, Value::Int(i)) => i.to_string().into_bytes(),
+        (_, Value::Str(s)) => s.as_bytes().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn decode(workload: Workload, bytes: Option<Vec<u8>>) -> Value {
+    let Some(b) = bytes else {
+        return Value::Nil;
+    };
+    let text = String::from_utf8_lossy(&b);
+    match workload {
+        Workload::ListAppend => Value::List(
+            text.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(s.into())))
+                .collect(),
+        ),
+        Workload::Register => text.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(text.into())),
+    }
+}
+
+/// A completion: its type, value and error.
+struct Completion {
+    kind: EventType,
+    value: Value,
+    error: Option<String>,
+}
+
+fn failed_write(e: ClientError, value: Value) -> Completion {
+    let kind = if e.is_definite() { EventType::Fail } else { EventType::Info };
+    Completion { kind, value, error: Some(e.to_string()) }
+}
+
+async fn perform(client: &mut Client, workload: Workload, inv: &Invocation) -> Completion {
+    let key = key_bytes(inv.key);
+    match inv.f {
+        OpType::Read => match client.get(&key).await {
+            Ok(v) => Completion { kind: EventType::Ok, value: decode(workload, v), error: None },
+            Err(e) => Completion { kind: EventType::Fail, value: Value::Nil, error: Some(e.to_string()) },
+        },
+        OpType::Write => match client.put(&key, &encode(workload, &inv.value)).await {
+            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+            Err(e) => failed_write(e, inv.value.clone()),
+        },
+        OpType::Append => match client.append(&key, &encode(workload, &inv.value)).await {
+            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+            Err(e) => failed_write(e, inv.value.clone()),
+        },
+        OpType::Cas => {
+            let (expected, new) = match &inv.value {
+                Value::List(l) if l.len() == 2 => (l[0].clone(), l[1].clone()),
+                _ => unreachable!("the generator builds cas values as [expected, new]"),
+            };
+            let exp = (expected != Value::Nil).then(|| encode(workload, &expected));
+            match client.cas(&key, exp.as_deref(), &encode(workload, &new)).await {
+                Ok(CasResult::Swapped) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+                Ok(CasResult::Mismatch { current }) => Completion {
+                    kind: EventType::Fail,
+                    value: inv.value.clone(),
+                    error: Some(format!("cas mismatch: current {}", decode(workload, current))),
+                },
+                Err(e) => failed_write(e, inv.value.clone()),
+            }
+        }
+    }
+}
+
+impl Shared {
+    fn new_process(&self) -> u64 {
+        self.next_process.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Invokes, performs and completes one op; returns the completion type.
+    async fn op(&self, client: &mut Client, process: u64, inv: &Invocation, samples: &mut Vec<Sample>) -> EventType {
+        let w = self.opts.workload;
+        let t0 = self.recorder.record(process, EventType::Invoke, inv.f, inv.key, inv.value.clone(), None);
+        let c = perform(client, w, inv).await;
+        let t1 = self.recorder.record(process, c.kind, inv.f, inv.key, c.value.clone(), c.error);
+        samples.push(Sample { f: inv.f, kind: c.kind, latency_ns: t1.saturating_sub(t0) });
+        let counter = match c.kind {
+            EventType::Ok => &self.live.ok,
+            EventType::Fail => &self.live.fail,
+            _ => &self.live.info,
+        };
+        counter.fetch_add(1, Ordering::Relaxed);
+        if let (EventType::Ok, OpType::Append, Value::Int(e)) = (c.kind, inv.f, &inv.value) {
+            self.acked.lock().unwrap().entry(inv.key).or_default().push(*e);
+        }
+        c.kind
+    }
+
+    fn client(&self) -> Client {
+        Client::new(self.opts.endpoints.clone(), self.opts.timeout)
+    }
+}
+
+async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut rng = rand::rngs::StdRng::seed_from_u64(shared.opts.seed ^ (id as u64).wrapping_mul(0x9E37_79B9));
+    let mut process = shared.new_process();
+    let mut client = shared.client();
+    // Jepsen's stagger: a uniform wait averaging concurrency/rate.
+    let mean_gap = (shared.opts.rate > 0.0).then(|| shared.opts.concurrency as f64 / shared.opts.rate);
+    loop {
+        if let Some(gap) = mean_gap {
+            let wait = Duration::from_secs_f64(rng.gen_range(0.0..2.0 * gap));
+            if Instant::now() + wait >= end {
+                break;
+            }
+            tokio::time::sleep(wait).await;
+        }
+        if Instant::now() >= end {
+            break;
+        }
+        let inv = shared.generator.lock().unwrap().next_op();
+        if shared.op(&mut client, process, &inv, &mut samples).await == EventType::Info {
+            process = shared.new_process();
+        }
+    }
+    samples
+}
+
+/// Reads keys from the queue, each by a fresh process, retrying until the
+/// read succeeds or `deadline`.
+async fn final_reader(shared: Arc<Shared>, keys: Arc<Mutex<Vec<i64>>>, deadline: Instant) -> Vec<Sample> {
+    let mut samples = Vec::new();
+    let mut client = shared.client();
+    loop {
+        let Some(key) = keys.lock().unwrap().pop() else { break };
+        let process = shared.new_process();
+        let inv = Invocation { f: OpType::Read, key, value: Value::Nil };
+        while Instant::now() < deadline {
+            let t = Instant::now();
+            if shared.op(&mut client, process, &inv, &mut samples).await == EventType::Ok {
+                break;
+            }
+            // Pace retries a little: the cluster may still be electing.
+            tokio::time::sleep_until(t + Duration::from_millis(100)).await;
+        }
+    }
+    samples
+}
+
+/// Waits until some node serves a read.
+async fn probe(opts: &RunOptions) -> Result<(), RunError> {
+    let deadline = Instant::now() + opts.connect_deadline;
+    let mut client = Client::new(opts.endpoints.clone(), opts.timeout);
+    loop {
+        match client.get(b"faultline-probe").await {
+            Ok(_) => return Ok(()),
+            Err(e) if Instant::now() >= deadline => {
+                return Err(RunError::Unreachable {
+                    endpoints: opts.endpoints.join(","),
+                    within: opts.connect_deadline,
+                    last: e.to_string(),
+                })
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+        }
+    }
+}
+
+fn percentile(sorted: &[u64], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i] as f64 / 1e6
+}
+
+/// Prints progress every `every` until `end`.
+async fn progress(shared: Arc<Shared>, start: Instant, end: Instant) {
+    use std::io::IsTerminal;
+    let tty = std::io::stderr().is_terminal();
+    let total = end.duration_since(start).as_secs().max(1);
+    let bar = tty.then(|| {
+        let b = indicatif::ProgressBar::new(total);
+        b.set_style(
+            indicatif::ProgressStyle::with_template("{elapsed_precise} [{bar:30}] {eta} left  {msg}")
+                .expect("valid template")
+                .progress_chars("=> "),
+        );
+        b
+    });
+    let every = if tty { Duration::from_millis(500) } else { Duration::from_secs(5) };
+    let mut last_ops = 0u64;
+    let mut last_t = start;
+    loop {
+        tokio::time::sleep(every).await;
+        let now = Instant::now();
+        let (ok, fail, info) = (
+            shared.live.ok.load(Ordering::Relaxed),
+            shared.live.fail.load(Ordering::Relaxed),
+            shared.live.info.load(Ordering::Relaxed),
+        );
+        let ops = ok + fail + info;
+        let rate = (ops - last_ops) as f64 / now.duration_since(last_t).as_secs_f64().max(1e-9);
+        (last_ops, last_t) = (ops, now);
+        let msg = format!("{ops} ops  ok {ok}  fail {fail}  info {info}  {rate:.0} ops/s");
+        match &bar {
+            Some(b) => {
+                b.set_position(now.duration_since(start).as_secs().min(total));
+                b.set_message(msg);
+            }
+            None => eprintln!(
+                "checker run: {:>4}s of {total}s  {msg}",
+                now.saturating_duration_since(start).as_secs().min(total)
+            ),
+        }
+        if now >= end {
+            if let Some(b) = bar {
+                b.finish_and_clear();
+            }
+            return;
+        }
+    }
+}
+
+/// Runs the whole thing: probe, main phase, recovery wait, final reads,
+/// check. The history is in `out/history.jsonl` and the verdict in
+/// `out/results.json`.
+pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
+    opts.mix.validate(opts.workload).map_err(RunError::Output)?;
+    std::fs::create_dir_all(&opts.out)
+        .map_err(|e| RunError::Output(format!("creating --out {}: {e}", opts.out.display())))?;
+    let history_path = opts.out.join("history.jsonl");
+    if !opts.force && std::fs::metadata(&history_path).map(|m| m.len() > 0).unwrap_or(false) {
+        return Err(RecorderError::Exists(history_path).into());
+    }
+    probe(&opts).await?;
+    let recorder = Recorder::create(&history_path, opts.force)?;
+    let shared = Arc::new(Shared {
+        generator: Mutex::new(Generator::new(opts.workload, opts.mix.clone(), opts.seed)),
+        recorder,
+        next_process: AtomicU64::new(0),
+        live: Live::default(),
+        acked: Mutex::new(HashMap::new()),
+        opts,
+    });
+    let opts = &shared.opts;
+    let start = Instant::now();
+    let end = start + opts.duration;
+    let progress_task = opts.progress.then(|| tokio::spawn(progress(shared.clone(), start, end)));
+    let workers: Vec<_> = (0..opts.concurrency).map(|i| tokio::spawn(worker(shared.clone(), i, end))).collect();
+    let mut samples = Vec::new();
+    for w in workers {
+        samples.extend(w.await.expect("worker panicked"));
+    }
+    let main_elapsed = start.elapsed();
+    if let Some(p) = progress_task {
+        let _ = p.await;
+    }
+
+    tokio::time::sleep(opts.recovery_wait).await;
+    let keys_touched = shared.generator.lock().unwrap().keys_touched();
+    let queue = Arc::new(Mutex::new((0..keys_touched).rev().collect::<Vec<i64>>()));
+    let deadline = Instant::now() + opts.final_read_deadline;
+    let readers: Vec<_> = (0..opts.concurrency.min(keys_touched.max(1) as usize))
+        .map(|_| tokio::spawn(final_reader(shared.clone(), queue.clone(), deadline)))
+        .collect();
+    for r in readers {
+        samples.extend(r.await.expect("final reader panicked"));
+    }
+    shared.recorder.finish()?;
+
+    // Check what is in the file: exactly what `checker check` would see.
+    let history = load_history(&history_path, None).map_err(|e| RunError::Check(e.to_string()))?;
+    let model = match opts.workload {
+        Workload::Register => ModelName::Register,
+        Workload::ListAppend => ModelName::ListAppend,
+    };
+    let results = check_history(&history, Some(model), &opts.check).map_err(|e| RunError::Check(e.to_string()))?;
+
+    // Final reads: the last ok read per key from the history's final phase.
+    let finals = final_reads(&history_path)?;
+
+    let mut stats = RunStats { duration_s: main_elapsed.as_secs_f64(), keys: keys_touched, ..Default::default() };
+    let mut lat: Vec<u64> = Vec::new();
+    for s in &samples {
+        *stats.counts.entry(s.f.as_str().into()).or_default().entry(s.kind.as_str().into()).or_default() += 1;
+        if s.kind == EventType::Ok {
+            lat.push(s.latency_ns);
+        }
+    }
+    stats.ops = samples.len() as u64;
+    stats.ops_per_s = stats.ops as f64 / main_elapsed.as_secs_f64().max(1e-9);
+    lat.sort_unstable();
+    stats.latency_ms = Latency {
+        p50: percentile(&lat, 0.50),
+        p95: percentile(&lat, 0.95),
+        p99: percentile(&lat, 0.99),
+        max: percentile(&lat, 1.0),
+    };
+    stats.final_reads_ok = finals.len() as u64;
+    stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
+    if opts.workload == Workload::ListAppend {
+        for (key, acked) in shared.acked.lock().unwrap().iter() {
+            let Some(Value::List(read)) = finals.get(key) else { continue };
+            let lost: Vec<i64> = acked.iter().copied().filter(|e| !read.contains(&Value::Int(*e))).collect();
+            if !lost.is_empty() {
+                stats.lost_write_count += lost.len();
+                stats.lost_writes.insert(*key, lost);
+            }
+        }
+    }
+
+    let mut doc = serde_json::to_value(&results).expect("results serialise");
+    doc["run"] = serde_json::to_value(&stats).expect("stats serialise");
+    write_json(&opts.out.join("results.json"), &doc)?;
+    Ok(RunOutcome { stats, results })
+}
+
+fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> Result<(), RunError> {
+    let text = serde_json::to_string_pretty(doc).expect("json") + "\n";
+    std::fs::write(path, text).map_err(|e| RunError::Output(format!("writing {}: {e}", path.display())))
+}
+
+/// The value of the last ok read of each key among the final reads: the
+/// reads after the main phase, which are the last events of each key.
+fn final_reads(path: &std::path::Path) -> Result<HashMap<i64, Value>, RunError> {
+    let text = std::fs::read_to_string(path).map_err(|e| RunError::Output(format!("{}: {e}", path.display())))?;
+    let (events, _) = crate::history::parse_jsonl(&text).map_err(|e| RunError::Check(e.to_string()))?;
+    let mut last_any: HashMap<i64, usize> = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        if let Some(Value::Int(k)) = e.key {
+            last_any.insert(k, i);
+        }
+    }
+    // Only a read with no op of the key after it is a final read.
+    let mut out = HashMap::new();
+    for (i, e) in events.iter().enumerate() {
+        let Some(Value::Int(k)) = e.key else { continue };
+        if e.kind == EventType::Ok && e.f == "read" && last_any.get(&k) == Some(&i) {
+            out.insert(k, e.value.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The human summary printed at the end.
+pub fn summary(o: &RunOutcome, workload: Workload) -> String {
+    let s = &o.stats;
+    let mut out = format!("{} ops in {:.1} s ({:.0} ops/s)\n", s.ops, s.duration_s, s.ops_per_s);
+    for (f, by) in &s.counts {
+        let n = |t: &str| by.get(t).copied().unwrap_or(0);
+        out.push_str(&format!("  {f:<7} ok {:>7}  fail {:>7}  info {:>7}\n", n("ok"), n("fail"), n("info")));
+    }
+    let l = &s.latency_ms;
+    out.push_str(&format!(
+        "latency of ok ops (ms): p50 {:.2}  p95 {:.2}  p99 {:.2}  max {:.2}\n",
+        l.p50, l.p95, l.p99, l.max
+    ));
+    out.push_str(&format!("final reads: {} of {} keys", s.final_reads_ok, s.keys));
+    if !s.final_reads_missing.is_empty() {
+        out.push_str(&format!(" (no successful final read of {} keys)", s.final_reads_missing.len()));
+    }
+    out.push('\n');
+    if workload == Workload::ListAppend {
+        out.push_str(&format!("lost writes: {}", s.lost_write_count));
+        if let Some((k, v)) = s.lost_writes.iter().next() {
+            out.push_str(&format!(" (e.g. key {k}: acknowledged appends {v:?} missing from the final read)"));
+        }
+        out.push('\n');
+    }
+    out.push_str(&format!("verdict: {}", o.results.summary));
+    for f in o.results.failures.iter().take(5) {
+        out.push_str(&format!("\n  key {}: {}", f.key, f.explanation));
+    }
+    out
+}

@@ -1,0 +1,189 @@
+//! `checker run` end to end: against a real 3-node raftkv cluster, against
+//! deliberately broken servers, killed mid-run, and given bad input.
+
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use checker::check::{CheckOptions, Validity};
+use checker::mock_kv::{self, Behaviour};
+use checker::runner::{self, RunError, RunOptions};
+use checker::workload::{Workload, WorkloadOptions};
+
+const DEADLINE: Duration = Duration::from_secs(30);
+
+fn options(endpoints: Vec<String>, workload: Workload, out: &Path) -> RunOptions {
+    RunOptions {
+        endpoints,
+        workload,
+        mix: WorkloadOptions { active_keys: 4, ops_per_key: 60, ..Default::default() },
+        concurrency: 6,
+        rate: 0.0,
+        duration: Duration::from_secs(2),
+        timeout: Duration::from_secs(1),
+        recovery_wait: Duration::from_millis(100),
+        final_read_deadline: Duration::from_secs(10),
+        connect_deadline: Duration::from_secs(10),
+        seed: 1,
+        out: out.to_path_buf(),
+        force: false,
+        check: CheckOptions::default(),
+        progress: false,
+    }
+}
+
+async fn mock(behaviour: Behaviour) -> Vec<String> {
+    let addr = mock_kv::spawn("127.0.0.1:0".parse().unwrap(), behaviour).await.unwrap();
+    vec![addr.to_string()]
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+fn binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let bin = exe.parent().unwrap().parent().unwrap().join(name);
+    assert!(bin.is_file(), "{} is missing; build it first: cargo build --release -p {name}", bin.display());
+    bin
+}
+
+/// Three raftkv processes on loopback, killed on drop.
+struct Nodes {
+    procs: Vec<Child>,
+    addrs: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Nodes {
+    fn start() -> Nodes {
+        let dir = tempfile::tempdir().unwrap();
+        let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let peers = addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
+        let procs = (0..3)
+            .map(|i| {
+                Command::new(binary("raftkv"))
+                    .args(["serve", "--id", &(i + 1).to_string(), "--peers", &peers])
+                    .arg("--data-dir")
+                    .arg(dir.path().join(format!("n{}", i + 1)))
+                    .args(["--tick-interval", "50ms", "--log-level", "warn"])
+                    .stdin(Stdio::null())
+                    .stdout(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        Nodes { procs, addrs, _dir: dir }
+    }
+}
+
+impl Drop for Nodes {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
+    let nodes = Nodes::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(nodes.addrs.clone(), Workload::Register, dir.path());
+    o.duration = Duration::from_secs(3);
+    let out = runner::run(o).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
+    for f in ["read", "write", "cas"] {
+        let ok = out.stats.counts.get(f).and_then(|c| c.get("ok")).copied().unwrap_or(0);
+        assert!(ok >= 20, "only {ok} ok {f} ops: {:?}", out.stats.counts);
+    }
+    // Cas mismatches happen, and are recorded as fail.
+    assert!(out.stats.counts["cas"].get("fail").copied().unwrap_or(0) > 0, "{:?}", out.stats.counts);
+    assert!(out.stats.final_reads_missing.is_empty());
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["valid"], true);
+    assert!(results["run"]["ops"].as_u64().unwrap() > 100);
+
+    // A fresh cluster: the register run's values are not lists.
+    drop(nodes);
+    let nodes = Nodes::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner::run(options(nodes.addrs.clone(), Workload::ListAppend, dir.path())).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
+    assert_eq!(out.stats.lost_write_count, 0);
+    assert!(out.stats.counts["append"]["ok"] > 20);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn stale_reads_are_invalid_and_the_explanation_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner::run(options(mock(Behaviour::StaleReads).await, Workload::Register, dir.path())).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
+    let f = &out.results.failures[0];
+    assert_eq!(f.key.to_string(), "2", "{}", f.explanation);
+    assert!(f.explanation.contains("key 2"), "{}", f.explanation);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_acknowledged_then_dropped_write_is_invalid_and_named() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner::run(options(mock(Behaviour::LostWrite).await, Workload::Register, dir.path())).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
+    assert!(out.results.failures.iter().all(|f| f.key.to_string() == "2"));
+
+    // In list-append the dropped append also shows as a lost write.
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner::run(options(mock(Behaviour::LostWrite).await, Workload::ListAppend, dir.path())).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
+    assert_eq!(out.stats.lost_writes.keys().copied().collect::<Vec<_>>(), vec![2]);
+    assert!(out.stats.lost_write_count >= 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_checker_leaves_a_history_that_checks() {
+    let endpoints = mock(Behaviour::Correct).await;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(binary("checker"))
+        .args(["run", "--endpoints", &endpoints[0], "--rate", "0", "--duration", "60s", "--out"])
+        .arg(dir.path())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let history = dir.path().join("history.jsonl");
+    let deadline = Instant::now() + DEADLINE;
+    while std::fs::read(&history).map(|b| b.iter().filter(|c| **c == b'\n').count()).unwrap_or(0) < 2000 {
+        assert!(Instant::now() < deadline, "the history did not grow");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    child.kill().unwrap(); // SIGKILL
+    child.wait().unwrap();
+    let status = Command::new(binary("checker")).arg("check").arg(&history).output().unwrap();
+    assert_eq!(status.status.code(), Some(0), "{}", String::from_utf8_lossy(&status.stdout));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_refused_before_anything_is_recorded() {
+    // Nothing listens on this port.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(vec![format!("127.0.0.1:{}", free_port())], Workload::Register, dir.path());
+    o.connect_deadline = Duration::from_millis(500);
+    let err = runner::run(o).await.err().expect("an unreachable cluster is an error");
+    assert!(matches!(err, RunError::Unreachable { .. }), "{err}");
+    assert!(err.to_string().contains("127.0.0.1"), "{err}");
+    assert!(!dir.path().join("history.jsonl").exists(), "something was recorded");
+
+    // An existing history is never overwritten without --force.
+    std::fs::write(dir.path().join("history.jsonl"), "{}\n").unwrap();
+    let err = runner::run(options(mock(Behaviour::Correct).await, Workload::Register, dir.path())).await.err().unwrap();
+    assert!(err.to_string().contains("--force"), "{err}");
+    assert_eq!(std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap(), "{}\n");
+
+    let out =
+        Command::new(binary("checker")).args(["run", "--endpoints", "nohost", "--out", "/tmp/x"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(3));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
+}
