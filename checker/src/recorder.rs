@@ -7,16 +7,18 @@
 //! after its answer arrived, so when A's completion line precedes B's
 //! invoke line, A really finished before B began.
 //!
-//! A writer thread streams the lines to the file in batches of whole lines,
-//! one `write` each, as they come: if the checker is killed, the file holds
-//! a valid prefix of the history.
+//! Recording is a push onto a buffer under that lock: no syscall, no
+//! wake-up. A writer thread takes the buffer every few milliseconds and
+//! writes it as whole lines, one `write` per batch: if the checker is
+//! killed, the file holds a valid prefix of the history, at most one batch
+//! short.
 
 use std::fs::File;
 use std::io::Write;
 use std::path::{Path, PathBuf};
-use std::sync::mpsc;
-use std::sync::Mutex;
+use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
+use std::time::Duration;
 
 use crate::history::{Event, EventType, OpType, Process, Value};
 
@@ -28,14 +30,26 @@ pub enum RecorderError {
     Io { path: PathBuf, source: std::io::Error },
 }
 
+/// How often the writer takes what was recorded.
+const WRITE_PERIOD: Duration = Duration::from_millis(5);
+
+#[derive(Default)]
 struct Inner {
     next_index: u64,
-    tx: Option<mpsc::Sender<Event>>,
+    pending: Vec<Event>,
+    closed: bool,
+}
+
+#[derive(Default)]
+struct Shared {
+    inner: Mutex<Inner>,
+    /// Signalled when the recorder closes, so the last batch goes out now.
+    closing: Condvar,
 }
 
 pub struct Recorder {
     path: PathBuf,
-    inner: Mutex<Inner>,
+    shared: Arc<Shared>,
     writer: Mutex<Option<JoinHandle<std::io::Result<()>>>>,
 }
 
@@ -48,35 +62,36 @@ impl Recorder {
             return Err(RecorderError::Exists(path.into()));
         }
         let mut file = File::create(path).map_err(io)?;
-        let (tx, rx) = mpsc::channel::<Event>();
+        let shared = Arc::new(Shared::default());
+        let theirs = shared.clone();
         let writer = std::thread::Builder::new()
             .name("history-writer".into())
             .spawn(move || {
-                let mut buf = Vec::with_capacity(1 << 16);
-                while let Ok(first) = rx.recv() {
+                let mut batch = Vec::new();
+                let mut buf = Vec::with_capacity(1 << 20);
+                loop {
+                    let closed = {
+                        let inner = theirs.inner.lock().expect("recorder lock");
+                        let (mut inner, _) = theirs
+                            .closing
+                            .wait_timeout_while(inner, WRITE_PERIOD, |i| !i.closed)
+                            .expect("recorder lock");
+                        std::mem::swap(&mut batch, &mut inner.pending);
+                        inner.closed
+                    };
                     buf.clear();
-                    serde_json::to_writer(&mut buf, &first)?;
-                    buf.push(b'\n');
-                    // Batch what is already waiting, whole lines only.
-                    while buf.len() < (1 << 20) {
-                        match rx.try_recv() {
-                            Ok(ev) => {
-                                serde_json::to_writer(&mut buf, &ev)?;
-                                buf.push(b'\n');
-                            }
-                            Err(_) => break,
-                        }
+                    for ev in batch.drain(..) {
+                        serde_json::to_writer(&mut buf, &ev)?;
+                        buf.push(b'\n');
                     }
                     file.write_all(&buf)?;
+                    if closed {
+                        return file.flush();
+                    }
                 }
-                file.flush()
             })
             .map_err(io)?;
-        Ok(Recorder {
-            path: path.into(),
-            inner: Mutex::new(Inner { next_index: 0, tx: Some(tx) }),
-            writer: Mutex::new(Some(writer)),
-        })
+        Ok(Recorder { path: path.into(), shared, writer: Mutex::new(Some(writer)) })
     }
 
     /// Records one client event now; returns its time (ns).
@@ -90,7 +105,7 @@ impl Recorder {
         value: Value,
         error: Option<String>,
     ) -> u64 {
-        let mut inner = self.inner.lock().expect("recorder lock");
+        let mut inner = self.shared.inner.lock().expect("recorder lock");
         let time = cluster::clock::monotonic_ns();
         let ev = Event {
             index: inner.next_index,
@@ -104,23 +119,23 @@ impl Recorder {
             node: None,
         };
         inner.next_index += 1;
-        if let Some(tx) = &inner.tx {
-            // A dead writer shows up in `finish`.
-            let _ = tx.send(ev);
+        if !inner.closed {
+            inner.pending.push(ev);
         }
         time
     }
 
     /// Events recorded so far.
     pub fn count(&self) -> u64 {
-        self.inner.lock().expect("recorder lock").next_index
+        self.shared.inner.lock().expect("recorder lock").next_index
     }
 
     /// Waits until every event is in the file.
     pub fn finish(&self) -> Result<u64, RecorderError> {
         let count = {
-            let mut inner = self.inner.lock().expect("recorder lock");
-            inner.tx = None;
+            let mut inner = self.shared.inner.lock().expect("recorder lock");
+            inner.closed = true;
+            self.shared.closing.notify_all();
             inner.next_index
         };
         if let Some(h) = self.writer.lock().expect("writer lock").take() {
