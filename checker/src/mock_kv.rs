@@ -24,8 +24,11 @@ pub enum Behaviour {
     LostWrite,
 }
 
-/// The key that the broken behaviours break.
-pub const BROKEN_KEY: &[u8] = b"2";
+/// The key that the broken behaviours break: key 2 of any run (`checker
+/// run` stores it as `PREFIX/2`).
+pub fn is_broken_key(key: &[u8]) -> bool {
+    key == b"2" || key.ends_with(b"/2")
+}
 
 #[derive(Default)]
 struct Data {
@@ -46,7 +49,7 @@ impl MockKv {
     }
 
     fn set(&self, d: &mut Data, key: &[u8], value: Vec<u8>) {
-        if key == BROKEN_KEY {
+        if is_broken_key(key) {
             d.writes_to_broken += 1;
             if self.behaviour == Behaviour::LostWrite && d.writes_to_broken >= 3 {
                 return; // acknowledged, never applied
@@ -65,7 +68,7 @@ impl Kv for MockKv {
         let key = r.into_inner().key;
         let d = self.data.lock().unwrap();
         let mut value = d.map.get(&key[..]).cloned();
-        if self.behaviour == Behaviour::StaleReads && &key[..] == BROKEN_KEY && d.writes_to_broken >= 3 {
+        if self.behaviour == Behaviour::StaleReads && is_broken_key(&key) && d.writes_to_broken >= 3 {
             value = d.previous.get(&key[..]).cloned().flatten();
         }
         Ok(Response::new(GetResponse { found: value.is_some(), value: value.unwrap_or_default().into() }))

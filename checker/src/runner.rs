@@ -86,6 +86,8 @@ pub struct Latency {
 /// What the run did, besides the verdict.
 #[derive(Debug, Default, Serialize)]
 pub struct RunStats {
+    /// What the stored keys start with: key 7 is stored as PREFIX7.
+    pub key_prefix: String,
     pub duration_s: f64,
     pub ops: u64,
     pub ops_per_s: f64,
@@ -128,13 +130,22 @@ struct Shared {
     recorder: Recorder,
     generator: Mutex<Generator>,
     next_process: AtomicU64,
+    key_prefix: String,
     live: Live,
     /// list-append: acknowledged elements per key.
     acked: Mutex<HashMap<i64, Vec<i64>>>,
 }
 
-fn key_bytes(key: i64) -> Vec<u8> {
-    key.to_string().into_bytes()
+/// A key as stored: the run's prefix and the key. The prefix keeps runs
+/// against the same cluster apart; a leftover value of an earlier run
+/// would otherwise look like a linearizability violation.
+fn key_bytes(prefix: &str, key: i64) -> Vec<u8> {
+    format!("{prefix}{key}").into_bytes()
+}
+
+/// A prefix unique to this run: `r<ns of CLOCK_MONOTONIC, hex>-<seed>/`.
+fn run_prefix(seed: u64) -> String {
+    format!("r{:x}-{seed}/", cluster::clock::monotonic_ns())
 }
 
 fn encode(workload: Workload, v: &Value) -> Vec<u8> {
@@ -175,8 +186,8 @@ fn failed_write(e: ClientError, value: Value) -> Completion {
     Completion { kind, value, error: Some(e.to_string()) }
 }
 
-async fn perform(client: &mut Client, workload: Workload, inv: &Invocation) -> Completion {
-    let key = key_bytes(inv.key);
+async fn perform(client: &mut Client, workload: Workload, prefix: &str, inv: &Invocation) -> Completion {
+    let key = key_bytes(prefix, inv.key);
     match inv.f {
         OpType::Read => match client.get(&key).await {
             Ok(v) => Completion { kind: EventType::Ok, value: decode(workload, v), error: None },
@@ -218,7 +229,7 @@ impl Shared {
     async fn op(&self, client: &mut Client, process: u64, inv: &Invocation, samples: &mut Vec<Sample>) -> EventType {
         let w = self.opts.workload;
         let t0 = self.recorder.record(process, EventType::Invoke, inv.f, inv.key, inv.value.clone(), None);
-        let c = perform(client, w, inv).await;
+        let c = perform(client, w, &self.key_prefix, inv).await;
         let t1 = self.recorder.record(process, c.kind, inv.f, inv.key, c.value.clone(), c.error);
         samples.push(Sample { f: inv.f, kind: c.kind, latency_ns: t1.saturating_sub(t0) });
         let counter = match c.kind {
@@ -377,6 +388,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         generator: Mutex::new(Generator::new(opts.workload, opts.mix.clone(), opts.seed)),
         recorder,
         next_process: AtomicU64::new(0),
+        key_prefix: run_prefix(opts.seed),
         live: Live::default(),
         acked: Mutex::new(HashMap::new()),
         opts,
@@ -418,7 +430,12 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     // Final reads: the last ok read per key from the history's final phase.
     let finals = final_reads(&history_path)?;
 
-    let mut stats = RunStats { duration_s: main_elapsed.as_secs_f64(), keys: keys_touched, ..Default::default() };
+    let mut stats = RunStats {
+        key_prefix: shared.key_prefix.clone(),
+        duration_s: main_elapsed.as_secs_f64(),
+        keys: keys_touched,
+        ..Default::default()
+    };
     let mut lat: Vec<u64> = Vec::new();
     for s in &samples {
         *stats.counts.entry(s.f.as_str().into()).or_default().entry(s.kind.as_str().into()).or_default() += 1;
