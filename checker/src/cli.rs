@@ -82,6 +82,14 @@ pub enum Command {
     /// OUT/history.jsonl, check it, and write OUT/results.json. Exits 0
     /// valid, 1 invalid, 2 unknown, 3 the run itself failed.
     Run(Box<RunArgs>),
+    /// Render RUNDIR/report.html from the run's files (history.jsonl, and
+    /// results.json, nemesis.jsonl, test.json when present).
+    Report { dir: PathBuf },
+    /// Render DIR/index.html: every run under DIR, newest first.
+    Index {
+        #[arg(default_value = "results")]
+        dir: PathBuf,
+    },
     /// Serve an in-memory Kv that answers at once (correct, or broken on
     /// purpose): the recorder benchmark's server and the tests' fixtures.
     #[command(hide = true)]
@@ -322,6 +330,26 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         Command::Run(args) => run_clients(*args),
+        Command::Report { dir } => match crate::report::render(&dir) {
+            Ok(path) => {
+                println!("{}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("checker report: {e}");
+                EXIT_UNUSABLE
+            }
+        },
+        Command::Index { dir } => match crate::index::render(&dir) {
+            Ok(path) => {
+                println!("{}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("checker index: {}: {e}", dir.display());
+                EXIT_UNUSABLE
+            }
+        },
         Command::MockKv { listen, behaviour } => {
             let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
             rt.block_on(async {

@@ -14,6 +14,7 @@
 //! - [`recorder`]: the one writer of history.jsonl;
 //! - [`runner`]: `checker run`'s clients, final reads and summary;
 //! - [`mock_kv`]: an in-memory Kv server, correct or broken on purpose;
+//! - [`report`]: a run's report.html; [`index`]: results/index.html;
 //! - [`cli`]: the `checker` command line.
 
 pub mod bitset;
@@ -23,11 +24,13 @@ pub mod cli;
 pub mod edn;
 pub mod gen;
 pub mod history;
+pub mod index;
 pub mod list_append;
 pub mod mock_kv;
 pub mod model;
 pub mod recorder;
 pub mod register;
+pub mod report;
 pub mod runner;
 pub mod wgl;
 pub mod workload;
