@@ -41,7 +41,9 @@ fn run_dirs(root: &Path) -> Vec<PathBuf> {
         }
         if let Ok(runs) = std::fs::read_dir(&name) {
             out.extend(
-                runs.flatten().map(|e| e.path()).filter(|p| p.is_dir() && !p.is_symlink() && p.join("test.json").is_file()),
+                runs.flatten()
+                    .map(|e| e.path())
+                    .filter(|p| p.is_dir() && !p.is_symlink() && p.join("test.json").is_file()),
             );
         }
     }

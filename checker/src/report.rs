@@ -547,13 +547,24 @@ fn explanation(run: &Run, f: &Json, first: bool) -> String {
         );
     }
     svg.push_str("</svg>");
-    let states: Vec<String> =
-        f["candidate_states"].as_array().into_iter().flatten().map(|s| format!("<code>{}</code>", esc(&s.to_string()))).collect();
+    let states: Vec<String> = f["candidate_states"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .map(|s| format!("<code>{}</code>", esc(&s.to_string())))
+        .collect();
     let prefix_list: Vec<String> = f["linearized_prefix"]
         .as_array()
         .into_iter()
         .flatten()
-        .map(|o| format!("<li>p{} {} {}</li>", o["process"], esc(o["f"].as_str().unwrap_or("")), esc(&o["value"].to_string())))
+        .map(|o| {
+            format!(
+                "<li>p{} {} {}</li>",
+                o["process"],
+                esc(o["f"].as_str().unwrap_or("")),
+                esc(&o["value"].to_string())
+            )
+        })
         .collect();
     format!(
         r#"<section class="explanation" id="{id}"><h3>Key {key_e}: not linearizable</h3>
@@ -618,7 +629,10 @@ fn summary(run: &Run) -> String {
             rows.push(("lost writes".into(), s["lost_write_count"].to_string()));
         }
         let missing = s["final_reads_missing"].as_array().map(|a| a.len()).unwrap_or(0);
-        rows.push(("final reads".into(), format!("{} keys read, {missing} without a successful read", s["final_reads_ok"])));
+        rows.push((
+            "final reads".into(),
+            format!("{} keys read, {missing} without a successful read", s["final_reads_ok"]),
+        ));
     }
     if let Some(r) = results {
         rows.push(("check".into(), r["summary"].as_str().unwrap_or("").to_string()));
@@ -691,7 +705,11 @@ pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
 <h2>Timeline of ops per process</h2>{tl}
 "#,
         t = esc(&title),
-        jump = if failures.is_empty() { String::new() } else { r##"<a id="jump" href="#first-error">Jump to first error</a>"##.into() },
+        jump = if failures.is_empty() {
+            String::new()
+        } else {
+            r##"<a id="jump" href="#first-error">Jump to first error</a>"##.into()
+        },
         summary = summary(&run),
         faults = faults_table(&run),
         lat = latency_plot(&run),
@@ -704,7 +722,11 @@ pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
             html.push_str(&explanation(&run, f, i == 0));
         }
         if failures.len() > MAX_EXPLAINED_KEYS {
-            let _ = write!(html, r#"<p class="note">{} more invalid keys are listed in results.json.</p>"#, failures.len() - MAX_EXPLAINED_KEYS);
+            let _ = write!(
+                html,
+                r#"<p class="note">{} more invalid keys are listed in results.json.</p>"#,
+                failures.len() - MAX_EXPLAINED_KEYS
+            );
         }
     }
     // Marks a complete render for the browser tests; any script error is
@@ -724,7 +746,13 @@ fn faults_table(run: &Run) -> String {
     }
     let mut out = String::from(r#"<table class="faults"><tr><th>from</th><th>to</th><th>fault</th></tr>"#);
     for w in &run.faults {
-        let _ = write!(out, "<tr><td>{:.1}s</td><td>{:.1}s</td><td>{}</td></tr>", secs(w.start), secs(w.end), esc(&w.label));
+        let _ = write!(
+            out,
+            "<tr><td>{:.1}s</td><td>{:.1}s</td><td>{}</td></tr>",
+            secs(w.start),
+            secs(w.end),
+            esc(&w.label)
+        );
     }
     for f in &run.fault_failures {
         let _ = write!(out, r#"<tr><td colspan="2"></td><td class="fail">{}</td></tr>"#, esc(f));
@@ -751,7 +779,8 @@ mod tests {
 
     #[test]
     fn fault_windows_pair_with_their_undo_or_the_heal() {
-        let ev = |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
+        let ev =
+            |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
         let events = vec![
             ev(10, "invoke", "kill", serde_json::json!({"target": "one"})),
             ev(11, "info", "kill", serde_json::json!({"nodes": ["n2"]})),

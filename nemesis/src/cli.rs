@@ -90,6 +90,17 @@ enum Cmd {
         #[command(subcommand)]
         cmd: HostsCmd,
     },
+    /// Validates a cluster file and writes a copy, optionally with extra
+    /// `raftkv serve` flags for every node.
+    Describe {
+        #[command(flatten)]
+        cluster: ClusterArg,
+        /// Extra flags for every node, as one shell-quoted string.
+        #[arg(long, default_value = "", allow_hyphen_values = true)]
+        node_args: String,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Copies a local raftkv binary to every node's binary path.
     Install {
         #[command(flatten)]
@@ -209,6 +220,15 @@ async fn run(cli: Cli) -> Result<i32> {
             let h = Hosts::new(&hosts.prefix, hosts.subnet, hosts.port, &hosts.state_dir)?;
             h.down()?;
             println!("local test hosts down (the blackhole route for {} stays)", h.subnet);
+            Ok(0)
+        }
+        Cmd::Describe { cluster, node_args, out } => {
+            let mut c = cluster::Cluster::load(&cluster.cluster)?;
+            let extra =
+                shlex::split(&node_args).with_context(|| format!("--node-args {node_args:?}: unbalanced quotes"))?;
+            c.node_args.extend(extra);
+            c.save(&out)?;
+            println!("{}", out.display());
             Ok(0)
         }
         Cmd::Install { cluster, binary } => {
