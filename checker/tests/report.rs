@@ -4,82 +4,21 @@
 //! no uncaught exception) and that the key elements are there, and save a
 //! screenshot into the run folder.
 
+mod common;
+
 use std::path::{Path, PathBuf};
-use std::process::Command;
+
+use common::browser::{assert_clean, open, screenshot};
 
 use checker::check::CheckOptions;
 use checker::cli::{check_history, load_history, write_results};
 use checker::gen::{self, GenOptions};
 use clap::Parser;
 
-const CHROMIUM: &str = "/usr/bin/chromium";
-
 #[derive(Parser)]
 struct Gen {
     #[command(flatten)]
     opts: GenOptions,
-}
-
-/// What the browser saw: the DOM after scripts ran, and every console line.
-struct Page {
-    dom: String,
-    console: Vec<String>,
-}
-
-fn chromium_args(profile: &Path) -> Vec<String> {
-    assert!(Path::new(CHROMIUM).exists(), "{CHROMIUM} is missing; scripts/bootstrap installs it");
-    [
-        "--headless",
-        "--no-sandbox",
-        "--disable-gpu",
-        "--disable-quic",
-        "--no-first-run",
-        "--disable-background-networking",
-        "--disable-component-update",
-        "--disable-sync",
-        "--enable-logging=stderr",
-        "--v=0",
-    ]
-    .iter()
-    .map(|s| s.to_string())
-    .chain([format!("--user-data-dir={}", profile.display())])
-    .collect()
-}
-
-fn open(page: &Path) -> Page {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
-        .args(["-s", "KILL", "60", CHROMIUM])
-        .args(chromium_args(profile.path()))
-        .arg("--dump-dom")
-        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success(), "chromium failed: {}", String::from_utf8_lossy(&out.stderr));
-    let console =
-        String::from_utf8_lossy(&out.stderr).lines().filter(|l| l.contains(":CONSOLE")).map(str::to_string).collect();
-    Page { dom: String::from_utf8_lossy(&out.stdout).into_owned(), console }
-}
-
-fn screenshot(page: &Path, png: &Path) {
-    let profile = tempfile::tempdir().unwrap();
-    let out = Command::new("timeout")
-        .args(["-s", "KILL", "60", CHROMIUM])
-        .args(chromium_args(profile.path()))
-        .arg("--window-size=1200,2400")
-        .arg(format!("--screenshot={}", png.display()))
-        .arg(format!("file://{}", page.canonicalize().unwrap().display()))
-        .output()
-        .unwrap();
-    assert!(out.status.success() && png.is_file(), "no screenshot: {}", String::from_utf8_lossy(&out.stderr));
-}
-
-/// Asserts a clean render: no console line, our render marker set, and no
-/// script error recorded.
-fn assert_clean(p: &Page, what: &str) {
-    assert!(p.console.is_empty(), "{what}: console output: {:?}", p.console);
-    assert!(p.dom.contains(r#"data-rendered="ok""#), "{what}: the page's script did not finish");
-    assert!(!p.dom.contains("data-errors"), "{what}: a script error was recorded");
 }
 
 /// A run folder from a simulated history, checked, with a nemesis file
@@ -123,7 +62,8 @@ fn the_console_check_catches_errors() {
     // The detector itself: a page that throws must not pass as clean.
     let dir = tempfile::tempdir().unwrap();
     let page = dir.path().join("bad.html");
-    std::fs::write(&page, "<html><body><script>console.error('boom'); nosuchfunction();</script></body></html>").unwrap();
+    std::fs::write(&page, "<html><body><script>console.error('boom'); nosuchfunction();</script></body></html>")
+        .unwrap();
     let p = open(&page);
     assert!(p.console.iter().any(|l| l.contains("boom")), "{:?}", p.console);
     assert!(p.console.iter().any(|l| l.contains("nosuchfunction")), "{:?}", p.console);

@@ -1,0 +1,94 @@
+//! The project's main job, end to end: `scripts/run-test` with partitions
+//! and kills against the correct node, on the local test hosts. It must be
+//! valid, leave every file of a run folder, leave no host, rule or node
+//! behind, and its pages must render cleanly in a real browser. Needs root
+//! (CI is root; without it the test fails rather than skips).
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use common::browser::{assert_clean, open, screenshot};
+
+fn bin_dir() -> PathBuf {
+    let exe = std::env::current_exe().unwrap();
+    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
+    for b in ["raftkv", "nemesis", "checker"] {
+        assert!(dir.join(b).is_file(), "{b} is missing in {}; build the workspace first", dir.display());
+    }
+    dir
+}
+
+fn repo() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
+}
+
+#[test]
+fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "scripts/run-test needs root; CI runs this test as root");
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::new(repo().join("scripts/run-test"))
+        .env("FAULTLINE_BIN_DIR", bin_dir())
+        .env("FAULTLINE_RESULTS", results.path())
+        .args(["--time-limit", "25s", "--faults", "partition,kill", "--interval", "4s", "--seed", "1"])
+        .args(["--concurrency", "5", "--rate", "50", "--name", "e2e"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "run-test did not say valid:\n{log}");
+    assert!(log.contains("verdict: VALID"), "{log}");
+
+    let run = results.path().join("latest").canonicalize().expect("results/latest points at the run");
+    assert!(run.starts_with(results.path().join("e2e").canonicalize().unwrap()), "{}", run.display());
+    for f in [
+        "test.json",
+        "cluster.json",
+        "history.jsonl",
+        "nemesis.jsonl",
+        "results.json",
+        "report.html",
+        "n1.log",
+        "n2.log",
+        "n3.log",
+        "checker.log",
+        "nemesis.log",
+        "run-test.log",
+        "summary.txt",
+    ] {
+        let len = std::fs::metadata(run.join(f)).map(|m| m.len()).unwrap_or(0);
+        assert!(len > 0, "{f} is missing or empty in {}", run.display());
+    }
+    let results_json: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(results_json["valid"], true);
+    let test: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["seed"], 1);
+    assert_eq!(test["status"], "done");
+    assert!(test["git_commit"].as_str().is_some_and(|c| c.len() >= 40), "{test}");
+    // Faults really happened, and the nemesis healed at the end.
+    let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
+    let applied = nemesis
+        .lines()
+        .filter(|l| l.contains(r#""type":"info""#) && (l.contains("start-partition") || l.contains(r#""f":"kill""#)))
+        .count();
+    assert!(applied >= 2, "only {applied} faults applied:\n{nemesis}");
+    assert!(nemesis.lines().last().unwrap().contains(r#""f":"heal""#));
+
+    // Nothing left behind: no namespace, no node process.
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "local hosts left behind");
+    let ps = Command::new("pgrep").args(["-f", "raftkv serve"]).output().unwrap();
+    assert!(ps.stdout.is_empty(), "raftkv processes left behind: {}", String::from_utf8_lossy(&ps.stdout));
+
+    let p = open(&run.join("report.html"));
+    assert_clean(&p, "report");
+    assert!(p.dom.contains(r#"class="verdict valid">VALID"#));
+    assert!(p.dom.contains(r#"class="fault-window"#), "no fault shading");
+    screenshot(&run.join("report.html"), &run.join("report.png"));
+    let p = open(&results.path().join("index.html"));
+    assert_clean(&p, "index");
+    assert!(p.dom.contains(r#"class="verdict valid">valid"#) && p.dom.contains(">e2e<"), "{}", p.dom);
+}
