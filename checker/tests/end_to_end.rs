@@ -20,14 +20,22 @@ fn bin_dir() -> PathBuf {
     dir
 }
 
+/// The runs share the machine's two cores; one at a time.
+static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn require_root() {
+    // SAFETY: geteuid has no preconditions.
+    assert_eq!(unsafe { libc::geteuid() }, 0, "scripts/run-test needs root; CI runs this test as root");
+}
+
 fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
 #[test]
 fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
-    // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "scripts/run-test needs root; CI runs this test as root");
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
     let results = tempfile::tempdir().unwrap();
     let out = Command::new(repo().join("scripts/run-test"))
         .env("FAULTLINE_BIN_DIR", bin_dir())
@@ -91,4 +99,68 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     let p = open(&results.path().join("index.html"));
     assert_clean(&p, "index");
     assert!(p.dom.contains(r#"class="verdict valid">valid"#) && p.dom.contains(">e2e<"), "{}", p.dom);
+}
+
+/// The Vagrant path without VMs: sshd inside local test hosts, a `vagrant`
+/// login user with sudo and a generated key, the cluster file written by
+/// the very command `vagrant/up` runs, and a whole run-test through SSH.
+#[test]
+fn a_run_over_ssh_with_the_vagrant_layout_is_valid() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("hosts");
+    let nemesis = bin_dir().join("nemesis");
+    let hosts = ["--prefix", "flv", "--subnet", "10.77.8.0/24"];
+    struct Down<'a>(&'a Path, &'a Path, [&'a str; 4]);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = Command::new(self.0).args(["hosts", "down"]).args(self.2).arg("--state-dir").arg(self.1).status();
+        }
+    }
+    let _down = Down(&nemesis, &state, hosts);
+    let up = Command::new(&nemesis)
+        .args(["hosts", "up", "--ssh-user", "vagrant"])
+        .args(hosts)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--out")
+        .arg(dir.path().join("unused.json"))
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    // What vagrant/up runs, with the local hosts' addresses and state dir.
+    let cluster = dir.path().join("cluster.json");
+    let made = Command::new(&nemesis)
+        .args(["ssh-cluster", "--name", "vagrant", "--user", "vagrant", "--ssh-config"])
+        .arg(state.join("ssh/ssh-config"))
+        .args(["--nodes", "n1=10.77.8.11,n2=10.77.8.12,n3=10.77.8.13", "--base-dir"])
+        .arg(&state)
+        .arg("--out")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert!(made.status.success(), "{}", String::from_utf8_lossy(&made.stderr));
+    let text = std::fs::read_to_string(&cluster).unwrap();
+    assert!(text.contains(r#""kind": "ssh""#) && text.contains(r#""user": "vagrant""#), "{text}");
+
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::new(repo().join("scripts/run-test"))
+        .env("FAULTLINE_BIN_DIR", bin_dir())
+        .env("FAULTLINE_RESULTS", results.path())
+        .arg("--cluster")
+        .arg(&cluster)
+        .args(["--time-limit", "15s", "--faults", "partition,kill,pause", "--interval", "3s", "--seed", "2"])
+        .args(["--concurrency", "5", "--rate", "50", "--name", "ssh"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "run-test over ssh did not say valid:\n{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    for f in ["history.jsonl", "nemesis.jsonl", "results.json", "report.html", "n1.log", "n2.log", "n3.log"] {
+        assert!(std::fs::metadata(run.join(f)).map(|m| m.len() > 0).unwrap_or(false), "{f} missing");
+    }
+    // The nodes were stopped through SSH; nothing runs in the hosts.
+    let ps = Command::new("pgrep").args(["-f", "raftkv serve"]).output().unwrap();
+    assert!(ps.stdout.is_empty(), "raftkv processes left behind: {}", String::from_utf8_lossy(&ps.stdout));
 }

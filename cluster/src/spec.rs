@@ -93,6 +93,25 @@ pub enum ClusterError {
 }
 
 impl NodeSpec {
+    /// A node in the standard layout: everything of node NAME under
+    /// `base/NAME/` (`data/`, `raftkv.log`, `raftkv.pid`, `bin/raftkv`).
+    /// One folder per node, so hosts that share a file system (the local
+    /// test hosts) never share files; VMs use the same layout.
+    pub fn standard(id: NodeId, name: &str, address: &str, port: u16, host: HostSpec, base: &Path) -> NodeSpec {
+        let dir = base.join(name);
+        NodeSpec {
+            id,
+            name: name.to_string(),
+            address: address.to_string(),
+            port,
+            host,
+            data_dir: dir.join("data"),
+            log_file: dir.join("raftkv.log"),
+            pid_file: dir.join("raftkv.pid"),
+            binary: dir.join("bin/raftkv"),
+        }
+    }
+
     /// `address:port`, as peers and clients dial it.
     pub fn endpoint(&self) -> String {
         format!("{}:{}", self.address, self.port)
@@ -106,6 +125,34 @@ impl fmt::Display for NodeSpec {
 }
 
 impl Cluster {
+    /// Machines reached over SSH in the standard layout, as the Vagrant
+    /// set-up describes its VMs: `nodes` are (name, address) in id order,
+    /// and each name is also the `Host` of `ssh_config`.
+    pub fn over_ssh(
+        name: &str,
+        nodes: &[(String, String)],
+        port: u16,
+        user: &str,
+        ssh_config: &Path,
+        base: &Path,
+    ) -> Cluster {
+        let nodes = nodes
+            .iter()
+            .enumerate()
+            .map(|(i, (n, addr))| {
+                let host = HostSpec::Ssh {
+                    target: n.clone(),
+                    user: user.to_string(),
+                    ssh_config: Some(ssh_config.to_path_buf()),
+                    identity_file: None,
+                    port: None,
+                };
+                NodeSpec::standard(NodeId(i as u64 + 1), n, addr, port, host, base)
+            })
+            .collect();
+        Cluster { name: name.to_string(), nodes, node_args: vec![] }
+    }
+
     /// Reads and validates a cluster file.
     pub fn load(path: &Path) -> Result<Cluster, ClusterError> {
         let text = std::fs::read_to_string(path).map_err(|source| ClusterError::Read { path: path.into(), source })?;

@@ -101,6 +101,28 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Writes the description of three machines reached over SSH (as
+    /// `vagrant ssh-config` describes them), in the standard layout.
+    SshCluster {
+        #[arg(long, default_value = "ssh")]
+        name: String,
+        /// The ssh config file; each node name is a Host in it.
+        #[arg(long)]
+        ssh_config: PathBuf,
+        /// Login user (commands run through sudo -n unless it is root).
+        #[arg(long)]
+        user: String,
+        /// n1=ADDRESS,n2=ADDRESS,n3=ADDRESS: the addresses the nodes serve on.
+        #[arg(long, value_delimiter = ',')]
+        nodes: Vec<String>,
+        #[arg(long, default_value_t = 7001)]
+        port: u16,
+        /// Where node files live on the machines (one folder per node).
+        #[arg(long, default_value = "/var/lib/faultline")]
+        base_dir: PathBuf,
+        #[arg(long)]
+        out: PathBuf,
+    },
     /// Copies a local raftkv binary to every node's binary path.
     Install {
         #[command(flatten)]
@@ -227,6 +249,29 @@ async fn run(cli: Cli) -> Result<i32> {
             let extra =
                 shlex::split(&node_args).with_context(|| format!("--node-args {node_args:?}: unbalanced quotes"))?;
             c.node_args.extend(extra);
+            c.save(&out)?;
+            println!("{}", out.display());
+            Ok(0)
+        }
+        Cmd::SshCluster { name, ssh_config, user, nodes, port, base_dir, out } => {
+            let nodes: Vec<(String, String)> = nodes
+                .iter()
+                .map(|n| {
+                    n.split_once('=')
+                        .map(|(a, b)| (a.to_string(), b.to_string()))
+                        .with_context(|| format!("--nodes: {n:?} is not NAME=ADDRESS"))
+                })
+                .collect::<Result<_>>()?;
+            // Relative to the cluster file, so the pair can move together.
+            let out_dir = out.parent().map(Path::to_path_buf).unwrap_or_default();
+            let rel = ssh_config
+                .canonicalize()
+                .ok()
+                .zip(out_dir.canonicalize().ok())
+                .and_then(|(c, d)| c.strip_prefix(&d).ok().map(Path::to_path_buf))
+                .unwrap_or(ssh_config.clone());
+            let c = cluster::Cluster::over_ssh(&name, &nodes, port, &user, &rel, &base_dir);
+            c.validate().map_err(anyhow::Error::msg)?;
             c.save(&out)?;
             println!("{}", out.display());
             Ok(0)

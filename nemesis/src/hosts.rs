@@ -130,16 +130,10 @@ impl Hosts {
     /// The cluster description of these hosts.
     pub fn cluster(&self) -> Cluster {
         let nodes = (1..=self.count)
-            .map(|i| NodeSpec {
-                id: NodeId(i as u64),
-                name: format!("n{i}"),
-                address: self.subnet.node(i).to_string(),
-                port: self.port,
-                host: HostSpec::Netns { namespace: self.namespace(i) },
-                data_dir: self.node_dir(i).join("data"),
-                log_file: self.node_dir(i).join("raftkv.log"),
-                pid_file: self.node_dir(i).join("raftkv.pid"),
-                binary: self.node_dir(i).join("bin/raftkv"),
+            .map(|i| {
+                let host = HostSpec::Netns { namespace: self.namespace(i) };
+                let addr = self.subnet.node(i).to_string();
+                NodeSpec::standard(NodeId(i as u64), &format!("n{i}"), &addr, self.port, host, &self.state_dir)
             })
             .collect();
         Cluster { name: "local".into(), nodes, node_args: vec![] }
@@ -284,18 +278,10 @@ EOF
             ));
         }
         bash("ssh up", &s)?;
-        let mut cluster = self.cluster();
-        cluster.name = "local-ssh".into();
-        for n in &mut cluster.nodes {
-            n.host = HostSpec::Ssh {
-                target: n.name.clone(),
-                user: user.to_string(),
-                ssh_config: Some(dir.join("ssh-config")),
-                identity_file: None,
-                port: None,
-            };
-        }
-        Ok(cluster)
+        // The same description as `vagrant/up` writes for VMs.
+        let nodes: Vec<(String, String)> =
+            (1..=self.count).map(|i| (format!("n{i}"), self.subnet.node(i).to_string())).collect();
+        Ok(Cluster::over_ssh("local-ssh", &nodes, self.port, user, &dir.join("ssh-config"), &self.state_dir))
     }
 
     /// True when every namespace exists.
