@@ -102,6 +102,9 @@ pub struct RunStats {
     /// per key.
     pub lost_writes: BTreeMap<i64, Vec<i64>>,
     pub lost_write_count: usize,
+    /// When invalid: seconds from the first event to the invoke of the
+    /// earliest op that could not be linearized.
+    pub time_to_invalid_s: Option<f64>,
 }
 
 pub struct RunOutcome {
@@ -428,7 +431,11 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     let results = check_history(&history, Some(model), &opts.check).map_err(|e| RunError::Check(e.to_string()))?;
 
     // Final reads: the last ok read per key from the history's final phase.
-    let finals = final_reads(&history_path)?;
+    let text = std::fs::read_to_string(&history_path)
+        .map_err(|e| RunError::Output(format!("{}: {e}", history_path.display())))?;
+    let (events, _) = crate::history::parse_jsonl(&text).map_err(|e| RunError::Check(e.to_string()))?;
+    drop(text);
+    let finals = final_reads(&events);
 
     let mut stats = RunStats {
         key_prefix: shared.key_prefix.clone(),
@@ -452,6 +459,12 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         p99: percentile(&lat, 0.99),
         max: percentile(&lat, 1.0),
     };
+    // How long into the run the first op that could not be linearized was
+    // invoked: the time-to-invalid of the unsafe-mode table.
+    let first_bad = results.failures.iter().map(|f| f.op.invoke_index).min();
+    if let (Some(idx), Some(t0)) = (first_bad, events.first().map(|e| e.time)) {
+        stats.time_to_invalid_s = events.iter().find(|e| e.index == idx).map(|e| (e.time - t0) as f64 / 1e9);
+    }
     stats.final_reads_ok = finals.len() as u64;
     stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
     if opts.workload == Workload::ListAppend {
@@ -478,9 +491,7 @@ fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> Result<(), Run
 
 /// The value of the last ok read of each key among the final reads: the
 /// reads after the main phase, which are the last events of each key.
-fn final_reads(path: &std::path::Path) -> Result<HashMap<i64, Value>, RunError> {
-    let text = std::fs::read_to_string(path).map_err(|e| RunError::Output(format!("{}: {e}", path.display())))?;
-    let (events, _) = crate::history::parse_jsonl(&text).map_err(|e| RunError::Check(e.to_string()))?;
+fn final_reads(events: &[crate::history::Event]) -> HashMap<i64, Value> {
     let mut last_any: HashMap<i64, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         if let Some(Value::Int(k)) = e.key {
@@ -495,7 +506,7 @@ fn final_reads(path: &std::path::Path) -> Result<HashMap<i64, Value>, RunError> 
             out.insert(k, e.value.clone());
         }
     }
-    Ok(out)
+    out
 }
 
 /// The human summary printed at the end.

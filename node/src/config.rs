@@ -71,6 +71,14 @@ pub enum LogFormat {
 pub enum ReadConsistency {
     /// ReadIndex through the leader (Raft's ReadOnlyOption::Safe).
     Index,
+    /// UNSAFE: any node answers from its own state machine, at once, like
+    /// etcd's serializable reads. Stale on lagging followers and on a
+    /// partitioned old leader.
+    Local,
+    /// UNSAFE: raft-rs's LeaseBased read-only option: the leader answers
+    /// from its lease without a quorum round. Safe only while clocks and
+    /// pauses behave.
+    Lease,
 }
 
 /// Flags of `raftkv serve`.
@@ -115,6 +123,21 @@ pub struct ServeArgs {
     /// Largest value accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_value_size: usize,
+    /// How reads are served: index (linearizable), or the unsafe local or
+    /// lease.
+    #[arg(long, value_enum, default_value_t = ReadConsistency::Index)]
+    pub read_consistency: ReadConsistency,
+    /// UNSAFE: write the Raft log, Raft state and data without syncing and
+    /// without RocksDB's write-ahead log, like etcd's --unsafe-no-fsync.
+    /// Acknowledged writes vanish when a majority is killed together.
+    #[arg(long)]
+    pub unsafe_no_fsync: bool,
+    /// UNSAFE: the leader answers a put, delete or append as soon as it is
+    /// in its own log, before a majority has it. Acknowledged writes are
+    /// lost when that leader is cut off or killed. (A cas still waits: its
+    /// answer depends on the state it is applied to.)
+    #[arg(long)]
+    pub unsafe_ack_before_commit: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
@@ -151,6 +174,24 @@ pub enum ConfigError {
 }
 
 impl ServeArgs {
+    /// The unsafe settings in force, as `--flag=value` strings; empty for a
+    /// safe node. Logged at start-up and reported by the Status RPC.
+    pub fn unsafe_settings(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        match self.read_consistency {
+            ReadConsistency::Index => {}
+            ReadConsistency::Local => out.push("--read-consistency=local".to_string()),
+            ReadConsistency::Lease => out.push("--read-consistency=lease".to_string()),
+        }
+        if self.unsafe_no_fsync {
+            out.push("--unsafe-no-fsync".into());
+        }
+        if self.unsafe_ack_before_commit {
+            out.push("--unsafe-ack-before-commit".into());
+        }
+        out
+    }
+
     /// Checks the flags against each other.
     pub fn validate(&self) -> Result<(), ConfigError> {
         if self.peers.0.len() != CLUSTER_SIZE {

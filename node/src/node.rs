@@ -9,9 +9,9 @@ use faultline_proto::kv_server::KvServer;
 use faultline_proto::raft_transport_server::RaftTransportServer;
 use raft::prelude::*;
 use tokio_stream::wrappers::TcpListenerStream;
-use tracing::info;
+use tracing::{info, warn};
 
-use crate::config::{Identity, ServeArgs};
+use crate::config::{Identity, ReadConsistency, ServeArgs};
 use crate::raft_loop::{self, Event, LoopConfig, RaftLoop};
 use crate::server::{KvService, RaftService, MAX_GRPC_MESSAGE};
 use crate::storage::Storage;
@@ -29,6 +29,11 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     Identity::claim(&args.data_dir, args.id, &args.peers)?;
     let db_dir = args.data_dir.join("db");
     let mut storage = Storage::open(&db_dir).with_context(|| format!("opening {}", db_dir.display()))?;
+    let unsafe_settings = args.unsafe_settings();
+    for s in &unsafe_settings {
+        warn!(setting = %s, "UNSAFE SETTING IN FORCE: this node can lose acknowledged writes or serve stale reads");
+    }
+    storage.set_unsafe_no_fsync(args.unsafe_no_fsync);
     let voters: Vec<u64> = args.peers.0.keys().map(|id| id.get()).collect();
     if !storage.is_initialized() {
         storage.bootstrap(voters.clone()).context("bootstrapping the conf state")?;
@@ -65,7 +70,10 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         max_inflight_msgs: MAX_INFLIGHT_MSGS,
         check_quorum: true,
         pre_vote: true,
-        read_only_option: ReadOnlyOption::Safe,
+        read_only_option: match args.read_consistency {
+            ReadConsistency::Lease => ReadOnlyOption::LeaseBased,
+            ReadConsistency::Index | ReadConsistency::Local => ReadOnlyOption::Safe,
+        },
         ..Default::default()
     };
     raft_cfg.validate().context("raft configuration")?;
@@ -78,6 +86,8 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         tick_interval: args.tick_interval,
         read_index_retry: args.read_index_retry,
         snapshot_threshold: args.snapshot_threshold,
+        local_reads: args.read_consistency == ReadConsistency::Local,
+        ack_before_commit: args.unsafe_ack_before_commit,
     };
     let raft_thread = std::thread::Builder::new()
         .name("raft-loop".into())
@@ -94,6 +104,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         request_timeout: args.request_timeout,
         max_key_size: args.max_key_size,
         max_value_size: args.max_value_size,
+        unsafe_settings,
     };
     let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
     info!(%listen, "serving raft peers and clients");

@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::sync::mpsc::{Receiver, RecvTimeoutError, Sender};
 use std::time::{Duration, Instant};
 
+use faultline_proto::command::Op;
 use faultline_proto::Command;
 use prost::Message as _;
 use raft::prelude::*;
@@ -97,6 +98,12 @@ pub struct LoopConfig {
     pub tick_interval: Duration,
     pub read_index_retry: Duration,
     pub snapshot_threshold: u64,
+    /// UNSAFE (`--read-consistency=local`): answer reads from this node's
+    /// state machine at once, whatever its role.
+    pub local_reads: bool,
+    /// UNSAFE (`--unsafe-ack-before-commit`): answer puts, deletes and
+    /// appends once they are in the leader's log.
+    pub ack_before_commit: bool,
 }
 
 struct ReadWaiter {
@@ -216,7 +223,10 @@ impl RaftLoop {
             }
             Event::Propose { mut cmd, reply } => self.propose(&mut cmd, reply),
             Event::Read { key, reply } => {
-                if !self.is_leader() {
+                if self.cfg.local_reads {
+                    let value = self.raw.store().kv_get(&key).map_err(|e| ReadError::Storage(e.to_string()));
+                    let _ = reply.send(value);
+                } else if !self.is_leader() {
                     let _ = reply.send(Err(ReadError::NotLeader { leader: self.known_leader() }));
                 } else {
                     self.read_queue.push(ReadWaiter { key, reply });
@@ -253,6 +263,10 @@ impl RaftLoop {
         self.next_request_id = self.next_request_id.wrapping_add(1);
         cmd.request_id = self.next_request_id;
         match self.raw.propose(vec![], cmd.encode_to_vec()) {
+            Ok(()) if self.cfg.ack_before_commit && !matches!(cmd.op, Some(Op::Cas(_))) => {
+                // UNSAFE: in the leader's log, not yet on a majority.
+                let _ = reply.send(Ok(Outcome::Written { index: self.raw.raft.raft_log.last_index() }));
+            }
             Ok(()) => {
                 self.proposals.insert(cmd.request_id, reply);
             }

@@ -94,6 +94,8 @@ pub struct KvService {
     pub request_timeout: Duration,
     pub max_key_size: usize,
     pub max_value_size: usize,
+    /// The unsafe settings in force, for the Status RPC.
+    pub unsafe_settings: Vec<String>,
 }
 
 impl KvService {
@@ -249,7 +251,7 @@ impl Kv for KvService {
             first_index: s.first_index,
             last_index: s.last_index,
             addr: self.addr.clone(),
-            unsafe_settings: Vec::new(),
+            unsafe_settings: self.unsafe_settings.clone(),
         }))
     }
 }

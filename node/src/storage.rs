@@ -51,6 +51,7 @@ pub struct Storage {
     truncated_term: u64,
     last_index: u64,
     applied: u64,
+    unsafe_no_fsync: bool,
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -123,7 +124,16 @@ impl Storage {
         if hard_state.commit < applied {
             hard_state.commit = applied;
         }
-        Ok(Storage { db, hard_state, conf_state, truncated_index, truncated_term, last_index, applied })
+        Ok(Storage {
+            db,
+            hard_state,
+            conf_state,
+            truncated_index,
+            truncated_term,
+            last_index,
+            applied,
+            unsafe_no_fsync: false,
+        })
     }
 
     /// The shared database handle, for the state machine's reads.
@@ -173,9 +183,21 @@ impl Storage {
         self.db.cf_handle(name).expect("column family created at open")
     }
 
+    /// UNSAFE (`--unsafe-no-fsync`): from now on, writes neither sync nor
+    /// go through RocksDB's write-ahead log, so they live in memory until a
+    /// memtable flush and a killed process loses them, as a power cut loses
+    /// unsynced writes.
+    pub fn set_unsafe_no_fsync(&mut self, on: bool) {
+        self.unsafe_no_fsync = on;
+    }
+
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
-        wo.set_sync(sync);
+        if self.unsafe_no_fsync {
+            wo.disable_wal(true);
+        } else {
+            wo.set_sync(sync);
+        }
         self.db.write_opt(batch, &wo)?;
         Ok(())
     }

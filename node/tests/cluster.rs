@@ -240,3 +240,38 @@ async fn sigterm_shuts_down_gracefully() {
     // The leader answered only after applying, so its disk holds the write.
     assert_eq!(on_disk(&c, leader, "k"), Some(b"v".to_vec()));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn unsafe_settings_are_reported_and_local_reads_skip_the_leader() {
+    let mut c = Cluster::start(&["--read-consistency", "local", "--unsafe-no-fsync", "--unsafe-ack-before-commit"]);
+    let leader = c.wait_leader().await;
+    let follower = (leader + 1) % 3;
+    let s = c.status(follower).await;
+    assert_eq!(
+        s.unsafe_settings,
+        vec!["--read-consistency=local", "--unsafe-no-fsync", "--unsafe-ack-before-commit"],
+        "the Status RPC must name every unsafe setting"
+    );
+    c.client().put(b"k", b"v").await.unwrap();
+    // A follower answers a read itself: no NotLeader, no redirect.
+    let mut raw = faultline_proto::kv_client::KvClient::connect(format!("http://{}", c.addrs[follower])).await.unwrap();
+    let r = raw.get(faultline_proto::GetRequest { key: b"k".to_vec().into() }).await;
+    assert!(r.is_ok(), "a follower with local reads must answer: {r:?}");
+
+    // Without the write-ahead log, a kill of every node loses the data.
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.start_node(i);
+    }
+    c.wait_leader().await;
+    assert_eq!(c.client().get(b"k").await.unwrap(), None, "--unsafe-no-fsync kept data across a kill of all nodes");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_safe_node_reports_no_unsafe_setting() {
+    let c = Cluster::start(&[]);
+    let l = c.wait_leader().await;
+    assert!(c.status(l).await.unsafe_settings.is_empty());
+}

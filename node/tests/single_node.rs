@@ -35,6 +35,8 @@ fn single_node_campaigns_commits_and_applies() {
         tick_interval: Duration::from_millis(10),
         read_index_retry: Duration::from_millis(200),
         snapshot_threshold: 1000,
+        local_reads: false,
+        ack_before_commit: false,
     };
     let thread = std::thread::spawn(move || RaftLoop::new(raw, inbox, transport, loop_cfg).run());
 
