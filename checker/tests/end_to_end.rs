@@ -164,3 +164,35 @@ fn a_run_over_ssh_with_the_vagrant_layout_is_valid() {
     let ps = Command::new("pgrep").args(["-f", "raftkv serve"]).output().unwrap();
     assert!(ps.stdout.is_empty(), "raftkv processes left behind: {}", String::from_utf8_lossy(&ps.stdout));
 }
+
+/// The CI subset of the unsafe-mode table: a node that serves reads from
+/// its local state machine (`--read-consistency local`) is flagged invalid
+/// under partitions, and the report explains it. (scripts/detect-unsafe
+/// measures the rate over many seeds; see the README.)
+#[test]
+fn local_reads_under_partitions_are_flagged_invalid() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let out = Command::new(repo().join("scripts/run-test"))
+        .env("FAULTLINE_BIN_DIR", bin_dir())
+        .env("FAULTLINE_RESULTS", results.path())
+        .args(["--node-args", "--read-consistency local", "--faults", "partition", "--time-limit", "20s"])
+        .args(["--interval", "4s", "--seed", "1", "--name", "unsafe-local"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "stale local reads were not flagged:\n{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["valid"], false);
+    let why = r["failures"][0]["explanation"].as_str().unwrap_or_default().to_string();
+    assert!(why.starts_with("read of key"), "{why}");
+    let p = open(&run.join("report.html"));
+    assert_clean(&p, "unsafe report");
+    assert!(p.dom.contains(r#"id="first-error""#));
+    let test: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["node_args"], "--read-consistency local");
+}

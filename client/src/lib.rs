@@ -156,7 +156,21 @@ impl Client {
 
     /// Runs `call` against the leader, following redirects, within the
     /// operation timeout.
-    async fn run<T, F, Fut>(&mut self, is_read: bool, mut call: F) -> Result<T, ClientError>
+    async fn run<T, F, Fut>(&mut self, is_read: bool, call: F) -> Result<T, ClientError>
+    where
+        F: FnMut(KvClient<Channel>) -> Fut,
+        Fut: std::future::Future<Output = Result<T, Status>>,
+    {
+        let result = self.attempt_all(is_read, call).await;
+        if matches!(result, Err(ClientError::Timeout(_) | ClientError::Unknown(_) | ClientError::ReadUnavailable(_))) {
+            // The node we preferred may be cut off or paused: the next
+            // operation looks for the leader afresh, as etcd's client does.
+            self.preferred = None;
+        }
+        result
+    }
+
+    async fn attempt_all<T, F, Fut>(&mut self, is_read: bool, mut call: F) -> Result<T, ClientError>
     where
         F: FnMut(KvClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
