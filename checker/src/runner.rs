@@ -247,8 +247,11 @@ impl Shared {
         c.kind
     }
 
-    fn client(&self) -> Client {
-        Client::new(self.opts.endpoints.clone(), self.opts.timeout)
+    /// A client bound to one node (worker i to node i mod n), as Jepsen
+    /// binds its clients: reads and writes reach followers first, so a node
+    /// that answers what it should redirect is exercised.
+    fn client(&self, home: usize) -> Client {
+        Client::new(self.opts.endpoints.clone(), self.opts.timeout).with_home(home)
     }
 }
 
@@ -256,7 +259,7 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(shared.opts.seed ^ (id as u64).wrapping_mul(0x9E37_79B9));
     let mut process = shared.new_process();
-    let mut client = shared.client();
+    let mut client = shared.client(id);
     // Jepsen's stagger: a uniform wait averaging concurrency/rate.
     let mean_gap = (shared.opts.rate > 0.0).then(|| shared.opts.concurrency as f64 / shared.opts.rate);
     loop {
@@ -280,9 +283,14 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
 
 /// Reads keys from the queue, each by a fresh process, retrying until the
 /// read succeeds or `deadline`.
-async fn final_reader(shared: Arc<Shared>, keys: Arc<Mutex<Vec<i64>>>, deadline: Instant) -> Vec<Sample> {
+async fn final_reader(
+    shared: Arc<Shared>,
+    id: usize,
+    keys: Arc<Mutex<Vec<i64>>>,
+    deadline: Instant,
+) -> Vec<Sample> {
     let mut samples = Vec::new();
-    let mut client = shared.client();
+    let mut client = shared.client(id);
     loop {
         let Some(key) = keys.lock().unwrap().pop() else { break };
         let process = shared.new_process();
@@ -415,7 +423,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     let queue = Arc::new(Mutex::new((0..keys_touched).rev().collect::<Vec<i64>>()));
     let deadline = Instant::now() + opts.final_read_deadline;
     let readers: Vec<_> = (0..opts.concurrency.min(keys_touched.max(1) as usize))
-        .map(|_| tokio::spawn(final_reader(shared.clone(), queue.clone(), deadline)))
+        .map(|i| tokio::spawn(final_reader(shared.clone(), i, queue.clone(), deadline)))
         .collect();
     for r in readers {
         samples.extend(r.await.expect("final reader panicked"));

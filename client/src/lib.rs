@@ -107,6 +107,10 @@ pub struct Client {
     preferred: Option<String>,
     next: usize,
     timeout: Duration,
+    /// When set, every operation starts at this endpoint (redirects are
+    /// still followed within the operation), as a Jepsen client is bound
+    /// to one node: followers then see client traffic too.
+    home: Option<usize>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -118,7 +122,16 @@ impl Client {
     /// A client of `endpoints` (HOST:PORT) whose operations each give up
     /// after `timeout`. No connection is made until the first operation.
     pub fn new(endpoints: Vec<String>, timeout: Duration) -> Client {
-        Client { endpoints, channels: HashMap::new(), preferred: None, next: 0, timeout }
+        Client { endpoints, channels: HashMap::new(), preferred: None, next: 0, timeout, home: None }
+    }
+
+    /// Binds the client to endpoint `home % endpoints.len()`: each
+    /// operation is sent there first.
+    pub fn with_home(mut self, home: usize) -> Client {
+        if !self.endpoints.is_empty() {
+            self.home = Some(home % self.endpoints.len());
+        }
+        self
     }
 
     pub fn endpoints(&self) -> &[String] {
@@ -161,6 +174,9 @@ impl Client {
         F: FnMut(KvClient<Channel>) -> Fut,
         Fut: std::future::Future<Output = Result<T, Status>>,
     {
+        if let Some(h) = self.home {
+            self.preferred = Some(self.endpoints[h].clone());
+        }
         let result = self.attempt_all(is_read, call).await;
         if matches!(result, Err(ClientError::Timeout(_) | ClientError::Unknown(_) | ClientError::ReadUnavailable(_))) {
             // The node we preferred may be cut off or paused: the next
