@@ -283,12 +283,7 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
 
 /// Reads keys from the queue, each by a fresh process, retrying until the
 /// read succeeds or `deadline`.
-async fn final_reader(
-    shared: Arc<Shared>,
-    id: usize,
-    keys: Arc<Mutex<Vec<i64>>>,
-    deadline: Instant,
-) -> Vec<Sample> {
+async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>, deadline: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
     let mut client = shared.client(id);
     loop {

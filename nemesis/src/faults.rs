@@ -20,7 +20,12 @@ use crate::partition::{Grudge, Shape, ALL_SHAPES};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum FaultKind {
     Partition,
+    /// Kill one, the leader, a majority or all, at random.
     Kill,
+    /// Kill every node at once (what `--unsafe-no-fsync` cannot survive).
+    KillAll,
+    /// Kill a random majority at once.
+    KillMajority,
     Pause,
 }
 
@@ -29,11 +34,14 @@ impl FaultKind {
         match self {
             FaultKind::Partition => "partition",
             FaultKind::Kill => "kill",
+            FaultKind::KillAll => "kill-all",
+            FaultKind::KillMajority => "kill-majority",
             FaultKind::Pause => "pause",
         }
     }
 
-    /// Parses `partition,kill,pause` or `none` (no faults at all).
+    /// Parses `partition,kill,pause` (also `kill-all`, `kill-majority`) or
+    /// `none` (no faults at all).
     pub fn parse_list(s: &str) -> Result<Vec<FaultKind>, String> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
@@ -41,8 +49,14 @@ impl FaultKind {
                 "none" => continue,
                 "partition" => FaultKind::Partition,
                 "kill" => FaultKind::Kill,
+                "kill-all" => FaultKind::KillAll,
+                "kill-majority" => FaultKind::KillMajority,
                 "pause" => FaultKind::Pause,
-                other => return Err(format!("unknown fault {other:?}; known: none, partition, kill, pause")),
+                other => {
+                    return Err(format!(
+                        "unknown fault {other:?}; known: none, partition, kill, kill-all, kill-majority, pause"
+                    ))
+                }
             };
             if !out.contains(&kind) {
                 out.push(kind);
@@ -126,6 +140,8 @@ impl Fault {
             FaultKind::Kill => {
                 Fault::Kill([Target::One, Target::Leader, Target::Majority, Target::All].choose(rng).unwrap().clone())
             }
+            FaultKind::KillAll => Fault::Kill(Target::All),
+            FaultKind::KillMajority => Fault::Kill(Target::Majority),
             FaultKind::Pause => {
                 Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone())
             }
@@ -215,6 +231,10 @@ mod tests {
     fn fault_lists() {
         assert_eq!(FaultKind::parse_list("partition,kill").unwrap(), vec![FaultKind::Partition, FaultKind::Kill]);
         assert!(FaultKind::parse_list("none").unwrap().is_empty());
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let kinds = FaultKind::parse_list("kill-all,kill-majority").unwrap();
+        assert_eq!(Fault::choose(kinds[0], &mut rng), Fault::Kill(Target::All));
+        assert_eq!(Fault::choose(kinds[1], &mut rng), Fault::Kill(Target::Majority));
         let err = FaultKind::parse_list("partition,clock").unwrap_err();
         assert!(err.contains("clock"), "{err}");
     }
