@@ -125,11 +125,6 @@ impl Recorder {
         time
     }
 
-    /// Events recorded so far.
-    pub fn count(&self) -> u64 {
-        self.shared.inner.lock().expect("recorder lock").next_index
-    }
-
     /// Waits until every event is in the file.
     pub fn finish(&self) -> Result<u64, RecorderError> {
         let count = {

@@ -513,15 +513,15 @@ fn explanation(run: &Run, f: &Json, first: bool) -> String {
         let end = time_of(o["complete_index"].as_u64()).unwrap_or(t_hi);
         let p = o["process"].as_u64().unwrap_or(0);
         let y = lane.get(&p).copied().unwrap_or(0) as f64 * lane_h + 2.0;
+        let pos = prefix.iter().position(|i| *i == inv);
         let role = if Some(inv) == bad_idx {
             "culprit"
-        } else if let Some(pos) = prefix.iter().position(|i| *i == inv) {
-            let _ = pos;
+        } else if pos.is_some() {
             "linearized"
         } else {
             "rest"
         };
-        let order = prefix.iter().position(|i| *i == inv).map(|p| format!("#{} ", p + 1)).unwrap_or_default();
+        let order = pos.map(|p| format!("#{} ", p + 1)).unwrap_or_default();
         let label = format!("{order}{} {}", o["f"].as_str().unwrap_or("?"), o["value"]);
         let (x0, x1) = (x(start), x(end).max(x(start) + 2.0));
         // Label what fits; the tooltip always has the whole of it.

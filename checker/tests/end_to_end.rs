@@ -32,20 +32,44 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// Runs scripts/run-test with the prebuilt binaries, its runs going into
+/// `results`; returns the exit code and everything it printed.
+fn run_test(results: &Path, args: &[&str]) -> (Option<i32>, String) {
+    let out = Command::new(repo().join("scripts/run-test"))
+        .env("FAULTLINE_BIN_DIR", bin_dir())
+        .env("FAULTLINE_RESULTS", results)
+        .args(args)
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.code(), log)
+}
+
 #[test]
 fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     require_root();
     let results = tempfile::tempdir().unwrap();
-    let out = Command::new(repo().join("scripts/run-test"))
-        .env("FAULTLINE_BIN_DIR", bin_dir())
-        .env("FAULTLINE_RESULTS", results.path())
-        .args(["--time-limit", "25s", "--faults", "partition,kill", "--interval", "4s", "--seed", "1"])
-        .args(["--concurrency", "5", "--rate", "50", "--name", "e2e"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "run-test did not say valid:\n{log}");
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--time-limit",
+            "25s",
+            "--faults",
+            "partition,kill",
+            "--interval",
+            "4s",
+            "--seed",
+            "1",
+            "--concurrency",
+            "5",
+            "--rate",
+            "50",
+            "--name",
+            "e2e",
+        ],
+    );
+    assert_eq!(code, Some(0), "run-test did not say valid:\n{log}");
     assert!(log.contains("verdict: VALID"), "{log}");
 
     let run = results.path().join("latest").canonicalize().expect("results/latest points at the run");
@@ -145,17 +169,29 @@ fn a_run_over_ssh_with_the_vagrant_layout_is_valid() {
     assert!(text.contains(r#""kind": "ssh""#) && text.contains(r#""user": "vagrant""#), "{text}");
 
     let results = tempfile::tempdir().unwrap();
-    let out = Command::new(repo().join("scripts/run-test"))
-        .env("FAULTLINE_BIN_DIR", bin_dir())
-        .env("FAULTLINE_RESULTS", results.path())
-        .arg("--cluster")
-        .arg(&cluster)
-        .args(["--time-limit", "15s", "--faults", "partition,kill,pause", "--interval", "3s", "--seed", "2"])
-        .args(["--concurrency", "5", "--rate", "50", "--name", "ssh"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "run-test over ssh did not say valid:\n{log}");
+    let cluster_arg = cluster.to_str().unwrap();
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--cluster",
+            cluster_arg,
+            "--time-limit",
+            "15s",
+            "--faults",
+            "partition,kill,pause",
+            "--interval",
+            "3s",
+            "--seed",
+            "2",
+            "--concurrency",
+            "5",
+            "--rate",
+            "50",
+            "--name",
+            "ssh",
+        ],
+    );
+    assert_eq!(code, Some(0), "run-test over ssh did not say valid:\n{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
     for f in ["history.jsonl", "nemesis.jsonl", "results.json", "report.html", "n1.log", "n2.log", "n3.log"] {
         assert!(std::fs::metadata(run.join(f)).map(|m| m.len() > 0).unwrap_or(false), "{f} missing");
@@ -174,15 +210,24 @@ fn local_reads_under_partitions_are_flagged_invalid() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     require_root();
     let results = tempfile::tempdir().unwrap();
-    let out = Command::new(repo().join("scripts/run-test"))
-        .env("FAULTLINE_BIN_DIR", bin_dir())
-        .env("FAULTLINE_RESULTS", results.path())
-        .args(["--node-args", "--read-consistency local", "--faults", "partition", "--time-limit", "20s"])
-        .args(["--interval", "4s", "--seed", "1", "--name", "unsafe-local"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(1), "stale local reads were not flagged:\n{log}");
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--node-args",
+            "--read-consistency local",
+            "--faults",
+            "partition",
+            "--time-limit",
+            "20s",
+            "--interval",
+            "4s",
+            "--seed",
+            "1",
+            "--name",
+            "unsafe-local",
+        ],
+    );
+    assert_eq!(code, Some(1), "stale local reads were not flagged:\n{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
     let r: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();

@@ -124,28 +124,38 @@ impl Control {
         collect(join_all(self.nodes.iter().map(|n| n.install(local_binary))).await).map(drop)
     }
 
+    /// Runs one lifecycle step on the named nodes, in parallel; every
+    /// node that failed is named in the error.
+    async fn on_each<'a, F, Fut>(&'a self, names: &[String], step: F) -> Result<(), ControlError>
+    where
+        F: Fn(&'a NodeProc) -> Fut,
+        Fut: std::future::Future<Output = Result<(), RemoteError>>,
+    {
+        collect(join_all(self.select(names)?.into_iter().map(step)).await).map(drop)
+    }
+
     pub async fn start(&self, names: &[String]) -> Result<(), ControlError> {
-        collect(join_all(self.select(names)?.into_iter().map(|n| n.start())).await).map(drop)
+        self.on_each(names, |n| n.start()).await
     }
 
     pub async fn stop(&self, names: &[String]) -> Result<(), ControlError> {
-        collect(join_all(self.select(names)?.into_iter().map(|n| n.stop())).await).map(drop)
+        self.on_each(names, |n| n.stop()).await
     }
 
     pub async fn kill(&self, names: &[String]) -> Result<(), ControlError> {
-        collect(join_all(self.select(names)?.into_iter().map(|n| n.kill())).await).map(drop)
+        self.on_each(names, |n| n.kill()).await
     }
 
     pub async fn pause(&self, names: &[String]) -> Result<(), ControlError> {
-        collect(join_all(self.select(names)?.into_iter().map(|n| n.pause())).await).map(drop)
+        self.on_each(names, |n| n.pause()).await
     }
 
     pub async fn resume(&self, names: &[String]) -> Result<(), ControlError> {
-        collect(join_all(self.select(names)?.into_iter().map(|n| n.resume())).await).map(drop)
+        self.on_each(names, |n| n.resume()).await
     }
 
     pub async fn wipe(&self, names: &[String]) -> Result<(), ControlError> {
-        collect(join_all(self.select(names)?.into_iter().map(|n| n.wipe())).await).map(drop)
+        self.on_each(names, |n| n.wipe()).await
     }
 
     pub async fn states(&self) -> Vec<Result<ProcState, RemoteError>> {
