@@ -28,6 +28,11 @@ impl Bitset {
         self.words.iter().map(|w| w.count_ones() as usize).sum()
     }
 
+    /// Whether every bit set here is set in `other` (same size).
+    pub fn is_subset(&self, other: &Bitset) -> bool {
+        self.words.iter().zip(other.words.iter()).all(|(a, b)| a & !b == 0)
+    }
+
     /// Bytes held, for the memory guard.
     pub fn heap_bytes(&self) -> usize {
         self.words.len() * 8
@@ -50,5 +55,8 @@ mod tests {
         assert!(!b.get(64));
         assert_eq!(b.count(), 3);
         assert_ne!(b, Bitset::new(130));
+        let mut small = Bitset::new(130);
+        small.set(129);
+        assert!(small.is_subset(&b) && !b.is_subset(&small));
     }
 }

@@ -222,6 +222,15 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
     }
 }
 
+/// A duration in ms for people: whole ms from 10 ms up, else to 0.01 ms.
+pub fn fmt_ms(ms: f64) -> String {
+    if ms >= 10.0 {
+        format!("{ms:.0} ms")
+    } else {
+        format!("{ms:.2} ms")
+    }
+}
+
 fn summarise(
     valid: Validity,
     model: &str,
@@ -235,9 +244,10 @@ fn summarise(
         return format!("valid: the history holds no client operations to check ({model} model)");
     }
     let head = format!(
-        "{}: {ops} ops over {} keys checked against the {model} model in {ms:.0} ms",
+        "{}: {ops} ops over {} keys checked against the {model} model in {}",
         valid.word(),
-        history.keys.len()
+        history.keys.len(),
+        fmt_ms(ms)
     );
     let list = |keys: &[Value]| {
         let mut s: Vec<String> = keys.iter().take(10).map(|k| k.to_string()).collect();

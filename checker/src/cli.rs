@@ -7,6 +7,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Parser, Subcommand, ValueEnum};
+use rayon::prelude::*;
 
 use crate::check::{self, CheckOptions, Results, Validity};
 use crate::gen::{self, GenOptions};
@@ -35,6 +36,8 @@ pub enum ModelName {
 pub enum Format {
     Jsonl,
     Edn,
+    /// Jepsen's console log (`INFO  jepsen.util - P\t:type\t:f\tvalue`).
+    JepsenLog,
 }
 
 #[derive(Debug, Subcommand)]
@@ -48,7 +51,7 @@ pub enum Command {
         /// The model; by default list-append if any op appends, else register.
         #[arg(long, value_enum)]
         model: Option<ModelName>,
-        /// Input format; by default edn for *.edn files, else jsonl.
+        /// Input format; by default edn for *.edn, jepsen-log for *.log, else jsonl.
         #[arg(long, value_enum)]
         format: Option<Format>,
         /// Stop after this long (e.g. 30s); unfinished keys are unknown.
@@ -68,7 +71,7 @@ pub enum Command {
         path: PathBuf,
         #[arg(long, value_enum, default_value_t = ExportFormat::Edn)]
         format: ExportFormat,
-        /// Input format; by default edn for *.edn files, else jsonl.
+        /// Input format; by default edn for *.edn, jepsen-log for *.log, else jsonl.
         #[arg(long, value_enum)]
         input_format: Option<Format>,
     },
@@ -176,7 +179,11 @@ pub fn history_path(p: &Path) -> PathBuf {
 
 /// The input format of `path` when none was named.
 fn format_of(path: &Path, format: Option<Format>) -> Format {
-    format.unwrap_or(if path.extension().is_some_and(|e| e == "edn") { Format::Edn } else { Format::Jsonl })
+    format.unwrap_or(match path.extension().and_then(|e| e.to_str()) {
+        Some("edn") => Format::Edn,
+        Some("log") => Format::JepsenLog,
+        _ => Format::Jsonl,
+    })
 }
 
 /// Reads and parses a history file into events and line numbers.
@@ -185,6 +192,7 @@ pub fn read_events(path: &Path, format: Option<Format>) -> Result<(Vec<Event>, V
     let parsed = match format_of(path, format) {
         Format::Jsonl => history::parse_jsonl(&text),
         Format::Edn => crate::edn::parse(&text),
+        Format::JepsenLog => crate::jepsen_log::parse(&text),
     };
     parsed.map_err(|source| InputError::History { path: path.into(), source })
 }
@@ -200,8 +208,8 @@ pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, Inpu
                 history::LoadError::History(source) => InputError::History { path: path.into(), source },
             })
         }
-        Format::Edn => {
-            let (events, lines) = read_events(path, Some(Format::Edn))?;
+        format @ (Format::Edn | Format::JepsenLog) => {
+            let (events, lines) = read_events(path, Some(format))?;
             history::pair_all(events.into_iter().zip(lines))
                 .map_err(|source| InputError::History { path: path.into(), source })
         }
@@ -278,13 +286,23 @@ pub fn run(cli: Cli) -> u8 {
                 return EXIT_UNUSABLE;
             }
             let opts = CheckOptions { time_limit, max_memo_bytes: memory_limit_mb << 20 };
+            // Files are checked in parallel (and each one's keys too); the
+            // lines come out in the order the files were named.
+            let checked: Vec<(PathBuf, Result<Results, String>)> = paths
+                .par_iter()
+                .map(|p| {
+                    let file = history_path(p);
+                    let r = load_history(&file, format)
+                        .map_err(|e| e.to_string())
+                        .and_then(|h| check_history(&h, model, &opts).map_err(|e| e.to_string()));
+                    (file, r)
+                })
+                .collect();
             let mut code = 0;
-            for p in &paths {
-                let file = history_path(p);
-                let c = match load_history(&file, format)
-                    .map_err(|e| e.to_string())
-                    .and_then(|h| check_history(&h, model, &opts).map_err(|e| e.to_string()))
-                {
+            let mut tally = [0usize; 4];
+            let mut total_ms = 0.0;
+            for (p, (file, r)) in paths.iter().zip(checked) {
+                let c = match r {
                     Err(e) => {
                         println!("{}: unusable: {e}", file.display());
                         EXIT_UNUSABLE
@@ -294,6 +312,7 @@ pub fn run(cli: Cli) -> u8 {
                         for f in results.failures.iter().take(5) {
                             println!("  key {}: {}", f.key, f.explanation);
                         }
+                        total_ms += results.check_time_ms;
                         let dest = out.clone().or_else(|| p.is_dir().then(|| p.join("results.json")));
                         if let Some(dest) = dest {
                             if let Err(e) = write_results(&dest, &results) {
@@ -304,7 +323,19 @@ pub fn run(cli: Cli) -> u8 {
                         results.valid.exit_code()
                     }
                 };
+                tally[c.min(3) as usize] += 1;
                 code = worse(code, c);
+            }
+            if paths.len() > 1 {
+                println!(
+                    "{} files: {} valid, {} invalid, {} unknown, {} unusable; checking took {} in all",
+                    paths.len(),
+                    tally[0],
+                    tally[1],
+                    tally[2],
+                    tally[3],
+                    check::fmt_ms(total_ms)
+                );
             }
             code
         }

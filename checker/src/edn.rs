@@ -64,7 +64,7 @@ fn map_lines(text: &str) -> Vec<usize> {
     lines
 }
 
-fn to_value(v: &Edn, line: usize, field: &'static str) -> Result<Value, HistoryError> {
+pub(crate) fn to_value(v: &Edn, line: usize, field: &'static str) -> Result<Value, HistoryError> {
     Ok(match v {
         Edn::Nil => Value::Nil,
         Edn::Integer(i) => Value::Int(*i),

@@ -4,6 +4,7 @@
 //! Layout:
 //! - [`history`]: events (JSON Lines), validation, pairing into ops per key;
 //! - [`edn`]: Jepsen/Knossos EDN import and export;
+//! - [`jepsen_log`]: Jepsen's console log (`jepsen.util` op lines) import;
 //! - [`model`]: the model trait; [`register`] and [`list_append`] implement it;
 //! - [`bitset`]: the set of linearized ops, half of the memo key;
 //! - [`wgl`]: the Wing–Gong–Lowe search for one key;
@@ -25,6 +26,7 @@ pub mod edn;
 pub mod gen;
 pub mod history;
 pub mod index;
+pub mod jepsen_log;
 pub mod list_append;
 pub mod mock_kv;
 pub mod model;

@@ -13,14 +13,32 @@
 //! Ops without a deadline (info ops that stayed optional) have no return
 //! entry: they may be linearized anywhere after their call, or never.
 //!
+//! Three prunings keep optional ops from multiplying the configurations.
+//! The first two keep the verdict exact because any linearization can be
+//! rewritten to obey them; the third only cuts repeated work:
+//! - **No-op optional ops are skipped.** An optional op that leaves the
+//!   state as it was can be dropped from any linearization that places it.
+//! - **Twins go in invoke order.** Optional ops with the same action (two
+//!   crashed `write 3`) are interchangeable: if a linearization places the
+//!   later-invoked one at some point, the earlier one, invoked before, can
+//!   take that place instead and the later one the earlier's (or none). So
+//!   an optional op is tried only once its previous twin is linearized.
+//! - **Dominated configurations are cut.** Optional ops stay available
+//!   from their call on, so a configuration that used a subset of the
+//!   optional ops, with the same ops with deadlines and the same state, can
+//!   do everything one that used more can. The memo keeps, per (ops with
+//!   deadlines, state), the minimal sets of optional ops used.
+//!
 //! Ties cannot occur: positions are event ordinals in the history, and two
 //! events never share one. An op whose completion comes before another's
 //! invoke in the file precedes it; otherwise the two are concurrent.
 
-use std::collections::HashSet;
+use std::collections::hash_map::Entry as MemoEntry;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::bitset::Bitset;
+use crate::history::Action;
 use crate::model::{Model, SearchOp};
 
 /// Why a search stopped without a verdict.
@@ -146,13 +164,32 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
         return Outcome::Valid;
     }
     let mut list = List::build(ops);
-    let mut memo: HashSet<(Bitset, M::State), ahash::RandomState> = HashSet::default();
-    let entry_bytes = Bitset::new(ops.len()).heap_bytes() + std::mem::size_of::<(Bitset, M::State)>() + 16;
-    let mut linearized = Bitset::new(ops.len());
+    let twin_before = twins(ops);
+    // Optional ops get their own numbering and bitset: the memo key holds
+    // only the ops with deadlines, and the optional ones used go in the
+    // value, for the dominance test.
+    let mut slot = vec![NIL; ops.len()];
+    let mut optional_count = 0;
+    for (i, o) in ops.iter().enumerate() {
+        if o.deadline.is_none() {
+            slot[i] = optional_count;
+            optional_count += 1;
+        }
+    }
+    let mut memo: Memo<M::State> = HashMap::default();
+    let entry_bytes = Bitset::new(ops.len()).heap_bytes() + std::mem::size_of::<(Bitset, M::State, Vec<Bitset>)>() + 16;
+    let used_bytes = Bitset::new(optional_count).heap_bytes() + std::mem::size_of::<Bitset>();
+    let mut done = Bitset::new(ops.len());
+    let mut used = Bitset::new(optional_count);
     let mut state = model.init();
-    let mut stack: Vec<(usize, M::State)> = Vec::new();
+    let mut stack: Vec<(usize, bool, M::State)> = Vec::new();
     let mut best: Option<Failure<M::State>> = None;
     let mut node = list.next[HEAD];
+    // The walk up to the first return entry runs twice: over ops with
+    // deadlines, then (`late`) over optional ones. Optional ops are thus
+    // tried as late as possible, just before something needs them, which
+    // is where a valid history usually wants them.
+    let mut late = false;
     let mut steps: u64 = 0;
     let mut memo_bytes = 0usize;
     loop {
@@ -170,36 +207,111 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
         }
         let Entry { op, call } = list.entries[node];
         if call {
+            let optional = slot[op] != NIL;
+            if optional != late || (optional && twin_before[op] != NIL && !used.get(slot[twin_before[op]])) {
+                node = list.next[node];
+                continue;
+            }
             if let Some(next_state) = model.step(&state, &ops[op].op) {
-                linearized.set(op);
-                let bytes = entry_bytes + model.state_bytes(&next_state);
-                if memo.insert((linearized.clone(), next_state.clone())) {
-                    memo_bytes += bytes;
-                    stack.push((node, std::mem::replace(&mut state, next_state)));
-                    list.lift(node);
-                    node = list.next[HEAD];
+                if optional && next_state == state {
+                    node = list.next[node];
                     continue;
                 }
-                linearized.clear(op);
+                mark(&mut done, &mut used, &slot, op, true);
+                let key = (done.clone(), next_state.clone());
+                if let Some(added) = remember(&mut memo, key, &used) {
+                    memo_bytes += used_bytes + if added { entry_bytes + model.state_bytes(&next_state) } else { 0 };
+                    stack.push((node, late, std::mem::replace(&mut state, next_state)));
+                    list.lift(node);
+                    node = list.next[HEAD];
+                    late = false;
+                    continue;
+                }
+                mark(&mut done, &mut used, &slot, op, false);
             }
             node = list.next[node];
             continue;
         }
+        if !late {
+            late = true;
+            node = list.next[HEAD];
+            continue;
+        }
         // `op`'s deadline came and it is not linearized: this path is dead.
         record(&mut best, &stack, &list, op, &state);
-        let Some((call_node, prev_state)) = stack.pop() else {
+        let Some((call_node, was_late, prev_state)) = stack.pop() else {
             return Outcome::Invalid(best.expect("recorded just above"));
         };
         state = prev_state;
-        linearized.clear(list.entries[call_node].op);
+        late = was_late;
+        mark(&mut done, &mut used, &slot, list.entries[call_node].op, false);
         list.unlift(call_node);
         node = list.next[call_node];
     }
 }
 
+/// Configurations seen: (ops with deadlines linearized, state) → the sets
+/// of optional ops used to get there, none a subset of another.
+type Memo<S> = HashMap<(Bitset, S), Vec<Bitset>, ahash::RandomState>;
+
+/// Sets or clears `op` in the bitset it belongs to.
+fn mark(done: &mut Bitset, used: &mut Bitset, slot: &[usize], op: usize, on: bool) {
+    let (bits, i) = if slot[op] == NIL { (done, op) } else { (used, slot[op]) };
+    if on {
+        bits.set(i)
+    } else {
+        bits.clear(i)
+    }
+}
+
+/// Records a configuration unless one that dominates it was seen: same
+/// deadline ops and state, having used a subset of the optional ops. Such a
+/// configuration can do all this one can (optional ops stay available once
+/// invoked), so this one adds nothing. Returns None when dominated, else
+/// whether a new memo entry was made.
+fn remember<S: Eq + std::hash::Hash>(memo: &mut Memo<S>, key: (Bitset, S), used: &Bitset) -> Option<bool> {
+    match memo.entry(key) {
+        MemoEntry::Vacant(v) => {
+            v.insert(vec![used.clone()]);
+            Some(true)
+        }
+        MemoEntry::Occupied(mut o) => {
+            let seen = o.get_mut();
+            if seen.iter().any(|u| u.is_subset(used)) {
+                return None;
+            }
+            seen.retain(|u| !used.is_subset(u));
+            seen.push(used.clone());
+            Some(false)
+        }
+    }
+}
+
+/// For each optional op, the optional op with the same action invoked just
+/// before it (or NIL). Such twins are interchangeable, so the search uses
+/// them in invoke order only; see the module docs.
+fn twins(ops: &[SearchOp]) -> Vec<usize> {
+    let mut order: Vec<usize> = (0..ops.len()).filter(|&i| ops[i].deadline.is_none()).collect();
+    order.sort_by_key(|&i| ops[i].op.invoke);
+    let mut last: HashMap<&Action, usize> = HashMap::new();
+    let mut twin_before = vec![NIL; ops.len()];
+    for i in order {
+        if let Some(j) = last.insert(&ops[i].op.action, i) {
+            twin_before[i] = j;
+        }
+    }
+    twin_before
+}
+
 /// Keeps the deepest dead end: the longest prefix, the op that blocked it,
 /// and the states the search stood in there.
-fn record<S: Clone + Eq>(best: &mut Option<Failure<S>>, stack: &[(usize, S)], list: &List, blocked: usize, state: &S) {
+fn record<S: Clone + Eq>(
+    best: &mut Option<Failure<S>>,
+    stack: &[(usize, bool, S)],
+    list: &List,
+    blocked: usize,
+    state: &S,
+) {
     match best {
         Some(b) if b.prefix.len() > stack.len() => {}
         Some(b) if b.prefix.len() == stack.len() => {
@@ -209,7 +321,7 @@ fn record<S: Clone + Eq>(best: &mut Option<Failure<S>>, stack: &[(usize, S)], li
         }
         _ => {
             *best = Some(Failure {
-                prefix: stack.iter().map(|(n, _)| list.entries[*n].op).collect(),
+                prefix: stack.iter().map(|(n, _, _)| list.entries[*n].op).collect(),
                 blocked,
                 states: vec![state.clone()],
             })

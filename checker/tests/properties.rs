@@ -68,7 +68,9 @@ proptest! {
 /// A random, tiny, single-key history: up to `n` ops from 3 processes with
 /// values from a small domain, so coincidences (and invalid histories) are
 /// common. Processes obey the protocol; anything else is random.
-fn tiny_history(rng: &mut impl Rng, n: usize, list: bool) -> Vec<Event> {
+/// A random history of `n` ops on one key by 3 processes; `info` in
+/// tenths is how often a completion is info.
+fn tiny_history(rng: &mut impl Rng, n: usize, list: bool, info: u32) -> Vec<Event> {
     let mut events = Vec::new();
     let mut open: Vec<Option<(String, Value)>> = vec![None; 3];
     let mut pid = [0u64, 1, 2];
@@ -110,7 +112,7 @@ fn tiny_history(rng: &mut impl Rng, n: usize, list: bool) -> Vec<Event> {
             Some((f, v)) => {
                 let kind = match rng.gen_range(0..10) {
                     0 => EventType::Fail,
-                    1 | 2 => EventType::Info,
+                    r if r <= info => EventType::Info,
                     _ => EventType::Ok,
                 };
                 let value = if f == "read" && kind == EventType::Ok {
@@ -137,13 +139,13 @@ fn tiny_history(rng: &mut impl Rng, n: usize, list: bool) -> Vec<Event> {
     events
 }
 
-fn agree<M: Model>(model: &M, list: bool, seed: u64) {
+fn agree<M: Model>(model: &M, list: bool, seed: u64, max_ops: usize, info: u32) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let accepts: fn(OpType) -> bool = M::accepts;
     let mut invalid = 0;
     for case in 0..3000 {
-        let n = rng.gen_range(1..=8);
-        let events = tiny_history(&mut rng, n, list);
+        let n = rng.gen_range(1..=max_ops);
+        let events = tiny_history(&mut rng, n, list, info);
         let lines: Vec<usize> = (1..=events.len()).collect();
         let h = history::pair(&events, &lines, accepts, model.name()).expect("well-formed");
         let ops = h.ops.first().cloned().unwrap_or_default();
@@ -163,10 +165,22 @@ fn agree<M: Model>(model: &M, list: bool, seed: u64) {
 
 #[test]
 fn search_agrees_with_brute_force_on_tiny_register_histories() {
-    agree(&Register, false, 7);
+    agree(&Register, false, 7, 8, 2);
+}
+
+/// Many crashed ops with few distinct values: this exercises the search's
+/// handling of optional ops (no-ops, twins, dominated configurations).
+#[test]
+fn search_agrees_with_brute_force_on_crash_heavy_register_histories() {
+    agree(&Register, false, 13, 10, 5);
 }
 
 #[test]
 fn search_agrees_with_brute_force_on_tiny_list_append_histories() {
-    agree(&ListAppend, true, 11);
+    agree(&ListAppend, true, 11, 8, 2);
+}
+
+#[test]
+fn search_agrees_with_brute_force_on_crash_heavy_list_append_histories() {
+    agree(&ListAppend, true, 17, 8, 5);
 }
