@@ -189,7 +189,7 @@ fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError> {
 
 fn undo_of(f: &str) -> Option<&'static str> {
     Some(match f {
-        "start-partition" => "stop-partition",
+        "start-partition" | "pause-isolate" => "stop-partition",
         "kill" => "restart",
         "pause" => "resume",
         _ => return None,

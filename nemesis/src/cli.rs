@@ -178,7 +178,8 @@ enum Cmd {
     Run {
         #[command(flatten)]
         cluster: ClusterArg,
-        /// Comma-separated: partition, kill, kill-all, kill-majority, pause; or none.
+        /// Comma-separated: partition, kill, kill-all, kill-majority, pause,
+        /// pause-isolate; or none.
         #[arg(long, default_value = "partition,kill,pause")]
         faults: String,
         /// Mean time a fault is held, and between faults (each drawn from 0.5x to 1.5x).

@@ -8,6 +8,7 @@
 
 use std::fmt;
 use std::str::FromStr;
+use std::time::Duration;
 
 use rand::seq::SliceRandom;
 use rand::Rng;
@@ -27,6 +28,9 @@ pub enum FaultKind {
     /// Kill a random majority at once.
     KillMajority,
     Pause,
+    /// Pause the leader until the others elect a new one, cut it off from
+    /// them, then resume it: for a while it still believes it leads.
+    PauseIsolate,
 }
 
 impl FaultKind {
@@ -37,10 +41,12 @@ impl FaultKind {
             FaultKind::KillAll => "kill-all",
             FaultKind::KillMajority => "kill-majority",
             FaultKind::Pause => "pause",
+            FaultKind::PauseIsolate => "pause-isolate",
         }
     }
 
-    /// Parses `partition,kill,pause` (also `kill-all`, `kill-majority`) or
+    /// Parses `partition,kill,pause` (also `kill-all`, `kill-majority`,
+    /// `pause-isolate`) or
     /// `none` (no faults at all).
     pub fn parse_list(s: &str) -> Result<Vec<FaultKind>, String> {
         let mut out = Vec::new();
@@ -52,9 +58,11 @@ impl FaultKind {
                 "kill-all" => FaultKind::KillAll,
                 "kill-majority" => FaultKind::KillMajority,
                 "pause" => FaultKind::Pause,
+                "pause-isolate" => FaultKind::PauseIsolate,
                 other => {
                     return Err(format!(
-                        "unknown fault {other:?}; known: none, partition, kill, kill-all, kill-majority, pause"
+                        "unknown fault {other:?}; known: none, partition, kill, kill-all, kill-majority, pause, \
+                         pause-isolate"
                     ))
                 }
             };
@@ -130,7 +138,12 @@ pub enum Fault {
     Partition(Shape),
     Kill(Target),
     Pause(Target),
+    PauseIsolate,
 }
+
+/// How long [`Fault::PauseIsolate`] waits for the others to elect a new
+/// leader before it cuts the old one off anyway.
+const NEW_LEADER_WAIT: Duration = Duration::from_secs(10);
 
 impl Fault {
     /// A random fault of `kind`.
@@ -145,6 +158,7 @@ impl Fault {
             FaultKind::Pause => {
                 Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone())
             }
+            FaultKind::PauseIsolate => Fault::PauseIsolate,
         }
     }
 
@@ -154,6 +168,7 @@ impl Fault {
             Fault::Partition(_) => "start-partition",
             Fault::Kill(_) => "kill",
             Fault::Pause(_) => "pause",
+            Fault::PauseIsolate => "pause-isolate",
         }
     }
 
@@ -162,6 +177,7 @@ impl Fault {
         match self {
             Fault::Partition(s) => json!({ "shape": s.name() }),
             Fault::Kill(t) | Fault::Pause(t) => json!({ "target": t.to_string() }),
+            Fault::PauseIsolate => json!({ "target": "leader" }),
         }
     }
 
@@ -184,6 +200,26 @@ impl Fault {
                 control.pause(&nodes).await?;
                 Ok(Applied::Paused(nodes))
             }
+            Fault::PauseIsolate => {
+                let old = control.leader().await.ok_or_else(|| {
+                    ControlError::NoLeader("no node reports itself leader, so there is no leader to pause".into())
+                })?;
+                let grudge =
+                    Shape::IsolateLeader.grudge(&control.names(), Some(&old), rng).map_err(ControlError::NoLeader)?;
+                control.pause(std::slice::from_ref(&old)).await?;
+                // While it sleeps the others elect a leader and take writes;
+                // the old one, resumed behind the cut, has not heard of them.
+                let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
+                while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                // Resume even when the cut fails: never leave a node paused.
+                let cut = control.partition(&grudge).await;
+                let resumed = control.resume(std::slice::from_ref(&old)).await;
+                cut?;
+                resumed?;
+                Ok(Applied::PausedIsolated { node: old, grudge })
+            }
         }
     }
 }
@@ -194,6 +230,11 @@ pub enum Applied {
     Partition(Grudge),
     Killed(Vec<String>),
     Paused(Vec<String>),
+    /// The old leader, resumed, and the cut that isolates it.
+    PausedIsolated {
+        node: String,
+        grudge: Grudge,
+    },
 }
 
 impl Applied {
@@ -202,13 +243,14 @@ impl Applied {
         match self {
             Applied::Partition(g) => json!({ "grudge": g }),
             Applied::Killed(n) | Applied::Paused(n) => json!({ "nodes": n }),
+            Applied::PausedIsolated { node, grudge } => json!({ "nodes": [node], "grudge": grudge }),
         }
     }
 
     /// The `f` of the events that end it.
     pub fn undo_f(&self) -> &'static str {
         match self {
-            Applied::Partition(_) => "stop-partition",
+            Applied::Partition(_) | Applied::PausedIsolated { .. } => "stop-partition",
             Applied::Killed(_) => "restart",
             Applied::Paused(_) => "resume",
         }
@@ -216,7 +258,7 @@ impl Applied {
 
     pub async fn undo(&self, control: &Control) -> Result<(), ControlError> {
         match self {
-            Applied::Partition(_) => control.heal_network().await,
+            Applied::Partition(_) | Applied::PausedIsolated { .. } => control.heal_network().await,
             Applied::Killed(n) => control.start(n).await,
             Applied::Paused(n) => control.resume(n).await,
         }
@@ -232,7 +274,8 @@ mod tests {
         assert_eq!(FaultKind::parse_list("partition,kill").unwrap(), vec![FaultKind::Partition, FaultKind::Kill]);
         assert!(FaultKind::parse_list("none").unwrap().is_empty());
         let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
-        let kinds = FaultKind::parse_list("kill-all,kill-majority").unwrap();
+        let kinds = FaultKind::parse_list("kill-all,kill-majority,pause-isolate").unwrap();
+        assert_eq!(Fault::choose(kinds[2], &mut rng), Fault::PauseIsolate);
         assert_eq!(Fault::choose(kinds[0], &mut rng), Fault::Kill(Target::All));
         assert_eq!(Fault::choose(kinds[1], &mut rng), Fault::Kill(Target::Majority));
         let err = FaultKind::parse_list("partition,clock").unwrap_err();

@@ -1,6 +1,6 @@
 //! The nemesis against real local test hosts and a real 3-node raftkv
 //! cluster: hosts up and down, partitions, kills, pauses, leader isolation,
-//! an interrupted run, and bad input.
+//! pause-isolate, an interrupted run, and bad input.
 
 mod common;
 
@@ -9,7 +9,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use nemesis::faults::Fault;
+use nemesis::faults::{Applied, Fault};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::{Grudge, Shape};
 use raftkv_client::Client;
@@ -151,6 +151,24 @@ async fn isolating_the_leader_elects_a_new_leader_on_the_majority_side() {
     client.put(b"after", b"isolation").await.expect("the majority side commits");
 
     assert!(h.control.heal().await.is_healed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn pause_isolate_resumes_the_old_leader_behind_a_cut_after_a_new_election() {
+    let h = TestHosts::up();
+    let old = h.start_cluster().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let applied = Fault::PauseIsolate.apply(&h.control, &mut rng).await.unwrap();
+    assert!(matches!(&applied, Applied::PausedIsolated { node, .. } if *node == old), "{applied:?}");
+    assert_eq!(h.state(&old).await, ProcState::Running, "the old leader was left paused");
+    let new = h.control.leader().await.expect("a leader on the majority side");
+    assert_ne!(new, old, "the fault ended before the others elected a new leader");
+    for other in h.control.names().into_iter().filter(|n| *n != old) {
+        assert!(!h.tcp_ok(&old, &other), "{old} still reaches {other}");
+    }
+    applied.undo(&h.control).await.unwrap();
+    assert!(h.control.heal().await.is_healed());
+    assert!(h.tcp_ok(&old, &new), "the heal did not reconnect {old} and {new}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
