@@ -302,9 +302,23 @@ pub fn parse_jsonl(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError>
 
 /// [`parse_jsonl`] for a text whose first line is line `first_line`.
 pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
+    let parsed = parse_jsonl_chunks(text, first_line)?;
+    let n = parsed.iter().map(Vec::len).sum();
+    let (mut events, mut lines) = (Vec::with_capacity(n), Vec::with_capacity(n));
+    for (line, e) in parsed.into_iter().flatten() {
+        lines.push(line);
+        events.push(e);
+    }
+    Ok((events, lines))
+}
+
+/// Parses a JSON Lines text in parallel chunks cut at line boundaries:
+/// (line number, event) per non-blank line, chunk by chunk, in order. The
+/// first error (by line number) is returned.
+fn parse_jsonl_chunks(text: &str, first_line: usize) -> Result<Vec<Vec<(usize, Event)>>, HistoryError> {
     use rayon::prelude::*;
-    // Split into chunks at line boundaries, remembering each chunk's first
-    // line number, so parallel parsing still reports exact lines.
+    // Remember each chunk's first line number, so parallel parsing still
+    // reports exact lines.
     let bytes = text.as_bytes();
     let target = (bytes.len() / (rayon::current_num_threads() * 8)).max(1 << 20);
     let mut chunks = Vec::new();
@@ -328,11 +342,12 @@ pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Ve
         first_lines.push(acc);
         acc += c;
     }
-    let parsed: Vec<Result<Vec<(usize, Event)>, HistoryError>> = chunks
+    chunks
         .par_iter()
-        .zip(first_lines.par_iter())
-        .map(|(&(s, e), &first)| {
-            let mut out = Vec::new();
+        .enumerate()
+        .map(|(k, &(s, e))| {
+            let first = first_lines[k];
+            let mut out = Vec::with_capacity(line_counts[k] + 1);
             for (i, l) in text[s..e].split('\n').enumerate() {
                 let l = l.trim_end_matches('\r');
                 if l.trim().is_empty() {
@@ -342,16 +357,7 @@ pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Ve
             }
             Ok(out)
         })
-        .collect();
-    let n = parsed.iter().map(|r| r.as_ref().map_or(0, Vec::len)).sum();
-    let (mut events, mut lines) = (Vec::with_capacity(n), Vec::with_capacity(n));
-    for chunk in parsed {
-        for (line, e) in chunk? {
-            lines.push(line);
-            events.push(e);
-        }
-    }
-    Ok((events, lines))
+        .collect()
 }
 
 /// What one client operation did, as the models see it.
@@ -656,6 +662,8 @@ pub fn load_jsonl(mut reader: impl std::io::Read) -> Result<History, LoadError> 
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut first_line = 1;
     let mut eof = false;
+    // The events of the block parsed last, not yet paired.
+    let mut parsed: Vec<Vec<(usize, Event)>> = Vec::new();
     while !eof {
         // Read up to BLOCK more bytes straight into the buffer, after the
         // unfinished line left from the previous block; then cut at the
@@ -681,14 +689,25 @@ pub fn load_jsonl(mut reader: impl std::io::Read) -> Result<History, LoadError> 
             let line = first_line + memchr::memchr_iter(b'\n', &buf[..e.valid_up_to()]).count();
             LoadError::History(HistoryError::new(line, "(json)", "not valid UTF-8"))
         })?;
-        let (events, lines) = parse_jsonl_from(text, first_line).map_err(LoadError::History)?;
+        // Pairing is sequential; it runs on one thread while the block
+        // after it is parsed on the others. The earlier block's error, if
+        // any, is the one reported.
+        let earlier = std::mem::take(&mut parsed);
+        let (next, paired) = rayon::join(|| parse_jsonl_chunks(text, first_line), || pair_chunks(&mut pairer, earlier));
+        paired.map_err(LoadError::History)?;
+        parsed = next.map_err(LoadError::History)?;
         first_line += memchr::memchr_iter(b'\n', &buf).count();
-        for (e, line) in events.into_iter().zip(lines) {
-            pairer.feed(e, line).map_err(LoadError::History)?;
-        }
         buf = rest;
     }
+    pair_chunks(&mut pairer, parsed).map_err(LoadError::History)?;
     Ok(pairer.finish())
+}
+
+fn pair_chunks(pairer: &mut Pairer, chunks: Vec<Vec<(usize, Event)>>) -> Result<(), HistoryError> {
+    for (line, e) in chunks.into_iter().flatten() {
+        pairer.feed(e, line)?;
+    }
+    Ok(())
 }
 
 /// Why a history could not be loaded.
