@@ -28,8 +28,8 @@ pub enum FaultKind {
     /// Kill a random majority at once.
     KillMajority,
     Pause,
-    /// Pause the leader until the others elect a new one, cut it off from
-    /// them, then resume it: for a while it still believes it leads.
+    /// Pause the leader, cut it off from the others, wait until they elect
+    /// a new one, then resume it: for a while it still believes it leads.
     PauseIsolate,
 }
 
@@ -142,7 +142,7 @@ pub enum Fault {
 }
 
 /// How long [`Fault::PauseIsolate`] waits for the others to elect a new
-/// leader before it cuts the old one off anyway.
+/// leader before it resumes the old one anyway.
 const NEW_LEADER_WAIT: Duration = Duration::from_secs(10);
 
 impl Fault {
@@ -207,14 +207,20 @@ impl Fault {
                 let grudge =
                     Shape::IsolateLeader.grudge(&control.names(), Some(&old), rng).map_err(ControlError::NoLeader)?;
                 control.pause(std::slice::from_ref(&old)).await?;
-                // While it sleeps the others elect a leader and take writes;
-                // the old one, resumed behind the cut, has not heard of them.
-                let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
-                while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
-                // Resume even when the cut fails: never leave a node paused.
+                // Cut it off before the others time out. A paused process's
+                // kernel still accepts TCP data, so the new term's vote
+                // requests and heartbeats would otherwise wait in its socket
+                // buffers and depose it the moment it resumed.
                 let cut = control.partition(&grudge).await;
+                if cut.is_ok() {
+                    // While it sleeps the others elect a leader and take
+                    // writes; resumed behind the cut, it has not heard of them.
+                    let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
+                    while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
+                        tokio::time::sleep(Duration::from_millis(100)).await;
+                    }
+                }
+                // Resume even when the cut failed: never leave a node paused.
                 let resumed = control.resume(std::slice::from_ref(&old)).await;
                 cut?;
                 resumed?;
