@@ -3,13 +3,13 @@
 //! Porcupine's `test_data/jepsen`:
 //!
 //! ```text
-//! INFO  jepsen.util - 3	:invoke	:cas	[3 0]
-//! INFO  jepsen.util - 3	:info	:cas	:timed-out
+//! INFO  jepsen.util - 3   :invoke :cas    [3 0]
+//! INFO  jepsen.util - 3   :info   :cas    :timed-out
 //! ```
 //!
-//! The fields after `jepsen.util - ` are separated by tabs or padded with
-//! spaces: process (an integer or `:nemesis`), type, f and an EDN value. Every other log line is
-//! skipped; a `jepsen.util` line that does not have those four fields is
+//! The fields after `jepsen.util - ` are separated by tabs (older logs) or
+//! padded with spaces (as above): process (an integer or `:nemesis`),
+//! type, f and an EDN value. Every other log line is skipped; a `jepsen.util` line that does not have those four fields is
 //! an error. An info completion's keyword (`:timed-out`) becomes its
 //! `error`: its value is the invoke's, as Jepsen means it.
 
