@@ -342,7 +342,7 @@ fn parse_jsonl_chunks(text: &str, first_line: usize) -> Result<Vec<Vec<(usize, E
         first_lines.push(acc);
         acc += c;
     }
-    chunks
+    let parsed: Vec<Result<Vec<(usize, Event)>, HistoryError>> = chunks
         .par_iter()
         .enumerate()
         .map(|(k, &(s, e))| {
@@ -357,7 +357,11 @@ fn parse_jsonl_chunks(text: &str, first_line: usize) -> Result<Vec<Vec<(usize, E
             }
             Ok(out)
         })
-        .collect()
+        .collect();
+    // Rayon's own collect into a Result keeps an arbitrary error when
+    // several chunks fail; going through the chunks in order keeps the
+    // first, so the message names the earliest bad line.
+    parsed.into_iter().collect()
 }
 
 /// What one client operation did, as the models see it.

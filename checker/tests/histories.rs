@@ -215,6 +215,27 @@ fn pair_error(text: &str) -> String {
     }
 }
 
+/// Texts over a MiB are parsed in parallel chunks; with a bad line in
+/// several of them, the error must still name the earliest.
+#[test]
+fn the_earliest_bad_line_is_named_when_several_chunks_fail() {
+    let ok = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":1,\"value\":null}\n";
+    let per_mib = (1 << 20) / ok.len();
+    let n = 8 * per_mib;
+    // The earliest bad line sits at the end of the first chunk, the others
+    // at the start of later ones, where another thread meets them first.
+    let first = per_mib - per_mib / 10;
+    let mut text = String::with_capacity(n * ok.len() + 64);
+    for i in 1..=n {
+        let bad = i == first || (i > per_mib && i % per_mib == 3);
+        text.push_str(if bad { "{not json\n" } else { ok });
+    }
+    for _ in 0..20 {
+        let e = parse_jsonl(&text).unwrap_err();
+        assert_eq!(e.line, first, "{e}");
+    }
+}
+
 #[test]
 fn bad_input_names_the_line_and_the_field() {
     let ok = "{\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":1,\"value\":null}\n";
