@@ -33,22 +33,21 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
                 "expected PROCESS :TYPE :F VALUE after \"jepsen.util - \"",
             ));
         };
-        let process = match process.trim() {
+        let process = match process {
             ":nemesis" => Process::Nemesis,
             p => Process::Client(p.parse().map_err(|_| {
                 HistoryError::new(line, "process", format!("{p:?} is neither a process number nor :nemesis"))
             })?),
         };
-        let kind = kind.trim().strip_prefix(':').and_then(EventType::parse).ok_or_else(|| {
+        let kind = kind.strip_prefix(':').and_then(EventType::parse).ok_or_else(|| {
             HistoryError::new(line, "type", format!("{kind:?} is not one of :invoke, :ok, :fail, :info"))
         })?;
         let f = f
-            .trim()
             .strip_prefix(':')
             .filter(|f| !f.is_empty())
             .ok_or_else(|| HistoryError::new(line, "f", format!("{f:?} is not a keyword")))?;
-        let edn = edn_format::parse_str(value.trim())
-            .map_err(|e| HistoryError::new(line, "value", format!("{:?} is not an EDN value: {e}", value.trim())))?;
+        let edn = edn_format::parse_str(value)
+            .map_err(|e| HistoryError::new(line, "value", format!("{value:?} is not an EDN value: {e}")))?;
         let (value, error) = match (&edn, kind) {
             (Edn::Keyword(k), EventType::Info | EventType::Fail) => (Value::Nil, Some(k.name().to_string())),
             _ => (crate::edn::to_value(&edn, line, "value")?, None),
@@ -69,9 +68,10 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
     Ok((events, lines))
 }
 
-/// Splits `P :type :f value` into its four fields. Jepsen separates them
-/// with tabs in some versions and pads them with spaces in others; the
-/// value is the rest of the line (a cas value holds a space).
+/// Splits `P :type :f value` into its four fields, each without surrounding
+/// whitespace. Jepsen separates them with tabs in some versions and pads
+/// them with spaces in others; the value is the rest of the line (a cas
+/// value holds a space).
 fn fields(rest: &str) -> Option<[&str; 4]> {
     let mut out = [""; 4];
     let mut rest = rest.trim();
