@@ -1,6 +1,6 @@
-//! A fixed-size bitset: the set of linearized ops in one search
-//! configuration. Hashing and equality are over the words, so it serves as
-//! half of the memo key.
+//! Fixed-size bitsets: [`Bitset`], the set of optional ops a search
+//! configuration used, and [`Frontier`], its set of linearized ops with
+//! deadlines, whose [`Window`] is half of the memo key.
 
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub struct Bitset {
@@ -39,9 +39,105 @@ impl Bitset {
     }
 }
 
+/// A bitset over ops numbered in invoke order, that tracks its frontier:
+/// the first word not yet full. Everything before the frontier is
+/// linearized, and only the ops running around it can be linearized past
+/// it, so a configuration is told apart by the frontier and the few words
+/// from there to the last bit set: its [`Window`]. A memo key then costs a
+/// few words however long the history is, not one bit per op.
+#[derive(Clone, Debug)]
+pub struct Frontier {
+    bits: Bitset,
+    /// The first word with a zero bit (or the last word).
+    low: usize,
+    /// One past the last word with a set bit.
+    high: usize,
+}
+
+/// A [`Frontier`]'s set as a memo key: the frontier word and the words
+/// from there to the last bit set. Words before `low` are all ones.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub struct Window {
+    low: u32,
+    words: Box<[u64]>,
+}
+
+impl Window {
+    /// Bytes held, for the memory guard.
+    pub fn heap_bytes(&self) -> usize {
+        self.words.len() * 8
+    }
+}
+
+impl Frontier {
+    pub fn new(bits: usize) -> Frontier {
+        Frontier { bits: Bitset::new(bits), low: 0, high: 0 }
+    }
+
+    pub fn set(&mut self, i: usize) {
+        self.bits.set(i);
+        let w = i / 64;
+        self.high = self.high.max(w + 1);
+        let last = self.bits.words.len() - 1;
+        while self.low < last && self.bits.words[self.low] == u64::MAX {
+            self.low += 1;
+        }
+    }
+
+    pub fn clear(&mut self, i: usize) {
+        self.bits.clear(i);
+        let w = i / 64;
+        self.low = self.low.min(w);
+        while self.high > 0 && self.bits.words[self.high - 1] == 0 {
+            self.high -= 1;
+        }
+    }
+
+    pub fn get(&self, i: usize) -> bool {
+        self.bits.get(i)
+    }
+
+    pub fn count(&self) -> usize {
+        self.bits.count()
+    }
+
+    /// The set as a memo key.
+    pub fn window(&self) -> Window {
+        let end = self.high.max(self.low);
+        Window { low: self.low as u32, words: self.bits.words[self.low..end].into() }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_window_tells_sets_apart_and_stays_short() {
+        let mut f = Frontier::new(1000);
+        let empty = f.window();
+        for i in 0..300 {
+            f.set(i);
+        }
+        f.set(310);
+        let w = f.window();
+        assert_eq!(w.words.len(), 1, "only the frontier word: {w:?}");
+        f.clear(310);
+        assert_ne!(f.window(), w);
+        f.set(310);
+        assert_eq!(f.window(), w);
+        f.clear(5);
+        assert_eq!(f.window().low, 0);
+        assert!(!f.get(5) && f.get(6));
+        assert_eq!(f.count(), 300);
+        for i in 0..1000 {
+            f.set(i);
+        }
+        for i in (0..1000).rev() {
+            f.clear(i);
+        }
+        assert_eq!(f.window(), empty);
+    }
 
     #[test]
     fn set_clear_get_count() {

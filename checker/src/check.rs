@@ -58,11 +58,14 @@ pub struct CheckOptions {
     pub time_limit: Option<Duration>,
     /// Most bytes one key's memo may hold before that key is unknown.
     pub max_memo_bytes: usize,
+    /// Skip the models' proofs without search ([`crate::model::Model::contradiction`]):
+    /// for measuring, and testing, the search alone.
+    pub search_only: bool,
 }
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { time_limit: None, max_memo_bytes: 2 << 30 }
+        CheckOptions { time_limit: None, max_memo_bytes: 2 << 30, search_only: false }
     }
 }
 
@@ -154,7 +157,7 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
         });
         (tx, handle)
     });
-    let limits = Limits { cancel: &cancel, max_memo_bytes: opts.max_memo_bytes };
+    let limits = Limits { cancel: &cancel, max_memo_bytes: opts.max_memo_bytes, search_only: opts.search_only };
 
     // Biggest keys first, so one long key does not start last.
     let mut order: Vec<usize> = (0..history.keys.len()).collect();
@@ -272,8 +275,11 @@ fn explain<M: Model>(
     key: &Value,
     all_ops: &[Op],
     ops: &[SearchOp],
-    failure: wgl::Failure<M::State>,
+    mut failure: wgl::Failure<M::State>,
 ) -> KeyFailure {
+    if let Some(proof) = failure.proof.take() {
+        return explain_proof(model, key, all_ops, ops, failure, proof);
+    }
     let states = &failure.states;
     let fails_everywhere = |i: usize| states.iter().all(|s| model.step(s, &ops[i].op).is_none());
     // The op whose deadline passed may itself be placeable: then every
@@ -319,6 +325,32 @@ fn explain<M: Model>(
         op: OpView::of(op),
         linearized_prefix: failure.prefix.iter().map(|&i| OpView::of(&ops[i].op)).collect(),
         candidate_states: described,
+        key_ops: all_ops.iter().map(OpView::of).collect(),
+    }
+}
+
+/// The explanation of a failure the model proved without searching.
+fn explain_proof<M: Model>(
+    model: &M,
+    key: &Value,
+    all_ops: &[Op],
+    ops: &[SearchOp],
+    failure: wgl::Failure<M::State>,
+    proof: String,
+) -> KeyFailure {
+    let op = &ops[failure.blocked].op;
+    let what = match &op.action {
+        Action::Read(v) => format!("read of key {key} returned {v}"),
+        Action::Cas(e, n) => format!("cas of key {key} expected {e} (to set {n})"),
+        Action::Write(v) => format!("write of key {key} of {v}"),
+        Action::Append(v) => format!("append of {v} to key {key}"),
+    };
+    KeyFailure {
+        key: key.clone(),
+        explanation: format!("{what}, but {proof}"),
+        op: OpView::of(op),
+        linearized_prefix: Vec::new(),
+        candidate_states: failure.states.iter().map(|s| model.describe(s)).collect(),
         key_ops: all_ops.iter().map(OpView::of).collect(),
     }
 }

@@ -9,6 +9,7 @@ use std::time::Duration;
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
+use crate::bench;
 use crate::check::{self, CheckOptions, Results, Validity};
 use crate::gen::{self, GenOptions};
 use crate::history::{self, Event, History, HistoryError};
@@ -80,6 +81,33 @@ pub enum Command {
     Gen {
         #[command(flatten)]
         opts: GenOptions,
+    },
+    /// Check generated single-key histories with many concurrent processes
+    /// (the checker's contention benchmark), each in a child process, and
+    /// print their verdicts, check times and peak memory as a table.
+    Bench {
+        /// Seed of every generated history.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+        /// Per-case time limit (e.g. 60s); a case past it is unknown.
+        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        time_limit: Duration,
+        /// Only cases of this model.
+        #[arg(long, value_enum)]
+        model: Option<gen::GenModel>,
+        /// Only cases with at most this many ops.
+        #[arg(long)]
+        max_ops: Option<usize>,
+        /// Also write every case's result here, as a JSON array.
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Skip the models' proofs without search: measure the search alone.
+        #[arg(long)]
+        search_only: bool,
+        /// Run one case (JSON) in this process and print its result: what
+        /// the parent runs in each child.
+        #[arg(long, hide = true)]
+        case: Option<String>,
     },
     /// Run concurrent clients against a cluster, record the history in
     /// OUT/history.jsonl, check it, and write OUT/results.json. Exits 0
@@ -285,7 +313,7 @@ pub fn run(cli: Cli) -> u8 {
                 eprintln!("checker: --out takes one input, got {}", paths.len());
                 return EXIT_UNUSABLE;
             }
-            let opts = CheckOptions { time_limit, max_memo_bytes: memory_limit_mb << 20 };
+            let opts = CheckOptions { time_limit, max_memo_bytes: memory_limit_mb << 20, ..CheckOptions::default() };
             // Files are checked in parallel (and each one's keys too); the
             // lines come out in the order the files were named.
             let checked: Vec<(PathBuf, Result<Results, String>)> = paths
@@ -402,6 +430,10 @@ pub fn run(cli: Cli) -> u8 {
                 }
             })
         }
+        Command::Bench { seed, time_limit, model, max_ops, out, search_only, case } => {
+            let only = bench::Filter { model, max_ops, search_only };
+            bench(seed, time_limit, only, out, case)
+        }
         Command::Gen { opts } => {
             let events = gen::generate(&opts);
             let mut out = BufWriter::with_capacity(1 << 20, std::io::stdout().lock());
@@ -415,6 +447,72 @@ pub fn run(cli: Cli) -> u8 {
             }
             0
         }
+    }
+}
+
+/// `checker bench`: each case in a child process (so its peak memory is
+/// its own), or, with `--case`, one case here.
+fn bench(seed: u64, limit: Duration, only: bench::Filter, out: Option<PathBuf>, case: Option<String>) -> u8 {
+    use crate::bench::{Case, CaseResult};
+    if let Some(json) = case {
+        return match serde_json::from_str::<Case>(&json) {
+            Ok(case) => {
+                let r = bench::run_case(&case, limit);
+                println!("{}", serde_json::to_string(&r).expect("results serialise"));
+                0
+            }
+            Err(e) => {
+                eprintln!("checker bench: --case {json:?}: {e}");
+                EXIT_UNUSABLE
+            }
+        };
+    }
+    let exe = match std::env::current_exe() {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("checker bench: cannot find this executable: {e}");
+            return EXIT_UNUSABLE;
+        }
+    };
+    let cases: Vec<Case> = only.cases(seed);
+    println!("{}", bench::HEADER);
+    let mut results: Vec<CaseResult> = Vec::new();
+    for c in cases {
+        let json = serde_json::to_string(&c).expect("cases serialise");
+        let child = std::process::Command::new(&exe)
+            .args(["bench", "--time-limit", &format!("{}ms", limit.as_millis()), "--case", &json])
+            .output();
+        let parsed = child.map_err(|e| e.to_string()).and_then(|o| {
+            serde_json::from_slice::<CaseResult>(&o.stdout)
+                .map_err(|e| format!("{e}; stderr: {}", String::from_utf8_lossy(&o.stderr).trim()))
+        });
+        match parsed {
+            Ok(r) => {
+                println!("{}", bench::row(&r));
+                results.push(r);
+            }
+            Err(e) => {
+                eprintln!("checker bench: case {json}: {e}");
+                return EXIT_UNUSABLE;
+            }
+        }
+    }
+    if let Some(path) = out {
+        let written = std::fs::File::create(&path)
+            .map_err(|e| e.to_string())
+            .and_then(|f| serde_json::to_writer_pretty(BufWriter::new(f), &results).map_err(|e| e.to_string()));
+        if let Err(e) = written {
+            eprintln!("checker bench: writing {}: {e}", path.display());
+            return EXIT_UNUSABLE;
+        }
+    }
+    // A wrong verdict is a checker bug; an unknown is only a limit.
+    if results.iter().any(|r| r.verdict != "unknown" && !r.correct()) {
+        1
+    } else if results.iter().any(|r| r.verdict == "unknown") {
+        2
+    } else {
+        0
     }
 }
 

@@ -177,7 +177,7 @@ fn split_independent(events: &mut [Event]) {
     }
     for e in events.iter_mut().filter(|e| e.process != Process::Nemesis) {
         if let Value::List(l) = std::mem::take(&mut e.value) {
-            let mut it = l.into_vec().into_iter();
+            let mut it = l.iter().cloned();
             e.key = it.next();
             e.value = it.next().unwrap_or_default();
         }

@@ -7,8 +7,9 @@
 //! recorded as `info`, takes effect or not with equal odds, and retires its
 //! process. Written values and appended elements are unique per key.
 //! `stale_read` then rewrites one late read to return a value that was
-//! certainly overwritten before the read began, which makes the history
-//! invalid.
+//! certainly overwritten before the read began (a register) or a list that
+//! certainly lacks an element already read (list-append), which makes the
+//! history invalid.
 
 use std::collections::{BinaryHeap, HashMap};
 
@@ -17,7 +18,8 @@ use rand::{Rng, SeedableRng};
 
 use crate::history::{Event, EventType, Process, Value};
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum GenModel {
     Register,
     ListAppend,
@@ -212,9 +214,43 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
         }
     }
     if o.stale_read {
-        make_stale(&mut events);
+        match o.model {
+            GenModel::Register => make_stale(&mut events),
+            GenModel::ListAppend => make_short(&mut events),
+        }
     }
     events
+}
+
+/// Rewrites the latest list read that can be made certainly stale: it
+/// returns the list of a read r1 that ended before it began, less r1's last
+/// element, which r1 already saw.
+fn make_short(events: &mut [Event]) {
+    // Completed ok reads: (invoke pos, complete pos, key).
+    let mut open: HashMap<Process, usize> = HashMap::new();
+    let mut reads = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        match e.kind {
+            EventType::Invoke => {
+                open.insert(e.process, i);
+            }
+            _ => {
+                let inv = open.remove(&e.process).expect("paired");
+                if e.kind == EventType::Ok && e.f == "read" {
+                    reads.push((inv, i, e.key.clone().unwrap_or_default()));
+                }
+            }
+        }
+    }
+    let list_len = |v: &Value| if let Value::List(l) = v { l.len() } else { 0 };
+    for &(inv, done, ref key) in reads.iter().rev() {
+        let earlier =
+            reads.iter().filter(|r| r.1 < inv && r.2 == *key && list_len(&events[r.1].value) > 0).max_by_key(|r| r.1);
+        let Some(&(_, r1, _)) = earlier else { continue };
+        let Value::List(l) = &events[r1].value else { continue };
+        events[done].value = Value::List(l[..l.len() - 1].to_vec().into());
+        return;
+    }
 }
 
 /// Rewrites the latest read that can be made certainly stale: it returns

@@ -34,7 +34,7 @@ pub enum Value {
     Nil,
     Int(i64),
     Str(Box<str>),
-    List(Box<[Value]>),
+    List(std::sync::Arc<[Value]>),
 }
 
 impl fmt::Display for Value {
@@ -396,6 +396,22 @@ pub struct Op {
     pub complete_index: Option<u64>,
 }
 
+impl Op {
+    /// The op as a sentence names it: `write 3 (events 4–7)`.
+    pub fn words(&self) -> String {
+        let what = match &self.action {
+            Action::Read(v) => format!("read {v}"),
+            Action::Write(v) => format!("write {v}"),
+            Action::Cas(e, n) => format!("cas [{e} {n}]"),
+            Action::Append(v) => format!("append {v}"),
+        };
+        match self.complete_index {
+            Some(c) => format!("{what} (events {}–{c})", self.invoke_index),
+            None => format!("{what} (event {}, never completed)", self.invoke_index),
+        }
+    }
+}
+
 /// A nemesis event, kept for reports.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct NemesisEvent {
@@ -471,7 +487,7 @@ pub struct Pairer {
 fn cas_action(value: Value) -> Action {
     match value {
         Value::List(l) => {
-            let mut it = l.into_vec().into_iter();
+            let mut it = l.iter().cloned();
             Action::Cas(it.next().unwrap_or_default(), it.next().unwrap_or_default())
         }
         _ => unreachable!("cas values are checked at invoke"),

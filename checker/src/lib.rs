@@ -11,6 +11,7 @@
 //! - [`check`]: all keys in parallel, limits, and results.json;
 //! - [`gen`]: a simulated linearizable store that writes histories;
 //! - [`brute`]: an all-orders checker that cross-checks the search;
+//! - [`bench`]: the contention benchmark (`checker bench`);
 //! - [`workload`]: the op generators of `checker run`;
 //! - [`recorder`]: the one writer of history.jsonl;
 //! - [`runner`]: `checker run`'s clients, final reads and summary;
@@ -18,6 +19,7 @@
 //! - [`report`]: a run's report.html; [`index`]: results/index.html;
 //! - [`cli`]: the `checker` command line.
 
+pub mod bench;
 pub mod bitset;
 pub mod brute;
 pub mod check;

@@ -16,11 +16,34 @@
 //! whose element no ok read contains is dropped (placing it anywhere before
 //! a read would put it in that read), and an info append whose element is
 //! appended by no other op is due before the first ok read that contains it.
+//!
+//! # Stranded reads (`stranded`)
+//! A list only grows, and an element once in it stays. So two steps doom
+//! every continuation, and the search refuses them:
+//! - a step to a state longer than some ok read not yet linearized (a read
+//!   of `L` is legal only in a state of length `|L|`);
+//! - an append of `x` while some ok read not yet linearized lacks `x`
+//!   (every later state holds `x`).
+//!
+//! An append therefore waits for every read that does not see it.
+//!
+//! # Contradictions without search (`contradiction`)
+//! If an ok read `r1` ended before an ok read `r2` began, `r2`'s list must
+//! extend `r1`'s: the list only grows. When the longest read that ended
+//! before `r2` began is not a prefix of `r2`, no linearization exists.
+//!
+//! # Reads
+//! A read that leaves a state unchanged finds it as `(L, [])`. Every state
+//! reachable from there in which the read is legal has length `|L|`, so no
+//! append came in between, and reads of `L` keep `(L, [])`: the read leaves
+//! it unchanged too, as [`Model::is_read`] requires.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::hash::{Hash, Hasher};
+use std::sync::Arc;
 
 use crate::history::{Action, EventType, Op, OpType, Value};
-use crate::model::{ok_deadline, Model, SearchOp};
+use crate::model::{ok_deadline, Contradiction, Model, SearchOp};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ListAppend;
@@ -33,12 +56,64 @@ fn as_list(v: &Value) -> Option<&[Value]> {
     }
 }
 
-/// `known`: the list as the last read fixed it; `pending`: elements
-/// appended since, sorted (a bag: their order is not yet observed).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, Default)]
+/// `known`: the list as the last read fixed it, shared with that read's
+/// op (a state costs a pointer, however long the list); `pending`:
+/// elements appended since, sorted (a bag: their order is not yet
+/// observed).
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ListState {
-    pub known: Vec<Value>,
+    pub known: Arc<[Value]>,
     pub pending: Vec<Value>,
+}
+
+impl Default for ListState {
+    fn default() -> Self {
+        ListState { known: Arc::from(Vec::new()), pending: Vec::new() }
+    }
+}
+
+/// Hashes the known list by its length and last element only: equal states
+/// still hash alike, and hashing no longer costs the whole list per step.
+impl Hash for ListState {
+    fn hash<H: Hasher>(&self, h: &mut H) {
+        self.known.len().hash(h);
+        self.known.last().hash(h);
+        self.pending.hash(h);
+    }
+}
+
+impl ListState {
+    fn len(&self) -> usize {
+        self.known.len() + self.pending.len()
+    }
+}
+
+/// No element: the op is not an append.
+const NONE: u32 = u32::MAX;
+
+/// The ok reads (ops with deadlines) not yet linearized: how many, by
+/// length, and how many of them hold each element (interned).
+pub struct ListPending {
+    /// Each op's read length, for ok reads only.
+    read_len: Vec<Option<usize>>,
+    /// Each ok read's distinct elements, sorted.
+    read_elems: Vec<Box<[u32]>>,
+    /// Each append's element, or NONE.
+    appends: Vec<u32>,
+    /// Length → how many such reads are not yet linearized.
+    waiting: BTreeMap<usize, u32>,
+    /// Element → how many such reads hold it.
+    holding: Vec<u32>,
+    /// Such reads by invoke position, for naming a stranded one.
+    open: BTreeSet<(u64, usize)>,
+    invoke: Vec<u64>,
+}
+
+impl ListPending {
+    /// Whether read `r` holds element `e`.
+    fn holds(&self, r: usize, e: u32) -> bool {
+        self.read_elems[r].binary_search(&e).is_ok()
+    }
 }
 
 impl Model for ListAppend {
@@ -59,14 +134,18 @@ impl Model for ListAppend {
     fn step(&self, state: &ListState, op: &Op) -> Option<ListState> {
         match &op.action {
             Action::Read(v) => {
-                let l = as_list(v)?;
+                let l = match v {
+                    Value::Nil => Arc::from(Vec::new()),
+                    Value::List(l) => l.clone(),
+                    _ => return None,
+                };
                 let k = state.known.len();
-                if l.len() != k + state.pending.len() || l[..k] != state.known[..] {
+                if l.len() != state.len() || (!Arc::ptr_eq(&l, &state.known) && l[..k] != state.known[..]) {
                     return None;
                 }
                 let mut rest = l[k..].to_vec();
                 rest.sort_unstable();
-                (rest == state.pending).then(|| ListState { known: l.to_vec(), pending: Vec::new() })
+                (rest == state.pending).then_some(ListState { known: l, pending: Vec::new() })
             }
             Action::Append(x) => {
                 let mut next = state.clone();
@@ -84,8 +163,122 @@ impl Model for ListAppend {
         Value::List(state.known.iter().chain(&state.pending).cloned().collect::<Vec<_>>().into())
     }
 
+    type Pending = ListPending;
+
+    fn pending(&self, ops: &[SearchOp]) -> ListPending {
+        let mut ids: HashMap<&Value, u32, ahash::RandomState> = HashMap::default();
+        let mut intern = |v| {
+            let next = ids.len() as u32;
+            *ids.entry(v).or_insert(next)
+        };
+        let mut p = ListPending {
+            read_len: Vec::with_capacity(ops.len()),
+            read_elems: Vec::with_capacity(ops.len()),
+            appends: Vec::with_capacity(ops.len()),
+            waiting: BTreeMap::new(),
+            holding: Vec::new(),
+            open: BTreeSet::new(),
+            invoke: ops.iter().map(|o| o.op.invoke).collect(),
+        };
+        for o in ops {
+            let read = match &o.op.action {
+                Action::Read(v) if o.deadline.is_some() => as_list(v),
+                _ => None,
+            };
+            let mut elems: Vec<u32> = read.unwrap_or(&[]).iter().map(&mut intern).collect();
+            elems.sort_unstable();
+            elems.dedup();
+            p.read_len.push(read.map(<[Value]>::len));
+            p.read_elems.push(elems.into());
+            p.appends.push(match &o.op.action {
+                Action::Append(x) => intern(x),
+                _ => NONE,
+            });
+        }
+        p.holding = vec![0; ids.len()];
+        for i in 0..ops.len() {
+            self.mark(&mut p, i, false);
+        }
+        p
+    }
+
+    fn mark(&self, p: &mut ListPending, i: usize, on: bool) {
+        let Some(len) = p.read_len[i] else { return };
+        if on {
+            let c = p.waiting.get_mut(&len).expect("a waiting read is counted");
+            *c -= 1;
+            if *c == 0 {
+                p.waiting.remove(&len);
+            }
+            p.open.remove(&(p.invoke[i], i));
+        } else {
+            *p.waiting.entry(len).or_insert(0) += 1;
+            p.open.insert((p.invoke[i], i));
+        }
+        for &e in p.read_elems[i].iter() {
+            let c = &mut p.holding[e as usize];
+            *c = if on { *c - 1 } else { *c + 1 };
+        }
+    }
+
+    fn stranded(&self, p: &ListPending, i: usize, _from: &ListState, to: &ListState) -> bool {
+        let shorter = p.waiting.first_key_value().is_some_and(|(&shortest, _)| to.len() > shortest);
+        let e = p.appends[i];
+        shorter || (e != NONE && (p.holding[e as usize] as usize) < p.open.len())
+    }
+
+    fn stranded_op(&self, p: &ListPending, i: usize, _from: &ListState, to: &ListState) -> usize {
+        let e = p.appends[i];
+        p.open
+            .iter()
+            .map(|&(_, r)| r)
+            .find(|&r| p.read_len[r].is_some_and(|len| len < to.len()) || (e != NONE && !p.holds(r, e)))
+            .unwrap_or(i)
+    }
+
+    fn is_read(&self, op: &Op) -> bool {
+        matches!(op.action, Action::Read(_))
+    }
+
+    fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<ListState>> {
+        let reads: Vec<(usize, u64, &[Value])> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| match &o.op.action {
+                Action::Read(v) => Some((i, o.deadline?, as_list(v)?)),
+                _ => None,
+            })
+            .collect();
+        let mut by_deadline: Vec<&(usize, u64, &[Value])> = reads.iter().collect();
+        by_deadline.sort_unstable_by_key(|r| r.1);
+        let mut by_invoke: Vec<&(usize, u64, &[Value])> = reads.iter().collect();
+        by_invoke.sort_unstable_by_key(|r| ops[r.0].op.invoke);
+        // The longest read that ended before the current one began.
+        let mut longest: Option<&(usize, u64, &[Value])> = None;
+        let mut ended = by_deadline.iter().peekable();
+        for r2 in by_invoke {
+            let begun = ops[r2.0].op.invoke;
+            while let Some(r1) = ended.next_if(|r1| r1.1 < begun) {
+                if longest.is_none_or(|l| r1.2.len() > l.2.len()) {
+                    longest = Some(r1);
+                }
+            }
+            let Some(r1) = longest else { continue };
+            if !r2.2.starts_with(r1.2) {
+                let known = match &ops[r1.0].op.action {
+                    Action::Read(Value::List(l)) => l.clone(),
+                    _ => Arc::from(Vec::new()),
+                };
+                let reason = format!("{} ended before it began, and a list only grows", ops[r1.0].op.words());
+                return Some(Contradiction { blocked: r2.0, reason, state: ListState { known, pending: Vec::new() } });
+            }
+        }
+        None
+    }
+
     fn state_bytes(&self, state: &ListState) -> usize {
-        (state.known.capacity() + state.pending.capacity()) * std::mem::size_of::<Value>()
+        // The known list is shared with its read's op.
+        state.pending.capacity() * std::mem::size_of::<Value>()
     }
 
     fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {

@@ -17,6 +17,18 @@ pub struct SearchOp {
     pub deadline: Option<u64>,
 }
 
+/// Why an op can never be linearized, found by [`Model::contradiction`].
+#[derive(Clone, Debug)]
+pub struct Contradiction<S> {
+    /// The op that can never be linearized.
+    pub blocked: usize,
+    /// Why, as the end of a sentence that begins with the op: "but write
+    /// 2 (events 2–3) overwrote 1 before it began, …".
+    pub reason: String,
+    /// A state the ops that rule it out leave, which `blocked` cannot see.
+    pub state: S,
+}
+
 /// A sequential specification of one key.
 pub trait Model: Sync + Send {
     type State: Clone + Eq + Hash + Debug + Send;
@@ -39,6 +51,39 @@ pub trait Model: Sync + Send {
 
     /// A state as a value, for reports.
     fn describe(&self, state: &Self::State) -> Value;
+
+    /// Bookkeeping over the ops not yet linearized, kept by the search
+    /// through [`Model::mark`] and asked by [`Model::stranded`].
+    type Pending: Send;
+
+    /// The bookkeeping for `ops` with none of them linearized yet.
+    fn pending(&self, ops: &[SearchOp]) -> Self::Pending;
+
+    /// Op `i` of the `ops` given to [`Model::pending`] was linearized
+    /// (`on`), or the search took it back.
+    fn mark(&self, pending: &mut Self::Pending, i: usize, on: bool);
+
+    /// Whether op `op`'s step `from` → `to` (already marked) leaves some
+    /// op with a deadline that no continuation can linearize any more.
+    /// Must be exact: true only when every continuation fails, so the
+    /// search can refuse the step.
+    fn stranded(&self, pending: &Self::Pending, op: usize, from: &Self::State, to: &Self::State) -> bool;
+
+    /// One op that [`Model::stranded`]'s step strands, for explanations.
+    fn stranded_op(&self, pending: &Self::Pending, op: usize, from: &Self::State, to: &Self::State) -> usize;
+
+    /// Whether `op` is a read in the sense the search's read rule needs:
+    /// whenever it is legal in a state `s` and leaves `s` unchanged, it
+    /// also leaves unchanged every state reachable from `s` in which it is
+    /// legal (see [`crate::wgl`]).
+    fn is_read(&self, op: &Op) -> bool;
+
+    /// A proof, found without searching, that no linearization exists: an
+    /// op that the ops real time puts before it rule out in every order.
+    /// Must be exact: `Some` only when the history is not linearizable.
+    /// It decides, in linear time, the invalid histories whose search
+    /// would have to exhaust everything before the culprit.
+    fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<Self::State>>;
 
     /// Heap bytes a state holds beyond its own size, for the memory guard.
     fn state_bytes(&self, _state: &Self::State) -> usize {

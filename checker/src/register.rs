@@ -21,11 +21,60 @@
 //!
 //! Both rules use only "who writes v" and "who observes v"; they do not need
 //! values to be unique, though unique values make rule 2 fire everywhere.
+//!
+//! # Stranded values (`stranded`)
+//! A register returns to a value only when some op writes it again. So a
+//! step that leaves state `v` while an op with a deadline still has to
+//! observe `v` (an ok read of `v`, an ok cas expecting `v`), and no op left
+//! writes `v`, dooms every continuation: that observer can never be
+//! linearized. The search refuses such a step. With unique values this
+//! fixes the order of versions almost completely: a value is left only
+//! once everyone who saw it is linearized.
+//!
+//! # Contradictions without search (`contradiction`)
+//! Say `v` has exactly one writer `P`, with a deadline, and some op `r`
+//! with a deadline must observe `v`. If an op `X` with a deadline began
+//! after `P` ended and ended before `r` began, real time orders them
+//! `P`, `X`, `r`. `X` writes some other value (only `P` writes `v`), so at
+//! `r` the register no longer holds `v`, and nothing writes it again: no
+//! linearization exists. (For `nil`, with no writer at all, any such `X`
+//! before `r` suffices.) This is the stale read's shape, and finding it
+//! takes one sort, where a search would first exhaust every order of the
+//! ops before it.
+//!
+//! # Reads
+//! A read changes nothing wherever it is legal, so it is a read in the
+//! sense of [`Model::is_read`].
 
 use std::collections::HashMap;
 
 use crate::history::{Action, EventType, Op, OpType, Value};
-use crate::model::{ok_deadline, Model, SearchOp};
+use crate::model::{ok_deadline, Contradiction, Model, SearchOp};
+
+/// No value: the op observes or writes nothing.
+const NONE: u32 = u32::MAX;
+
+/// Per value (interned), how many ops not yet linearized must observe it
+/// and how many could still write it.
+pub struct RegisterPending {
+    ids: HashMap<Value, u32, ahash::RandomState>,
+    /// The value each op must observe (ops with deadlines only), or NONE.
+    observes: Vec<u32>,
+    /// The value each op writes, or NONE.
+    writes: Vec<u32>,
+    /// Per value: the ops with deadlines that observe it.
+    observers_of: Vec<Vec<usize>>,
+    observers: Vec<u32>,
+    writers: Vec<u32>,
+    linearized: Vec<bool>,
+}
+
+impl RegisterPending {
+    fn intern(ids: &mut HashMap<Value, u32, ahash::RandomState>, v: &Value) -> u32 {
+        let next = ids.len() as u32;
+        *ids.entry(v.clone()).or_insert(next)
+    }
+}
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Register;
@@ -63,6 +112,126 @@ impl Model for Register {
 
     fn describe(&self, state: &Value) -> Value {
         state.clone()
+    }
+
+    type Pending = RegisterPending;
+
+    fn pending(&self, ops: &[SearchOp]) -> RegisterPending {
+        let mut ids = HashMap::default();
+        let mut observes = Vec::with_capacity(ops.len());
+        let mut writes = Vec::with_capacity(ops.len());
+        for o in ops {
+            let seen = match &o.op.action {
+                Action::Read(v) | Action::Cas(v, _) if o.deadline.is_some() => RegisterPending::intern(&mut ids, v),
+                _ => NONE,
+            };
+            observes.push(seen);
+            writes.push(written(&o.op).map_or(NONE, |v| RegisterPending::intern(&mut ids, v)));
+        }
+        let mut observers_of = vec![Vec::new(); ids.len()];
+        let mut writers = vec![0; ids.len()];
+        for (i, (&o, &w)) in observes.iter().zip(&writes).enumerate() {
+            if o != NONE {
+                observers_of[o as usize].push(i);
+            }
+            if w != NONE {
+                writers[w as usize] += 1;
+            }
+        }
+        let observers = observers_of.iter().map(|v| v.len() as u32).collect();
+        RegisterPending { ids, observes, writes, observers_of, observers, writers, linearized: vec![false; ops.len()] }
+    }
+
+    fn mark(&self, p: &mut RegisterPending, i: usize, on: bool) {
+        p.linearized[i] = on;
+        let (o, w) = (p.observes[i], p.writes[i]);
+        if o != NONE {
+            let c = &mut p.observers[o as usize];
+            *c = if on { *c - 1 } else { *c + 1 };
+        }
+        if w != NONE {
+            let c = &mut p.writers[w as usize];
+            *c = if on { *c - 1 } else { *c + 1 };
+        }
+    }
+
+    fn stranded(&self, p: &RegisterPending, _op: usize, from: &Value, to: &Value) -> bool {
+        if from == to {
+            return false;
+        }
+        p.ids.get(from).is_some_and(|&id| p.observers[id as usize] > 0 && p.writers[id as usize] == 0)
+    }
+
+    fn stranded_op(&self, p: &RegisterPending, op: usize, from: &Value, _to: &Value) -> usize {
+        p.ids
+            .get(from)
+            .and_then(|&id| p.observers_of[id as usize].iter().copied().find(|&i| !p.linearized[i]))
+            .unwrap_or(op)
+    }
+
+    fn is_read(&self, op: &Op) -> bool {
+        matches!(op.action, Action::Read(_))
+    }
+
+    fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<Value>> {
+        // Writers that must take effect, by invoke, and for each suffix the
+        // one due soonest.
+        let mut writers: Vec<(u64, u64, usize)> = ops
+            .iter()
+            .enumerate()
+            .filter_map(|(i, o)| Some((o.op.invoke, o.deadline?, i)).filter(|_| written(&o.op).is_some()))
+            .collect();
+        writers.sort_unstable();
+        let mut soonest = vec![(u64::MAX, NONE as usize); writers.len() + 1];
+        for k in (0..writers.len()).rev() {
+            soonest[k] = soonest[k + 1].min((writers[k].1, writers[k].2));
+        }
+        // Every writer of each value, with or without a deadline.
+        let mut producers: HashMap<&Value, Vec<usize>> = HashMap::new();
+        for (i, o) in ops.iter().enumerate() {
+            if let Some(v) = written(&o.op) {
+                producers.entry(v).or_default().push(i);
+            }
+        }
+        // The latest-invoked observer of each value.
+        let mut latest: HashMap<&Value, usize> = HashMap::new();
+        for (i, o) in ops.iter().enumerate().filter(|(_, o)| o.deadline.is_some()) {
+            if let Action::Read(v) | Action::Cas(v, _) = &o.op.action {
+                let e = latest.entry(v).or_insert(i);
+                if ops[*e].op.invoke < o.op.invoke {
+                    *e = i;
+                }
+            }
+        }
+        let mut observers: Vec<(&Value, usize)> = latest.into_iter().collect();
+        observers.sort_unstable_by_key(|&(_, r)| ops[r].op.invoke);
+        for (v, r) in observers {
+            // The one source of v: the initial state for nil, else its writer.
+            let writer = match (producers.get(v).map(Vec::as_slice), *v == Value::Nil) {
+                (None, true) => None,
+                (Some(&[p]), false) if ops[p].deadline.is_some() => Some(p),
+                _ => continue,
+            };
+            // X must begin after the writer's deadline (any X for nil).
+            let after = writer.and_then(|p| ops[p].deadline);
+            let k = after.map_or(0, |a| writers.partition_point(|w| w.0 <= a));
+            let (due, x) = soonest[k];
+            if due < ops[r].op.invoke {
+                let state = written(&ops[x].op).cloned().unwrap_or_default();
+                let reason = match writer {
+                    Some(p) => format!(
+                        "{} overwrote {v} before it began, after {} wrote it, and nothing writes {v} again",
+                        ops[x].op.words(),
+                        ops[p].op.words()
+                    ),
+                    None => {
+                        format!("{} wrote the key before it began, and nothing makes it nil again", ops[x].op.words())
+                    }
+                };
+                return Some(Contradiction { blocked: r, reason, state });
+            }
+        }
+        None
     }
 
     fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {

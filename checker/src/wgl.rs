@@ -29,6 +29,30 @@
 //!   do everything one that used more can. The memo keeps, per (ops with
 //!   deadlines, state), the minimal sets of optional ops used.
 //!
+//! Two more rules cut the search itself, and both keep the verdict exact:
+//! - **Reads that find the state are taken at once.** Say a read `r` with a
+//!   deadline is callable in configuration C (the walk reaches its call
+//!   before any return: every op that returned before `r` was invoked is
+//!   linearized) and leaves C's state `s` unchanged. Take any valid
+//!   continuation of C; it places `r` somewhere later, at a state `t`. Move
+//!   `r` to the front: it is legal there (it finds `s`), real time allows it
+//!   (everything due before its invoke is already in C), and the ops it
+//!   jumped over run exactly as before, because `r` also left `t` unchanged
+//!   ([`Model::is_read`]). So C has a valid continuation exactly when C + r
+//!   has one: the search takes `r` without a branch point, and when C + r
+//!   fails it backtracks past C at once. At high concurrency most of the
+//!   search used to go into orders of reads that commute; this removes it.
+//! - **Stranded ops end a path before it is walked.** A step that leaves
+//!   some op with a deadline unable ever to be linearized (the register's
+//!   value nobody will write again, a list read shorter than the list now
+//!   is) is refused, by [`Model::stranded`]. With unique values this keeps
+//!   the search on the one order of versions the reads allow.
+//!
+//! The memo key is the set of linearized ops with deadlines as a
+//! [`Window`]: the first op not yet linearized (in invoke order) and the
+//! few past it that are, so a key costs a few words however long the
+//! history.
+//!
 //! Ties cannot occur: positions are event ordinals in the history, and two
 //! events never share one. An op whose completion comes before another's
 //! invoke in the file precedes it; otherwise the two are concurrent.
@@ -37,7 +61,7 @@ use std::collections::hash_map::Entry as MemoEntry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::bitset::Bitset;
+use crate::bitset::{Bitset, Frontier, Window};
 use crate::history::Action;
 use crate::model::{Model, SearchOp};
 
@@ -58,6 +82,9 @@ pub struct Failure<S> {
     /// Model states in which the search stood there (at most
     /// [`MAX_STATES`]).
     pub states: Vec<S>,
+    /// When the model proved the failure without searching, why
+    /// ([`crate::model::Contradiction`]); the prefix is then empty.
+    pub proof: Option<String>,
 }
 
 /// The verdict on one key.
@@ -77,6 +104,8 @@ pub struct Limits<'a> {
     pub cancel: &'a AtomicBool,
     /// Most bytes the memo of one key may hold.
     pub max_memo_bytes: usize,
+    /// Search even where the model can prove a failure without it.
+    pub search_only: bool,
 }
 
 const HEAD: usize = 0;
@@ -158,32 +187,78 @@ impl List {
     }
 }
 
+/// One linearized op on the search stack.
+struct Frame<S> {
+    /// Its call entry.
+    node: usize,
+    /// The walk's pass when it was taken.
+    late: bool,
+    /// The state before it.
+    state: S,
+    /// Taken by the read rule: when the configuration it leads to fails,
+    /// so does the one before it.
+    forced: bool,
+}
+
+/// Where each op's bit lives: ops with deadlines in the [`Frontier`],
+/// numbered in invoke order; optional ops in the used [`Bitset`].
+struct Slots {
+    slot: Vec<usize>,
+    optional: Vec<bool>,
+}
+
+impl Slots {
+    fn new(ops: &[SearchOp]) -> (Slots, usize, usize) {
+        let mut by_invoke: Vec<usize> = (0..ops.len()).collect();
+        by_invoke.sort_by_key(|&i| ops[i].op.invoke);
+        let (mut required, mut optional_count) = (0, 0);
+        let mut slot = vec![NIL; ops.len()];
+        for i in by_invoke {
+            let n = if ops[i].deadline.is_some() { &mut required } else { &mut optional_count };
+            slot[i] = *n;
+            *n += 1;
+        }
+        let optional = ops.iter().map(|o| o.deadline.is_none()).collect();
+        (Slots { slot, optional }, required, optional_count)
+    }
+
+    /// Sets or clears `op` in the set it belongs to.
+    fn mark(&self, done: &mut Frontier, used: &mut Bitset, op: usize, on: bool) {
+        let i = self.slot[op];
+        match (self.optional[op], on) {
+            (false, true) => done.set(i),
+            (false, false) => done.clear(i),
+            (true, true) => used.set(i),
+            (true, false) => used.clear(i),
+        }
+    }
+}
+
 /// Checks one key's ops against `model`.
 pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<M::State> {
     if ops.is_empty() {
         return Outcome::Valid;
     }
+    if let Some(c) = (!limits.search_only).then(|| model.contradiction(ops)).flatten() {
+        return Outcome::Invalid(Failure {
+            prefix: Vec::new(),
+            blocked: c.blocked,
+            states: vec![c.state],
+            proof: Some(c.reason),
+        });
+    }
     let mut list = List::build(ops);
     let twin_before = twins(ops);
-    // Optional ops get their own numbering and bitset: the memo key holds
-    // only the ops with deadlines, and the optional ones used go in the
-    // value, for the dominance test.
-    let mut slot = vec![NIL; ops.len()];
-    let mut optional_count = 0;
-    for (i, o) in ops.iter().enumerate() {
-        if o.deadline.is_none() {
-            slot[i] = optional_count;
-            optional_count += 1;
-        }
-    }
+    let (slots, required, optional_count) = Slots::new(ops);
+    let mut pending = model.pending(ops);
     let mut memo: Memo<M::State> = HashMap::default();
-    let entry_bytes = Bitset::new(ops.len()).heap_bytes() + std::mem::size_of::<(Bitset, M::State, Vec<Bitset>)>() + 16;
+    let entry_bytes = std::mem::size_of::<(Window, M::State, Vec<Bitset>)>() + 16;
     let used_bytes = Bitset::new(optional_count).heap_bytes() + std::mem::size_of::<Bitset>();
-    let mut done = Bitset::new(ops.len());
+    let mut done = Frontier::new(required);
     let mut used = Bitset::new(optional_count);
     let mut state = model.init();
-    let mut stack: Vec<(usize, bool, M::State)> = Vec::new();
-    let mut best: Option<Failure<M::State>> = None;
+    let mut stack: Vec<Frame<M::State>> = Vec::new();
+    let mut best = Deepest::new();
     let mut node = list.next[HEAD];
     // The walk up to the first return entry runs twice: over ops with
     // deadlines, then (`late`) over optional ones. Optional ops are thus
@@ -206,70 +281,92 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             }
         }
         let Entry { op, call } = list.entries[node];
-        if call {
-            let optional = slot[op] != NIL;
-            if optional != late || (optional && twin_before[op] != NIL && !used.get(slot[twin_before[op]])) {
+        // Whether the configuration we stand in is dead.
+        let dead = if call {
+            let optional = slots.optional[op];
+            if optional != late || (optional && twin_before[op] != NIL && !used.get(slots.slot[twin_before[op]])) {
                 node = list.next[node];
                 continue;
             }
-            if let Some(next_state) = model.step(&state, &ops[op].op) {
-                if optional && next_state == state {
-                    node = list.next[node];
-                    continue;
-                }
-                mark(&mut done, &mut used, &slot, op, true);
-                let key = (done.clone(), next_state.clone());
-                if let Some(added) = remember(&mut memo, key, &used) {
-                    memo_bytes += used_bytes + if added { entry_bytes + model.state_bytes(&next_state) } else { 0 };
-                    stack.push((node, late, std::mem::replace(&mut state, next_state)));
-                    list.lift(node);
-                    node = list.next[HEAD];
-                    late = false;
-                    continue;
-                }
-                mark(&mut done, &mut used, &slot, op, false);
+            let Some(next_state) = model.step(&state, &ops[op].op) else {
+                node = list.next[node];
+                continue;
+            };
+            let unchanged = next_state == state;
+            if optional && unchanged {
+                node = list.next[node];
+                continue;
             }
-            node = list.next[node];
-            continue;
-        }
-        if !late {
+            let forced = !optional && unchanged && model.is_read(&ops[op].op);
+            model.mark(&mut pending, op, true);
+            if !unchanged && model.stranded(&pending, op, &state, &next_state) {
+                if best.reaches(stack.len() + 1) {
+                    let stuck = model.stranded_op(&pending, op, &state, &next_state);
+                    best.record(&stack, &list, Some(op), stuck, &next_state);
+                }
+                model.mark(&mut pending, op, false);
+                node = list.next[node];
+                continue;
+            }
+            slots.mark(&mut done, &mut used, op, true);
+            let key = (done.window(), next_state.clone());
+            let key_bytes = key.0.heap_bytes();
+            if let Some(added) = remember(&mut memo, key, &used) {
+                memo_bytes +=
+                    used_bytes + if added { entry_bytes + key_bytes + model.state_bytes(&next_state) } else { 0 };
+                stack.push(Frame { node, late, state: std::mem::replace(&mut state, next_state), forced });
+                list.lift(node);
+                node = list.next[HEAD];
+                late = false;
+                continue;
+            }
+            slots.mark(&mut done, &mut used, op, false);
+            model.mark(&mut pending, op, false);
+            // Seen before, so it failed; a forced read's failure is ours.
+            forced
+        } else if !late {
             late = true;
             node = list.next[HEAD];
             continue;
-        }
-        // `op`'s deadline came and it is not linearized: this path is dead.
-        record(&mut best, &stack, &list, op, &state);
-        let Some((call_node, was_late, prev_state)) = stack.pop() else {
-            return Outcome::Invalid(best.expect("recorded just above"));
+        } else {
+            // `op`'s deadline came and it is not linearized.
+            best.record(&stack, &list, None, op, &state);
+            true
         };
-        state = prev_state;
-        late = was_late;
-        mark(&mut done, &mut used, &slot, list.entries[call_node].op, false);
-        list.unlift(call_node);
-        node = list.next[call_node];
+        if !dead {
+            node = list.next[node];
+            continue;
+        }
+        // Backtrack past every frame the read rule took.
+        loop {
+            let Some(frame) = stack.pop() else {
+                return Outcome::Invalid(best.into_failure(op, state));
+            };
+            best.popped(stack.len());
+            state = frame.state;
+            late = frame.late;
+            let taken = list.entries[frame.node].op;
+            slots.mark(&mut done, &mut used, taken, false);
+            model.mark(&mut pending, taken, false);
+            list.unlift(frame.node);
+            if !frame.forced {
+                node = list.next[frame.node];
+                break;
+            }
+        }
     }
 }
 
 /// Configurations seen: (ops with deadlines linearized, state) → the sets
 /// of optional ops used to get there, none a subset of another.
-type Memo<S> = HashMap<(Bitset, S), Vec<Bitset>, ahash::RandomState>;
-
-/// Sets or clears `op` in the bitset it belongs to.
-fn mark(done: &mut Bitset, used: &mut Bitset, slot: &[usize], op: usize, on: bool) {
-    let (bits, i) = if slot[op] == NIL { (done, op) } else { (used, slot[op]) };
-    if on {
-        bits.set(i)
-    } else {
-        bits.clear(i)
-    }
-}
+type Memo<S> = HashMap<(Window, S), Vec<Bitset>, ahash::RandomState>;
 
 /// Records a configuration unless one that dominates it was seen: same
 /// deadline ops and state, having used a subset of the optional ops. Such a
 /// configuration can do all this one can (optional ops stay available once
 /// invoked), so this one adds nothing. Returns None when dominated, else
 /// whether a new memo entry was made.
-fn remember<S: Eq + std::hash::Hash>(memo: &mut Memo<S>, key: (Bitset, S), used: &Bitset) -> Option<bool> {
+fn remember<S: Eq + std::hash::Hash>(memo: &mut Memo<S>, key: (Window, S), used: &Bitset) -> Option<bool> {
     match memo.entry(key) {
         MemoEntry::Vacant(v) => {
             v.insert(vec![used.clone()]);
@@ -303,28 +400,59 @@ fn twins(ops: &[SearchOp]) -> Vec<usize> {
     twin_before
 }
 
-/// Keeps the deepest dead end: the longest prefix, the op that blocked it,
-/// and the states the search stood in there.
-fn record<S: Clone + Eq>(
-    best: &mut Option<Failure<S>>,
-    stack: &[(usize, bool, S)],
-    list: &List,
-    blocked: usize,
-    state: &S,
-) {
-    match best {
-        Some(b) if b.prefix.len() > stack.len() => {}
-        Some(b) if b.prefix.len() == stack.len() => {
-            if b.blocked == blocked && b.states.len() < MAX_STATES && !b.states.contains(state) {
+/// The deepest dead end so far: the longest prefix (the stack, plus the
+/// refused step when a step was refused for stranding an op), the op that
+/// blocked it, and the states the search stood in there.
+struct Deepest<S> {
+    found: Option<Failure<S>>,
+    /// How many leading frames of the stack `found.prefix` still matches,
+    /// so a deeper record copies only what changed since the last one.
+    synced: usize,
+}
+
+impl<S: Clone + Eq> Deepest<S> {
+    fn new() -> Self {
+        Deepest { found: None, synced: 0 }
+    }
+
+    /// Whether a dead end at `depth` would be kept.
+    fn reaches(&self, depth: usize) -> bool {
+        self.found.as_ref().is_none_or(|b| b.prefix.len() <= depth)
+    }
+
+    /// The stack shrank to `len` frames.
+    fn popped(&mut self, len: usize) {
+        self.synced = self.synced.min(len);
+    }
+
+    fn record(&mut self, stack: &[Frame<S>], list: &List, step: Option<usize>, blocked: usize, state: &S) {
+        let depth = stack.len() + usize::from(step.is_some());
+        match &mut self.found {
+            Some(b) if b.prefix.len() > depth => {}
+            Some(b) if b.prefix.len() == depth => {
+                if b.blocked == blocked && b.states.len() < MAX_STATES && !b.states.contains(state) {
+                    b.states.push(state.clone());
+                }
+            }
+            found => {
+                let b = found.get_or_insert_with(|| Failure {
+                    prefix: Vec::new(),
+                    blocked,
+                    states: Vec::new(),
+                    proof: None,
+                });
+                b.prefix.truncate(self.synced);
+                b.prefix.extend(stack[self.synced..].iter().map(|f| list.entries[f.node].op));
+                b.prefix.extend(step);
+                b.blocked = blocked;
+                b.states.clear();
                 b.states.push(state.clone());
+                self.synced = stack.len();
             }
         }
-        _ => {
-            *best = Some(Failure {
-                prefix: stack.iter().map(|(n, _, _)| list.entries[*n].op).collect(),
-                blocked,
-                states: vec![state.clone()],
-            })
-        }
+    }
+
+    fn into_failure(self, blocked: usize, state: S) -> Failure<S> {
+        self.found.unwrap_or(Failure { prefix: Vec::new(), blocked, states: vec![state], proof: None })
     }
 }

@@ -39,9 +39,35 @@ fn stale_read_is_invalid_and_explained() {
     assert_eq!(r.valid, Validity::Invalid);
     assert_eq!(r.invalid_keys, vec![checker::history::Value::Int(7)]);
     let f = &r.failures[0];
-    assert_eq!(f.explanation, "read of key 7 returned 1, but every possible state held 2");
+    // Proved without searching: real time alone orders the two writes
+    // before the read.
+    assert_eq!(
+        f.explanation,
+        "read of key 7 returned 1, but write 2 (events 2–3) overwrote 1 before it began, \
+         after write 1 (events 0–1) wrote it, and nothing writes 1 again"
+    );
     assert_eq!((f.op.f, f.op.invoke_index, f.op.complete_index), ("read", 4, Some(5)));
-    assert_eq!(f.linearized_prefix.len(), 2);
+    assert!(f.linearized_prefix.is_empty());
+}
+
+#[test]
+fn stale_read_that_needs_the_search_is_explained_by_its_states() {
+    // 1 is written twice, so no single writer pins it: the search decides.
+    let r = register(&[
+        (0, "invoke", "write", 7, "1"),
+        (0, "ok", "write", 7, "1"),
+        (0, "invoke", "write", 7, "1"),
+        (0, "ok", "write", 7, "1"),
+        (0, "invoke", "write", 7, "2"),
+        (0, "ok", "write", 7, "2"),
+        (1, "invoke", "read", 7, "null"),
+        (1, "ok", "read", 7, "1"),
+    ]);
+    assert_eq!(r.valid, Validity::Invalid);
+    let f = &r.failures[0];
+    assert_eq!(f.explanation, "read of key 7 returned 1, but every possible state held 2");
+    assert_eq!((f.op.f, f.op.invoke_index, f.op.complete_index), ("read", 6, Some(7)));
+    assert_eq!(f.linearized_prefix.len(), 3);
 }
 
 #[test]

@@ -65,16 +65,28 @@ proptest! {
     }
 }
 
-/// A random, tiny, single-key history: up to `n` ops from 3 processes with
-/// values from a small domain, so coincidences (and invalid histories) are
-/// common. Processes obey the protocol; anything else is random.
-/// A random history of `n` ops on one key by 3 processes; `info` in
-/// tenths is how often a completion is info.
-fn tiny_history(rng: &mut impl Rng, n: usize, list: bool, info: u32) -> Vec<Event> {
+/// The shape of [`tiny_history`]'s histories.
+#[derive(Clone, Copy)]
+struct Tiny {
+    list: bool,
+    /// Most ops.
+    max_ops: usize,
+    /// In tenths: how often a completion is info.
+    info: u32,
+    /// In tenths: how often an op is a read.
+    reads: u32,
+    processes: usize,
+}
+
+/// A random, tiny, single-key history: up to `n` ops with values from a
+/// small domain, so coincidences (and invalid histories) are common.
+/// Processes obey the protocol; anything else is random.
+fn tiny_history(rng: &mut impl Rng, n: usize, shape: Tiny) -> Vec<Event> {
+    let Tiny { list, info, reads, processes, .. } = shape;
     let mut events = Vec::new();
-    let mut open: Vec<Option<(String, Value)>> = vec![None; 3];
-    let mut pid = [0u64, 1, 2];
-    let mut next_pid = 3;
+    let mut open: Vec<Option<(String, Value)>> = vec![None; processes];
+    let mut pid: Vec<u64> = (0..processes as u64).collect();
+    let mut next_pid = processes as u64;
     let mut started = 0;
     let small = |rng: &mut dyn rand::RngCore| -> Value {
         match rng.gen_range(0..4) {
@@ -83,7 +95,7 @@ fn tiny_history(rng: &mut impl Rng, n: usize, list: bool, info: u32) -> Vec<Even
         }
     };
     while started < n || open.iter().any(Option::is_some) {
-        let w = rng.gen_range(0..3);
+        let w = rng.gen_range(0..processes);
         let ev = |p: u64, kind, f: &str, value: Value| Event {
             index: 0,
             time: 0,
@@ -98,7 +110,8 @@ fn tiny_history(rng: &mut impl Rng, n: usize, list: bool, info: u32) -> Vec<Even
         match open[w].take() {
             None if started < n => {
                 started += 1;
-                let (f, v) = match (list, rng.gen_range(0..3)) {
+                let kind = if rng.gen_range(0..10) < reads { 0 } else { rng.gen_range(1..3) };
+                let (f, v) = match (list, kind) {
                     (false, 0) => ("read", Value::Nil),
                     (false, 1) => ("write", Value::Int(rng.gen_range(1..4))),
                     (false, _) => ("cas", Value::List(vec![small(rng), Value::Int(rng.gen_range(1..4))].into())),
@@ -139,48 +152,69 @@ fn tiny_history(rng: &mut impl Rng, n: usize, list: bool, info: u32) -> Vec<Even
     events
 }
 
-fn agree<M: Model>(model: &M, list: bool, seed: u64, max_ops: usize, info: u32) {
+/// Checks 3000 tiny histories of `shape` three ways (the search with the
+/// models' proofs, the search alone, and brute force) and demands one
+/// verdict.
+fn agree<M: Model>(model: &M, seed: u64, shape: Tiny) {
     let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
     let accepts: fn(OpType) -> bool = M::accepts;
     let mut invalid = 0;
+    let search_only = CheckOptions { search_only: true, ..CheckOptions::default() };
     for case in 0..3000 {
-        let n = rng.gen_range(1..=max_ops);
-        let events = tiny_history(&mut rng, n, list, info);
+        let n = rng.gen_range(1..=shape.max_ops);
+        let events = tiny_history(&mut rng, n, shape);
         let lines: Vec<usize> = (1..=events.len()).collect();
         let h = history::pair(&events, &lines, accepts, model.name()).expect("well-formed");
         let ops = h.ops.first().cloned().unwrap_or_default();
         let expected = brute::linearizable(model, &ops);
-        let got = check::check(model, &h, &CheckOptions::default()).valid;
-        assert_eq!(
-            got == Validity::Valid,
-            expected,
-            "case {case}: search says {got:?}, brute force says {expected}\n{}",
-            events.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect::<String>()
-        );
+        for (how, opts) in [("search with proofs", CheckOptions::default()), ("search alone", search_only.clone())] {
+            let got = check::check(model, &h, &opts).valid;
+            assert_eq!(
+                got == Validity::Valid,
+                expected,
+                "case {case}: {how} says {got:?}, brute force says {expected}\n{}",
+                events.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect::<String>()
+            );
+        }
         invalid += usize::from(!expected);
     }
     // The generator must exercise both verdicts, or the test proves little.
     assert!(invalid > 300 && invalid < 2700, "{invalid} of 3000 invalid");
 }
 
+const REGISTER: Tiny = Tiny { list: false, max_ops: 8, info: 2, reads: 3, processes: 3 };
+const LIST: Tiny = Tiny { list: true, max_ops: 8, info: 2, reads: 3, processes: 3 };
+
 #[test]
 fn search_agrees_with_brute_force_on_tiny_register_histories() {
-    agree(&Register, false, 7, 8, 2);
+    agree(&Register, 7, REGISTER);
 }
 
 /// Many crashed ops with few distinct values: this exercises the search's
 /// handling of optional ops (no-ops, twins, dominated configurations).
 #[test]
 fn search_agrees_with_brute_force_on_crash_heavy_register_histories() {
-    agree(&Register, false, 13, 10, 5);
+    agree(&Register, 13, Tiny { max_ops: 10, info: 5, ..REGISTER });
+}
+
+/// Mostly reads, many crashes, more processes: this exercises the read
+/// rule (reads that find the state are taken at once) and stranded values.
+#[test]
+fn search_agrees_with_brute_force_on_read_heavy_crash_heavy_register_histories() {
+    agree(&Register, 19, Tiny { max_ops: 10, info: 5, reads: 7, processes: 5, ..REGISTER });
 }
 
 #[test]
 fn search_agrees_with_brute_force_on_tiny_list_append_histories() {
-    agree(&ListAppend, true, 11, 8, 2);
+    agree(&ListAppend, 11, LIST);
 }
 
 #[test]
 fn search_agrees_with_brute_force_on_crash_heavy_list_append_histories() {
-    agree(&ListAppend, true, 17, 8, 5);
+    agree(&ListAppend, 17, Tiny { info: 5, ..LIST });
+}
+
+#[test]
+fn search_agrees_with_brute_force_on_read_heavy_crash_heavy_list_append_histories() {
+    agree(&ListAppend, 23, Tiny { max_ops: 9, info: 5, reads: 6, processes: 5, ..LIST });
 }

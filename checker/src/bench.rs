@@ -1,0 +1,196 @@
+//! The contention benchmark (`checker bench`): single-key histories from
+//! the simulated store ([`crate::gen`]) with many concurrent processes, the
+//! regime where linearizability checkers give up, each checked in a fresh
+//! child process so that its time and peak memory are its own.
+//!
+//! The parent runs `checker bench --case JSON` once per [`Case`]; the child
+//! generates the history, checks it and prints one [`CaseResult`] as JSON.
+
+use std::time::{Duration, Instant};
+
+use serde::{Deserialize, Serialize};
+
+use crate::check::{self, CheckOptions, Validity};
+use crate::gen::{self, GenModel, GenOptions};
+use crate::history;
+use crate::list_append::ListAppend;
+use crate::register::Register;
+
+/// One history shape to check.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Case {
+    pub model: GenModel,
+    pub processes: usize,
+    pub ops: usize,
+    /// Fraction of writes, cas and appends that crash.
+    pub info_rate: f64,
+    /// One read made impossible: the history must come out invalid.
+    pub stale_read: bool,
+    pub seed: u64,
+    /// Skip the models' proofs without search, to measure the search alone.
+    #[serde(default)]
+    pub search_only: bool,
+}
+
+impl Case {
+    /// The generator's options for this case: one key, half reads, and for
+    /// the register a quarter each of writes and cas.
+    pub fn gen_options(&self) -> GenOptions {
+        GenOptions {
+            ops: self.ops,
+            keys: 1,
+            processes: self.processes,
+            info_rate: self.info_rate,
+            read_rate: 0.5,
+            cas_rate: 0.25,
+            stale_read: self.stale_read,
+            model: self.model,
+            seed: self.seed,
+        }
+    }
+
+    /// The verdict the simulated store guarantees.
+    pub fn expected(&self) -> Validity {
+        if self.stale_read {
+            Validity::Invalid
+        } else {
+            Validity::Valid
+        }
+    }
+}
+
+/// What one child process measured.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CaseResult {
+    pub case: Case,
+    /// valid, invalid or unknown.
+    pub verdict: String,
+    /// Ops left after pairing (fails dropped).
+    pub ops_checked: usize,
+    /// Info ops among them.
+    pub info_ops: usize,
+    /// Checking alone, without generating.
+    pub check_ms: f64,
+    /// The child's peak resident memory.
+    pub peak_rss_mb: f64,
+    /// Why the check gave up, when it did.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+impl CaseResult {
+    /// Whether the verdict is the one the generator guarantees.
+    pub fn correct(&self) -> bool {
+        self.verdict == self.case.expected().word().to_lowercase()
+    }
+}
+
+/// The table of the checker-frontier issue, for both models: 20 and 50
+/// processes over 10,000 ops with 0–10% crashed ops, 100,000 ops with 20
+/// processes, and the smaller and harder rows measured against Porcupine.
+/// Each shape is run valid and with one stale read.
+pub fn standard_cases(seed: u64, search_only: bool) -> Vec<Case> {
+    let shapes: [(usize, usize, f64); 10] = [
+        (20, 3_000, 0.02),
+        (20, 10_000, 0.0),
+        (20, 10_000, 0.01),
+        (20, 10_000, 0.05),
+        (20, 10_000, 0.10),
+        (50, 10_000, 0.0),
+        (50, 10_000, 0.05),
+        (50, 10_000, 0.10),
+        (50, 10_000, 0.20),
+        (20, 100_000, 0.01),
+    ];
+    let mut cases = Vec::new();
+    for model in [GenModel::Register, GenModel::ListAppend] {
+        // A single-key list of 100,000 ops is read whole by each of its
+        // 50,000 reads: over a billion elements, which no checker can even
+        // load. List-append stops at 10,000 ops (Jepsen rotates keys for
+        // the same reason).
+        let fits = |ops: usize| model == GenModel::Register || ops <= 10_000;
+        for &(processes, ops, info_rate) in shapes.iter().filter(|s| fits(s.1)) {
+            for stale_read in [false, true] {
+                cases.push(Case { model, processes, ops, info_rate, stale_read, seed, search_only });
+            }
+        }
+    }
+    cases
+}
+
+/// Which of the standard cases to run.
+#[derive(Clone, Debug, Default)]
+pub struct Filter {
+    pub model: Option<GenModel>,
+    pub max_ops: Option<usize>,
+    pub search_only: bool,
+}
+
+impl Filter {
+    pub fn cases(&self, seed: u64) -> Vec<Case> {
+        standard_cases(seed, self.search_only)
+            .into_iter()
+            .filter(|c| self.model.is_none_or(|m| c.model == m) && self.max_ops.is_none_or(|m| c.ops <= m))
+            .collect()
+    }
+}
+
+/// Generates and checks one case in this process.
+pub fn run_case(case: &Case, limit: Duration) -> CaseResult {
+    let events = gen::generate(&case.gen_options());
+    let history = history::pair_all(events.into_iter().zip(1..)).expect("generated histories are well-formed");
+    let opts = CheckOptions { time_limit: Some(limit), search_only: case.search_only, ..CheckOptions::default() };
+    let started = Instant::now();
+    let results = match case.model {
+        GenModel::Register => check::check(&Register, &history, &opts),
+        GenModel::ListAppend => check::check(&ListAppend, &history, &opts),
+    };
+    let check_ms = started.elapsed().as_secs_f64() * 1e3;
+    let info_ops = history.ops.iter().flatten().filter(|o| o.kind == history::EventType::Info).count();
+    CaseResult {
+        case: case.clone(),
+        verdict: results.valid.word().to_lowercase(),
+        ops_checked: results.ops_checked,
+        info_ops,
+        check_ms,
+        peak_rss_mb: peak_rss_bytes() as f64 / (1 << 20) as f64,
+        reason: results.keys.iter().find_map(|k| k.reason.clone()).filter(|_| results.valid == Validity::Unknown),
+    }
+}
+
+/// This process's peak resident set, from getrusage.
+fn peak_rss_bytes() -> u64 {
+    // SAFETY: getrusage only writes into the struct we hand it.
+    let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+    let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };
+    if rc != 0 {
+        return 0;
+    }
+    // Linux reports kilobytes.
+    usage.ru_maxrss.max(0) as u64 * 1024
+}
+
+/// One table row for people.
+pub fn row(r: &CaseResult) -> String {
+    let c = &r.case;
+    format!(
+        "| {} | {} | {} | {:.0}% ({}) | {} | {}{} | {:.2} s | {:.0} MB |",
+        match c.model {
+            GenModel::Register => "register",
+            GenModel::ListAppend => "list-append",
+        },
+        c.processes,
+        c.ops,
+        c.info_rate * 100.0,
+        r.info_ops,
+        if c.stale_read { "stale read" } else { "none" },
+        r.verdict,
+        if r.verdict == "unknown" || r.correct() { "" } else { " (WRONG)" },
+        r.check_ms / 1e3,
+        r.peak_rss_mb
+    )
+}
+
+/// The table's header.
+pub const HEADER: &str = "| model | processes | ops | info (ops) | planted | verdict | check time | peak RSS |\n\
+                          |---|---|---|---|---|---|---|---|";
