@@ -67,6 +67,22 @@ impl Window {
     pub fn heap_bytes(&self) -> usize {
         self.words.len() * 8
     }
+
+    /// Word `i` of the whole set: all ones below the frontier.
+    fn word(&self, i: usize) -> u64 {
+        let low = self.low as usize;
+        if i < low {
+            u64::MAX
+        } else {
+            self.words.get(i - low).copied().unwrap_or(0)
+        }
+    }
+
+    /// Whether every op in `other` is in this set too.
+    pub fn covers(&self, other: &Window) -> bool {
+        let end = other.low as usize + other.words.len();
+        (other.low.min(self.low) as usize..end).all(|i| other.word(i) & !self.word(i) == 0)
+    }
 }
 
 impl Frontier {
@@ -137,6 +153,26 @@ mod tests {
             f.clear(i);
         }
         assert_eq!(f.window(), empty);
+    }
+
+    #[test]
+    fn covers_is_superset_across_frontiers() {
+        let of = |bits: &[usize]| {
+            let mut f = Frontier::new(300);
+            for &i in bits {
+                f.set(i);
+            }
+            f.window()
+        };
+        let low: Vec<usize> = (0..130).collect();
+        let big = of(&[low.as_slice(), &[200, 250]].concat());
+        assert!(big.covers(&of(&[3, 64, 129, 200])));
+        assert!(big.covers(&of(&low)));
+        assert!(big.covers(&of(&[])));
+        assert!(!big.covers(&of(&[201])));
+        assert!(!of(&[3, 64]).covers(&of(&low)));
+        assert!(of(&[3, 64]).covers(&of(&[64])));
+        assert!(!of(&[64]).covers(&of(&[3, 64])));
     }
 
     #[test]

@@ -240,6 +240,23 @@ impl Model for ListAppend {
         matches!(op.action, Action::Read(_))
     }
 
+    /// An append whose element no read holds: no read can come after it in
+    /// any linearization (it would hold the element), so only appends
+    /// follow, and none of them can tell whether it ran.
+    fn droppable(&self, ops: &[SearchOp]) -> Vec<bool> {
+        let read: std::collections::HashSet<&Value> = ops
+            .iter()
+            .filter_map(|o| match &o.op.action {
+                Action::Read(v) => as_list(v),
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        ops.iter()
+            .map(|o| o.deadline.is_some() && matches!(&o.op.action, Action::Append(x) if !read.contains(x)))
+            .collect()
+    }
+
     fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<ListState>> {
         let reads: Vec<(usize, u64, &[Value])> = ops
             .iter()

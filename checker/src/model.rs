@@ -85,6 +85,12 @@ pub trait Model: Sync + Send {
     /// would have to exhaust everything before the culprit.
     fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<Self::State>>;
 
+    /// For each op, whether it has a deadline yet no later op can tell
+    /// whether it ran: dropping it from any valid linearization leaves one
+    /// (a write whose value nobody reads). The memo lets a configuration
+    /// that linearized more of these stand for one that linearized fewer.
+    fn droppable(&self, ops: &[SearchOp]) -> Vec<bool>;
+
     /// Heap bytes a state holds beyond its own size, for the memory guard.
     fn state_bytes(&self, _state: &Self::State) -> usize {
         0

@@ -173,6 +173,20 @@ impl Model for Register {
         matches!(op.action, Action::Read(_))
     }
 
+    /// A write or cas whose value no op observes: the op after it in any
+    /// linearization can only be another write (a read or cas there would
+    /// observe the value), which sets the register whether or not it ran.
+    fn droppable(&self, ops: &[SearchOp]) -> Vec<bool> {
+        let observed: std::collections::HashSet<&Value> = ops
+            .iter()
+            .filter_map(|o| match &o.op.action {
+                Action::Read(v) | Action::Cas(v, _) => Some(v),
+                _ => None,
+            })
+            .collect();
+        ops.iter().map(|o| o.deadline.is_some() && written(&o.op).is_some_and(|v| !observed.contains(v))).collect()
+    }
+
     fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<Value>> {
         // Writers that must take effect, by invoke, and for each suffix the
         // one due soonest.

@@ -200,36 +200,81 @@ struct Frame<S> {
     forced: bool,
 }
 
-/// Where each op's bit lives: ops with deadlines in the [`Frontier`],
-/// numbered in invoke order; optional ops in the used [`Bitset`].
-struct Slots {
-    slot: Vec<usize>,
-    optional: Vec<bool>,
+/// The three kinds of op, each with its own set in a configuration.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Kind {
+    /// Has a deadline, and its effect can be seen.
+    Required,
+    /// Has a deadline, but any valid linearization can do without it
+    /// ([`Model::droppable`]).
+    Droppable,
+    /// Has no deadline: it may be left out.
+    Optional,
 }
 
-impl Slots {
-    fn new(ops: &[SearchOp]) -> (Slots, usize, usize) {
+/// The ops a configuration has linearized: required and droppable ops in
+/// [`Frontier`]s, numbered in invoke order, optional ops in a [`Bitset`].
+struct Linearized {
+    kind: Vec<Kind>,
+    slot: Vec<usize>,
+    done: Frontier,
+    dropped: Frontier,
+    used: Bitset,
+}
+
+impl Linearized {
+    /// Heap bytes of the droppable set's window, as a memo value holds it.
+    fn dropped_bytes(&self) -> usize {
+        self.dropped.window().heap_bytes()
+    }
+
+    fn new<M: Model>(model: &M, ops: &[SearchOp]) -> Linearized {
+        let droppable = model.droppable(ops);
+        let kind: Vec<Kind> = ops
+            .iter()
+            .zip(&droppable)
+            .map(|(o, &d)| match (o.deadline.is_some(), d) {
+                (false, _) => Kind::Optional,
+                (true, true) => Kind::Droppable,
+                (true, false) => Kind::Required,
+            })
+            .collect();
         let mut by_invoke: Vec<usize> = (0..ops.len()).collect();
         by_invoke.sort_by_key(|&i| ops[i].op.invoke);
-        let (mut required, mut optional_count) = (0, 0);
+        let mut count = [0usize; 3];
         let mut slot = vec![NIL; ops.len()];
         for i in by_invoke {
-            let n = if ops[i].deadline.is_some() { &mut required } else { &mut optional_count };
+            let n = &mut count[kind[i] as usize];
             slot[i] = *n;
             *n += 1;
         }
-        let optional = ops.iter().map(|o| o.deadline.is_none()).collect();
-        (Slots { slot, optional }, required, optional_count)
+        Linearized {
+            kind,
+            slot,
+            done: Frontier::new(count[Kind::Required as usize]),
+            dropped: Frontier::new(count[Kind::Droppable as usize]),
+            used: Bitset::new(count[Kind::Optional as usize]),
+        }
+    }
+
+    fn optional(&self, op: usize) -> bool {
+        self.kind[op] == Kind::Optional
+    }
+
+    fn used(&self, op: usize) -> bool {
+        self.used.get(self.slot[op])
     }
 
     /// Sets or clears `op` in the set it belongs to.
-    fn mark(&self, done: &mut Frontier, used: &mut Bitset, op: usize, on: bool) {
+    fn mark(&mut self, op: usize, on: bool) {
         let i = self.slot[op];
-        match (self.optional[op], on) {
-            (false, true) => done.set(i),
-            (false, false) => done.clear(i),
-            (true, true) => used.set(i),
-            (true, false) => used.clear(i),
+        match (self.kind[op], on) {
+            (Kind::Required, true) => self.done.set(i),
+            (Kind::Required, false) => self.done.clear(i),
+            (Kind::Droppable, true) => self.dropped.set(i),
+            (Kind::Droppable, false) => self.dropped.clear(i),
+            (Kind::Optional, true) => self.used.set(i),
+            (Kind::Optional, false) => self.used.clear(i),
         }
     }
 }
@@ -249,13 +294,10 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
     }
     let mut list = List::build(ops);
     let twin_before = twins(ops);
-    let (slots, required, optional_count) = Slots::new(ops);
+    let mut lin = Linearized::new(model, ops);
     let mut pending = model.pending(ops);
     let mut memo: Memo<M::State> = HashMap::default();
-    let entry_bytes = std::mem::size_of::<(Window, M::State, Vec<Bitset>)>() + 16;
-    let used_bytes = Bitset::new(optional_count).heap_bytes() + std::mem::size_of::<Bitset>();
-    let mut done = Frontier::new(required);
-    let mut used = Bitset::new(optional_count);
+    let mut memo_heap = 0usize;
     let mut state = model.init();
     let mut stack: Vec<Frame<M::State>> = Vec::new();
     let mut best = Deepest::new();
@@ -266,7 +308,6 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
     // is where a valid history usually wants them.
     let mut late = false;
     let mut steps: u64 = 0;
-    let mut memo_bytes = 0usize;
     loop {
         if node == NIL {
             return Outcome::Valid;
@@ -276,6 +317,7 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             if limits.cancel.load(Ordering::Relaxed) {
                 return Outcome::Unknown(Abort::TimeLimit);
             }
+            let memo_bytes = memo_heap + memo.capacity() * memo_slot_bytes::<M::State>();
             if memo_bytes > limits.max_memo_bytes {
                 return Outcome::Unknown(Abort::MemoryLimit { bytes: memo_bytes });
             }
@@ -283,8 +325,8 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
         let Entry { op, call } = list.entries[node];
         // Whether the configuration we stand in is dead.
         let dead = if call {
-            let optional = slots.optional[op];
-            if optional != late || (optional && twin_before[op] != NIL && !used.get(slots.slot[twin_before[op]])) {
+            let optional = lin.optional(op);
+            if optional != late || (optional && twin_before[op] != NIL && !lin.used(twin_before[op])) {
                 node = list.next[node];
                 continue;
             }
@@ -308,19 +350,20 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
                 node = list.next[node];
                 continue;
             }
-            slots.mark(&mut done, &mut used, op, true);
-            let key = (done.window(), next_state.clone());
-            let key_bytes = key.0.heap_bytes();
-            if let Some(added) = remember(&mut memo, key, &used) {
-                memo_bytes +=
-                    used_bytes + if added { entry_bytes + key_bytes + model.state_bytes(&next_state) } else { 0 };
+            lin.mark(op, true);
+            let key = (lin.done.window(), next_state.clone());
+            let key_bytes = key.0.heap_bytes() + model.state_bytes(&next_state);
+            if let Some(added) = remember(&mut memo, key, &lin) {
+                memo_heap += heap(key_bytes).filter(|_| added).unwrap_or(0)
+                    + heap(lin.dropped_bytes()).unwrap_or(0)
+                    + heap(lin.used.heap_bytes()).unwrap_or(0);
                 stack.push(Frame { node, late, state: std::mem::replace(&mut state, next_state), forced });
                 list.lift(node);
                 node = list.next[HEAD];
                 late = false;
                 continue;
             }
-            slots.mark(&mut done, &mut used, op, false);
+            lin.mark(op, false);
             model.mark(&mut pending, op, false);
             // Seen before, so it failed; a forced read's failure is ours.
             forced
@@ -346,7 +389,7 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             state = frame.state;
             late = frame.late;
             let taken = list.entries[frame.node].op;
-            slots.mark(&mut done, &mut used, taken, false);
+            lin.mark(taken, false);
             model.mark(&mut pending, taken, false);
             list.unlift(frame.node);
             if !frame.forced {
@@ -357,28 +400,43 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
     }
 }
 
-/// Configurations seen: (ops with deadlines linearized, state) → the sets
-/// of optional ops used to get there, none a subset of another.
-type Memo<S> = HashMap<(Window, S), Vec<Bitset>, ahash::RandomState>;
+/// Configurations seen: (required ops linearized, state) → what else
+/// each one had linearized: (droppable ops, optional ops), none dominated
+/// by another.
+type Memo<S> = HashMap<(Window, S), Vec<(Window, Bitset)>, ahash::RandomState>;
+
+/// Bytes one memo slot takes in the table, beyond what it points to.
+fn memo_slot_bytes<S>() -> usize {
+    std::mem::size_of::<((Window, S), Vec<(Window, Bitset)>)>() + 1
+}
+
+/// What an allocation of `bytes` costs, with the allocator's rounding and
+/// header; None for no allocation.
+fn heap(bytes: usize) -> Option<usize> {
+    (bytes > 0).then(|| bytes.next_multiple_of(16) + 16)
+}
 
 /// Records a configuration unless one that dominates it was seen: same
-/// deadline ops and state, having used a subset of the optional ops. Such a
-/// configuration can do all this one can (optional ops stay available once
-/// invoked), so this one adds nothing. Returns None when dominated, else
-/// whether a new memo entry was made.
-fn remember<S: Eq + std::hash::Hash>(memo: &mut Memo<S>, key: (Window, S), used: &Bitset) -> Option<bool> {
+/// required ops and state, having used a subset of the optional ops and a
+/// superset of the droppable ones. Such a configuration can do all this one
+/// can: optional ops stay available once invoked, and a droppable op this
+/// one still owes can be left out of any valid continuation. So this one
+/// adds nothing. Returns None when dominated, else whether a new memo entry
+/// was made.
+fn remember<S: Eq + std::hash::Hash>(memo: &mut Memo<S>, key: (Window, S), lin: &Linearized) -> Option<bool> {
+    let dropped = lin.dropped.window();
     match memo.entry(key) {
         MemoEntry::Vacant(v) => {
-            v.insert(vec![used.clone()]);
+            v.insert(vec![(dropped, lin.used.clone())]);
             Some(true)
         }
         MemoEntry::Occupied(mut o) => {
             let seen = o.get_mut();
-            if seen.iter().any(|u| u.is_subset(used)) {
+            if seen.iter().any(|(d, u)| u.is_subset(&lin.used) && d.covers(&dropped)) {
                 return None;
             }
-            seen.retain(|u| !used.is_subset(u));
-            seen.push(used.clone());
+            seen.retain(|(d, u)| !(lin.used.is_subset(u) && dropped.covers(d)));
+            seen.push((dropped, lin.used.clone()));
             Some(false)
         }
     }
