@@ -76,20 +76,22 @@ struct Tiny {
     /// In tenths: how often an op is a read.
     reads: u32,
     processes: usize,
+    /// Values are drawn from 1..values (and nil).
+    values: i64,
 }
 
 /// A random, tiny, single-key history: up to `n` ops with values from a
 /// small domain, so coincidences (and invalid histories) are common.
 /// Processes obey the protocol; anything else is random.
 fn tiny_history(rng: &mut impl Rng, n: usize, shape: Tiny) -> Vec<Event> {
-    let Tiny { list, info, reads, processes, .. } = shape;
+    let Tiny { list, info, reads, processes, values, .. } = shape;
     let mut events = Vec::new();
     let mut open: Vec<Option<(String, Value)>> = vec![None; processes];
     let mut pid: Vec<u64> = (0..processes as u64).collect();
     let mut next_pid = processes as u64;
     let mut started = 0;
     let small = |rng: &mut dyn rand::RngCore| -> Value {
-        match rng.gen_range(0..4) {
+        match rng.gen_range(0..values) {
             0 => Value::Nil,
             k => Value::Int(k),
         }
@@ -113,10 +115,10 @@ fn tiny_history(rng: &mut impl Rng, n: usize, shape: Tiny) -> Vec<Event> {
                 let kind = if rng.gen_range(0..10) < reads { 0 } else { rng.gen_range(1..3) };
                 let (f, v) = match (list, kind) {
                     (false, 0) => ("read", Value::Nil),
-                    (false, 1) => ("write", Value::Int(rng.gen_range(1..4))),
-                    (false, _) => ("cas", Value::List(vec![small(rng), Value::Int(rng.gen_range(1..4))].into())),
+                    (false, 1) => ("write", Value::Int(rng.gen_range(1..values))),
+                    (false, _) => ("cas", Value::List(vec![small(rng), Value::Int(rng.gen_range(1..values))].into())),
                     (true, 0) => ("read", Value::Nil),
-                    (true, _) => ("append", Value::Int(rng.gen_range(1..4))),
+                    (true, _) => ("append", Value::Int(rng.gen_range(1..values))),
                 };
                 events.push(ev(pid[w], EventType::Invoke, f, v.clone()));
                 open[w] = Some((f.to_string(), v));
@@ -131,7 +133,7 @@ fn tiny_history(rng: &mut impl Rng, n: usize, shape: Tiny) -> Vec<Event> {
                 let value = if f == "read" && kind == EventType::Ok {
                     if list {
                         let len = rng.gen_range(0..3);
-                        Value::List((0..len).map(|_| Value::Int(rng.gen_range(1..4))).collect::<Vec<_>>().into())
+                        Value::List((0..len).map(|_| Value::Int(rng.gen_range(1..values))).collect::<Vec<_>>().into())
                     } else {
                         small(rng)
                     }
@@ -182,8 +184,8 @@ fn agree<M: Model>(model: &M, seed: u64, shape: Tiny) {
     assert!(invalid > 300 && invalid < 2700, "{invalid} of 3000 invalid");
 }
 
-const REGISTER: Tiny = Tiny { list: false, max_ops: 8, info: 2, reads: 3, processes: 3 };
-const LIST: Tiny = Tiny { list: true, max_ops: 8, info: 2, reads: 3, processes: 3 };
+const REGISTER: Tiny = Tiny { list: false, max_ops: 8, info: 2, reads: 3, processes: 3, values: 4 };
+const LIST: Tiny = Tiny { list: true, max_ops: 8, info: 2, reads: 3, processes: 3, values: 4 };
 
 #[test]
 fn search_agrees_with_brute_force_on_tiny_register_histories() {
@@ -217,4 +219,17 @@ fn search_agrees_with_brute_force_on_crash_heavy_list_append_histories() {
 #[test]
 fn search_agrees_with_brute_force_on_read_heavy_crash_heavy_list_append_histories() {
     agree(&ListAppend, 23, Tiny { max_ops: 9, info: 5, reads: 6, processes: 5, ..LIST });
+}
+
+/// Many distinct values: most values then have one writer and few or no
+/// readers, which exercises the proofs without search, stranded values and
+/// droppable (unread) writes.
+#[test]
+fn search_agrees_with_brute_force_on_register_histories_with_many_values() {
+    agree(&Register, 29, Tiny { max_ops: 11, info: 3, reads: 3, processes: 4, values: 8, ..REGISTER });
+}
+
+#[test]
+fn search_agrees_with_brute_force_on_list_append_histories_with_many_values() {
+    agree(&ListAppend, 31, Tiny { max_ops: 10, info: 3, reads: 4, processes: 4, values: 8, ..LIST });
 }
