@@ -233,3 +233,45 @@ fn search_agrees_with_brute_force_on_register_histories_with_many_values() {
 fn search_agrees_with_brute_force_on_list_append_histories_with_many_values() {
     agree(&ListAppend, 31, Tiny { max_ops: 10, info: 3, reads: 4, processes: 4, values: 8, ..LIST });
 }
+
+/// Many processes on one key, the regime where searches used to give up:
+/// every generated history is decided, valid as generated and invalid with
+/// one stale read, by the search with the models' proofs and by the search
+/// alone, well inside the default memory guard.
+#[test]
+fn contended_single_key_histories_are_decided_both_ways() {
+    for seed in 1..=6 {
+        for model in [GenModel::Register, GenModel::ListAppend] {
+            for (processes, info) in [(20, 0.0), (50, 0.1)] {
+                for stale_read in [false, true] {
+                    let o = GenOptions {
+                        ops: 2000,
+                        keys: 1,
+                        processes,
+                        info_rate: info,
+                        read_rate: 0.5,
+                        cas_rate: 0.25,
+                        stale_read,
+                        model,
+                        seed,
+                    };
+                    let events = generate(&o);
+                    let h = history::pair_all(events.into_iter().zip(1..)).expect("well-formed");
+                    let want = if stale_read { Validity::Invalid } else { Validity::Valid };
+                    for search_only in [false, true] {
+                        let opts = CheckOptions {
+                            time_limit: Some(std::time::Duration::from_secs(60)),
+                            search_only,
+                            ..CheckOptions::default()
+                        };
+                        let r = match model {
+                            GenModel::Register => check::check(&Register, &h, &opts),
+                            GenModel::ListAppend => check::check(&ListAppend, &h, &opts),
+                        };
+                        assert_eq!(r.valid, want, "{o:?} search_only={search_only}: {}", r.summary);
+                    }
+                }
+            }
+        }
+    }
+}
