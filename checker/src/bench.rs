@@ -11,15 +11,16 @@ use std::time::{Duration, Instant};
 use serde::{Deserialize, Serialize};
 
 use crate::check::{self, CheckOptions, Validity};
-use crate::gen::{self, GenModel, GenOptions};
+use crate::gen::{self, GenOptions};
 use crate::history;
 use crate::list_append::ListAppend;
+use crate::model::ModelName;
 use crate::register::Register;
 
 /// One history shape to check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Case {
-    pub model: GenModel,
+    pub model: ModelName,
     pub processes: usize,
     pub ops: usize,
     /// Fraction of writes, cas and appends that crash.
@@ -103,12 +104,12 @@ pub fn standard_cases(seed: u64, search_only: bool) -> Vec<Case> {
         (20, 100_000, 0.01),
     ];
     let mut cases = Vec::new();
-    for model in [GenModel::Register, GenModel::ListAppend] {
+    for model in [ModelName::Register, ModelName::ListAppend] {
         // A single-key list of 100,000 ops is read whole by each of its
         // 50,000 reads: over a billion elements, which no checker can even
         // load. List-append stops at 10,000 ops (Jepsen rotates keys for
         // the same reason).
-        let fits = |ops: usize| model == GenModel::Register || ops <= 10_000;
+        let fits = |ops: usize| model == ModelName::Register || ops <= 10_000;
         for &(processes, ops, info_rate) in shapes.iter().filter(|s| fits(s.1)) {
             for stale_read in [false, true] {
                 cases.push(Case { model, processes, ops, info_rate, stale_read, seed, search_only });
@@ -121,7 +122,7 @@ pub fn standard_cases(seed: u64, search_only: bool) -> Vec<Case> {
 /// Which of the standard cases to run.
 #[derive(Clone, Debug, Default)]
 pub struct Filter {
-    pub model: Option<GenModel>,
+    pub model: Option<ModelName>,
     pub max_ops: Option<usize>,
     pub search_only: bool,
 }
@@ -142,8 +143,8 @@ pub fn run_case(case: &Case, limit: Duration) -> CaseResult {
     let opts = CheckOptions { time_limit: Some(limit), search_only: case.search_only, ..CheckOptions::default() };
     let started = Instant::now();
     let results = match case.model {
-        GenModel::Register => check::check(&Register, &history, &opts),
-        GenModel::ListAppend => check::check(&ListAppend, &history, &opts),
+        ModelName::Register => check::check(&Register, &history, &opts),
+        ModelName::ListAppend => check::check(&ListAppend, &history, &opts),
     };
     let check_ms = started.elapsed().as_secs_f64() * 1e3;
     let info_ops = history.ops.iter().flatten().filter(|o| o.kind == history::EventType::Info).count();
@@ -155,6 +156,52 @@ pub fn run_case(case: &Case, limit: Duration) -> CaseResult {
         check_ms,
         peak_rss_mb: peak_rss_bytes() as f64 / (1 << 20) as f64,
         reason: results.keys.iter().find_map(|k| k.reason.clone()).filter(|_| results.valid == Validity::Unknown),
+    }
+}
+
+/// Why the children could not be run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    #[error("cannot find this executable: {0}")]
+    Exe(std::io::Error),
+    #[error("case {case}: {why}")]
+    Case { case: String, why: String },
+}
+
+/// Runs each case in a child process of this executable (`bench --case`),
+/// handing each result to `each` as it comes.
+pub fn run_in_children(
+    cases: &[Case],
+    limit: Duration,
+    mut each: impl FnMut(&CaseResult),
+) -> Result<Vec<CaseResult>, BenchError> {
+    let exe = std::env::current_exe().map_err(BenchError::Exe)?;
+    let mut results = Vec::with_capacity(cases.len());
+    for c in cases {
+        let json = serde_json::to_string(c).expect("cases serialise");
+        let child = std::process::Command::new(&exe)
+            .args(["bench", "--time-limit", &format!("{}ms", limit.as_millis()), "--case", &json])
+            .output();
+        let r = child.map_err(|e| e.to_string()).and_then(|o| {
+            serde_json::from_slice::<CaseResult>(&o.stdout)
+                .map_err(|e| format!("{e}; stderr: {}", String::from_utf8_lossy(&o.stderr).trim()))
+        });
+        let r = r.map_err(|why| BenchError::Case { case: json, why })?;
+        each(&r);
+        results.push(r);
+    }
+    Ok(results)
+}
+
+/// 1 when any verdict is wrong (a checker bug), else 2 when any is unknown
+/// (only a limit), else 0.
+pub fn exit_code(results: &[CaseResult]) -> u8 {
+    if results.iter().any(|r| r.verdict != "unknown" && !r.correct()) {
+        1
+    } else if results.iter().any(|r| r.verdict == "unknown") {
+        2
+    } else {
+        0
     }
 }
 
@@ -175,10 +222,7 @@ pub fn row(r: &CaseResult) -> String {
     let c = &r.case;
     format!(
         "| {} | {} | {} | {:.0}% ({}) | {} | {}{} | {:.2} s | {:.0} MB |",
-        match c.model {
-            GenModel::Register => "register",
-            GenModel::ListAppend => "list-append",
-        },
+        c.model.as_str(),
         c.processes,
         c.ops,
         c.info_rate * 100.0,

@@ -17,13 +17,7 @@ use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use crate::history::{Event, EventType, Process, Value};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum GenModel {
-    Register,
-    ListAppend,
-}
+use crate::model::ModelName;
 
 #[derive(Clone, Debug, clap::Args)]
 pub struct GenOptions {
@@ -48,8 +42,8 @@ pub struct GenOptions {
     /// Make one late read stale (the history becomes invalid).
     #[arg(long)]
     pub stale_read: bool,
-    #[arg(long, value_enum, default_value_t = GenModel::Register)]
-    pub model: GenModel,
+    #[arg(long, value_enum, default_value_t = ModelName::Register)]
+    pub model: ModelName,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
@@ -121,11 +115,11 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                 let key = rng.gen_range(0..keys);
                 let r: f64 = rng.gen();
                 let kind = match o.model {
-                    GenModel::ListAppend if r < o.read_rate => Kind::Read,
-                    GenModel::ListAppend => Kind::Append,
-                    GenModel::Register if r < o.read_rate => Kind::Read,
-                    GenModel::Register if r < o.read_rate + o.cas_rate => Kind::Cas,
-                    GenModel::Register => Kind::Write,
+                    ModelName::ListAppend if r < o.read_rate => Kind::Read,
+                    ModelName::ListAppend => Kind::Append,
+                    ModelName::Register if r < o.read_rate => Kind::Read,
+                    ModelName::Register if r < o.read_rate + o.cas_rate => Kind::Cas,
+                    ModelName::Register => Kind::Write,
                 };
                 let mut fresh = || {
                     let c = counters.entry(key).or_insert(0);
@@ -164,8 +158,8 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                     match op.kind {
                         Kind::Read => {
                             op.result = Some(match o.model {
-                                GenModel::Register => register.get(&op.key).cloned().unwrap_or(Value::Nil),
-                                GenModel::ListAppend => {
+                                ModelName::Register => register.get(&op.key).cloned().unwrap_or(Value::Nil),
+                                ModelName::ListAppend => {
                                     Value::List(lists.get(&op.key).cloned().unwrap_or_default().into())
                                 }
                             })
@@ -215,8 +209,8 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
     }
     if o.stale_read {
         match o.model {
-            GenModel::Register => make_stale(&mut events),
-            GenModel::ListAppend => make_short(&mut events),
+            ModelName::Register => make_stale(&mut events),
+            ModelName::ListAppend => make_short(&mut events),
         }
     }
     events

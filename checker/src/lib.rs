@@ -1,40 +1,31 @@
-//! Faultline's checker: the history format, the models, and a
-//! linearizability checker.
+//! Faultline's checker: the history formats, the models, and a
+//! linearizability checker. A pure library: no network, no runtime; the
+//! live workload runner (`runner`) and the reports (`report`) build on it.
 //!
 //! Layout:
 //! - [`history`]: events (JSON Lines), validation, pairing into ops per key;
 //! - [`edn`]: Jepsen/Knossos EDN import and export;
 //! - [`jepsen_log`]: Jepsen's console log (`jepsen.util` op lines) import;
-//! - [`model`]: the model trait; [`register`] and [`list_append`] implement it;
-//! - [`bitset`]: the set of linearized ops, half of the memo key;
+//! - [`input`]: history files to histories, the model to use, results.json;
+//! - [`model`]: the model trait and [`model::ModelName`]; [`register`] and
+//!   [`list_append`] implement it;
+//! - [`bitset`]: the sets a search configuration holds, and its memo keys;
 //! - [`wgl`]: the Wing–Gong–Lowe search for one key;
-//! - [`check`]: all keys in parallel, limits, and results.json;
+//! - [`check`]: all keys in parallel, limits, results and explanations;
 //! - [`gen`]: a simulated linearizable store that writes histories;
 //! - [`brute`]: an all-orders checker that cross-checks the search;
-//! - [`bench`]: the contention benchmark (`checker bench`);
-//! - [`workload`]: the op generators of `checker run`;
-//! - [`recorder`]: the one writer of history.jsonl;
-//! - [`runner`]: `checker run`'s clients, final reads and summary;
-//! - [`mock_kv`]: an in-memory Kv server, correct or broken on purpose;
-//! - [`report`]: a run's report.html; [`index`]: results/index.html;
-//! - [`cli`]: the `checker` command line.
+//! - [`bench`]: the contention benchmark (`checker bench`).
 
 pub mod bench;
 pub mod bitset;
 pub mod brute;
 pub mod check;
-pub mod cli;
 pub mod edn;
 pub mod gen;
 pub mod history;
-pub mod index;
+pub mod input;
 pub mod jepsen_log;
 pub mod list_append;
-pub mod mock_kv;
 pub mod model;
-pub mod recorder;
 pub mod register;
-pub mod report;
-pub mod runner;
 pub mod wgl;
-pub mod workload;

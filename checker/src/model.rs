@@ -17,6 +17,25 @@ pub struct SearchOp {
     pub deadline: Option<u64>,
 }
 
+/// The models by name: what `--model` and `--workload` take, and what
+/// results and test records say.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, clap::ValueEnum, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ModelName {
+    Register,
+    ListAppend,
+}
+
+impl ModelName {
+    /// The name as the command line and results spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelName::Register => "register",
+            ModelName::ListAppend => "list-append",
+        }
+    }
+}
+
 /// Why an op can never be linearized, found by [`Model::contradiction`].
 #[derive(Clone, Debug)]
 pub struct Contradiction<S> {

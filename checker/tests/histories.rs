@@ -1,8 +1,9 @@
 //! Hand-made histories with known verdicts, and bad input.
 
 use checker::check::{CheckOptions, Validity};
-use checker::cli::{check_events, ModelName};
 use checker::history::parse_jsonl;
+use checker::input::check_events;
+use checker::model::ModelName;
 
 /// Builds a JSON Lines history from `(process, type, f, key, value)` rows.
 fn history(rows: &[(i64, &str, &str, i64, &str)]) -> String {
@@ -308,46 +309,7 @@ fn gen_opts(ops: usize, processes: usize) -> checker::gen::GenOptions {
         read_rate: 0.5,
         cas_rate: 0.2,
         stale_read: true,
-        model: checker::gen::GenModel::Register,
+        model: ModelName::Register,
         seed: 3,
     }
-}
-
-/// A Jepsen console log (tab-separated, as older Jepsen prints it) and a
-/// JSON Lines history checked by one `checker check`: a line per file in
-/// the order given, a total line, and the worst exit code.
-#[test]
-fn several_files_and_a_jepsen_log_in_one_check() {
-    let dir = tempfile::tempdir().unwrap();
-    let log = dir.path().join("etcd.log");
-    std::fs::write(
-        &log,
-        "INFO  jepsen.core - Worker 0 starting\n\
-         INFO  jepsen.util - 0\t:invoke\t:write\t3\n\
-         INFO  jepsen.util - 0\t:ok\t:write\t3\n\
-         INFO  jepsen.util - 1\t:invoke\t:cas\t[3 4]\n\
-         INFO  jepsen.util - 1\t:info\t:cas\t:timed-out\n\
-         INFO  jepsen.util - 2   :invoke :read   nil\n\
-         INFO  jepsen.util - 2   :ok     :read   3\n",
-    )
-    .unwrap();
-    let stale = dir.path().join("stale.jsonl");
-    std::fs::write(
-        &stale,
-        history(&[
-            (0, "invoke", "write", 1, "1"),
-            (0, "ok", "write", 1, "1"),
-            (1, "invoke", "read", 1, "null"),
-            (1, "ok", "read", 1, "2"),
-        ]),
-    )
-    .unwrap();
-    let out =
-        std::process::Command::new(env!("CARGO_BIN_EXE_checker")).arg("check").arg(&log).arg(&stale).output().unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("  ")).collect();
-    assert_eq!(out.status.code(), Some(1), "{stdout}");
-    assert!(lines[0].starts_with(&format!("{}: valid: 3 ops", log.display())), "{stdout}");
-    assert!(lines[1].starts_with(&format!("{}: INVALID", stale.display())), "{stdout}");
-    assert!(lines[2].starts_with("2 files: 1 valid, 1 invalid, 0 unknown, 0 unusable; checking took "), "{stdout}");
 }

@@ -4,29 +4,26 @@
 
 use checker::brute;
 use checker::check::{self, CheckOptions, Validity};
-use checker::gen::{generate, GenModel, GenOptions};
+use checker::gen::{generate, GenOptions};
 use checker::history::{self, Event, EventType, OpType, Process, Value};
 use checker::list_append::ListAppend;
 use checker::model::Model;
+use checker::model::ModelName;
 use checker::register::Register;
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 
-fn run(events: &[Event], model: GenModel) -> check::Results {
+fn run(events: &[Event], model: ModelName) -> check::Results {
     let lines: Vec<usize> = (1..=events.len()).collect();
-    let m = match model {
-        GenModel::Register => checker::cli::ModelName::Register,
-        GenModel::ListAppend => checker::cli::ModelName::ListAppend,
-    };
-    checker::cli::check_events(events, &lines, m, &CheckOptions::default()).expect("valid input").1
+    checker::input::check_events(events, &lines, model, &CheckOptions::default()).expect("valid input").1
 }
 
-fn opts(seed: u64, ops: usize, keys: usize, processes: usize, info: f64, model: GenModel) -> GenOptions {
+fn opts(seed: u64, ops: usize, keys: usize, processes: usize, info: f64, model: ModelName) -> GenOptions {
     GenOptions { ops, keys, processes, info_rate: info, read_rate: 0.4, cas_rate: 0.3, stale_read: false, model, seed }
 }
 
-fn model_strategy() -> impl Strategy<Value = GenModel> {
-    prop_oneof![Just(GenModel::Register), Just(GenModel::ListAppend)]
+fn model_strategy() -> impl Strategy<Value = ModelName> {
+    prop_oneof![Just(ModelName::Register), Just(ModelName::ListAppend)]
 }
 
 proptest! {
@@ -55,8 +52,8 @@ proptest! {
         let i = reads[pick.index(reads.len())];
         // No op ever writes or appends a negative number.
         events[i].value = match model {
-            GenModel::Register => Value::Int(-1),
-            GenModel::ListAppend => Value::List(vec![Value::Int(-1)].into()),
+            ModelName::Register => Value::Int(-1),
+            ModelName::ListAppend => Value::List(vec![Value::Int(-1)].into()),
         };
         let r = run(&events, model);
         prop_assert_eq!(r.valid, Validity::Invalid, "{}", r.summary);
@@ -241,7 +238,7 @@ fn search_agrees_with_brute_force_on_list_append_histories_with_many_values() {
 #[test]
 fn contended_single_key_histories_are_decided_both_ways() {
     for seed in 1..=6 {
-        for model in [GenModel::Register, GenModel::ListAppend] {
+        for model in [ModelName::Register, ModelName::ListAppend] {
             for (processes, info) in [(20, 0.0), (50, 0.1)] {
                 for stale_read in [false, true] {
                     let o = GenOptions {
@@ -265,8 +262,8 @@ fn contended_single_key_histories_are_decided_both_ways() {
                             ..CheckOptions::default()
                         };
                         let r = match model {
-                            GenModel::Register => check::check(&Register, &h, &opts),
-                            GenModel::ListAppend => check::check(&ListAppend, &h, &opts),
+                            ModelName::Register => check::check(&Register, &h, &opts),
+                            ModelName::ListAppend => check::check(&ListAppend, &h, &opts),
                         };
                         assert_eq!(r.valid, want, "{o:?} search_only={search_only}: {}", r.summary);
                     }

@@ -4,20 +4,16 @@
 //! behind, and its pages must render cleanly in a real browser. Needs root
 //! (CI is root; without it the test fails rather than skips).
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::browser::{assert_clean, open, screenshot};
+use testkit::browser::{assert_clean, open, screenshot};
 
 fn bin_dir() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let dir = exe.parent().unwrap().parent().unwrap().to_path_buf();
     for b in ["raftkv", "nemesis", "checker"] {
-        assert!(dir.join(b).is_file(), "{b} is missing in {}; build the workspace first", dir.display());
+        testkit::bins::path(b);
     }
-    dir
+    testkit::bins::dir()
 }
 
 /// The runs share the machine's two cores; one at a time.

@@ -177,7 +177,7 @@ async fn a_run_interrupted_by_sigint_leaves_no_rule_and_no_paused_node() {
     h.start_cluster().await;
     for (faults, mark) in [("partition", "start-partition"), ("pause", "pause")] {
         let events = h.dir.path().join(format!("{faults}.jsonl"));
-        let mut child = Command::new(env!("CARGO_BIN_EXE_nemesis"))
+        let mut child = Command::new(testkit::bins::path("nemesis"))
             .args(["run", "--faults", faults, "--interval", "1s", "--duration", "120s", "--seed", "5"])
             .arg("--cluster")
             .arg(&h.cluster_path)

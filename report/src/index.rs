@@ -7,7 +7,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use crate::report::esc;
+use crate::page::esc;
 
 struct Row {
     link: String,

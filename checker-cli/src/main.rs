@@ -1,3 +1,5 @@
+//! `checker`: see [`cli`] for the commands.
+
 use std::process::ExitCode;
 
 use clap::Parser;
@@ -7,7 +9,8 @@ use clap::Parser;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
+mod cli;
+
 fn main() -> ExitCode {
-    let cli = checker::cli::Cli::parse();
-    ExitCode::from(checker::cli::run(cli))
+    ExitCode::from(cli::run(cli::Cli::parse()))
 }

@@ -21,7 +21,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value as Json;
 
-use crate::history::{self, Event, EventType, Process};
+use checker::history::{self, Event, EventType, Process};
 
 /// Most points drawn in the latency plot.
 const MAX_POINTS: usize = 4000;

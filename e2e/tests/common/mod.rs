@@ -30,13 +30,6 @@ pub fn require_root() {
 }
 
 /// The raftkv binary built beside this test binary.
-pub fn raftkv_binary() -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join("raftkv");
-    assert!(bin.is_file(), "{} is missing; build it first: cargo build --release -p raftkv", bin.display());
-    bin
-}
-
 pub struct TestHosts {
     _serial: std::sync::MutexGuard<'static, ()>,
     pub hosts: Hosts,
@@ -65,7 +58,7 @@ impl TestHosts {
 
     /// Installs raftkv, starts all three nodes and waits for a leader.
     pub async fn start_cluster(&self) -> String {
-        self.control.install(&raftkv_binary()).await.expect("install");
+        self.control.install(&testkit::bins::path("raftkv")).await.expect("install");
         self.control.start(&self.control.names()).await.expect("start");
         self.control.wait_for_leader(DEADLINE).await.expect("leader")
     }

@@ -1,21 +1,19 @@
-//! The `checker` command line: `run` clients against a cluster and record
-//! a history, `check` histories, `export` them to EDN, `gen`erate benchmark
-//! histories, and serve a `mock-kv` for benchmarks and fixtures.
+//! The `checker` command line: `check` histories, `export` them to EDN,
+//! `gen`erate and `bench` single-key histories, `run` clients against a
+//! cluster, and render `report` and `index` pages. Parsing and dispatch
+//! only: the work is in the `checker`, `runner` and `report` libraries.
 
 use std::io::{BufWriter, Write};
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::time::Duration;
 
+use checker::bench;
+use checker::check::{self, CheckOptions, Results};
+use checker::gen::{self, GenOptions};
+use checker::input::{check_history, history_path, load_history, read_events, write_results, Format};
+use checker::model::ModelName;
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
-
-use crate::bench;
-use crate::check::{self, CheckOptions, Results, Validity};
-use crate::gen::{self, GenOptions};
-use crate::history::{self, Event, History, HistoryError};
-use crate::list_append::ListAppend;
-use crate::model::Model;
-use crate::register::Register;
 
 /// Exit code for a history that cannot be checked.
 pub const EXIT_UNUSABLE: u8 = 3;
@@ -25,20 +23,6 @@ pub const EXIT_UNUSABLE: u8 = 3;
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum ModelName {
-    Register,
-    ListAppend,
-}
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
-pub enum Format {
-    Jsonl,
-    Edn,
-    /// Jepsen's console log (`INFO  jepsen.util - P\t:type\t:f\tvalue`).
-    JepsenLog,
 }
 
 #[derive(Debug, Subcommand)]
@@ -94,7 +78,7 @@ pub enum Command {
         time_limit: Duration,
         /// Only cases of this model.
         #[arg(long, value_enum)]
-        model: Option<gen::GenModel>,
+        model: Option<ModelName>,
         /// Only cases with at most this many ops.
         #[arg(long)]
         max_ops: Option<usize>,
@@ -121,15 +105,6 @@ pub enum Command {
         #[arg(default_value = "results")]
         dir: PathBuf,
     },
-    /// Serve an in-memory Kv that answers at once (correct, or broken on
-    /// purpose): the recorder benchmark's server and the tests' fixtures.
-    #[command(hide = true)]
-    MockKv {
-        #[arg(long, default_value = "127.0.0.1:27200")]
-        listen: std::net::SocketAddr,
-        #[arg(long, value_enum, default_value_t = crate::mock_kv::Behaviour::Correct)]
-        behaviour: crate::mock_kv::Behaviour,
-    },
 }
 
 #[derive(Debug, clap::Args)]
@@ -141,8 +116,8 @@ pub struct RunArgs {
     /// Client endpoints HOST:PORT,… instead of a cluster file.
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
-    #[arg(long, value_enum, default_value_t = crate::workload::Workload::Register)]
-    pub workload: crate::workload::Workload,
+    #[arg(long, value_enum, default_value_t = ModelName::Register)]
+    pub workload: ModelName,
     /// Concurrent clients.
     #[arg(long, default_value_t = 10)]
     pub concurrency: usize,
@@ -175,7 +150,7 @@ pub struct RunArgs {
     #[arg(long, value_parser = parse_duration)]
     pub time_limit: Option<Duration>,
     #[command(flatten)]
-    pub mix: crate::workload::WorkloadOptions,
+    pub mix: runner::workload::WorkloadOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -185,108 +160,6 @@ pub enum ExportFormat {
 
 fn parse_duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 30s: {e}"))
-}
-
-/// Errors that make an input unusable.
-#[derive(Debug, thiserror::Error)]
-pub enum InputError {
-    #[error("{source}")]
-    Io { path: PathBuf, source: std::io::Error },
-    #[error("{source}")]
-    History { path: PathBuf, source: HistoryError },
-}
-
-/// Resolves a run dir to its history file.
-pub fn history_path(p: &Path) -> PathBuf {
-    if p.is_dir() {
-        p.join("history.jsonl")
-    } else {
-        p.to_path_buf()
-    }
-}
-
-/// The input format of `path` when none was named.
-fn format_of(path: &Path, format: Option<Format>) -> Format {
-    format.unwrap_or(match path.extension().and_then(|e| e.to_str()) {
-        Some("edn") => Format::Edn,
-        Some("log") => Format::JepsenLog,
-        _ => Format::Jsonl,
-    })
-}
-
-/// Reads and parses a history file into events and line numbers.
-pub fn read_events(path: &Path, format: Option<Format>) -> Result<(Vec<Event>, Vec<usize>), InputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io { path: path.into(), source })?;
-    let parsed = match format_of(path, format) {
-        Format::Jsonl => history::parse_jsonl(&text),
-        Format::Edn => crate::edn::parse(&text),
-        Format::JepsenLog => crate::jepsen_log::parse(&text),
-    };
-    parsed.map_err(|source| InputError::History { path: path.into(), source })
-}
-
-/// Loads and pairs a history file. JSON Lines are streamed, so memory
-/// follows the number of ops, not the size of the file.
-pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, InputError> {
-    match format_of(path, format) {
-        Format::Jsonl => {
-            let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: path.into(), source })?;
-            history::load_jsonl(file).map_err(|e| match e {
-                history::LoadError::Io(source) => InputError::Io { path: path.into(), source },
-                history::LoadError::History(source) => InputError::History { path: path.into(), source },
-            })
-        }
-        format @ (Format::Edn | Format::JepsenLog) => {
-            let (events, lines) = read_events(path, Some(format))?;
-            history::pair_all(events.into_iter().zip(lines))
-                .map_err(|source| InputError::History { path: path.into(), source })
-        }
-    }
-}
-
-/// Which model fits a history when none was named.
-pub fn infer_model(history: &History) -> ModelName {
-    if history.has_appends() {
-        ModelName::ListAppend
-    } else {
-        ModelName::Register
-    }
-}
-
-/// Checks a paired history with the named model (or the inferred one).
-pub fn check_history(
-    history: &History,
-    model: Option<ModelName>,
-    opts: &CheckOptions,
-) -> Result<Results, HistoryError> {
-    fn run<M: Model>(m: M, h: &History, opts: &CheckOptions) -> Result<Results, HistoryError> {
-        h.validate_for(M::accepts, m.name())?;
-        Ok(check::check(&m, h, opts))
-    }
-    match model.unwrap_or_else(|| infer_model(history)) {
-        ModelName::Register => run(Register, history, opts),
-        ModelName::ListAppend => run(ListAppend, history, opts),
-    }
-}
-
-/// Pairs and checks events with the named model.
-pub fn check_events(
-    events: &[Event],
-    lines: &[usize],
-    model: ModelName,
-    opts: &CheckOptions,
-) -> Result<(History, Results), HistoryError> {
-    let h = history::pair_all(events.iter().cloned().zip(lines.iter().copied()))?;
-    let r = check_history(&h, Some(model), opts)?;
-    Ok((h, r))
-}
-
-/// Writes results as pretty JSON.
-pub fn write_results(path: &Path, results: &Results) -> std::io::Result<()> {
-    let mut w = BufWriter::new(std::fs::File::create(path)?);
-    serde_json::to_writer_pretty(&mut w, results)?;
-    w.write_all(b"\n")?;
-    w.flush()
 }
 
 /// Exit-code precedence over several files: invalid, then unusable, then
@@ -373,7 +246,7 @@ pub fn run(cli: Cli) -> u8 {
                 Ok((events, _)) => {
                     let mut out = BufWriter::new(std::io::stdout().lock());
                     for e in &events {
-                        if writeln!(out, "{}", crate::edn::emit(e)).is_err() {
+                        if writeln!(out, "{}", checker::edn::emit(e)).is_err() {
                             return EXIT_UNUSABLE;
                         }
                     }
@@ -389,7 +262,7 @@ pub fn run(cli: Cli) -> u8 {
             }
         }
         Command::Run(args) => run_clients(*args),
-        Command::Report { dir } => match crate::report::render(&dir) {
+        Command::Report { dir } => match report::render(&dir) {
             Ok(path) => {
                 println!("{}", path.display());
                 0
@@ -399,7 +272,7 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
-        Command::Index { dir } => match crate::index::render(&dir) {
+        Command::Index { dir } => match report::index::render(&dir) {
             Ok(path) => {
                 println!("{}", path.display());
                 0
@@ -409,27 +282,6 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
-        Command::MockKv { listen, behaviour } => {
-            let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-            rt.block_on(async {
-                match tokio::net::TcpListener::bind(listen).await {
-                    Ok(l) => {
-                        eprintln!("mock-kv ({behaviour:?}) on {listen}");
-                        match crate::mock_kv::serve(l, behaviour).await {
-                            Ok(()) => 0,
-                            Err(e) => {
-                                eprintln!("checker mock-kv: {e}");
-                                EXIT_UNUSABLE
-                            }
-                        }
-                    }
-                    Err(e) => {
-                        eprintln!("checker mock-kv: cannot listen on {listen}: {e}");
-                        EXIT_UNUSABLE
-                    }
-                }
-            })
-        }
         Command::Bench { seed, time_limit, model, max_ops, out, search_only, case } => {
             let only = bench::Filter { model, max_ops, search_only };
             bench(seed, time_limit, only, out, case)
@@ -453,9 +305,8 @@ pub fn run(cli: Cli) -> u8 {
 /// `checker bench`: each case in a child process (so its peak memory is
 /// its own), or, with `--case`, one case here.
 fn bench(seed: u64, limit: Duration, only: bench::Filter, out: Option<PathBuf>, case: Option<String>) -> u8 {
-    use crate::bench::{Case, CaseResult};
     if let Some(json) = case {
-        return match serde_json::from_str::<Case>(&json) {
+        return match serde_json::from_str::<bench::Case>(&json) {
             Ok(case) => {
                 let r = bench::run_case(&case, limit);
                 println!("{}", serde_json::to_string(&r).expect("results serialise"));
@@ -467,36 +318,14 @@ fn bench(seed: u64, limit: Duration, only: bench::Filter, out: Option<PathBuf>, 
             }
         };
     }
-    let exe = match std::env::current_exe() {
-        Ok(p) => p,
+    println!("{}", bench::HEADER);
+    let results = match bench::run_in_children(&only.cases(seed), limit, |r| println!("{}", bench::row(r))) {
+        Ok(r) => r,
         Err(e) => {
-            eprintln!("checker bench: cannot find this executable: {e}");
+            eprintln!("checker bench: {e}");
             return EXIT_UNUSABLE;
         }
     };
-    let cases: Vec<Case> = only.cases(seed);
-    println!("{}", bench::HEADER);
-    let mut results: Vec<CaseResult> = Vec::new();
-    for c in cases {
-        let json = serde_json::to_string(&c).expect("cases serialise");
-        let child = std::process::Command::new(&exe)
-            .args(["bench", "--time-limit", &format!("{}ms", limit.as_millis()), "--case", &json])
-            .output();
-        let parsed = child.map_err(|e| e.to_string()).and_then(|o| {
-            serde_json::from_slice::<CaseResult>(&o.stdout)
-                .map_err(|e| format!("{e}; stderr: {}", String::from_utf8_lossy(&o.stderr).trim()))
-        });
-        match parsed {
-            Ok(r) => {
-                println!("{}", bench::row(&r));
-                results.push(r);
-            }
-            Err(e) => {
-                eprintln!("checker bench: case {json}: {e}");
-                return EXIT_UNUSABLE;
-            }
-        }
-    }
     if let Some(path) = out {
         let written = std::fs::File::create(&path)
             .map_err(|e| e.to_string())
@@ -506,48 +335,24 @@ fn bench(seed: u64, limit: Duration, only: bench::Filter, out: Option<PathBuf>, 
             return EXIT_UNUSABLE;
         }
     }
-    // A wrong verdict is a checker bug; an unknown is only a limit.
-    if results.iter().any(|r| r.verdict != "unknown" && !r.correct()) {
-        1
-    } else if results.iter().any(|r| r.verdict == "unknown") {
-        2
-    } else {
-        0
-    }
+    bench::exit_code(&results)
 }
 
 /// `checker run`: resolves the endpoints, runs, prints the summary.
 fn run_clients(a: RunArgs) -> u8 {
-    let endpoints = match &a.cluster {
-        Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
-            Ok(c) => c.endpoints(),
-            Err(e) => {
-                eprintln!("checker run: {e}");
-                return EXIT_UNUSABLE;
-            }
-        },
-        _ => a.endpoints.clone(),
-    };
     let bad = |msg: String| {
         eprintln!("checker run: {msg}");
         EXIT_UNUSABLE
     };
-    if endpoints.is_empty()
-        || endpoints.iter().any(|e| e.rsplit_once(':').is_none_or(|(h, p)| h.is_empty() || p.parse::<u16>().is_err()))
-    {
-        return bad(format!("--endpoints {:?}: each must be HOST:PORT", endpoints.join(",")));
-    }
-    if a.concurrency == 0 {
-        return bad("--concurrency must be at least 1".into());
-    }
-    if !(a.rate >= 0.0 && a.rate.is_finite()) {
-        return bad(format!("--rate {}: must be 0 (unlimited) or a positive number", a.rate));
-    }
-    if a.timeout.is_zero() {
-        return bad("--timeout must be positive".into());
-    }
+    let endpoints = match &a.cluster {
+        Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
+            Ok(c) => c.endpoints(),
+            Err(e) => return bad(e.to_string()),
+        },
+        _ => a.endpoints.clone(),
+    };
     let workload = a.workload;
-    let opts = crate::runner::RunOptions {
+    let opts = runner::RunOptions {
         endpoints,
         workload,
         mix: a.mix,
@@ -564,19 +369,15 @@ fn run_clients(a: RunArgs) -> u8 {
         check: CheckOptions { time_limit: a.time_limit, ..CheckOptions::default() },
         progress: true,
     };
+    if let Err(e) = opts.validate() {
+        return bad(e.to_string());
+    }
     let rt = tokio::runtime::Runtime::new().expect("tokio runtime");
-    match rt.block_on(crate::runner::run(opts)) {
+    match rt.block_on(runner::run(opts)) {
         Ok(outcome) => {
-            println!("{}", crate::runner::summary(&outcome, workload));
+            println!("{}", runner::summary(&outcome, workload));
             outcome.results.valid.exit_code()
         }
         Err(e) => bad(e.to_string()),
-    }
-}
-
-impl Validity {
-    /// The verdict as results.json spells it.
-    pub fn json(self) -> serde_json::Value {
-        serde_json::to_value(self).expect("validity serialises")
     }
 }

@@ -2,18 +2,19 @@
 //! deliberately broken servers, killed mid-run, and given bad input.
 
 use std::net::TcpListener;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use checker::check::{CheckOptions, Validity};
-use checker::mock_kv::{self, Behaviour};
-use checker::runner::{self, RunError, RunOptions};
-use checker::workload::{Workload, WorkloadOptions};
+use checker::model::ModelName;
+use runner::workload::WorkloadOptions;
+use runner::{RunError, RunOptions};
+use testkit::mock_kv::{self, Behaviour};
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn options(endpoints: Vec<String>, workload: Workload, out: &Path) -> RunOptions {
+fn options(endpoints: Vec<String>, workload: ModelName, out: &Path) -> RunOptions {
     RunOptions {
         endpoints,
         workload,
@@ -42,13 +43,6 @@ fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
-fn binary(name: &str) -> PathBuf {
-    let exe = std::env::current_exe().unwrap();
-    let bin = exe.parent().unwrap().parent().unwrap().join(name);
-    assert!(bin.is_file(), "{} is missing; build it first: cargo build --release -p {name}", bin.display());
-    bin
-}
-
 /// Three raftkv processes on loopback, killed on drop.
 struct Nodes {
     procs: Vec<Child>,
@@ -63,7 +57,7 @@ impl Nodes {
         let peers = addrs.iter().enumerate().map(|(i, a)| format!("{}={a}", i + 1)).collect::<Vec<_>>().join(",");
         let procs = (0..3)
             .map(|i| {
-                Command::new(binary("raftkv"))
+                Command::new(testkit::bins::path("raftkv"))
                     .args(["serve", "--id", &(i + 1).to_string(), "--peers", &peers])
                     .arg("--data-dir")
                     .arg(dir.path().join(format!("n{}", i + 1)))
@@ -91,7 +85,7 @@ impl Drop for Nodes {
 async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     let nodes = Nodes::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut o = options(nodes.addrs.clone(), Workload::Register, dir.path());
+    let mut o = options(nodes.addrs.clone(), ModelName::Register, dir.path());
     o.duration = Duration::from_secs(3);
     let out = runner::run(o).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
@@ -111,7 +105,7 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     drop(nodes);
     let nodes = Nodes::start();
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(nodes.addrs.clone(), Workload::ListAppend, dir.path())).await.unwrap();
+    let out = runner::run(options(nodes.addrs.clone(), ModelName::ListAppend, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
     assert_eq!(out.stats.lost_write_count, 0);
     assert!(out.stats.counts["append"]["ok"] > 20);
@@ -120,7 +114,7 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_reads_are_invalid_and_the_explanation_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(mock(Behaviour::StaleReads).await, Workload::Register, dir.path())).await.unwrap();
+    let out = runner::run(options(mock(Behaviour::StaleReads).await, ModelName::Register, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
     let f = &out.results.failures[0];
     assert_eq!(f.key.to_string(), "2", "{}", f.explanation);
@@ -130,13 +124,13 @@ async fn stale_reads_are_invalid_and_the_explanation_names_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledged_then_dropped_write_is_invalid_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(mock(Behaviour::LostWrite).await, Workload::Register, dir.path())).await.unwrap();
+    let out = runner::run(options(mock(Behaviour::LostWrite).await, ModelName::Register, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
     assert!(out.results.failures.iter().all(|f| f.key.to_string() == "2"));
 
     // In list-append the dropped append also shows as a lost write.
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(mock(Behaviour::LostWrite).await, Workload::ListAppend, dir.path())).await.unwrap();
+    let out = runner::run(options(mock(Behaviour::LostWrite).await, ModelName::ListAppend, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
     assert_eq!(out.stats.lost_writes.keys().copied().collect::<Vec<_>>(), vec![2]);
     assert!(out.stats.lost_write_count >= 1);
@@ -146,7 +140,7 @@ async fn an_acknowledged_then_dropped_write_is_invalid_and_named() {
 async fn a_killed_checker_leaves_a_history_that_checks() {
     let endpoints = mock(Behaviour::Correct).await;
     let dir = tempfile::tempdir().unwrap();
-    let mut child = Command::new(binary("checker"))
+    let mut child = Command::new(testkit::bins::path("checker"))
         .args(["run", "--endpoints", &endpoints[0], "--rate", "0", "--duration", "60s", "--out"])
         .arg(dir.path())
         .stdout(Stdio::null())
@@ -161,7 +155,7 @@ async fn a_killed_checker_leaves_a_history_that_checks() {
     }
     child.kill().unwrap(); // SIGKILL
     child.wait().unwrap();
-    let status = Command::new(binary("checker")).arg("check").arg(&history).output().unwrap();
+    let status = Command::new(testkit::bins::path("checker")).arg("check").arg(&history).output().unwrap();
     assert_eq!(status.status.code(), Some(0), "{}", String::from_utf8_lossy(&status.stdout));
 }
 
@@ -169,7 +163,7 @@ async fn a_killed_checker_leaves_a_history_that_checks() {
 async fn bad_input_is_refused_before_anything_is_recorded() {
     // Nothing listens on this port.
     let dir = tempfile::tempdir().unwrap();
-    let mut o = options(vec![format!("127.0.0.1:{}", free_port())], Workload::Register, dir.path());
+    let mut o = options(vec![format!("127.0.0.1:{}", free_port())], ModelName::Register, dir.path());
     o.connect_deadline = Duration::from_millis(500);
     let err = runner::run(o).await.err().expect("an unreachable cluster is an error");
     assert!(matches!(err, RunError::Unreachable { .. }), "{err}");
@@ -178,12 +172,15 @@ async fn bad_input_is_refused_before_anything_is_recorded() {
 
     // An existing history is never overwritten without --force.
     std::fs::write(dir.path().join("history.jsonl"), "{}\n").unwrap();
-    let err = runner::run(options(mock(Behaviour::Correct).await, Workload::Register, dir.path())).await.err().unwrap();
+    let err =
+        runner::run(options(mock(Behaviour::Correct).await, ModelName::Register, dir.path())).await.err().unwrap();
     assert!(err.to_string().contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap(), "{}\n");
 
-    let out =
-        Command::new(binary("checker")).args(["run", "--endpoints", "nohost", "--out", "/tmp/x"]).output().unwrap();
+    let out = Command::new(testkit::bins::path("checker"))
+        .args(["run", "--endpoints", "nohost", "--out", "/tmp/x"])
+        .output()
+        .unwrap();
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
 }

@@ -27,17 +27,18 @@ use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::time::Instant;
 
-use crate::check::{CheckOptions, Results};
-use crate::cli::{check_history, load_history, ModelName};
-use crate::history::{EventType, OpType, Value};
 use crate::recorder::{Recorder, RecorderError};
-use crate::workload::{Generator, Invocation, Workload, WorkloadOptions};
+use crate::workload::{Generator, Invocation, WorkloadOptions};
+use checker::check::{CheckOptions, Results};
+use checker::history::{EventType, OpType, Value};
+use checker::input::{check_history, load_history};
+use checker::model::ModelName;
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub endpoints: Vec<String>,
-    pub workload: Workload,
+    pub workload: ModelName,
     pub mix: WorkloadOptions,
     pub concurrency: usize,
     /// Target ops per second over all workers; 0 means as fast as possible.
@@ -72,6 +73,9 @@ pub enum RunError {
     Output(String),
     #[error("checking the recorded history: {0}")]
     Check(String),
+    /// An option that cannot work, caught before anything runs.
+    #[error("{0}")]
+    Invalid(String),
 }
 
 /// Latency percentiles of completed ops, in milliseconds.
@@ -151,29 +155,29 @@ fn run_prefix(seed: u64) -> String {
     format!("r{:x}-{seed}/", cluster::clock::monotonic_ns())
 }
 
-fn encode(workload: Workload, v: &Value) -> Vec<u8> {
+fn encode(workload: ModelName, v: &Value) -> Vec<u8> {
     match (workload, v) {
         // Elements are comma-terminated, so a read splits the list apart.
-        (Workload::ListAppend, Value::Int(i)) => format!("{i},").into_bytes(),
+        (ModelName::ListAppend, Value::Int(i)) => format!("{i},").into_bytes(),
         (_, Value::Int(i)) => i.to_string().into_bytes(),
         (_, Value::Str(s)) => s.as_bytes().to_vec(),
         _ => Vec::new(),
     }
 }
 
-fn decode(workload: Workload, bytes: Option<Vec<u8>>) -> Value {
+fn decode(workload: ModelName, bytes: Option<Vec<u8>>) -> Value {
     let Some(b) = bytes else {
         return Value::Nil;
     };
     let text = String::from_utf8_lossy(&b);
     match workload {
-        Workload::ListAppend => Value::List(
+        ModelName::ListAppend => Value::List(
             text.split(',')
                 .filter(|s| !s.is_empty())
                 .map(|s| s.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(s.into())))
                 .collect(),
         ),
-        Workload::Register => text.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(text.into())),
+        ModelName::Register => text.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(text.into())),
     }
 }
 
@@ -189,7 +193,7 @@ fn failed_write(e: ClientError, value: Value) -> Completion {
     Completion { kind, value, error: Some(e.to_string()) }
 }
 
-async fn perform(client: &mut Client, workload: Workload, prefix: &str, inv: &Invocation) -> Completion {
+async fn perform(client: &mut Client, workload: ModelName, prefix: &str, inv: &Invocation) -> Completion {
     let key = key_bytes(prefix, inv.key);
     match inv.f {
         OpType::Read => match client.get(&key).await {
@@ -380,6 +384,28 @@ async fn progress(shared: Arc<Shared>, start: Instant, end: Instant) {
 /// Runs the whole thing: probe, main phase, recovery wait, final reads,
 /// check. The history is in `out/history.jsonl` and the verdict in
 /// `out/results.json`.
+impl RunOptions {
+    /// Refuses options that cannot work, naming the option.
+    pub fn validate(&self) -> Result<(), RunError> {
+        let bad = |msg: String| Err(RunError::Invalid(msg));
+        let endpoint_ok =
+            |e: &String| e.rsplit_once(':').is_some_and(|(h, p)| !h.is_empty() && p.parse::<u16>().is_ok());
+        if self.endpoints.is_empty() || !self.endpoints.iter().all(endpoint_ok) {
+            return bad(format!("--endpoints {:?}: each must be HOST:PORT", self.endpoints.join(",")));
+        }
+        if self.concurrency == 0 {
+            return bad("--concurrency must be at least 1".into());
+        }
+        if !(self.rate >= 0.0 && self.rate.is_finite()) {
+            return bad(format!("--rate {}: must be 0 (unlimited) or a positive number", self.rate));
+        }
+        if self.timeout.is_zero() {
+            return bad("--timeout must be positive".into());
+        }
+        Ok(())
+    }
+}
+
 pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     opts.mix.validate(opts.workload).map_err(RunError::Output)?;
     std::fs::create_dir_all(&opts.out)
@@ -427,16 +453,13 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
 
     // Check what is in the file: exactly what `checker check` would see.
     let history = load_history(&history_path, None).map_err(|e| RunError::Check(e.to_string()))?;
-    let model = match opts.workload {
-        Workload::Register => ModelName::Register,
-        Workload::ListAppend => ModelName::ListAppend,
-    };
-    let results = check_history(&history, Some(model), &opts.check).map_err(|e| RunError::Check(e.to_string()))?;
+    let results =
+        check_history(&history, Some(opts.workload), &opts.check).map_err(|e| RunError::Check(e.to_string()))?;
 
     // Final reads: the last ok read per key from the history's final phase.
     let text = std::fs::read_to_string(&history_path)
         .map_err(|e| RunError::Output(format!("{}: {e}", history_path.display())))?;
-    let (events, _) = crate::history::parse_jsonl(&text).map_err(|e| RunError::Check(e.to_string()))?;
+    let (events, _) = checker::history::parse_jsonl(&text).map_err(|e| RunError::Check(e.to_string()))?;
     drop(text);
     let finals = final_reads(&events);
 
@@ -470,7 +493,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     }
     stats.final_reads_ok = finals.len() as u64;
     stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
-    if opts.workload == Workload::ListAppend {
+    if opts.workload == ModelName::ListAppend {
         for (key, acked) in shared.acked.lock().unwrap().iter() {
             let Some(Value::List(read)) = finals.get(key) else { continue };
             let lost: Vec<i64> = acked.iter().copied().filter(|e| !read.contains(&Value::Int(*e))).collect();
@@ -494,7 +517,7 @@ fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> Result<(), Run
 
 /// The value of the last ok read of each key among the final reads: the
 /// reads after the main phase, which are the last events of each key.
-fn final_reads(events: &[crate::history::Event]) -> HashMap<i64, Value> {
+fn final_reads(events: &[checker::history::Event]) -> HashMap<i64, Value> {
     let mut last_any: HashMap<i64, usize> = HashMap::new();
     for (i, e) in events.iter().enumerate() {
         if let Some(Value::Int(k)) = e.key {
@@ -513,7 +536,7 @@ fn final_reads(events: &[crate::history::Event]) -> HashMap<i64, Value> {
 }
 
 /// The human summary printed at the end.
-pub fn summary(o: &RunOutcome, workload: Workload) -> String {
+pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
     let s = &o.stats;
     let mut out = format!("{} ops in {:.1} s ({:.0} ops/s)\n", s.ops, s.duration_s, s.ops_per_s);
     for (f, by) in &s.counts {
@@ -530,7 +553,7 @@ pub fn summary(o: &RunOutcome, workload: Workload) -> String {
         out.push_str(&format!(" (no successful final read of {} keys)", s.final_reads_missing.len()));
     }
     out.push('\n');
-    if workload == Workload::ListAppend {
+    if workload == ModelName::ListAppend {
         out.push_str(&format!("lost writes: {}", s.lost_write_count));
         if let Some((k, v)) = s.lost_writes.iter().next() {
             out.push_str(&format!(" (e.g. key {k}: acknowledged appends {v:?} missing from the final read)"));

@@ -20,7 +20,7 @@ use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;
 use std::time::Duration;
 
-use crate::history::{Event, EventType, OpType, Process, Value};
+use checker::history::{Event, EventType, OpType, Process, Value};
 
 #[derive(Debug, thiserror::Error)]
 pub enum RecorderError {

@@ -16,14 +16,8 @@
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::history::{OpType, Value};
-
-#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Workload {
-    Register,
-    ListAppend,
-}
+use checker::history::{OpType, Value};
+use checker::model::ModelName;
 
 /// The op mix and the key schedule.
 #[derive(Clone, Debug, clap::Args, serde::Serialize)]
@@ -52,14 +46,14 @@ impl Default for WorkloadOptions {
 }
 
 impl WorkloadOptions {
-    pub fn validate(&self, workload: Workload) -> Result<(), String> {
+    pub fn validate(&self, workload: ModelName) -> Result<(), String> {
         if self.active_keys == 0 {
             return Err("--active-keys must be at least 1".into());
         }
         if self.ops_per_key == 0 {
             return Err("--ops-per-key must be at least 1".into());
         }
-        let cas = if workload == Workload::Register { self.cas } else { 0 };
+        let cas = if workload == ModelName::Register { self.cas } else { 0 };
         if self.reads + self.writes + cas == 0 {
             return Err("--reads, --writes and --cas are all 0: there is no op to run".into());
         }
@@ -85,7 +79,7 @@ struct KeyState {
 }
 
 pub struct Generator {
-    workload: Workload,
+    workload: ModelName,
     opts: WorkloadOptions,
     rng: StdRng,
     active: Vec<KeyState>,
@@ -93,7 +87,7 @@ pub struct Generator {
 }
 
 impl Generator {
-    pub fn new(workload: Workload, opts: WorkloadOptions, seed: u64) -> Generator {
+    pub fn new(workload: ModelName, opts: WorkloadOptions, seed: u64) -> Generator {
         let mut g = Generator { workload, opts, rng: StdRng::seed_from_u64(seed), active: Vec::new(), next_key: 0 };
         for _ in 0..g.opts.active_keys {
             let k = g.fresh_key();
@@ -113,14 +107,14 @@ impl Generator {
     /// The next op.
     pub fn next_op(&mut self) -> Invocation {
         let slot = self.rng.gen_range(0..self.active.len());
-        let cas_weight = if self.workload == Workload::Register { self.opts.cas } else { 0 };
+        let cas_weight = if self.workload == ModelName::Register { self.opts.cas } else { 0 };
         let roll = self.rng.gen_range(0..self.opts.reads + self.opts.writes + cas_weight);
         let st = &mut self.active[slot];
         let inv = if roll < self.opts.reads {
             Invocation { f: OpType::Read, key: st.key, value: Value::Nil }
         } else if roll < self.opts.reads + self.opts.writes {
             st.last += 1;
-            let f = if self.workload == Workload::Register { OpType::Write } else { OpType::Append };
+            let f = if self.workload == ModelName::Register { OpType::Write } else { OpType::Append };
             Invocation { f, key: st.key, value: Value::Int(st.last) }
         } else {
             let expected = if st.last == 0 || self.rng.gen_bool(0.1) {
@@ -155,7 +149,7 @@ mod tests {
     #[test]
     fn the_seed_fixes_the_sequence() {
         let run = |seed| {
-            let mut g = Generator::new(Workload::Register, WorkloadOptions::default(), seed);
+            let mut g = Generator::new(ModelName::Register, WorkloadOptions::default(), seed);
             (0..500).map(|_| g.next_op()).collect::<Vec<_>>()
         };
         assert_eq!(run(1), run(1));
@@ -165,7 +159,7 @@ mod tests {
     #[test]
     fn values_are_unique_per_key_and_keys_retire() {
         let opts = WorkloadOptions { active_keys: 3, ops_per_key: 20, ..Default::default() };
-        let mut g = Generator::new(Workload::Register, opts, 5);
+        let mut g = Generator::new(ModelName::Register, opts, 5);
         let mut seen = std::collections::HashSet::new();
         for _ in 0..1000 {
             let inv = g.next_op();
@@ -187,7 +181,7 @@ mod tests {
 
     #[test]
     fn list_append_has_no_cas() {
-        let mut g = Generator::new(Workload::ListAppend, WorkloadOptions::default(), 3);
+        let mut g = Generator::new(ModelName::ListAppend, WorkloadOptions::default(), 3);
         let fs: std::collections::HashSet<OpType> = (0..500).map(|_| g.next_op().f).collect();
         assert!(fs.contains(&OpType::Append) && fs.contains(&OpType::Read) && !fs.contains(&OpType::Cas));
     }

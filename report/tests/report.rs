@@ -4,16 +4,13 @@
 //! no uncaught exception) and that the key elements are there, and save a
 //! screenshot into the run folder.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::browser::{assert_clean, open, screenshot};
-
 use checker::check::CheckOptions;
-use checker::cli::{check_history, load_history, write_results};
 use checker::gen::{self, GenOptions};
+use checker::input::{check_history, load_history, write_results};
 use clap::Parser;
+use testkit::browser::{assert_clean, open, screenshot};
 
 #[derive(Parser)]
 struct Gen {
@@ -24,6 +21,10 @@ struct Gen {
 /// A run folder from a simulated history, checked, with a nemesis file
 /// holding one partition and one kill inside the run.
 fn fixture(dir: &Path, gen_args: &[&str]) -> PathBuf {
+    fixture_checked(dir, gen_args, &CheckOptions::default())
+}
+
+fn fixture_checked(dir: &Path, gen_args: &[&str], check: &CheckOptions) -> PathBuf {
     std::fs::create_dir_all(dir).unwrap();
     let opts = Gen::parse_from(std::iter::once("gen").chain(gen_args.iter().copied())).opts;
     let events = gen::generate(&opts);
@@ -52,9 +53,9 @@ fn fixture(dir: &Path, gen_args: &[&str]) -> PathBuf {
     )
     .unwrap();
     let h = load_history(&dir.join("history.jsonl"), None).unwrap();
-    let results = check_history(&h, None, &CheckOptions::default()).unwrap();
+    let results = check_history(&h, None, check).unwrap();
     write_results(&dir.join("results.json"), &results).unwrap();
-    checker::report::render(dir).unwrap()
+    report::render(dir).unwrap()
 }
 
 #[test]
@@ -88,10 +89,28 @@ fn a_valid_run_shows_its_verdict_and_fault_shading() {
 }
 
 #[test]
-fn an_invalid_run_explains_the_key_that_failed() {
+fn an_invalid_run_proved_without_search_names_the_ops_that_rule_it_out() {
     let dir = tempfile::tempdir().unwrap();
     let run = dir.path().join("invalid");
     let page = fixture(&run, &["--ops", "600", "--processes", "6", "--stale-read", "--seed", "2"]);
+    let p = open(&page);
+    assert_clean(&p, "invalid report");
+    assert!(p.dom.contains(r#"class="verdict invalid">INVALID"#));
+    assert!(p.dom.contains(r#"<section class="explanation" id="first-error">"#), "no explanation view");
+    assert!(p.dom.contains("Key 0: not linearizable"));
+    assert!(p.dom.contains("overwrote") && p.dom.contains("and nothing writes"), "no proof sentence");
+    assert!(p.dom.contains(r#"class="kop culprit"#), "the culprit op is not marked");
+    screenshot(&page, &run.join("report.png"));
+}
+
+#[test]
+fn an_invalid_run_explains_the_key_that_failed() {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("invalid");
+    // The search alone, so the page shows its prefix and states.
+    let search_only = CheckOptions { search_only: true, ..CheckOptions::default() };
+    let page =
+        fixture_checked(&run, &["--ops", "600", "--processes", "6", "--stale-read", "--seed", "2"], &search_only);
     let p = open(&page);
     assert_clean(&p, "invalid report");
     assert!(p.dom.contains(r#"class="verdict invalid">INVALID"#));
@@ -141,7 +160,7 @@ fn edge_cases_render_without_error() {
         std::fs::write(run.join("history.jsonl"), history).unwrap();
         let h = load_history(&run.join("history.jsonl"), None).unwrap();
         write_results(&run.join("results.json"), &check_history(&h, None, &CheckOptions::default()).unwrap()).unwrap();
-        let page = checker::report::render(&run).unwrap();
+        let page = report::render(&run).unwrap();
         let p = open(&page);
         assert_clean(&p, name);
         assert!(p.dom.contains(r#"id="verdict""#), "{name}: no verdict");
@@ -152,14 +171,14 @@ fn edge_cases_render_without_error() {
 fn the_index_lists_every_run_with_its_verdict() {
     let dir = tempfile::tempdir().unwrap();
     let root = dir.path();
-    let empty = checker::index::render(root).unwrap();
+    let empty = report::index::render(root).unwrap();
     let p = open(&empty);
     assert_clean(&p, "empty index");
     assert!(p.dom.contains(r#"id="no-runs""#));
 
     fixture(&root.join("register-partition/20260101T000000Z"), &["--ops", "200", "--seed", "1"]);
     fixture(&root.join("register-kill/20260102T000000Z"), &["--ops", "300", "--stale-read", "--seed", "2"]);
-    let page = checker::index::render(root).unwrap();
+    let page = report::index::render(root).unwrap();
     let p = open(&page);
     assert_clean(&p, "index");
     assert_eq!(p.dom.matches(r#"<tr class="run">"#).count(), 2, "{}", p.dom);

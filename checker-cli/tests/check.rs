@@ -1,0 +1,45 @@
+//! `checker check` as a command: several files in one run, a line per
+//! file, a total line, and the worst exit code.
+
+/// A Jepsen console log (tab-separated, as older Jepsen prints it) and a
+/// JSON Lines history checked by one `checker check`: a line per file in
+/// the order given, a total line, and the worst exit code.
+#[test]
+fn several_files_and_a_jepsen_log_in_one_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("etcd.log");
+    std::fs::write(
+        &log,
+        "INFO  jepsen.core - Worker 0 starting\n\
+         INFO  jepsen.util - 0\t:invoke\t:write\t3\n\
+         INFO  jepsen.util - 0\t:ok\t:write\t3\n\
+         INFO  jepsen.util - 1\t:invoke\t:cas\t[3 4]\n\
+         INFO  jepsen.util - 1\t:info\t:cas\t:timed-out\n\
+         INFO  jepsen.util - 2   :invoke :read   nil\n\
+         INFO  jepsen.util - 2   :ok     :read   3\n",
+    )
+    .unwrap();
+    let stale = dir.path().join("stale.jsonl");
+    std::fs::write(
+        &stale,
+        concat!(
+            r#"{"index":0,"time":0,"process":0,"type":"invoke","f":"write","key":1,"value":1}"#,
+            "\n",
+            r#"{"index":1,"time":10,"process":0,"type":"ok","f":"write","key":1,"value":1}"#,
+            "\n",
+            r#"{"index":2,"time":20,"process":1,"type":"invoke","f":"read","key":1,"value":null}"#,
+            "\n",
+            r#"{"index":3,"time":30,"process":1,"type":"ok","f":"read","key":1,"value":2}"#,
+            "\n",
+        ),
+    )
+    .unwrap();
+    let out =
+        std::process::Command::new(env!("CARGO_BIN_EXE_checker")).arg("check").arg(&log).arg(&stale).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let lines: Vec<&str> = stdout.lines().filter(|l| !l.starts_with("  ")).collect();
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(lines[0].starts_with(&format!("{}: valid: 3 ops", log.display())), "{stdout}");
+    assert!(lines[1].starts_with(&format!("{}: INVALID", stale.display())), "{stdout}");
+    assert!(lines[2].starts_with("2 files: 1 valid, 1 invalid, 0 unknown, 0 unusable; checking took "), "{stdout}");
+}

@@ -1,0 +1,123 @@
+//! Reading histories from files: the formats, the run-dir convention,
+//! pairing, choosing a model, and writing results.json. Shared by the
+//! `checker` command and the workload runner.
+
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+
+use crate::check::{self, CheckOptions, Results};
+use crate::history::{self, Event, History, HistoryError};
+use crate::list_append::ListAppend;
+use crate::model::{Model, ModelName};
+use crate::register::Register;
+
+/// A history file's format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Format {
+    Jsonl,
+    Edn,
+    /// Jepsen's console log (`INFO  jepsen.util - P\t:type\t:f\tvalue`).
+    JepsenLog,
+}
+
+/// Errors that make an input unusable.
+#[derive(Debug, thiserror::Error)]
+pub enum InputError {
+    #[error("{source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{source}")]
+    History { path: PathBuf, source: HistoryError },
+}
+
+/// Resolves a run dir to its history file.
+pub fn history_path(p: &Path) -> PathBuf {
+    if p.is_dir() {
+        p.join("history.jsonl")
+    } else {
+        p.to_path_buf()
+    }
+}
+
+/// The input format of `path` when none was named.
+fn format_of(path: &Path, format: Option<Format>) -> Format {
+    format.unwrap_or(match path.extension().and_then(|e| e.to_str()) {
+        Some("edn") => Format::Edn,
+        Some("log") => Format::JepsenLog,
+        _ => Format::Jsonl,
+    })
+}
+
+/// Reads and parses a history file into events and line numbers.
+pub fn read_events(path: &Path, format: Option<Format>) -> Result<(Vec<Event>, Vec<usize>), InputError> {
+    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io { path: path.into(), source })?;
+    let parsed = match format_of(path, format) {
+        Format::Jsonl => history::parse_jsonl(&text),
+        Format::Edn => crate::edn::parse(&text),
+        Format::JepsenLog => crate::jepsen_log::parse(&text),
+    };
+    parsed.map_err(|source| InputError::History { path: path.into(), source })
+}
+
+/// Loads and pairs a history file. JSON Lines are streamed, so memory
+/// follows the number of ops, not the size of the file.
+pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, InputError> {
+    match format_of(path, format) {
+        Format::Jsonl => {
+            let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: path.into(), source })?;
+            history::load_jsonl(file).map_err(|e| match e {
+                history::LoadError::Io(source) => InputError::Io { path: path.into(), source },
+                history::LoadError::History(source) => InputError::History { path: path.into(), source },
+            })
+        }
+        format @ (Format::Edn | Format::JepsenLog) => {
+            let (events, lines) = read_events(path, Some(format))?;
+            history::pair_all(events.into_iter().zip(lines))
+                .map_err(|source| InputError::History { path: path.into(), source })
+        }
+    }
+}
+
+/// Which model fits a history when none was named.
+pub fn infer_model(history: &History) -> ModelName {
+    if history.has_appends() {
+        ModelName::ListAppend
+    } else {
+        ModelName::Register
+    }
+}
+
+/// Checks a paired history with the named model (or the inferred one).
+pub fn check_history(
+    history: &History,
+    model: Option<ModelName>,
+    opts: &CheckOptions,
+) -> Result<Results, HistoryError> {
+    fn run<M: Model>(m: M, h: &History, opts: &CheckOptions) -> Result<Results, HistoryError> {
+        h.validate_for(M::accepts, m.name())?;
+        Ok(check::check(&m, h, opts))
+    }
+    match model.unwrap_or_else(|| infer_model(history)) {
+        ModelName::Register => run(Register, history, opts),
+        ModelName::ListAppend => run(ListAppend, history, opts),
+    }
+}
+
+/// Pairs and checks events with the named model.
+pub fn check_events(
+    events: &[Event],
+    lines: &[usize],
+    model: ModelName,
+    opts: &CheckOptions,
+) -> Result<(History, Results), HistoryError> {
+    let h = history::pair_all(events.iter().cloned().zip(lines.iter().copied()))?;
+    let r = check_history(&h, Some(model), opts)?;
+    Ok((h, r))
+}
+
+/// Writes results as pretty JSON.
+pub fn write_results(path: &Path, results: &Results) -> std::io::Result<()> {
+    let mut w = BufWriter::new(std::fs::File::create(path)?);
+    serde_json::to_writer_pretty(&mut w, results)?;
+    w.write_all(b"\n")?;
+    w.flush()
+}

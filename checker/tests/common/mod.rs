@@ -1,5 +1,0 @@
-//! Helpers shared by the checker's integration tests.
-
-#![allow(dead_code)]
-
-pub mod browser;

@@ -1,0 +1,14 @@
+//! Faultline's workload runner: drives concurrent clients against a live
+//! cluster, records what they saw as a history, reads every key at the end,
+//! and checks the history with the [`checker`].
+//!
+//! Layout:
+//! - [`workload`]: the op generators (mix, keys, values);
+//! - [`recorder`]: the one writer of history.jsonl;
+//! - [`run`]: the clients, the final reads, the run's summary.
+
+pub mod recorder;
+pub mod run;
+pub mod workload;
+
+pub use run::{run, summary, RunError, RunOptions, RunOutcome};

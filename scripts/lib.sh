@@ -1,0 +1,26 @@
+# Shared by the scripts (source it from the repository root): building the
+# release binaries and finding them.
+# shellcheck shell=bash
+
+# The folder `cargo build --release` puts this workspace's binaries in:
+# cargo's own target/, or $CARGO_TARGET_DIR when set (CI may cache there).
+release_dir() {
+  echo "${CARGO_TARGET_DIR:-target}/release"
+}
+
+# Prints the folder holding raftkv, nemesis and checker: $FAULTLINE_BIN_DIR
+# when set (prebuilt binaries), else the release dir after building them.
+# Says what is missing and fails otherwise.
+faultline_bins() {
+  local dir b
+  if [ -n "${FAULTLINE_BIN_DIR:-}" ]; then
+    dir="$FAULTLINE_BIN_DIR"
+  else
+    cargo build --release -q -p raftkv -p nemesis -p checker-cli >&2 || { echo "building the binaries failed" >&2; return 1; }
+    dir="$(release_dir)"
+  fi
+  for b in raftkv nemesis checker; do
+    [ -x "$dir/$b" ] || { echo "$dir/$b is missing" >&2; return 1; }
+  done
+  (cd "$dir" && pwd)
+}
