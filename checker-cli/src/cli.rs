@@ -40,7 +40,7 @@ pub enum Command {
         #[arg(long, value_enum)]
         format: Option<Format>,
         /// Stop after this long (e.g. 30s); unfinished keys are unknown.
-        #[arg(long, value_parser = parse_duration)]
+        #[arg(long, value_parser = flags::duration)]
         time_limit: Option<Duration>,
         /// Most memory (MiB) the memo of one key may use before that key is
         /// unknown.
@@ -74,7 +74,7 @@ pub enum Command {
         #[arg(long, default_value_t = 1)]
         seed: u64,
         /// Per-case time limit (e.g. 60s); a case past it is unknown.
-        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        #[arg(long, default_value = "60s", value_parser = flags::duration)]
         time_limit: Duration,
         /// Only cases of this model.
         #[arg(long, value_enum)]
@@ -124,19 +124,19 @@ pub struct RunArgs {
     /// Target ops per second over all clients; 0 for as fast as they go.
     #[arg(long, default_value_t = 100.0)]
     pub rate: f64,
-    #[arg(long, default_value = "60s", value_parser = parse_duration)]
+    #[arg(long, default_value = "60s", value_parser = flags::duration)]
     pub duration: Duration,
     /// Per-op timeout: a write past it is info (its process retires), a read fails.
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    #[arg(long, default_value = "1s", value_parser = flags::duration)]
     pub timeout: Duration,
     /// Wait between the main phase and the final reads.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = flags::duration)]
     pub recovery_wait: Duration,
     /// How long the final reads retry.
-    #[arg(long, default_value = "30s", value_parser = parse_duration)]
+    #[arg(long, default_value = "30s", value_parser = flags::duration)]
     pub final_read_deadline: Duration,
     /// How long to wait for the cluster to serve a first read.
-    #[arg(long, default_value = "15s", value_parser = parse_duration)]
+    #[arg(long, default_value = "15s", value_parser = flags::duration)]
     pub connect_deadline: Duration,
     #[arg(long, default_value_t = 0)]
     pub seed: u64,
@@ -147,7 +147,7 @@ pub struct RunArgs {
     #[arg(long)]
     pub force: bool,
     /// Stop checking after this long; unfinished keys are unknown.
-    #[arg(long, value_parser = parse_duration)]
+    #[arg(long, value_parser = flags::duration)]
     pub time_limit: Option<Duration>,
     #[command(flatten)]
     pub mix: runner::workload::WorkloadOptions,
@@ -156,10 +156,6 @@ pub struct RunArgs {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
 pub enum ExportFormat {
     Edn,
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 30s: {e}"))
 }
 
 /// Exit-code precedence over several files: invalid, then unusable, then

@@ -216,31 +216,35 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
     events
 }
 
+/// The ok ops of `f` in `events`: (invoke position, completion position).
+fn completed(events: &[Event], f: &str) -> Vec<(usize, usize)> {
+    let mut open: HashMap<Process, usize> = HashMap::new();
+    let mut done = Vec::new();
+    for (i, e) in events.iter().enumerate() {
+        if e.kind == EventType::Invoke {
+            open.insert(e.process, i);
+        } else if let Some(inv) = open.remove(&e.process) {
+            if e.kind == EventType::Ok && e.f == f {
+                done.push((inv, i));
+            }
+        }
+    }
+    done
+}
+
 /// Rewrites the latest list read that can be made certainly stale: it
 /// returns the list of a read r1 that ended before it began, less r1's last
 /// element, which r1 already saw.
 fn make_short(events: &mut [Event]) {
-    // Completed ok reads: (invoke pos, complete pos, key).
-    let mut open: HashMap<Process, usize> = HashMap::new();
-    let mut reads = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        match e.kind {
-            EventType::Invoke => {
-                open.insert(e.process, i);
-            }
-            _ => {
-                let inv = open.remove(&e.process).expect("paired");
-                if e.kind == EventType::Ok && e.f == "read" {
-                    reads.push((inv, i, e.key.clone().unwrap_or_default()));
-                }
-            }
-        }
-    }
+    let reads = completed(events, "read");
     let list_len = |v: &Value| if let Value::List(l) = v { l.len() } else { 0 };
-    for &(inv, done, ref key) in reads.iter().rev() {
-        let earlier =
-            reads.iter().filter(|r| r.1 < inv && r.2 == *key && list_len(&events[r.1].value) > 0).max_by_key(|r| r.1);
-        let Some(&(_, r1, _)) = earlier else { continue };
+    for &(inv, done) in reads.iter().rev() {
+        let key = &events[done].key;
+        let earlier = reads
+            .iter()
+            .filter(|r| r.1 < inv && events[r.1].key == *key && list_len(&events[r.1].value) > 0)
+            .max_by_key(|r| r.1);
+        let Some(&(_, r1)) = earlier else { continue };
         let Value::List(l) = &events[r1].value else { continue };
         events[done].value = Value::List(l[..l.len() - 1].to_vec().into());
         return;
@@ -251,36 +255,17 @@ fn make_short(events: &mut [Event]) {
 /// the value of a write w1 although a later write w2 began after w1 ended
 /// and ended before the read began.
 fn make_stale(events: &mut [Event]) {
-    // Completed ok writes per key: (invoke pos, complete pos, value).
-    let mut writes: HashMap<Value, Vec<(usize, usize, Value)>> = HashMap::new();
-    let mut open: HashMap<Process, usize> = HashMap::new();
-    let mut reads = Vec::new();
-    for (i, e) in events.iter().enumerate() {
-        match e.kind {
-            EventType::Invoke => {
-                open.insert(e.process, i);
-            }
-            EventType::Ok => {
-                let inv = open.remove(&e.process).expect("paired");
-                let key = e.key.clone().unwrap_or_default();
-                match e.f.as_str() {
-                    "write" => writes.entry(key).or_default().push((inv, i, e.value.clone())),
-                    "read" => reads.push((inv, i, key)),
-                    _ => {}
-                }
-            }
-            _ => {
-                open.remove(&e.process);
-            }
-        }
+    let mut writes: HashMap<Option<Value>, Vec<(usize, usize)>> = HashMap::new();
+    for (inv, done) in completed(events, "write") {
+        writes.entry(events[done].key.clone()).or_default().push((inv, done));
     }
-    for (inv, done, key) in reads.into_iter().rev() {
-        let Some(ws) = writes.get(&key) else { continue };
+    for (inv, done) in completed(events, "read").into_iter().rev() {
+        let Some(ws) = writes.get(&events[done].key) else { continue };
         // w2: the latest write finished before the read began; w1: a write
         // finished before w2 began.
         let Some(w2) = ws.iter().filter(|w| w.1 < inv).max_by_key(|w| w.1) else { continue };
         let Some(w1) = ws.iter().filter(|w| w.1 < w2.0).max_by_key(|w| w.1) else { continue };
-        events[done].value = w1.2.clone();
+        events[done].value = events[w1.1].value.clone();
         return;
     }
 }

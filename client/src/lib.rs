@@ -23,6 +23,11 @@ use tonic::{Code, Status};
 
 use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE};
 
+/// A raftkv cluster has exactly this many members; membership never
+/// changes. The node enforces it, and cluster descriptions are checked
+/// against it.
+pub const CLUSTER_SIZE: usize = 3;
+
 /// A Raft node id. Raft reserves 0 for "none", so ids start at 1.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(transparent)]

@@ -15,8 +15,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::NodeId;
 
-/// The cluster has exactly this many nodes; raftkv's membership is fixed.
-pub const CLUSTER_SIZE: usize = 3;
+pub use raftkv_client::CLUSTER_SIZE;
 
 /// A whole cluster.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]

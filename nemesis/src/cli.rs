@@ -7,7 +7,6 @@ use std::time::Duration;
 use anyhow::{bail, Context, Result};
 use clap::{Parser, Subcommand};
 use rand::SeedableRng;
-use tokio::signal::unix::{signal, SignalKind};
 
 use crate::control::Control;
 use crate::events::EventLog;
@@ -55,10 +54,6 @@ struct HostsArgs {
 
 fn parse_subnet(s: &str) -> Result<Subnet, String> {
     s.parse().map_err(|e: crate::hosts::HostsError| e.to_string())
-}
-
-fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 500ms or 10s: {e}"))
 }
 
 #[derive(Subcommand, Debug)]
@@ -183,9 +178,9 @@ enum Cmd {
         #[arg(long, default_value = "partition,kill,pause")]
         faults: String,
         /// Mean time a fault is held, and between faults (each drawn from 0.5x to 1.5x).
-        #[arg(long, default_value = "10s", value_parser = parse_duration)]
+        #[arg(long, default_value = "10s", value_parser = flags::duration)]
         interval: Duration,
-        #[arg(long, default_value = "60s", value_parser = parse_duration)]
+        #[arg(long, default_value = "60s", value_parser = flags::duration)]
         duration: Duration,
         #[arg(long, default_value_t = 0)]
         seed: u64,
@@ -355,32 +350,16 @@ async fn lifecycle(
     Ok(0)
 }
 
-/// The scheduled run, and the heal that always follows it: at the end, on
-/// SIGINT or SIGTERM, and after an error.
+/// `nemesis run`: the schedule and its heal, then what to say and exit with.
 async fn run_schedule(c: &Control, schedule: Schedule, log: &mut EventLog) -> Result<i32> {
-    let mut int = signal(SignalKind::interrupt()).context("installing the SIGINT handler")?;
-    let mut term = signal(SignalKind::terminate()).context("installing the SIGTERM handler")?;
-    let (code, why) = tokio::select! {
-        r = scheduler::run(c, &schedule, log) => match r {
-            Ok(()) => (0, None),
-            Err(e) => (1, Some(format!("events file: {e}"))),
-        },
-        _ = int.recv() => (130, Some("interrupted by SIGINT".to_string())),
-        _ = term.recv() => (143, Some("terminated by SIGTERM".to_string())),
-    };
-    if let Some(w) = &why {
-        eprintln!("nemesis: {w}; healing");
+    let (ending, report) = scheduler::run_and_heal(c, &schedule, log).await.context("running the schedule")?;
+    if let Some(why) = ending.why() {
+        eprintln!("nemesis: {why}; healed");
     }
-    // The handlers stay installed, so a second Ctrl-C cannot cut the heal short.
-    let _ = log.write("invoke", "heal", serde_json::Value::Null, None);
-    let report = c.heal().await;
-    let value = serde_json::to_value(&report)?;
     if report.is_healed() {
-        let _ = log.write("info", "heal", value, None);
         println!("{report}");
-        Ok(code)
+        Ok(ending.exit_code())
     } else {
-        let _ = log.write("fail", "heal", value, Some(report.to_string()));
         eprintln!("nemesis: {report}");
         Ok(1)
     }

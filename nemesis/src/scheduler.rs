@@ -5,7 +5,8 @@
 //! wait) comes from one RNG seeded with `--seed`, and each fault draws its
 //! own sub-seed, so a leader that differs between runs does not shift the
 //! choices that follow: the same seed gives the same sequence of choices.
-//! The caller heals whatever is left, whatever way the run ends.
+//! [`run_and_heal`] heals whatever is left, whatever way the run ends:
+//! at the end, on SIGINT or SIGTERM, and after an error.
 
 use std::time::Duration;
 
@@ -14,7 +15,9 @@ use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::control::Control;
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::control::{Control, HealReport};
 use crate::events::EventLog;
 use crate::faults::{Fault, FaultKind};
 
@@ -82,4 +85,64 @@ pub async fn run(control: &Control, schedule: &Schedule, log: &mut EventLog) -> 
             Err(e) => log.write("fail", applied.undo_f(), applied.value(), Some(e.to_string()))?,
         }
     }
+}
+
+/// How a scheduled run ended, before its heal.
+#[derive(Debug)]
+pub enum Ending {
+    /// The schedule ran to its end.
+    Completed,
+    /// Writing the events file failed.
+    EventsFile(std::io::Error),
+    Interrupted,
+    Terminated,
+}
+
+impl Ending {
+    /// The exit code: 0, 1 for an events-file error, 130/143 for SIGINT/SIGTERM.
+    pub fn exit_code(&self) -> i32 {
+        match self {
+            Ending::Completed => 0,
+            Ending::EventsFile(_) => 1,
+            Ending::Interrupted => 130,
+            Ending::Terminated => 143,
+        }
+    }
+
+    /// Why the run ended early, if it did.
+    pub fn why(&self) -> Option<String> {
+        match self {
+            Ending::Completed => None,
+            Ending::EventsFile(e) => Some(format!("events file: {e}")),
+            Ending::Interrupted => Some("interrupted by SIGINT".into()),
+            Ending::Terminated => Some("terminated by SIGTERM".into()),
+        }
+    }
+}
+
+/// Runs the schedule, then heals everything, however the run ended; the
+/// heal is logged as an invoke and an info (healed) or fail completion.
+/// The signal handlers stay installed through the heal, so a second Ctrl-C
+/// cannot cut it short. Errs only when the handlers cannot be installed.
+pub async fn run_and_heal(
+    control: &Control,
+    schedule: &Schedule,
+    log: &mut EventLog,
+) -> std::io::Result<(Ending, HealReport)> {
+    let mut int = signal(SignalKind::interrupt())?;
+    let mut term = signal(SignalKind::terminate())?;
+    let ending = tokio::select! {
+        r = run(control, schedule, log) => r.map_or_else(Ending::EventsFile, |()| Ending::Completed),
+        _ = int.recv() => Ending::Interrupted,
+        _ = term.recv() => Ending::Terminated,
+    };
+    let _ = log.write("invoke", "heal", serde_json::Value::Null, None);
+    let report = control.heal().await;
+    let value = serde_json::to_value(&report).unwrap_or(serde_json::Value::Null);
+    if report.is_healed() {
+        let _ = log.write("info", "heal", value, None);
+    } else {
+        let _ = log.write("fail", "heal", value, Some(report.to_string()));
+    }
+    Ok((ending, report))
 }

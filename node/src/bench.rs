@@ -24,7 +24,7 @@ pub struct BenchArgs {
     #[arg(long, default_value_t = 16)]
     pub clients: usize,
     /// How long to load the cluster.
-    #[arg(long, default_value = "10s", value_parser = crate::config::parse_duration)]
+    #[arg(long, default_value = "10s", value_parser = flags::duration)]
     pub duration: Duration,
     /// Bytes per written value.
     #[arg(long, default_value_t = 100)]
@@ -76,33 +76,29 @@ pub async fn run(endpoints: Vec<String>, timeout: Duration, args: &BenchArgs) ->
             (lat, errors)
         }));
     }
-    let mut lat = Vec::new();
+    // Microseconds, three significant digits, auto-resizing.
+    let mut lat = hdrhistogram::Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
     let mut errors = 0;
     for t in tasks {
         if let Ok((l, e)) = t.await {
-            lat.extend(l);
+            for us in l {
+                lat.saturating_record(u64::from(us));
+            }
             errors += e;
         }
     }
     let seconds = start.elapsed().as_secs_f64();
-    lat.sort_unstable();
-    let pct = |p: f64| -> f64 {
-        if lat.is_empty() {
-            return 0.0;
-        }
-        let i = ((lat.len() as f64 * p).ceil() as usize).clamp(1, lat.len()) - 1;
-        lat[i] as f64 / 1000.0
-    };
+    let ms = |us: u64| us as f64 / 1000.0;
     BenchReport {
         op: args.op,
         clients: args.clients,
         value_size: args.value_size,
         seconds,
-        ok: lat.len() as u64,
+        ok: lat.len(),
         errors,
         ops_per_sec: lat.len() as f64 / seconds,
-        p50_ms: pct(0.50),
-        p99_ms: pct(0.99),
-        max_ms: lat.last().map(|m| *m as f64 / 1000.0).unwrap_or(0.0),
+        p50_ms: ms(lat.value_at_quantile(0.50)),
+        p99_ms: ms(lat.value_at_quantile(0.99)),
+        max_ms: ms(lat.max()),
     }
 }

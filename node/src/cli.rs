@@ -10,7 +10,7 @@ use clap::{Parser, Subcommand};
 
 use crate::bench::{self, BenchArgs};
 use crate::client::{CasResult, Client};
-use crate::config::{parse_duration, ServeArgs};
+use crate::config::ServeArgs;
 
 #[derive(Debug, Parser)]
 #[command(name = "raftkv", version, about = "A three-node Raft key-value store")]
@@ -27,7 +27,7 @@ pub struct ClientArgs {
     #[arg(long, env = "RAFTKV_ENDPOINTS", value_delimiter = ',', required = true)]
     pub endpoints: Vec<String>,
     /// Give up on an operation after this long.
-    #[arg(long, default_value = "5s", value_parser = parse_duration)]
+    #[arg(long, default_value = "5s", value_parser = flags::duration)]
     pub timeout: Duration,
 }
 

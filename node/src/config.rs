@@ -20,8 +20,7 @@ pub use raftkv_client::NodeId;
 #[serde(transparent)]
 pub struct Peers(pub BTreeMap<NodeId, String>);
 
-/// The cluster has exactly this many members; membership never changes.
-pub const CLUSTER_SIZE: usize = 3;
+pub use raftkv_client::CLUSTER_SIZE;
 
 impl FromStr for Peers {
     type Err = String;
@@ -53,11 +52,6 @@ impl fmt::Display for Peers {
         let parts: Vec<String> = self.0.iter().map(|(id, a)| format!("{id}={a}")).collect();
         f.write_str(&parts.join(","))
     }
-}
-
-/// Parses a duration such as `100ms`, `2s` or `1m`.
-pub fn parse_duration(s: &str) -> Result<Duration, String> {
-    humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 100ms or 2s: {e}"))
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -98,7 +92,7 @@ pub struct ServeArgs {
     #[arg(long)]
     pub listen: Option<SocketAddr>,
     /// Period of one Raft tick.
-    #[arg(long, default_value = "100ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "100ms", value_parser = flags::duration)]
     pub tick_interval: Duration,
     /// Ticks without a leader before a follower campaigns (randomised up to 2x).
     #[arg(long, default_value_t = 10)]
@@ -108,10 +102,10 @@ pub struct ServeArgs {
     pub heartbeat_ticks: usize,
     /// How long a client request may wait for its answer before it gets
     /// "outcome unknown" (writes) or "unavailable" (reads).
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
+    #[arg(long, default_value = "2s", value_parser = flags::duration)]
     pub request_timeout: Duration,
     /// How long a ReadIndex request may stay unanswered before it is re-sent.
-    #[arg(long, default_value = "500ms", value_parser = parse_duration)]
+    #[arg(long, default_value = "500ms", value_parser = flags::duration)]
     pub read_index_retry: Duration,
     /// Compact the Raft log once this many applied entries sit in it; the
     /// newest half is kept for followers that lag a little.

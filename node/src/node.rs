@@ -89,9 +89,14 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         local_reads: args.read_consistency == ReadConsistency::Local,
         ack_before_commit: args.unsafe_ack_before_commit,
     };
+    // The loop's end, as soon as it comes: a storage failure must stop the
+    // whole node, not leave a server that answers "shutting down".
+    let (loop_ended, raft_ended) = tokio::sync::oneshot::channel();
     let raft_thread = std::thread::Builder::new()
         .name("raft-loop".into())
-        .spawn(move || RaftLoop::new(raw, inbox, transport, loop_cfg).run())
+        .spawn(move || {
+            let _ = loop_ended.send(RaftLoop::new(raw, inbox, transport, loop_cfg).run());
+        })
         .context("spawning the raft loop thread")?;
 
     let addrs = peer_list.iter().cloned().collect();
@@ -120,6 +125,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
             let _ = stopping.send(());
         });
     let grace = args.request_timeout;
+    let mut failed = None;
     let served = tokio::select! {
         r = server => r,
         _ = async move {
@@ -129,10 +135,23 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
                 std::future::pending::<()>().await;
             }
         } => Ok(()),
+        ended = raft_ended => {
+            // Before Shutdown the loop only ends by failing, or by panicking
+            // (its sender is then dropped unsent).
+            failed = Some(match ended {
+                Ok(Ok(())) => "the Raft loop stopped unasked".to_string(),
+                Ok(Err(e)) => format!("storage failure in the Raft loop: {e}"),
+                Err(_) => "the Raft loop panicked".to_string(),
+            });
+            Ok(())
+        }
     };
     info!("shutting down");
     let _ = events.send(Event::Shutdown);
     let _ = tokio::task::spawn_blocking(move || raft_thread.join()).await;
+    if let Some(why) = failed {
+        return Err(anyhow::anyhow!("{why}"));
+    }
     served.context("grpc server")?;
     info!("stopped");
     Ok(())

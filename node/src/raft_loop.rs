@@ -161,8 +161,11 @@ impl RaftLoop {
         }
     }
 
-    /// Runs until [`Event::Shutdown`] or until every sender is gone.
-    pub fn run(mut self) {
+    /// Runs until [`Event::Shutdown`] or until every sender is gone; or
+    /// until a storage write fails, which it returns. A failed disk write
+    /// leaves this node's state unknown, so the only safe move is to stop
+    /// (as etcd and TiKV do); the caller ends the process.
+    pub fn run(mut self) -> Result<(), crate::storage::StoreError> {
         let mut next_tick = Instant::now() + self.cfg.tick_interval;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -175,10 +178,14 @@ impl RaftLoop {
                     let mut n = 1;
                     while n < MAX_EVENTS_PER_ROUND {
                         match self.inbox.try_recv() {
-                            Ok(Event::Shutdown) => return self.shutdown(),
+                            Ok(Event::Shutdown) => {
+                                self.shutdown();
+                                return Ok(());
+                            }
                             Ok(ev) => {
                                 if !self.handle(ev) {
-                                    return self.shutdown();
+                                    self.shutdown();
+                                    return Ok(());
                                 }
                             }
                             Err(_) => break,
@@ -199,13 +206,13 @@ impl RaftLoop {
             }
             self.issue_reads();
             if let Err(e) = self.on_ready() {
-                // A failed disk write leaves this node's state unknown; the
-                // only safe move is to stop, as etcd and TiKV do.
                 error!("storage failure in the Raft loop, stopping the node: {e}");
-                std::process::exit(70);
+                self.fail_pending("node stopping after a storage failure");
+                return Err(e);
             }
         }
         self.shutdown();
+        Ok(())
     }
 
     fn shutdown(&mut self) {

@@ -275,3 +275,38 @@ async fn a_safe_node_reports_no_unsafe_setting() {
     let l = c.wait_leader().await;
     assert!(c.status(l).await.unsafe_settings.is_empty());
 }
+
+/// A panic in the Raft thread ends the whole process, non-zero, saying
+/// why: it must not leave a server up that answers "node shutting down" to
+/// every request, which a nemesis would count as running. The panic is
+/// raft-rs's own, on a forged heartbeat (a high term and a commit far past
+/// the log; peers are not yet authenticated).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panic_in_the_raft_loop_ends_the_process() {
+    use faultline_proto::raft_transport_client::RaftTransportClient;
+    use faultline_proto::RaftMessage;
+    use prost_011::Message as _;
+    use raft::prelude::{Message, MessageType};
+
+    let mut c = Cluster::start(&[]);
+    let leader = c.wait_leader().await;
+    let victim = (leader + 1) % 3;
+    let forged = Message {
+        msg_type: MessageType::MsgHeartbeat as i32,
+        from: (leader + 1) as u64,
+        to: (victim + 1) as u64,
+        term: 1_000,
+        commit: 1_000_000_000,
+        ..Default::default()
+    };
+    let mut peer = RaftTransportClient::connect(format!("http://{}", c.addrs[victim])).await.unwrap();
+    let sent = tokio_stream::iter(vec![RaftMessage { message: forged.encode_to_vec().into() }]);
+    let _ = peer.send(sent).await;
+    let status = wait_for("the node to exit", || {
+        let exited = c.procs[victim].as_mut().and_then(|p| p.try_wait().unwrap());
+        async move { exited }
+    })
+    .await;
+    assert!(!status.success(), "node {} exited with {status}", victim + 1);
+    c.procs[victim] = None;
+}

@@ -71,7 +71,7 @@ fn single_node_campaigns_commits_and_applies() {
     assert!(status.applied >= index && status.commit >= index, "{status:?}");
 
     events.send(Event::Shutdown).unwrap();
-    thread.join().unwrap();
+    thread.join().unwrap().expect("the raft loop stops cleanly");
     // Restart from disk: the write is there, and applied is restored.
     let storage = Storage::open(dir.path()).unwrap();
     assert!(storage.applied() >= index);

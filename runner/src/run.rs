@@ -325,14 +325,6 @@ async fn probe(opts: &RunOptions) -> Result<(), RunError> {
     }
 }
 
-fn percentile(sorted: &[u64], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[i] as f64 / 1e6
-}
-
 /// Prints progress every `every` until `end`.
 async fn progress(shared: Arc<Shared>, start: Instant, end: Instant) {
     use std::io::IsTerminal;
@@ -469,21 +461,22 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         keys: keys_touched,
         ..Default::default()
     };
-    let mut lat: Vec<u64> = Vec::new();
+    // Three significant digits, auto-resizing: every latency fits.
+    let mut lat = hdrhistogram::Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
     for s in &samples {
         *stats.counts.entry(s.f.as_str().into()).or_default().entry(s.kind.as_str().into()).or_default() += 1;
         if s.kind == EventType::Ok {
-            lat.push(s.latency_ns);
+            lat.saturating_record(s.latency_ns);
         }
     }
     stats.ops = samples.len() as u64;
     stats.ops_per_s = stats.ops as f64 / main_elapsed.as_secs_f64().max(1e-9);
-    lat.sort_unstable();
+    let ms = |ns: u64| ns as f64 / 1e6;
     stats.latency_ms = Latency {
-        p50: percentile(&lat, 0.50),
-        p95: percentile(&lat, 0.95),
-        p99: percentile(&lat, 0.99),
-        max: percentile(&lat, 1.0),
+        p50: ms(lat.value_at_quantile(0.50)),
+        p95: ms(lat.value_at_quantile(0.95)),
+        p99: ms(lat.value_at_quantile(0.99)),
+        max: ms(lat.max()),
     };
     // How long into the run the first op that could not be linearized was
     // invoked: the time-to-invalid of the unsafe-mode table.
