@@ -93,6 +93,20 @@ pub enum Command {
         #[arg(long, hide = true)]
         case: Option<String>,
     },
+    /// Check the public cas-register histories and compare each verdict
+    /// with the one their project's tests assert: Porcupine's Jepsen etcd
+    /// logs and Knossos's EDN histories (give checkouts of the
+    /// repositories). Prints each disagreement and the totals; exits 1 on
+    /// any disagreement.
+    #[command(group(clap::ArgGroup::new("corpora").required(true).multiple(true).args(["porcupine", "knossos"])))]
+    Corpus {
+        /// A checkout of github.com/anishathalye/porcupine.
+        #[arg(long)]
+        porcupine: Option<PathBuf>,
+        /// A checkout of github.com/jepsen-io/knossos.
+        #[arg(long)]
+        knossos: Option<PathBuf>,
+    },
     /// Run concurrent clients against a cluster, record the history in
     /// OUT/history.jsonl, check it, and write OUT/results.json. Exits 0
     /// valid, 1 invalid, 2 unknown, 3 the run itself failed.
@@ -100,6 +114,20 @@ pub enum Command {
     /// Render RUNDIR/report.html from the run's files (history.jsonl, and
     /// results.json, nemesis.jsonl, test.json when present).
     Report { dir: PathBuf },
+    /// Write RUN/test.json, the record of what a run is and how it ended
+    /// (scripts/run-test calls it at the start and at the end).
+    TestRecord {
+        /// The run folder.
+        #[arg(long)]
+        run: PathBuf,
+        #[command(flatten)]
+        record: report::run_dir::TestRecord,
+    },
+    /// Write DIR/summary.json from every run under DIR (their test.json and
+    /// results.json) and print its table: per configuration, how many seeds
+    /// were caught invalid and how fast. Exits 0 when every run is valid,
+    /// else 1.
+    Summary { dir: PathBuf },
     /// Render DIR/index.html: every run under DIR, newest first.
     Index {
         #[arg(default_value = "results")]
@@ -268,6 +296,23 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
+        Command::TestRecord { run, record } => match report::run_dir::write_test(&run, &record) {
+            Ok(()) => 0,
+            Err(e) => {
+                eprintln!("checker test-record: {e}");
+                EXIT_UNUSABLE
+            }
+        },
+        Command::Summary { dir } => match report::summary::write(&dir) {
+            Ok(s) => {
+                print!("{}", report::summary::table(&s));
+                u8::from(!s.all_valid)
+            }
+            Err(e) => {
+                eprintln!("checker summary: {e}");
+                EXIT_UNUSABLE
+            }
+        },
         Command::Index { dir } => match report::index::render(&dir) {
             Ok(path) => {
                 println!("{}", path.display());
@@ -278,6 +323,7 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
+        Command::Corpus { porcupine, knossos } => corpus(porcupine, knossos),
         Command::Bench { seed, time_limit, model, max_ops, out, search_only, case } => {
             let only = bench::Filter { model, max_ops, search_only };
             bench(seed, time_limit, only, out, case)
@@ -332,6 +378,37 @@ fn bench(seed: u64, limit: Duration, only: bench::Filter, out: Option<PathBuf>, 
         }
     }
     bench::exit_code(&results)
+}
+
+/// `checker corpus`: lists, checks and compares.
+fn corpus(porcupine: Option<PathBuf>, knossos: Option<PathBuf>) -> u8 {
+    use checker::corpus;
+    let mut known = Vec::new();
+    let listed = porcupine
+        .iter()
+        .map(|p| corpus::porcupine(p))
+        .chain(knossos.iter().map(|k| corpus::knossos(k)))
+        .try_for_each(|l| l.map(|l| known.extend(l)));
+    if let Err(e) = listed {
+        eprintln!("checker corpus: {e}");
+        return EXIT_UNUSABLE;
+    }
+    let started = std::time::Instant::now();
+    let checked = corpus::check_all(&known, &CheckOptions::default());
+    let wall = started.elapsed().as_secs_f64();
+    for c in checked.iter().filter(|c| !c.agrees()) {
+        let got =
+            c.got.map_or_else(|| format!("unusable ({})", c.error.as_deref().unwrap_or("?")), |v| v.word().into());
+        println!("differs: {}: expected {}, got {got}", c.path.display(), c.expected.word());
+    }
+    let agree = checked.iter().filter(|c| c.agrees()).count();
+    let check_ms: f64 = checked.iter().map(|c| c.check_ms).sum();
+    println!(
+        "{} histories, {agree} verdicts agree; checking took {} in all; loading and checking took {wall:.3} s",
+        checked.len(),
+        check::fmt_ms(check_ms)
+    );
+    u8::from(agree != checked.len())
 }
 
 /// `checker run`: resolves the endpoints, runs, prints the summary.

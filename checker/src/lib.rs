@@ -14,12 +14,14 @@
 //! - [`check`]: all keys in parallel, limits, results and explanations;
 //! - [`gen`]: a simulated linearizable store that writes histories;
 //! - [`brute`]: an all-orders checker that cross-checks the search;
-//! - [`bench`]: the contention benchmark (`checker bench`).
+//! - [`bench`]: the contention benchmark (`checker bench`);
+//! - [`corpus`]: the public histories with known verdicts (`checker corpus`).
 
 pub mod bench;
 pub mod bitset;
 pub mod brute;
 pub mod check;
+pub mod corpus;
 pub mod edn;
 pub mod gen;
 pub mod history;

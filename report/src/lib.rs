@@ -3,9 +3,14 @@
 //! Layout:
 //! - [`page`]: a run's `report.html` (summary, plots with the fault windows,
 //!   the timeline, and the explanation of each invalid key);
-//! - [`index`]: `results/index.html`, every run under a folder.
+//! - [`index`]: `results/index.html`, every run under a folder;
+//! - [`run_dir`]: a run folder's records as typed structs (`test.json`,
+//!   what summaries read of `results.json`);
+//! - [`summary`]: `summary.json` and its table for a folder of runs.
 
 pub mod index;
 pub mod page;
+pub mod run_dir;
+pub mod summary;
 
 pub use page::render;

@@ -1,0 +1,201 @@
+//! A run folder's records as typed structs: `test.json`, what was run and
+//! how it ended (written for `scripts/run-test` by `checker test-record`),
+//! and the parts of `results.json` that summaries read. Written and read
+//! with serde only; no script assembles or picks apart this JSON.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+/// Where a run stands.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum RunStatus {
+    /// Started, not finished (or killed before it could say).
+    Running,
+    /// Finished with a verdict.
+    Done,
+    /// The run itself failed: no verdict.
+    Broken,
+}
+
+/// `test.json`: what was run, with which binaries, and how it ended.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+pub struct TestRecord {
+    #[arg(long)]
+    pub name: String,
+    /// UTC, `YYYYMMDDTHHMMSSZ`: the run folder's name.
+    #[arg(long)]
+    pub timestamp: String,
+    #[arg(long, value_enum)]
+    pub status: RunStatus,
+    /// run-test's exit code once it finished: 0 valid, 1 invalid, 2
+    /// unknown, 3 broken.
+    #[arg(long)]
+    pub exit_code: Option<i32>,
+    #[arg(long)]
+    pub time_limit: String,
+    #[arg(long)]
+    pub faults: String,
+    #[arg(long)]
+    pub workload: String,
+    #[arg(long)]
+    pub concurrency: u64,
+    #[arg(long)]
+    pub rate: f64,
+    #[arg(long)]
+    pub interval: String,
+    #[arg(long)]
+    pub seed: u64,
+    /// The cluster file, or "local test hosts".
+    #[arg(long)]
+    pub cluster: String,
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    pub node_args: String,
+    #[arg(long)]
+    pub leave_running: bool,
+    /// The commit the binaries were built from (`-dirty` with local changes).
+    #[arg(long)]
+    pub git_commit: String,
+    /// Each binary's `--version`, as `NAME=VERSION` (repeat the flag).
+    #[arg(long = "version-of")]
+    pub versions: Vec<BinaryVersion>,
+}
+
+/// One binary's name and what its `--version` printed.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BinaryVersion {
+    pub name: String,
+    pub version: String,
+}
+
+impl std::str::FromStr for BinaryVersion {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        let (name, version) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=VERSION"))?;
+        Ok(BinaryVersion { name: name.into(), version: version.into() })
+    }
+}
+
+/// A run's outcome, from its status and exit code.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Verdict {
+    Valid,
+    Invalid,
+    Unknown,
+    Broken,
+    Running,
+}
+
+impl TestRecord {
+    pub fn verdict(&self) -> Verdict {
+        match (self.status, self.exit_code) {
+            (RunStatus::Running, _) => Verdict::Running,
+            (RunStatus::Done, Some(0)) => Verdict::Valid,
+            (RunStatus::Done, Some(1)) => Verdict::Invalid,
+            (RunStatus::Done, Some(2)) => Verdict::Unknown,
+            _ => Verdict::Broken,
+        }
+    }
+}
+
+/// What summaries read of `results.json`.
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct ResultsDigest {
+    #[serde(default)]
+    pub run: Option<RunDigest>,
+    #[serde(default)]
+    pub failures: Vec<FailureDigest>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct RunDigest {
+    #[serde(default)]
+    pub lost_write_count: Option<u64>,
+    #[serde(default)]
+    pub time_to_invalid_s: Option<f64>,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+pub struct FailureDigest {
+    pub explanation: String,
+}
+
+/// A record that could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum RecordError {
+    #[error("{path}: {source}")]
+    Io { path: PathBuf, source: std::io::Error },
+    #[error("{path}: {source}")]
+    Json { path: PathBuf, source: serde_json::Error },
+}
+
+fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RecordError> {
+    let text = std::fs::read(path).map_err(|source| RecordError::Io { path: path.into(), source })?;
+    serde_json::from_slice(&text).map_err(|source| RecordError::Json { path: path.into(), source })
+}
+
+/// Reads RUN/test.json.
+pub fn read_test(run: &Path) -> Result<TestRecord, RecordError> {
+    read(&run.join("test.json"))
+}
+
+/// Reads RUN/results.json, or nothing when the run wrote none.
+pub fn read_results(run: &Path) -> Result<Option<ResultsDigest>, RecordError> {
+    let path = run.join("results.json");
+    if path.exists() {
+        read(&path).map(Some)
+    } else {
+        Ok(None)
+    }
+}
+
+/// Writes `record` as RUN/test.json (whole, through a temporary file).
+pub fn write_test(run: &Path, record: &TestRecord) -> Result<(), RecordError> {
+    let path = run.join("test.json");
+    let tmp = run.join("test.json.new");
+    let io = |source| RecordError::Io { path: path.clone(), source };
+    let text = serde_json::to_vec_pretty(record).expect("a test record serialises");
+    std::fs::write(&tmp, text).map_err(io)?;
+    std::fs::rename(&tmp, &path).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record() -> TestRecord {
+        TestRecord {
+            name: "a \"quoted\" name\\with\nodd characters".into(),
+            timestamp: "20260101T000000Z".into(),
+            status: RunStatus::Done,
+            exit_code: Some(1),
+            time_limit: "30s".into(),
+            faults: "partition,kill".into(),
+            workload: "register".into(),
+            concurrency: 10,
+            rate: 100.0,
+            interval: "8s".into(),
+            seed: 7,
+            cluster: "local test hosts".into(),
+            node_args: "--unsafe-no-fsync \"x\"".into(),
+            leave_running: false,
+            git_commit: "abc-dirty".into(),
+            versions: vec!["raftkv=raftkv 0.1.0".parse().unwrap()],
+        }
+    }
+
+    #[test]
+    fn a_record_survives_any_string_and_gives_its_verdict() {
+        let dir = tempfile::tempdir().unwrap();
+        write_test(dir.path(), &record()).unwrap();
+        let back = read_test(dir.path()).unwrap();
+        assert_eq!(back, record());
+        assert_eq!(back.verdict(), Verdict::Invalid);
+        let running = TestRecord { status: RunStatus::Running, exit_code: None, ..record() };
+        assert_eq!(running.verdict(), Verdict::Running);
+        let broken = TestRecord { status: RunStatus::Broken, exit_code: Some(3), ..record() };
+        assert_eq!(broken.verdict(), Verdict::Broken);
+    }
+}

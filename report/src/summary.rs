@@ -1,0 +1,251 @@
+//! `summary.json` for a folder of runs (a nightly, a detect-unsafe sweep):
+//! every run's verdict, and per configuration (the same node args, faults,
+//! workload and time limit over several seeds) how many runs were caught
+//! invalid and how fast. Built from the runs' typed records
+//! ([`crate::run_dir`]), so the scripts that drive the runs never touch
+//! JSON.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use crate::run_dir::{self, RecordError, TestRecord, Verdict};
+
+/// One run.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct RunRow {
+    pub name: String,
+    pub seed: u64,
+    pub verdict: Verdict,
+    pub exit_code: Option<i32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub lost_write_count: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub time_to_invalid_s: Option<f64>,
+    /// The first failure's explanation, for an invalid run.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub explanation: Option<String>,
+    /// The run folder, relative to the summarised folder.
+    pub dir: PathBuf,
+}
+
+/// The runs of one configuration, over seeds.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Group {
+    pub node_args: String,
+    pub faults: String,
+    pub workload: String,
+    pub time_limit: String,
+    pub runs: usize,
+    pub valid: usize,
+    pub invalid: usize,
+    pub unknown: usize,
+    pub broken: usize,
+    /// Median time from the start of the workload to the first op that
+    /// could not be linearized, over the invalid runs.
+    pub median_time_to_invalid_s: Option<f64>,
+    /// One invalid run's explanation and report.
+    pub example: Option<String>,
+    pub rows: Vec<RunRow>,
+}
+
+/// `summary.json`.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Summary {
+    pub runs: usize,
+    /// Every run valid: what a nightly of the safe node must show.
+    pub all_valid: bool,
+    pub lost_writes: u64,
+    pub groups: Vec<Group>,
+}
+
+/// Every run folder (holding a test.json) under `root`, at any depth.
+fn run_dirs(root: &Path) -> Vec<PathBuf> {
+    let mut found = Vec::new();
+    let mut stack = vec![root.to_path_buf()];
+    while let Some(dir) = stack.pop() {
+        if dir.join("test.json").is_file() {
+            found.push(dir);
+            continue;
+        }
+        let Ok(entries) = std::fs::read_dir(&dir) else { continue };
+        for e in entries.flatten() {
+            // Not through links: `latest` points at a run already found.
+            if e.file_type().is_ok_and(|t| t.is_dir()) {
+                stack.push(e.path());
+            }
+        }
+    }
+    found.sort();
+    found
+}
+
+fn median(mut xs: Vec<f64>) -> Option<f64> {
+    if xs.is_empty() {
+        return None;
+    }
+    xs.sort_by(f64::total_cmp);
+    let n = xs.len();
+    Some(if n % 2 == 1 { xs[n / 2] } else { (xs[n / 2 - 1] + xs[n / 2]) / 2.0 })
+}
+
+/// Summarises every run under `root`.
+pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
+    let mut groups: Vec<Group> = Vec::new();
+    for dir in run_dirs(root) {
+        let test: TestRecord = run_dir::read_test(&dir)?;
+        let results = run_dir::read_results(&dir)?.unwrap_or_default();
+        let run = results.run.unwrap_or_default();
+        let verdict = test.verdict();
+        let row = RunRow {
+            name: test.name.clone(),
+            seed: test.seed,
+            verdict,
+            exit_code: test.exit_code,
+            lost_write_count: run.lost_write_count,
+            time_to_invalid_s: run.time_to_invalid_s.filter(|_| verdict == Verdict::Invalid),
+            explanation: results.failures.first().map(|f| f.explanation.clone()),
+            dir: dir.strip_prefix(root).unwrap_or(&dir).to_path_buf(),
+        };
+        let same = |g: &&mut Group| {
+            (g.node_args.as_str(), g.faults.as_str(), g.workload.as_str(), g.time_limit.as_str())
+                == (test.node_args.as_str(), test.faults.as_str(), test.workload.as_str(), test.time_limit.as_str())
+        };
+        let g = match groups.iter_mut().find(|g| same(g)) {
+            Some(g) => g,
+            None => {
+                groups.push(Group {
+                    node_args: test.node_args.clone(),
+                    faults: test.faults.clone(),
+                    workload: test.workload.clone(),
+                    time_limit: test.time_limit.clone(),
+                    runs: 0,
+                    valid: 0,
+                    invalid: 0,
+                    unknown: 0,
+                    broken: 0,
+                    median_time_to_invalid_s: None,
+                    example: None,
+                    rows: Vec::new(),
+                });
+                groups.last_mut().expect("just pushed")
+            }
+        };
+        g.runs += 1;
+        match verdict {
+            Verdict::Valid => g.valid += 1,
+            Verdict::Invalid => g.invalid += 1,
+            Verdict::Unknown => g.unknown += 1,
+            Verdict::Broken | Verdict::Running => g.broken += 1,
+        }
+        if g.example.is_none() && verdict == Verdict::Invalid {
+            g.example = row
+                .explanation
+                .as_ref()
+                .map(|e| format!("{e} ({}#first-error)", row.dir.join("report.html").display()));
+        }
+        g.rows.push(row);
+    }
+    for g in &mut groups {
+        g.rows.sort_by_key(|r| r.seed);
+        g.median_time_to_invalid_s = median(g.rows.iter().filter_map(|r| r.time_to_invalid_s).collect());
+    }
+    let runs = groups.iter().map(|g| g.runs).sum();
+    let all_valid = groups.iter().all(|g| g.valid == g.runs);
+    let lost_writes = groups.iter().flat_map(|g| &g.rows).filter_map(|r| r.lost_write_count).sum();
+    Ok(Summary { runs, all_valid, lost_writes, groups })
+}
+
+/// The summary as a table for people: one line per configuration.
+pub fn table(s: &Summary) -> String {
+    let mut out = String::from("| node args | faults | workload | time limit | caught invalid | valid | unknown | broken | median time to invalid |\n|---|---|---|---|---|---|---|---|---|\n");
+    for g in &s.groups {
+        out.push_str(&format!(
+            "| {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n",
+            if g.node_args.is_empty() { "(safe)" } else { &g.node_args },
+            g.faults,
+            g.workload,
+            g.time_limit,
+            g.invalid,
+            g.runs,
+            g.valid,
+            g.unknown,
+            g.broken,
+            g.median_time_to_invalid_s.map_or("-".to_string(), |t| format!("{t:.1} s"))
+        ));
+    }
+    out.push_str(&format!(
+        "{} runs; {}; {} lost writes\n",
+        s.runs,
+        if s.all_valid { "all valid" } else { "not all valid" },
+        s.lost_writes
+    ));
+    out
+}
+
+/// Writes ROOT/summary.json; returns the summary.
+pub fn write(root: &Path) -> Result<Summary, RecordError> {
+    let s = summarise(root)?;
+    let path = root.join("summary.json");
+    let text = serde_json::to_vec_pretty(&s).expect("a summary serialises");
+    std::fs::write(&path, text).map_err(|source| RecordError::Io { path, source })?;
+    Ok(s)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::run_dir::{write_test, RunStatus};
+
+    fn run(root: &Path, name: &str, node_args: &str, seed: u64, code: i32, tti: Option<f64>) {
+        let dir = root.join(name).join("20260101T000000Z");
+        std::fs::create_dir_all(&dir).unwrap();
+        let record = TestRecord {
+            name: name.into(),
+            timestamp: "20260101T000000Z".into(),
+            status: if code == 3 { RunStatus::Broken } else { RunStatus::Done },
+            exit_code: Some(code),
+            time_limit: "30s".into(),
+            faults: "partition".into(),
+            workload: "register".into(),
+            concurrency: 10,
+            rate: 100.0,
+            interval: "3s".into(),
+            seed,
+            cluster: "local test hosts".into(),
+            node_args: node_args.into(),
+            leave_running: false,
+            git_commit: "x".into(),
+            versions: Default::default(),
+        };
+        write_test(&dir, &record).unwrap();
+        let results = serde_json::json!({
+            "valid": code == 0,
+            "run": {"lost_write_count": 0, "time_to_invalid_s": tti},
+            "failures": if code == 1 { serde_json::json!([{"explanation": "read of key 1 returned 2"}]) } else { serde_json::json!([]) },
+        });
+        std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+    }
+
+    #[test]
+    fn runs_group_by_configuration_with_counts_and_median() {
+        let root = tempfile::tempdir().unwrap();
+        run(root.path(), "unsafe-local-s1", "--read-consistency local", 1, 1, Some(4.0));
+        run(root.path(), "unsafe-local-s2", "--read-consistency local", 2, 1, Some(6.0));
+        run(root.path(), "unsafe-local-s3", "--read-consistency local", 3, 0, None);
+        run(root.path(), "safe-s1", "", 1, 0, None);
+        run(root.path(), "safe-s2", "", 2, 3, None);
+        let s = write(root.path()).unwrap();
+        assert_eq!(s.runs, 5);
+        assert!(!s.all_valid);
+        let local = s.groups.iter().find(|g| g.node_args == "--read-consistency local").unwrap();
+        assert_eq!((local.runs, local.invalid, local.valid), (3, 2, 1));
+        assert_eq!(local.median_time_to_invalid_s, Some(5.0));
+        assert!(local.example.as_deref().unwrap().starts_with("read of key 1 returned 2 (unsafe-local-s1/"));
+        let safe = s.groups.iter().find(|g| g.node_args.is_empty()).unwrap();
+        assert_eq!((safe.valid, safe.broken), (1, 1));
+        let back: Summary = serde_json::from_slice(&std::fs::read(root.path().join("summary.json")).unwrap()).unwrap();
+        assert_eq!(back.runs, 5);
+        assert!(table(&s).contains("| --read-consistency local | partition | register | 30s | 2/3 |"));
+    }
+}
