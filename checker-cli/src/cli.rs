@@ -121,7 +121,7 @@ pub enum Command {
         #[arg(long)]
         run: PathBuf,
         #[command(flatten)]
-        record: report::run_dir::TestRecord,
+        record: Box<report::run_dir::TestRecord>,
     },
     /// Write DIR/summary.json from every run under DIR (their test.json and
     /// results.json) and print its table: per configuration, how many seeds
