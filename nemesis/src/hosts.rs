@@ -41,6 +41,8 @@ pub enum HostsError {
     Prefix(String),
     #[error("hosts {step} failed: {detail}")]
     Command { step: &'static str, detail: String },
+    #[error("state dir {path}: {why}; refusing to use it as root (remove it, or give --state-dir a folder only root can write)")]
+    StateDir { path: PathBuf, why: String },
 }
 
 /// An IPv4 subnet such as 10.77.0.0/24.
@@ -142,6 +144,7 @@ impl Hosts {
     /// Creates whatever is missing. Safe to run again.
     pub fn up(&self) -> Result<(), HostsError> {
         require_root()?;
+        secure_dir(&self.state_dir)?;
         let br = quote(&self.bridge());
         let mut s = format!(
             "set -euo pipefail\n\
@@ -223,6 +226,7 @@ impl Hosts {
             return Err(HostsError::Command { step: "ssh up", detail: format!("bad user name {user:?}") });
         }
         let dir = self.state_dir.join("ssh");
+        secure_dir(&dir)?;
         let mut s = format!(
             r#"set -euo pipefail
 dir={dir}; user={user}
@@ -290,6 +294,53 @@ EOF
     }
 }
 
+/// Creates `dir` and its missing parents with mode 0755, and refuses a
+/// folder that anyone but root could have prepared: root writes node
+/// binaries, keys and scripts there and runs them, so every existing part
+/// of the path must be a real folder (no symlink) owned by root and not
+/// writable by group or others. Sticky shared folders such as /var/tmp are
+/// allowed as ancestors, since nobody can replace what root made in them.
+/// (Not 0700: the SSH hosts' login user must read its authorized keys.)
+pub fn secure_dir(dir: &Path) -> Result<(), HostsError> {
+    use std::os::unix::fs::{DirBuilderExt, MetadataExt, PermissionsExt};
+    let refuse = |path: &Path, why: String| Err(HostsError::StateDir { path: path.to_path_buf(), why });
+    if !dir.is_absolute() {
+        return refuse(dir, "must be an absolute path".into());
+    }
+    let mut path = PathBuf::new();
+    let parts: Vec<_> = dir.components().collect();
+    for (i, part) in parts.iter().enumerate() {
+        path.push(part);
+        let last = i + 1 == parts.len();
+        let meta = match std::fs::symlink_metadata(&path) {
+            Ok(m) => m,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+                if let Err(e) = std::fs::DirBuilder::new().mode(0o755).create(&path) {
+                    return refuse(&path, format!("cannot create it: {e}"));
+                }
+                continue;
+            }
+            Err(e) => return refuse(&path, e.to_string()),
+        };
+        if meta.file_type().is_symlink() {
+            return refuse(&path, "is a symbolic link".into());
+        }
+        if !meta.is_dir() {
+            return refuse(&path, "is not a folder".into());
+        }
+        let mode = meta.permissions().mode();
+        // A sticky shared folder (/var/tmp) may be an ancestor, not the dir.
+        let shared_ancestor = mode & 0o1000 != 0 && !last;
+        if meta.uid() != 0 {
+            return refuse(&path, format!("is owned by uid {}, not root", meta.uid()));
+        }
+        if mode & 0o022 != 0 && !shared_ancestor {
+            return refuse(&path, format!("is writable by others (mode {:o})", mode & 0o7777));
+        }
+    }
+    Ok(())
+}
+
 fn require_root() -> Result<(), HostsError> {
     // SAFETY: geteuid has no preconditions and cannot fail.
     if unsafe { libc::geteuid() } != 0 {
@@ -316,6 +367,29 @@ fn bash(step: &'static str, script: &str) -> Result<String, HostsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Needs root (CI is root): root must own what it creates.
+    #[test]
+    fn state_dirs_are_made_private_and_shared_or_linked_ones_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        assert_eq!(unsafe { libc::geteuid() }, 0, "this test needs root; CI runs it as root");
+        let tmp = tempfile::tempdir().unwrap();
+        let fresh = tmp.path().join("a/b");
+        secure_dir(&fresh).unwrap();
+        let mode = std::fs::metadata(&fresh).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode & 0o022, 0, "mode {mode:o}");
+        secure_dir(&fresh).unwrap(); // again: fine
+        let open = tmp.path().join("open");
+        std::fs::create_dir(&open).unwrap();
+        std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let e = secure_dir(&open.join("hosts")).unwrap_err().to_string();
+        assert!(e.contains("writable by others"), "{e}");
+        let link = tmp.path().join("link");
+        std::os::unix::fs::symlink(&fresh, &link).unwrap();
+        let e = secure_dir(&link).unwrap_err().to_string();
+        assert!(e.contains("symbolic link"), "{e}");
+        assert!(secure_dir(Path::new("relative/dir")).is_err());
+    }
 
     #[test]
     fn subnet_layout() {
