@@ -10,7 +10,8 @@
 //! - [`model`]: the model trait and [`model::ModelName`]; [`register`] and
 //!   [`list_append`] implement it;
 //! - [`bitset`]: the sets a search configuration holds, and its memo keys;
-//! - [`wgl`]: the Wing–Gong–Lowe search for one key;
+//! - [`wgl`]: the Wing–Gong–Lowe search for one key; [`memo`]: what a
+//!   configuration has linearized, and the memo with its dominance rule;
 //! - [`check`]: all keys in parallel, limits, results and explanations;
 //! - [`gen`]: a simulated linearizable store that writes histories;
 //! - [`brute`]: an all-orders checker that cross-checks the search;
@@ -28,6 +29,7 @@ pub mod history;
 pub mod input;
 pub mod jepsen_log;
 pub mod list_append;
+pub mod memo;
 pub mod model;
 pub mod register;
 pub mod wgl;

@@ -57,12 +57,11 @@
 //! events never share one. An op whose completion comes before another's
 //! invoke in the file precedes it; otherwise the two are concurrent.
 
-use std::collections::hash_map::Entry as MemoEntry;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-use crate::bitset::{Bitset, Frontier, Window};
 use crate::history::Action;
+use crate::memo::{heap, memo_slot_bytes, remember, Linearized, Memo};
 use crate::model::{Model, SearchOp};
 
 /// Why a search stopped without a verdict.
@@ -109,7 +108,8 @@ pub struct Limits<'a> {
 }
 
 const HEAD: usize = 0;
-const NIL: usize = usize::MAX;
+/// No node, no op.
+pub(crate) const NIL: usize = usize::MAX;
 
 struct Entry {
     op: usize,
@@ -198,85 +198,6 @@ struct Frame<S> {
     /// Taken by the read rule: when the configuration it leads to fails,
     /// so does the one before it.
     forced: bool,
-}
-
-/// The three kinds of op, each with its own set in a configuration.
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    /// Has a deadline, and its effect can be seen.
-    Required,
-    /// Has a deadline, but any valid linearization can do without it
-    /// ([`Model::droppable`]).
-    Droppable,
-    /// Has no deadline: it may be left out.
-    Optional,
-}
-
-/// The ops a configuration has linearized: required and droppable ops in
-/// [`Frontier`]s, numbered in invoke order, optional ops in a [`Bitset`].
-struct Linearized {
-    kind: Vec<Kind>,
-    slot: Vec<usize>,
-    done: Frontier,
-    dropped: Frontier,
-    used: Bitset,
-}
-
-impl Linearized {
-    /// Heap bytes of the droppable set's window, as a memo value holds it.
-    fn dropped_bytes(&self) -> usize {
-        self.dropped.window().heap_bytes()
-    }
-
-    fn new<M: Model>(model: &M, ops: &[SearchOp]) -> Linearized {
-        let droppable = model.droppable(ops);
-        let kind: Vec<Kind> = ops
-            .iter()
-            .zip(&droppable)
-            .map(|(o, &d)| match (o.deadline.is_some(), d) {
-                (false, _) => Kind::Optional,
-                (true, true) => Kind::Droppable,
-                (true, false) => Kind::Required,
-            })
-            .collect();
-        let mut by_invoke: Vec<usize> = (0..ops.len()).collect();
-        by_invoke.sort_by_key(|&i| ops[i].op.invoke);
-        let mut count = [0usize; 3];
-        let mut slot = vec![NIL; ops.len()];
-        for i in by_invoke {
-            let n = &mut count[kind[i] as usize];
-            slot[i] = *n;
-            *n += 1;
-        }
-        Linearized {
-            kind,
-            slot,
-            done: Frontier::new(count[Kind::Required as usize]),
-            dropped: Frontier::new(count[Kind::Droppable as usize]),
-            used: Bitset::new(count[Kind::Optional as usize]),
-        }
-    }
-
-    fn optional(&self, op: usize) -> bool {
-        self.kind[op] == Kind::Optional
-    }
-
-    fn used(&self, op: usize) -> bool {
-        self.used.get(self.slot[op])
-    }
-
-    /// Sets or clears `op` in the set it belongs to.
-    fn mark(&mut self, op: usize, on: bool) {
-        let i = self.slot[op];
-        match (self.kind[op], on) {
-            (Kind::Required, true) => self.done.set(i),
-            (Kind::Required, false) => self.done.clear(i),
-            (Kind::Droppable, true) => self.dropped.set(i),
-            (Kind::Droppable, false) => self.dropped.clear(i),
-            (Kind::Optional, true) => self.used.set(i),
-            (Kind::Optional, false) => self.used.clear(i),
-        }
-    }
 }
 
 /// Checks one key's ops against `model`.
@@ -396,48 +317,6 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
                 node = list.next[frame.node];
                 break;
             }
-        }
-    }
-}
-
-/// Configurations seen: (required ops linearized, state) → what else
-/// each one had linearized: (droppable ops, optional ops), none dominated
-/// by another.
-type Memo<S> = HashMap<(Window, S), Vec<(Window, Bitset)>, ahash::RandomState>;
-
-/// Bytes one memo slot takes in the table, beyond what it points to.
-fn memo_slot_bytes<S>() -> usize {
-    std::mem::size_of::<((Window, S), Vec<(Window, Bitset)>)>() + 1
-}
-
-/// What an allocation of `bytes` costs, with the allocator's rounding and
-/// header; None for no allocation.
-fn heap(bytes: usize) -> Option<usize> {
-    (bytes > 0).then(|| bytes.next_multiple_of(16) + 16)
-}
-
-/// Records a configuration unless one that dominates it was seen: same
-/// required ops and state, having used a subset of the optional ops and a
-/// superset of the droppable ones. Such a configuration can do all this one
-/// can: optional ops stay available once invoked, and a droppable op this
-/// one still owes can be left out of any valid continuation. So this one
-/// adds nothing. Returns None when dominated, else whether a new memo entry
-/// was made.
-fn remember<S: Eq + std::hash::Hash>(memo: &mut Memo<S>, key: (Window, S), lin: &Linearized) -> Option<bool> {
-    let dropped = lin.dropped.window();
-    match memo.entry(key) {
-        MemoEntry::Vacant(v) => {
-            v.insert(vec![(dropped, lin.used.clone())]);
-            Some(true)
-        }
-        MemoEntry::Occupied(mut o) => {
-            let seen = o.get_mut();
-            if seen.iter().any(|(d, u)| u.is_subset(&lin.used) && d.covers(&dropped)) {
-                return None;
-            }
-            seen.retain(|(d, u)| !(lin.used.is_subset(u) && dropped.covers(d)));
-            seen.push((dropped, lin.used.clone()));
-            Some(false)
         }
     }
 }
