@@ -76,8 +76,8 @@ pub async fn run(endpoints: Vec<String>, timeout: Duration, args: &BenchArgs) ->
             (lat, errors)
         }));
     }
-    // Microseconds, three significant digits, auto-resizing.
-    let mut lat = hdrhistogram::Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
+    // Microseconds from 1 µs to an hour, three significant digits.
+    let mut lat = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000, 3).expect("valid bounds");
     let mut errors = 0;
     for t in tasks {
         if let Ok((l, e)) = t.await {

@@ -461,8 +461,9 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         keys: keys_touched,
         ..Default::default()
     };
-    // Three significant digits, auto-resizing: every latency fits.
-    let mut lat = hdrhistogram::Histogram::<u64>::new(3).expect("3 significant digits is a valid precision");
+    // Nanoseconds from 1 ns to an hour, three significant digits; longer
+    // latencies (none: ops time out) would count as an hour.
+    let mut lat = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
     for s in &samples {
         *stats.counts.entry(s.f.as_str().into()).or_default().entry(s.kind.as_str().into()).or_default() += 1;
         if s.kind == EventType::Ok {

@@ -96,6 +96,10 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     // Cas mismatches happen, and are recorded as fail.
     assert!(out.stats.counts["cas"].get("fail").copied().unwrap_or(0) > 0, "{:?}", out.stats.counts);
     assert!(out.stats.final_reads_missing.is_empty());
+    // Real replicated writes take real time: the percentiles are measured,
+    // ordered, and below the per-op timeout.
+    let l = &out.stats.latency_ms;
+    assert!(l.p50 > 0.01 && l.p50 <= l.p95 && l.p95 <= l.p99 && l.p99 <= l.max && l.max < 1000.0, "{l:?}");
     let results: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap()).unwrap();
     assert_eq!(results["valid"], true);

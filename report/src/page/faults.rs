@@ -1,0 +1,89 @@
+//! Pairing the nemesis's events into fault windows: each fault with its
+//! undo (or the final heal), labelled for the plots and the table.
+
+use std::path::Path;
+
+use serde_json::Value as Json;
+
+use super::*;
+
+/// The nemesis events file, as raw JSON (values there are objects).
+pub(super) fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError> {
+    let text = match std::fs::read_to_string(path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(ReportError::Input { path: path.into(), detail: e.to_string() }),
+    };
+    let mut out = Vec::new();
+    for (i, line) in text.lines().enumerate().filter(|(_, l)| !l.trim().is_empty()) {
+        let v: Json = serde_json::from_str(line)
+            .map_err(|e| ReportError::Input { path: path.into(), detail: format!("line {}: {e}", i + 1) })?;
+        let t = v["time"].as_u64().ok_or_else(|| ReportError::Input {
+            path: path.into(),
+            detail: format!("line {}: field `time` is missing", i + 1),
+        })?;
+        out.push((t, v));
+    }
+    Ok(out)
+}
+
+pub(super) fn undo_of(f: &str) -> Option<&'static str> {
+    Some(match f {
+        "start-partition" | "pause-isolate" => "stop-partition",
+        "kill" => "restart",
+        "pause" => "resume",
+        _ => return None,
+    })
+}
+
+pub(super) fn fault_label(f: &str, value: &Json) -> String {
+    if let Some(g) = value.get("grudge").and_then(Json::as_object) {
+        let parts: Vec<String> = g
+            .iter()
+            .map(|(n, d)| {
+                let d: Vec<&str> = d.as_array().into_iter().flatten().filter_map(Json::as_str).collect();
+                format!("{n}✕{}", d.join("+"))
+            })
+            .collect();
+        return format!("partition {}", parts.join(" "));
+    }
+    if let Some(n) = value.get("nodes").and_then(Json::as_array) {
+        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
+        return format!("{f} {}", n.join(","));
+    }
+    f.to_string()
+}
+
+/// Pairs each applied fault (its `info`) with the `info` of its undo.
+pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> (Vec<FaultWindow>, Vec<String>) {
+    let mut windows = Vec::new();
+    let mut failures = Vec::new();
+    let mut open: Vec<(String, String, u64)> = Vec::new();
+    for (t, v) in events {
+        let t = t.saturating_sub(t0);
+        let f = v["f"].as_str().unwrap_or("?");
+        match v["type"].as_str() {
+            Some("info") => {
+                if undo_of(f).is_some() {
+                    open.push((f.to_string(), fault_label(f, &v["value"]), t));
+                } else if let Some(pos) = open.iter().position(|(of, _, _)| undo_of(of) == Some(f)) {
+                    let (of, label, start) = open.remove(pos);
+                    windows.push(FaultWindow { f: of, label, start, end: t });
+                } else if f == "heal" {
+                    for (of, label, start) in open.drain(..) {
+                        windows.push(FaultWindow { f: of, label, start, end: t });
+                    }
+                }
+            }
+            Some("fail") => {
+                failures.push(format!("{f} failed: {}", v["error"].as_str().unwrap_or("(no error given)")));
+            }
+            _ => {}
+        }
+    }
+    for (f, label, start) in open {
+        windows.push(FaultWindow { f, label, start, end: t_end });
+    }
+    windows.sort_by_key(|w| w.start);
+    (windows, failures)
+}

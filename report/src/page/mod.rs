@@ -1,0 +1,372 @@
+//! `report.html`: one self-contained page per run, for a reviewer.
+//!
+//! It reads the run dir (`history.jsonl`, and when present `results.json`,
+//! `nemesis.jsonl`, `test.json`) and writes static HTML with inline SVG:
+//! nothing is fetched, and the page opens from disk. Sections:
+//! - the summary: verdict, options, counts, throughput, latency, lost writes;
+//! - latency and throughput over time, with the fault windows shaded and
+//!   labelled;
+//! - a timeline of ops per process (bounded: around the first error, or
+//!   the start);
+//! - for each invalid key, an explanation view in the manner of
+//!   Porcupine's: the key's ops on a time axis, the longest linearizable
+//!   prefix, the op that could not be linearized, and the possible states.
+//!
+//! Big histories are downsampled (plots) and windowed (timeline), so a
+//! 100,000-op run renders in about a second.
+
+use std::collections::HashMap;
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+use serde_json::Value as Json;
+
+use checker::history::{self, Event, EventType, Process};
+
+mod explain;
+mod faults;
+mod plots;
+mod svg;
+
+use explain::*;
+use faults::*;
+use plots::*;
+use svg::*;
+
+/// The page's stylesheet, inlined into every report.
+const STYLE: &str = include_str!("style.css");
+
+/// Most points drawn in the latency plot.
+const MAX_POINTS: usize = 4000;
+/// Most ops drawn in the timeline.
+const MAX_TIMELINE_OPS: usize = 1500;
+/// Most ops of the linearizable prefix shown before the culprit.
+const EXPLAIN_PREFIX_OPS: usize = 20;
+/// Most invalid keys given an explanation view.
+const MAX_EXPLAINED_KEYS: usize = 10;
+
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("{path}: {detail}")]
+    Input { path: PathBuf, detail: String },
+    #[error("writing {path}: {source}")]
+    Output { path: PathBuf, source: std::io::Error },
+}
+
+/// One client op with its times (ns since the run's first event).
+#[derive(Clone, Debug)]
+struct TimedOp {
+    process: u64,
+    f: String,
+    key: String,
+    invoke_value: String,
+    value: String,
+    kind: EventType,
+    start: u64,
+    /// `None`: no completion (counts as info).
+    end: Option<u64>,
+    invoke_index: u64,
+    error: Option<String>,
+}
+
+/// A fault in force from `start` to `end` (ns since the run's first event).
+#[derive(Clone, Debug)]
+struct FaultWindow {
+    f: String,
+    label: String,
+    start: u64,
+    end: u64,
+}
+
+/// Everything the page shows.
+struct Run {
+    dir: PathBuf,
+    ops: Vec<TimedOp>,
+    index_time: HashMap<u64, u64>,
+    faults: Vec<FaultWindow>,
+    fault_failures: Vec<String>,
+    results: Option<Json>,
+    test: Option<Json>,
+    t_end: u64,
+}
+
+/// Escapes text for HTML content and attribute values.
+pub fn esc(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+fn read_json(path: &Path) -> Result<Option<Json>, ReportError> {
+    match std::fs::read_to_string(path) {
+        Ok(text) => serde_json::from_str(&text)
+            .map(Some)
+            .map_err(|e| ReportError::Input { path: path.into(), detail: e.to_string() }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(ReportError::Input { path: path.into(), detail: e.to_string() }),
+    }
+}
+
+fn load(dir: &Path) -> Result<Run, ReportError> {
+    let hpath = dir.join("history.jsonl");
+    let text = std::fs::read_to_string(&hpath)
+        .map_err(|e| ReportError::Input { path: hpath.clone(), detail: e.to_string() })?;
+    let (events, _) =
+        history::parse_jsonl(&text).map_err(|e| ReportError::Input { path: hpath.clone(), detail: e.to_string() })?;
+    let nemesis = read_nemesis(&dir.join("nemesis.jsonl"))?;
+    let t0 = events.iter().map(|e| e.time).chain(nemesis.iter().map(|(t, _)| *t)).min().unwrap_or(0);
+    let mut ops = Vec::new();
+    let mut open: HashMap<u64, usize> = HashMap::new();
+    let mut index_time = HashMap::new();
+    let mut t_end = 0;
+    for e in &events {
+        let t = e.time.saturating_sub(t0);
+        t_end = t_end.max(t);
+        index_time.insert(e.index, t);
+        let Process::Client(p) = e.process else { continue };
+        match e.kind {
+            EventType::Invoke => {
+                open.insert(p, ops.len());
+                ops.push(timed_invoke(e, p, t));
+            }
+            kind => {
+                if let Some(i) = open.remove(&p) {
+                    let op: &mut TimedOp = &mut ops[i];
+                    op.kind = kind;
+                    op.end = Some(t);
+                    op.value = e.value.to_string();
+                    op.error = e.error.clone();
+                }
+            }
+        }
+    }
+    let (faults, fault_failures) = fault_windows(&nemesis, t0, t_end);
+    for w in &faults {
+        t_end = t_end.max(w.end);
+    }
+    Ok(Run {
+        dir: dir.into(),
+        ops,
+        index_time,
+        faults,
+        fault_failures,
+        results: read_json(&dir.join("results.json"))?,
+        test: read_json(&dir.join("test.json"))?,
+        t_end: t_end.max(1),
+    })
+}
+
+fn timed_invoke(e: &Event, p: u64, t: u64) -> TimedOp {
+    TimedOp {
+        process: p,
+        f: e.f.clone(),
+        key: e.key.as_ref().map(|k| k.to_string()).unwrap_or_default(),
+        invoke_value: e.value.to_string(),
+        value: e.value.to_string(),
+        kind: EventType::Info,
+        start: t,
+        end: None,
+        invoke_index: e.index,
+        error: None,
+    }
+}
+
+fn verdict_of(results: Option<&Json>) -> (&'static str, &'static str) {
+    match results.map(|r| &r["valid"]) {
+        Some(Json::Bool(true)) => ("valid", "VALID"),
+        Some(Json::Bool(false)) => ("invalid", "INVALID"),
+        Some(Json::String(s)) if s == "unknown" => ("unknown", "UNKNOWN"),
+        _ => ("unknown", "NOT CHECKED"),
+    }
+}
+
+fn summary(run: &Run) -> String {
+    let mut out = String::new();
+    let results = run.results.as_ref();
+    let stats = results.map(|r| &r["run"]);
+    let mut rows: Vec<(String, String)> = Vec::new();
+    if let Some(t) = &run.test {
+        for (k, v) in t.as_object().into_iter().flatten() {
+            let v = match v {
+                Json::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            rows.push((k.clone(), v));
+        }
+    }
+    let done = run.ops.iter().filter(|o| o.end.is_some()).count();
+    rows.push(("ops".into(), format!("{} ({} without a completion)", run.ops.len(), run.ops.len() - done)));
+    if let Some(s) = stats.filter(|s| s.is_object()) {
+        rows.push(("throughput".into(), format!("{:.0} ops/s", s["ops_per_s"].as_f64().unwrap_or(0.0))));
+        let l = &s["latency_ms"];
+        rows.push((
+            "latency of ok ops".into(),
+            format!(
+                "p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+                l["p50"].as_f64().unwrap_or(0.0),
+                l["p95"].as_f64().unwrap_or(0.0),
+                l["p99"].as_f64().unwrap_or(0.0),
+                l["max"].as_f64().unwrap_or(0.0)
+            ),
+        ));
+        if s["lost_write_count"].as_u64().is_some() {
+            rows.push(("lost writes".into(), s["lost_write_count"].to_string()));
+        }
+        let missing = s["final_reads_missing"].as_array().map(|a| a.len()).unwrap_or(0);
+        rows.push((
+            "final reads".into(),
+            format!("{} keys read, {missing} without a successful read", s["final_reads_ok"]),
+        ));
+    }
+    if let Some(r) = results {
+        rows.push(("check".into(), r["summary"].as_str().unwrap_or("").to_string()));
+    }
+    out.push_str(r#"<table class="summary">"#);
+    for (k, v) in rows {
+        let _ = write!(out, "<tr><th>{}</th><td>{}</td></tr>", esc(&k), esc(&v));
+    }
+    out.push_str("</table>");
+    // Counts per f and type, from the ops themselves.
+    let mut counts: std::collections::BTreeMap<&str, [u64; 3]> = Default::default();
+    for o in &run.ops {
+        let c = counts.entry(o.f.as_str()).or_default();
+        match o.kind {
+            EventType::Ok => c[0] += 1,
+            EventType::Fail => c[1] += 1,
+            _ => c[2] += 1,
+        }
+    }
+    out.push_str(r#"<table class="counts"><tr><th>f</th><th class="ok">ok</th><th class="fail">fail</th><th class="info">info</th></tr>"#);
+    for (f, c) in counts {
+        let _ = write!(out, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(f), c[0], c[1], c[2]);
+    }
+    out.push_str("</table>");
+    out
+}
+
+/// Renders `dir/report.html`; returns its path.
+pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
+    let run = load(dir)?;
+    let (class, word) = verdict_of(run.results.as_ref());
+    let failures: Vec<&Json> =
+        run.results.as_ref().and_then(|r| r["failures"].as_array()).into_iter().flatten().collect();
+    let first_error = failures.first().and_then(|f| f["op"]["invoke_index"].as_u64());
+    let title = run
+        .test
+        .as_ref()
+        .map(|t| format!("{} {}", t["name"].as_str().unwrap_or("run"), t["timestamp"].as_str().unwrap_or("")))
+        .unwrap_or_else(|| run.dir.display().to_string());
+    let mut html = String::new();
+    let _ = write!(
+        html,
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Faultline: {t}</title><style>{STYLE}</style></head><body>
+<h1>Faultline run: {t}</h1>
+<p><span id="verdict" class="verdict {class}">{word}</span> {jump}</p>
+<h2>Summary</h2>{summary}
+<h2>Faults</h2>{faults}
+<h2>Latency over time</h2><p class="legend note"><span style="color:#2e7d32">● ok</span><span style="color:#c62828">● fail</span><span style="color:#b8860b">● info (top edge: never completed)</span>shaded: faults in force</p>{lat}
+<h2>Throughput over time (completions per second)</h2>{thr}
+<h2>Timeline of ops per process</h2>{tl}
+"#,
+        t = esc(&title),
+        jump = if failures.is_empty() {
+            String::new()
+        } else {
+            r##"<a id="jump" href="#first-error">Jump to first error</a>"##.into()
+        },
+        summary = summary(&run),
+        faults = faults_table(&run),
+        lat = latency_plot(&run),
+        thr = throughput_plot(&run),
+        tl = timeline(&run, first_error),
+    );
+    if !failures.is_empty() {
+        html.push_str("<h2>Why it is not linearizable</h2>");
+        for (i, f) in failures.iter().take(MAX_EXPLAINED_KEYS).enumerate() {
+            html.push_str(&explanation(&run, f, i == 0));
+        }
+        if failures.len() > MAX_EXPLAINED_KEYS {
+            let _ = write!(
+                html,
+                r#"<p class="note">{} more invalid keys are listed in results.json.</p>"#,
+                failures.len() - MAX_EXPLAINED_KEYS
+            );
+        }
+    }
+    // Marks a complete render for the browser tests; any script error is
+    // recorded on the body as well.
+    html.push_str(
+        r#"<script>window.addEventListener('error', function (e) { document.body.dataset.errors = (document.body.dataset.errors || '') + e.message; }); document.body.dataset.rendered = 'ok';</script></body></html>
+"#,
+    );
+    let out = dir.join("report.html");
+    std::fs::write(&out, html).map_err(|source| ReportError::Output { path: out.clone(), source })?;
+    Ok(out)
+}
+
+fn faults_table(run: &Run) -> String {
+    if run.faults.is_empty() && run.fault_failures.is_empty() {
+        return r#"<p class="note">No faults were injected.</p>"#.into();
+    }
+    let mut out = String::from(r#"<table class="faults"><tr><th>from</th><th>to</th><th>fault</th></tr>"#);
+    for w in &run.faults {
+        let _ = write!(
+            out,
+            "<tr><td>{:.1}s</td><td>{:.1}s</td><td>{}</td></tr>",
+            secs(w.start),
+            secs(w.end),
+            esc(&w.label)
+        );
+    }
+    for f in &run.fault_failures {
+        let _ = write!(out, r#"<tr><td colspan="2"></td><td class="fail">{}</td></tr>"#, esc(f));
+    }
+    out.push_str("</table>");
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn steps_are_round() {
+        assert_eq!(nice_step(60.0, 10), 10.0);
+        assert_eq!(nice_step(7.0, 10), 1.0);
+        assert_eq!(nice_step(0.3, 10), 0.05);
+    }
+
+    #[test]
+    fn html_is_escaped() {
+        assert_eq!(esc(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
+    }
+
+    #[test]
+    fn fault_windows_pair_with_their_undo_or_the_heal() {
+        let ev =
+            |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
+        let events = vec![
+            ev(10, "invoke", "kill", serde_json::json!({"target": "one"})),
+            ev(11, "info", "kill", serde_json::json!({"nodes": ["n2"]})),
+            ev(20, "info", "restart", serde_json::json!({"nodes": ["n2"]})),
+            ev(30, "info", "start-partition", serde_json::json!({"grudge": {"n1": ["n2"]}})),
+            ev(40, "fail", "pause", Json::Null),
+            ev(50, "info", "heal", Json::Null),
+        ];
+        let (w, failures) = fault_windows(&events, 0, 100);
+        assert_eq!(w.len(), 2);
+        assert_eq!((w[0].start, w[0].end, w[0].label.as_str()), (11, 20, "kill n2"));
+        assert_eq!((w[1].start, w[1].end), (30, 50));
+        assert!(w[1].label.contains("n1✕n2"));
+        assert_eq!(failures.len(), 1);
+    }
+}
