@@ -358,3 +358,46 @@ fn is_connect_error(s: &Status) -> bool {
     }
     text.contains("tcp connect error") || text.contains("Connection refused")
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn outcome(s: &Status, is_read: bool) -> String {
+        match classify("n1:7001", s, is_read) {
+            Attempt::Redirect(leader, _) => format!("redirect to {leader:?}"),
+            Attempt::Fatal(e) => format!("{} {e}", if e.is_definite() { "definite" } else { "not definite" }),
+        }
+    }
+
+    /// Every gRPC code a node answers, sorted as the history needs: a
+    /// redirect for NotLeader, a definite failure for a refused request,
+    /// and "unknown" (never "failed") for anything a write may have done.
+    #[test]
+    fn each_status_code_is_classified() {
+        let mut not_leader = Status::failed_precondition("not the leader");
+        not_leader.metadata_mut().insert(LEADER_ADDR_KEY, "n2:7001".parse().unwrap());
+        assert_eq!(outcome(&not_leader, false), "redirect to Some(\"n2:7001\")");
+        assert_eq!(outcome(&Status::failed_precondition("no leader known"), false), "redirect to None");
+        assert!(outcome(&Status::invalid_argument("key too long"), false).starts_with("definite invalid argument"));
+        for code in [Code::Unknown, Code::DeadlineExceeded, Code::Unavailable, Code::Internal, Code::Cancelled] {
+            let write = outcome(&Status::new(code, "node shutting down"), false);
+            assert!(write.starts_with("not definite outcome unknown"), "{code:?}: {write}");
+            let read = outcome(&Status::new(code, "x"), true);
+            assert!(read.starts_with("not definite read unavailable"), "{code:?}: {read}");
+        }
+        // A connection tonic could not open never carried the request.
+        let refused = Status::unavailable("tcp connect error: Connection refused (os error 111)");
+        assert_eq!(outcome(&refused, false), "redirect to None");
+    }
+
+    #[test]
+    fn only_errors_that_prove_nothing_happened_are_definite() {
+        assert!(ClientError::NoLeader("x".into()).is_definite());
+        assert!(ClientError::InvalidArgument("x".into()).is_definite());
+        assert!(ClientError::Unreachable("x".into()).is_definite());
+        assert!(!ClientError::Unknown("x".into()).is_definite());
+        assert!(!ClientError::Timeout(Duration::from_secs(1)).is_definite());
+        assert!(!ClientError::ReadUnavailable("x".into()).is_definite());
+    }
+}

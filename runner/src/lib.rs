@@ -4,9 +4,11 @@
 //!
 //! Layout:
 //! - [`workload`]: the op generators (mix, keys, values);
+//! - [`client`]: invoking one op on raftkv and classifying its outcome;
 //! - [`recorder`]: the one writer of history.jsonl;
 //! - [`run`]: the clients, the final reads, the run's summary.
 
+pub mod client;
 pub mod recorder;
 pub mod run;
 pub mod workload;

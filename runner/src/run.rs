@@ -1,15 +1,6 @@
 //! `checker run`: concurrent clients against a cluster, recording what they
-//! saw as a history, then checking it.
-//!
-//! What each outcome is recorded as (the history must be exactly true):
-//! - an answer is `ok`;
-//! - an error that proves the request never took effect (connection refused
-//!   before sending, NotLeader, invalid argument) is `fail`, and so is a cas
-//!   whose comparison failed (with the value found in its `error`);
-//! - anything else (a timeout, a lost connection, "outcome unknown") is
-//!   `info` for a write, cas or append, and that process retires: the
-//!   worker goes on under a fresh process id. A read that fails in any way
-//!   is `fail`, since reads change nothing.
+//! saw as a history (each outcome classified as [`crate::client`] says),
+//! then checking it.
 //!
 //! After the main phase and a recovery wait, fresh processes read every
 //! key touched, with retries, until each read succeeds or a deadline
@@ -22,11 +13,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raftkv_client::{CasResult, Client, ClientError};
+use raftkv_client::Client;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 use tokio::time::Instant;
 
+use crate::client::{perform, run_prefix};
 use crate::recorder::{Recorder, RecorderError};
 use crate::workload::{Generator, Invocation, WorkloadOptions};
 use checker::check::{CheckOptions, Results};
@@ -141,90 +133,6 @@ struct Shared {
     live: Live,
     /// list-append: acknowledged elements per key.
     acked: Mutex<HashMap<i64, Vec<i64>>>,
-}
-
-/// A key as stored: the run's prefix and the key. The prefix keeps runs
-/// against the same cluster apart; a leftover value of an earlier run
-/// would otherwise look like a linearizability violation.
-fn key_bytes(prefix: &str, key: i64) -> Vec<u8> {
-    format!("{prefix}{key}").into_bytes()
-}
-
-/// A prefix unique to this run: `r<ns of CLOCK_MONOTONIC, hex>-<seed>/`.
-fn run_prefix(seed: u64) -> String {
-    format!("r{:x}-{seed}/", cluster::clock::monotonic_ns())
-}
-
-fn encode(workload: ModelName, v: &Value) -> Vec<u8> {
-    match (workload, v) {
-        // Elements are comma-terminated, so a read splits the list apart.
-        (ModelName::ListAppend, Value::Int(i)) => format!("{i},").into_bytes(),
-        (_, Value::Int(i)) => i.to_string().into_bytes(),
-        (_, Value::Str(s)) => s.as_bytes().to_vec(),
-        _ => Vec::new(),
-    }
-}
-
-fn decode(workload: ModelName, bytes: Option<Vec<u8>>) -> Value {
-    let Some(b) = bytes else {
-        return Value::Nil;
-    };
-    let text = String::from_utf8_lossy(&b);
-    match workload {
-        ModelName::ListAppend => Value::List(
-            text.split(',')
-                .filter(|s| !s.is_empty())
-                .map(|s| s.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(s.into())))
-                .collect(),
-        ),
-        ModelName::Register => text.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(text.into())),
-    }
-}
-
-/// A completion: its type, value and error.
-struct Completion {
-    kind: EventType,
-    value: Value,
-    error: Option<String>,
-}
-
-fn failed_write(e: ClientError, value: Value) -> Completion {
-    let kind = if e.is_definite() { EventType::Fail } else { EventType::Info };
-    Completion { kind, value, error: Some(e.to_string()) }
-}
-
-async fn perform(client: &mut Client, workload: ModelName, prefix: &str, inv: &Invocation) -> Completion {
-    let key = key_bytes(prefix, inv.key);
-    match inv.f {
-        OpType::Read => match client.get(&key).await {
-            Ok(v) => Completion { kind: EventType::Ok, value: decode(workload, v), error: None },
-            Err(e) => Completion { kind: EventType::Fail, value: Value::Nil, error: Some(e.to_string()) },
-        },
-        OpType::Write => match client.put(&key, &encode(workload, &inv.value)).await {
-            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
-            Err(e) => failed_write(e, inv.value.clone()),
-        },
-        OpType::Append => match client.append(&key, &encode(workload, &inv.value)).await {
-            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
-            Err(e) => failed_write(e, inv.value.clone()),
-        },
-        OpType::Cas => {
-            let (expected, new) = match &inv.value {
-                Value::List(l) if l.len() == 2 => (l[0].clone(), l[1].clone()),
-                _ => unreachable!("the generator builds cas values as [expected, new]"),
-            };
-            let exp = (expected != Value::Nil).then(|| encode(workload, &expected));
-            match client.cas(&key, exp.as_deref(), &encode(workload, &new)).await {
-                Ok(CasResult::Swapped) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
-                Ok(CasResult::Mismatch { current }) => Completion {
-                    kind: EventType::Fail,
-                    value: inv.value.clone(),
-                    error: Some(format!("cas mismatch: current {}", decode(workload, current))),
-                },
-                Err(e) => failed_write(e, inv.value.clone()),
-            }
-        }
-    }
 }
 
 impl Shared {

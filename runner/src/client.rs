@@ -1,0 +1,132 @@
+//! How the runner invokes one op on raftkv and classifies its outcome
+//! (Jepsen's Client). What each outcome is recorded as (the history must
+//! be exactly true):
+//! - an answer is `ok`;
+//! - an error that proves the request never took effect (connection refused
+//!   before sending, NotLeader, invalid argument) is `fail`, and so is a cas
+//!   whose comparison failed (with the value found in its `error`);
+//! - anything else (a timeout, a lost connection, "outcome unknown") is
+//!   `info` for a write, cas or append, and that process retires: the
+//!   worker goes on under a fresh process id. A read that fails in any way
+//!   is `fail`, since reads change nothing.
+//!
+//! Keys are stored under a per-run prefix, and values encoded per model.
+
+use raftkv_client::{CasResult, Client, ClientError};
+
+use crate::workload::Invocation;
+use checker::history::{EventType, OpType, Value};
+use checker::model::ModelName;
+
+/// A key as stored: the run's prefix and the key. The prefix keeps runs
+/// against the same cluster apart; a leftover value of an earlier run
+/// would otherwise look like a linearizability violation.
+fn key_bytes(prefix: &str, key: i64) -> Vec<u8> {
+    format!("{prefix}{key}").into_bytes()
+}
+
+/// A prefix unique to this run: `r<ns of CLOCK_MONOTONIC, hex>-<seed>/`.
+pub(crate) fn run_prefix(seed: u64) -> String {
+    format!("r{:x}-{seed}/", cluster::clock::monotonic_ns())
+}
+
+fn encode(workload: ModelName, v: &Value) -> Vec<u8> {
+    match (workload, v) {
+        // Elements are comma-terminated, so a read splits the list apart.
+        (ModelName::ListAppend, Value::Int(i)) => format!("{i},").into_bytes(),
+        (_, Value::Int(i)) => i.to_string().into_bytes(),
+        (_, Value::Str(s)) => s.as_bytes().to_vec(),
+        _ => Vec::new(),
+    }
+}
+
+fn decode(workload: ModelName, bytes: Option<Vec<u8>>) -> Value {
+    let Some(b) = bytes else {
+        return Value::Nil;
+    };
+    let text = String::from_utf8_lossy(&b);
+    match workload {
+        ModelName::ListAppend => Value::List(
+            text.split(',')
+                .filter(|s| !s.is_empty())
+                .map(|s| s.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(s.into())))
+                .collect(),
+        ),
+        ModelName::Register => text.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(text.into())),
+    }
+}
+
+/// A completion: its type, value and error.
+pub(crate) struct Completion {
+    pub(crate) kind: EventType,
+    pub(crate) value: Value,
+    pub(crate) error: Option<String>,
+}
+
+fn failed_write(e: ClientError, value: Value) -> Completion {
+    let kind = if e.is_definite() { EventType::Fail } else { EventType::Info };
+    Completion { kind, value, error: Some(e.to_string()) }
+}
+
+pub(crate) async fn perform(client: &mut Client, workload: ModelName, prefix: &str, inv: &Invocation) -> Completion {
+    let key = key_bytes(prefix, inv.key);
+    match inv.f {
+        OpType::Read => match client.get(&key).await {
+            Ok(v) => Completion { kind: EventType::Ok, value: decode(workload, v), error: None },
+            Err(e) => Completion { kind: EventType::Fail, value: Value::Nil, error: Some(e.to_string()) },
+        },
+        OpType::Write => match client.put(&key, &encode(workload, &inv.value)).await {
+            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+            Err(e) => failed_write(e, inv.value.clone()),
+        },
+        OpType::Append => match client.append(&key, &encode(workload, &inv.value)).await {
+            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+            Err(e) => failed_write(e, inv.value.clone()),
+        },
+        OpType::Cas => {
+            let (expected, new) = match &inv.value {
+                Value::List(l) if l.len() == 2 => (l[0].clone(), l[1].clone()),
+                _ => unreachable!("the generator builds cas values as [expected, new]"),
+            };
+            let exp = (expected != Value::Nil).then(|| encode(workload, &expected));
+            match client.cas(&key, exp.as_deref(), &encode(workload, &new)).await {
+                Ok(CasResult::Swapped) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+                Ok(CasResult::Mismatch { current }) => Completion {
+                    kind: EventType::Fail,
+                    value: inv.value.clone(),
+                    error: Some(format!("cas mismatch: current {}", decode(workload, current))),
+                },
+                Err(e) => failed_write(e, inv.value.clone()),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A write that certainly did not happen is fail; one that may have is
+    /// info, so its process retires.
+    #[test]
+    fn a_failed_write_is_fail_only_when_definite() {
+        let c = failed_write(ClientError::NoLeader("every node said NotLeader".into()), Value::Int(3));
+        assert_eq!((c.kind, c.value), (EventType::Fail, Value::Int(3)));
+        let c = failed_write(ClientError::Timeout(std::time::Duration::from_secs(1)), Value::Int(4));
+        assert_eq!(c.kind, EventType::Info);
+        assert!(c.error.unwrap().contains("timed out"));
+    }
+
+    #[test]
+    fn values_round_trip_per_model() {
+        for v in [Value::Int(7), Value::Int(-2)] {
+            assert_eq!(decode(ModelName::Register, Some(encode(ModelName::Register, &v))), v);
+        }
+        assert_eq!(decode(ModelName::Register, None), Value::Nil);
+        let list = Value::List(vec![Value::Int(1), Value::Int(2)].into());
+        let stored =
+            [encode(ModelName::ListAppend, &Value::Int(1)), encode(ModelName::ListAppend, &Value::Int(2))].concat();
+        assert_eq!(decode(ModelName::ListAppend, Some(stored)), list);
+        assert_eq!(key_bytes("p7-", 3), b"p7-3".to_vec());
+    }
+}
