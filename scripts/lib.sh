@@ -2,6 +2,12 @@
 # release binaries and finding them.
 # shellcheck shell=bash
 
+# Prints the comment block at the head of script FILE (after the #! line),
+# without the leading "# ": the script's usage, and nothing of its code.
+usage_of() {
+  sed -n '2,/^[^#]/{/^#/s/^# \{0,1\}//p}' "$1"
+}
+
 # The folder `cargo build --release` puts this workspace's binaries in:
 # cargo's own target/, or $CARGO_TARGET_DIR when set (CI may cache there).
 release_dir() {

@@ -40,7 +40,9 @@
 //! linearization exists. (For `nil`, with no writer at all, any such `X`
 //! before `r` suffices.) This is the stale read's shape, and finding it
 //! takes one sort, where a search would first exhaust every order of the
-//! ops before it.
+//! ops before it. Of the observers ruled out, the earliest invoked is
+//! named: it is where a reader should look, and it fixes a run's time to
+//! invalid.
 //!
 //! # Reads
 //! A read changes nothing wherever it is legal, so it is a read in the
@@ -207,45 +209,46 @@ impl Model for Register {
                 producers.entry(v).or_default().push(i);
             }
         }
-        // The latest-invoked observer of each value.
-        let mut latest: HashMap<&Value, usize> = HashMap::new();
+        // The observers of each value that must be linearized.
+        let mut observers: HashMap<&Value, Vec<usize>> = HashMap::new();
         for (i, o) in ops.iter().enumerate().filter(|(_, o)| o.deadline.is_some()) {
             if let Action::Read(v) | Action::Cas(v, _) = &o.op.action {
-                let e = latest.entry(v).or_insert(i);
-                if ops[*e].op.invoke < o.op.invoke {
-                    *e = i;
-                }
+                observers.entry(v).or_default().push(i);
             }
         }
-        let mut observers: Vec<(&Value, usize)> = latest.into_iter().collect();
-        observers.sort_unstable_by_key(|&(_, r)| ops[r].op.invoke);
-        for (v, r) in observers {
+        // Of all the observers ruled out, the earliest invoked: the one a
+        // reader should look at, and the run's time to invalid.
+        let mut found: Option<(usize, Option<usize>, usize, &Value)> = None;
+        for (v, obs) in observers {
             // The one source of v: the initial state for nil, else its writer.
             let writer = match (producers.get(v).map(Vec::as_slice), *v == Value::Nil) {
                 (None, true) => None,
                 (Some(&[p]), false) if ops[p].deadline.is_some() => Some(p),
                 _ => continue,
             };
-            // X must begin after the writer's deadline (any X for nil).
+            // X must begin after the writer's deadline (any X for nil), and
+            // end before the observer begins.
             let after = writer.and_then(|p| ops[p].deadline);
             let k = after.map_or(0, |a| writers.partition_point(|w| w.0 <= a));
             let (due, x) = soonest[k];
-            if due < ops[r].op.invoke {
-                let state = written(&ops[x].op).cloned().unwrap_or_default();
-                let reason = match writer {
-                    Some(p) => format!(
-                        "{} overwrote {v} before it began, after {} wrote it, and nothing writes {v} again",
-                        ops[x].op.words(),
-                        ops[p].op.words()
-                    ),
-                    None => {
-                        format!("{} wrote the key before it began, and nothing makes it nil again", ops[x].op.words())
-                    }
-                };
-                return Some(Contradiction { blocked: r, reason, state });
+            let first = obs.into_iter().filter(|&r| due < ops[r].op.invoke).min_by_key(|&r| ops[r].op.invoke);
+            if let Some(r) = first {
+                if found.is_none_or(|(f, ..)| ops[r].op.invoke < ops[f].op.invoke) {
+                    found = Some((r, writer, x, v));
+                }
             }
         }
-        None
+        let (r, writer, x, v) = found?;
+        let state = written(&ops[x].op).cloned().unwrap_or_default();
+        let reason = match writer {
+            Some(p) => format!(
+                "{} overwrote {v} before it began, after {} wrote it, and nothing writes {v} again",
+                ops[x].op.words(),
+                ops[p].op.words()
+            ),
+            None => format!("{} wrote the key before it began, and nothing makes it nil again", ops[x].op.words()),
+        };
+        Some(Contradiction { blocked: r, reason, state })
     }
 
     fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {

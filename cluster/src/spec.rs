@@ -172,6 +172,12 @@ impl Cluster {
     /// Checks what serde cannot: the count, uniqueness, and absolute paths.
     /// The message names the node at fault.
     pub fn validate(&self) -> Result<(), String> {
+        // Every string ends up quoted inside a bash script run as root, and
+        // no quoting can carry a NUL.
+        let doc = serde_json::to_value(self).expect("a cluster always serializes");
+        if let Some(at) = nul_at(&doc, String::new()) {
+            return Err(format!("{at} holds a NUL byte, which no path, address or argument may hold"));
+        }
         if self.nodes.len() != CLUSTER_SIZE {
             return Err(format!("expected exactly {CLUSTER_SIZE} nodes, found {}", self.nodes.len()));
         }
@@ -266,6 +272,16 @@ impl Cluster {
     }
 }
 
+/// The JSON pointer of the first string under `v` that holds a NUL.
+fn nul_at(v: &serde_json::Value, at: String) -> Option<String> {
+    match v {
+        serde_json::Value::String(s) => s.contains('\0').then_some(at),
+        serde_json::Value::Array(a) => a.iter().enumerate().find_map(|(i, x)| nul_at(x, format!("{at}/{i}"))),
+        serde_json::Value::Object(o) => o.iter().find_map(|(k, x)| nul_at(x, format!("{at}/{k}"))),
+        _ => None,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -327,6 +343,23 @@ mod tests {
         let mut c = cluster();
         c.nodes.pop();
         assert!(c.validate().unwrap_err().contains("exactly 3 nodes"));
+    }
+
+    /// A NUL would panic the quoting of every script the nemesis runs as
+    /// root; the file is refused instead, naming where the NUL is.
+    #[test]
+    fn a_nul_byte_anywhere_is_refused_with_its_place() {
+        let mut c = cluster();
+        c.nodes[1].data_dir = "/tmp/fl/n2\0/data".into();
+        let err = c.validate().unwrap_err();
+        assert!(err.starts_with("/nodes/1/data_dir holds a NUL byte"), "{err}");
+        let mut c = cluster();
+        c.node_args = vec!["--log-level".into(), "warn\0".into()];
+        assert!(c.validate().unwrap_err().starts_with("/node_args/1 holds a NUL byte"));
+        // Quotes, $() and newlines are fine: they are quoted, not refused.
+        let mut c = cluster();
+        c.node_args = vec!["it's $(reboot)\nsecond line".into()];
+        c.validate().unwrap();
     }
 
     #[test]

@@ -12,7 +12,9 @@
 //! Each namespace has its own iptables, so partitions act per host. The
 //! control side (checker, nemesis) stays in the root namespace. `up` and
 //! `down` are idempotent, and `down` also clears what a crashed run left:
-//! processes in the namespaces, and their pid files.
+//! processes in the namespaces, and their pid files. The steps themselves
+//! are shell functions in `hosts.sh` (shellchecked by `scripts/test`), run
+//! after a preamble of quoted names, addresses and folders.
 
 use std::net::Ipv4Addr;
 use std::path::{Path, PathBuf};
@@ -30,6 +32,9 @@ const BLACKHOLE_METRIC: u32 = 4000;
 /// The comment of a login user that `ssh_up` created, so that `down`
 /// removes only users of ours.
 const SSH_USER_MARKER: &str = "faultline test hosts";
+
+/// The root-side steps (up, down, ssh up), as shell functions.
+const HOSTS_SH: &str = include_str!("hosts.sh");
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostsError {
@@ -141,78 +146,44 @@ impl Hosts {
         Cluster { name: "local".into(), nodes, node_args: vec![] }
     }
 
+    /// `hosts.sh` with this host set's names, addresses and folders set
+    /// (quoted), then `extra`, ending with `step`.
+    fn script(&self, step: &str, extra: &[(&str, String)]) -> String {
+        let each = |f: &dyn Fn(u32) -> String| (1..=self.count).map(|i| quote(&f(i))).collect::<Vec<_>>().join(" ");
+        let mut s = format!(
+            "subnet={}\nmetric={BLACKHOLE_METRIC}\nbridge={}\ngateway={}\nlen={}\nmarker={}\n\
+             namespaces=({})\nveths=({})\naddrs=({})\ndirs=({})\npidfiles=({})\n",
+            quote(&self.subnet.to_string()),
+            quote(&self.bridge()),
+            self.subnet.gateway(),
+            self.subnet.len,
+            quote(SSH_USER_MARKER),
+            each(&|i| self.namespace(i)),
+            each(&|i| self.veth(i)),
+            each(&|i| self.subnet.node(i).to_string()),
+            each(&|i| self.node_dir(i).to_string_lossy().into_owned()),
+            each(&|i| self.node_dir(i).join("raftkv.pid").to_string_lossy().into_owned()),
+        );
+        for (k, v) in extra {
+            s.push_str(&format!("{k}={}\n", quote(v)));
+        }
+        s.push_str(HOSTS_SH);
+        s.push_str(&format!("\n{step}\n"));
+        s
+    }
+
     /// Creates whatever is missing. Safe to run again.
     pub fn up(&self) -> Result<(), HostsError> {
         require_root()?;
         secure_dir(&self.state_dir)?;
-        let br = quote(&self.bridge());
-        let mut s = format!(
-            "set -euo pipefail\n\
-             ip route replace blackhole {subnet} metric {BLACKHOLE_METRIC}\n\
-             ip link show {br} >/dev/null 2>&1 || ip link add {br} type bridge\n\
-             ip addr replace {gw}/{len} dev {br}\n\
-             ip link set {br} up\n\
-             # Bridged frames pass the root FORWARD chain when br_netfilter is loaded.\n\
-             iptables -w -C FORWARD -i {br} -o {br} -j ACCEPT 2>/dev/null || \
-             iptables -w -I FORWARD 1 -i {br} -o {br} -j ACCEPT\n",
-            subnet = self.subnet,
-            gw = self.subnet.gateway(),
-            len = self.subnet.len,
-        );
-        for i in 1..=self.count {
-            s.push_str(&format!(
-                "ns={ns}; veth={veth}\n\
-                 [ -e /run/netns/$ns ] || ip netns add $ns\n\
-                 ip -n $ns link set lo up\n\
-                 if ! ip link show $veth >/dev/null 2>&1; then\n\
-                   ip -n $ns link del eth0 2>/dev/null || true\n\
-                   ip link add $veth type veth peer name eth0 netns $ns\n\
-                 fi\n\
-                 ip link set $veth master {br} up\n\
-                 ip -n $ns addr replace {addr}/{len} dev eth0\n\
-                 ip -n $ns link set eth0 up\n\
-                 mkdir -p {dir}\n",
-                ns = quote(&self.namespace(i)),
-                veth = quote(&self.veth(i)),
-                addr = self.subnet.node(i),
-                len = self.subnet.len,
-                dir = quote(&self.node_dir(i).to_string_lossy()),
-            ));
-        }
-        bash("up", &s).map(drop)
+        bash("up", &self.script("step_up", &[])).map(drop)
     }
 
     /// Removes the namespaces (killing what runs in them), the links and
     /// our FORWARD rule. The blackhole route stays. Safe to run again.
     pub fn down(&self) -> Result<(), HostsError> {
         require_root()?;
-        let br = quote(&self.bridge());
-        let mut s = String::from("set -uo pipefail\n");
-        for i in 1..=self.count {
-            s.push_str(&format!(
-                "ns={ns}\n\
-                 if [ -e /run/netns/$ns ]; then\n\
-                   ip netns pids $ns | xargs -r kill -9\n\
-                   ip netns del $ns\n\
-                 fi\n\
-                 ip link del {veth} 2>/dev/null || true\n\
-                 rm -f {pid}\n",
-                ns = quote(&self.namespace(i)),
-                veth = quote(&self.veth(i)),
-                pid = quote(&self.node_dir(i).join("raftkv.pid").to_string_lossy()),
-            ));
-        }
-        s.push_str(&format!(
-            "ip link del {br} 2>/dev/null || true\n\
-             while iptables -w -D FORWARD -i {br} -o {br} -j ACCEPT 2>/dev/null; do :; done\n\
-             for u in $(getent passwd | awk -F: -v m={marker} '$5 == m {{ print $1 }}'); do\n\
-               userdel --remove \"$u\" 2>/dev/null || true; rm -f \"/etc/sudoers.d/faultline-$u\"\n\
-             done\n\
-             for ns in {nss}; do [ ! -e /run/netns/$ns ] || {{ echo \"namespace $ns is still there\" >&2; exit 1; }}; done\n",
-            nss = (1..=self.count).map(|i| quote(&self.namespace(i))).collect::<Vec<_>>().join(" "),
-            marker = quote(SSH_USER_MARKER),
-        ));
-        bash("down", &s).map(drop)
+        bash("down", &self.script("step_down", &[])).map(drop)
     }
 
     /// Makes the hosts reachable over SSH, the way Vagrant VMs are: an
@@ -227,60 +198,8 @@ impl Hosts {
         }
         let dir = self.state_dir.join("ssh");
         secure_dir(&dir)?;
-        let mut s = format!(
-            r#"set -euo pipefail
-dir={dir}; user={user}
-mkdir -p "$dir" /run/sshd
-[ -f "$dir/id_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -C faultline-test-hosts -f "$dir/id_ed25519"
-[ -f "$dir/host_ed25519" ] || ssh-keygen -q -t ed25519 -N '' -f "$dir/host_ed25519"
-cp "$dir/id_ed25519.pub" "$dir/authorized_keys"
-chmod 0644 "$dir/authorized_keys"
-id "$user" >/dev/null 2>&1 || useradd --create-home --shell /bin/bash --comment {marker} "$user"
-# '*' is no password, but not a locked account: key logins work.
-usermod -p '*' "$user"
-echo "$user ALL=(ALL) NOPASSWD: ALL" > "/etc/sudoers.d/faultline-$user"
-chmod 0440 "/etc/sudoers.d/faultline-$user"
-: > "$dir/ssh-config"
-"#,
-            dir = quote(&dir.to_string_lossy()),
-            user = quote(user),
-            marker = quote(SSH_USER_MARKER),
-        );
-        for i in 1..=self.count {
-            s.push_str(&format!(
-                r#"ns={ns}; addr={addr}; cfg="$dir/sshd-n{i}.conf"; pid="$dir/sshd-n{i}.pid"
-cat > "$cfg" <<EOF
-ListenAddress $addr:22
-HostKey $dir/host_ed25519
-AuthorizedKeysFile $dir/authorized_keys
-PidFile $pid
-PermitRootLogin prohibit-password
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-UsePAM no
-StrictModes no
-EOF
-if ! {{ [ -s "$pid" ] && ip netns identify "$(cat "$pid")" 2>/dev/null | grep -qx "$ns"; }}; then
-  ip netns exec "$ns" /usr/sbin/sshd -f "$cfg" -E "$dir/sshd-n{i}.log"
-fi
-cat >> "$dir/ssh-config" <<EOF
-Host n{i}
-  HostName $addr
-  User $user
-  Port 22
-  UserKnownHostsFile /dev/null
-  StrictHostKeyChecking no
-  PasswordAuthentication no
-  IdentityFile $dir/id_ed25519
-  IdentitiesOnly yes
-  LogLevel FATAL
-
-EOF
-"#,
-                ns = quote(&self.namespace(i)),
-                addr = self.subnet.node(i),
-            ));
-        }
+        let extra = [("ssh_dir", dir.to_string_lossy().into_owned()), ("user", user.to_string())];
+        let s = self.script("step_ssh_up", &extra);
         bash("ssh up", &s)?;
         // The same description as `vagrant/up` writes for VMs.
         let nodes: Vec<(String, String)> =

@@ -171,32 +171,30 @@ impl FromStr for Shape {
     }
 }
 
+/// The host-side steps, as shell functions.
+const PARTITION_SH: &str = include_str!("partition.sh");
+
+/// `partition.sh` with our chain set, ending with `step` and its quoted
+/// arguments.
+fn script(step: &str, args: &[String]) -> String {
+    let args: Vec<String> = args.iter().map(|a| crate::remote::quote(a)).collect();
+    format!("chain={}\n{PARTITION_SH}\n{step} {}\n", crate::remote::quote(CHAIN), args.join(" "))
+}
+
 /// The script that makes a host drop packets from `sources` (addresses),
 /// replacing whatever our chain held before.
 pub fn block_script(sources: &[String]) -> String {
-    let mut s = format!(
-        "set -e\niptables -w -N {CHAIN} 2>/dev/null || true\n\
-         iptables -w -C INPUT -j {CHAIN} 2>/dev/null || iptables -w -I INPUT 1 -j {CHAIN}\n\
-         iptables -w -F {CHAIN}\n"
-    );
-    for src in sources {
-        s.push_str(&format!("iptables -w -A {CHAIN} -s {} -j DROP\n", crate::remote::quote(src)));
-    }
-    s
+    script("step_block", sources)
 }
 
 /// The script that removes our chain and its jump; other rules stay.
 pub fn heal_script() -> String {
-    format!(
-        "set -e\nif iptables -w -n -L {CHAIN} >/dev/null 2>&1; then\n\
-         while iptables -w -D INPUT -j {CHAIN} 2>/dev/null; do :; done\n\
-         iptables -w -F {CHAIN}\niptables -w -X {CHAIN}\nfi\n"
-    )
+    script("step_heal", &[])
 }
 
 /// The script that lists our active rules, one `-A …` line each.
 pub fn list_script() -> String {
-    format!("iptables -w -S {CHAIN} 2>/dev/null | grep -- '^-A' || true\n")
+    script("step_list", &[])
 }
 
 #[cfg(test)]
