@@ -236,4 +236,12 @@ fn local_reads_under_partitions_are_flagged_invalid() {
     let test: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
     assert_eq!(test["node_args"], "--read-consistency local");
+    // Each run's node logs are that run's alone (the wipe before it starts
+    // them fresh, and this run restarts nothing, though the runs before it
+    // used the same hosts), and a log file holds no ANSI colours.
+    for n in ["n1.log", "n2.log", "n3.log"] {
+        let text = std::fs::read_to_string(run.join(n)).unwrap();
+        assert_eq!(text.matches("raftkv starting").count(), 1, "{n}:\n{text}");
+        assert!(!text.contains('\x1b'), "{n} holds ANSI escapes");
+    }
 }

@@ -135,7 +135,8 @@ impl NodeProc {
         self.step("stop", "step_stop").await.map(drop)
     }
 
-    /// Deletes the data dir; only a node that is not running may be wiped.
+    /// Deletes the data dir and the log; only a node that is not running
+    /// may be wiped.
     pub async fn wipe(&self) -> Result<(), RemoteError> {
         self.step("wipe", "step_wipe").await.map(drop)
     }

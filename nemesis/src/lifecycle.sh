@@ -83,10 +83,13 @@ step_stop() {
   rm -f "$pidfile"
 }
 
-# Deletes the data dir; only a node that is not running may be wiped.
+# Deletes the data dir and the log, so a fresh node's log holds its run
+# alone (restarts within a run append to it); only a node that is not
+# running may be wiped.
 step_wipe() {
   case $(state) in running|paused) echo "refusing to wipe the data dir of a $(state) node" >&2; exit 1;; esac
   rm -rf "$data"
+  rm -f "$log"
 }
 
 step_state() {

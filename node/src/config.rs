@@ -60,6 +60,14 @@ pub enum LogFormat {
     Json,
 }
 
+/// When the text log carries ANSI colours.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogColor {
+    Auto,
+    Always,
+    Never,
+}
+
 /// How reads are served. Only `index` is linearizable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadConsistency {
@@ -138,6 +146,10 @@ pub struct ServeArgs {
     /// Log filter: a level (info, debug, …) or a tracing EnvFilter directive.
     #[arg(long, default_value = "info")]
     pub log_level: String,
+    /// ANSI colours in the log: `auto` only when stderr is a terminal, so
+    /// a log file holds plain text.
+    #[arg(long, value_enum, default_value_t = LogColor::Auto)]
+    pub log_color: LogColor,
 }
 
 /// Errors found before the node touches anything.

@@ -6,13 +6,19 @@ use std::fmt::Write as _;
 
 use tracing_subscriber::EnvFilter;
 
-use crate::config::LogFormat;
+use crate::config::{LogColor, LogFormat};
 
 /// Installs the global subscriber. `filter` is a level or an EnvFilter
 /// directive; a bad one is an error naming it.
-pub fn init(format: LogFormat, filter: &str) -> anyhow::Result<()> {
+pub fn init(format: LogFormat, filter: &str, color: LogColor) -> anyhow::Result<()> {
+    use std::io::IsTerminal;
     let filter = EnvFilter::try_new(filter).map_err(|e| anyhow::anyhow!("--log-level {filter:?}: {e}"))?;
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let ansi = match color {
+        LogColor::Always => true,
+        LogColor::Never => false,
+        LogColor::Auto => std::io::stderr().is_terminal(),
+    };
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).with_ansi(ansi);
     let result = match format {
         LogFormat::Text => builder.try_init(),
         LogFormat::Json => builder.json().try_init(),

@@ -8,7 +8,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::Serve(args) => {
-            if let Err(e) = raftkv::logging::init(args.log_format, &args.log_level) {
+            if let Err(e) = raftkv::logging::init(args.log_format, &args.log_level, args.log_color) {
                 eprintln!("raftkv: {e:#}");
                 return ExitCode::from(2);
             }

@@ -204,6 +204,16 @@ async fn bad_flags_and_foreign_data_dirs_stop_start_up_with_a_clear_message() {
         assert!(!out.status.success());
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(err.contains("belongs to node 1"), "{err}");
+        // stderr is not a terminal here, as when it goes to a log file: no
+        // ANSI colours, unless asked for.
+        assert!(!err.contains('\x1b'), "{err:?}");
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
+            .args(["serve", "--id", "2", "--peers", &c.peers(), "--log-color", "always"])
+            .arg("--data-dir")
+            .arg(c.data_dir(0))
+            .output()
+            .unwrap();
+        assert!(String::from_utf8_lossy(&out.stderr).contains('\x1b'), "--log-color always gave no colour");
 
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
             .args(["serve", "--id", "4", "--peers", &c.peers(), "--data-dir", "/nonexistent"])
