@@ -21,7 +21,7 @@ use tokio::time::Instant;
 use tonic::transport::{Channel, Endpoint};
 use tonic::{Code, Status};
 
-use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE};
+use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE, NOT_PROPOSED_KEY};
 
 /// A raftkv cluster has exactly this many members; membership never
 /// changes. The node enforces it, and cluster descriptions are checked
@@ -342,8 +342,11 @@ fn classify(addr: &str, s: &Status, is_read: bool) -> Attempt {
         }
         Code::InvalidArgument => Attempt::Fatal(ClientError::InvalidArgument(s.message().to_string())),
         // A connection that tonic could not (re)open never carried the
-        // request: as certain a "not sent" as a refused connect.
-        Code::Unavailable if is_connect_error(s) => Attempt::Redirect(None, format!("{addr}: {}", s.message())),
+        // request: as certain a "not sent" as a refused connect. So is a
+        // write the node refused before proposing it.
+        Code::Unavailable if is_connect_error(s) || s.metadata().contains_key(NOT_PROPOSED_KEY) => {
+            Attempt::Redirect(None, format!("{addr}: {}", s.message()))
+        }
         _ if is_read => Attempt::Fatal(ClientError::ReadUnavailable(format!("{addr}: {}", s.message()))),
         _ => Attempt::Fatal(ClientError::Unknown(format!("{addr}: {:?}: {}", s.code(), s.message()))),
     }
@@ -389,6 +392,12 @@ mod tests {
         // A connection tonic could not open never carried the request.
         let refused = Status::unavailable("tcp connect error: Connection refused (os error 111)");
         assert_eq!(outcome(&refused, false), "redirect to None");
+        // Nor did a write the node refused before proposing: another node
+        // is tried, and if every node refuses, the write is a definite fail.
+        let mut not_proposed = Status::unavailable("node shutting down; nothing was proposed");
+        not_proposed.metadata_mut().insert(NOT_PROPOSED_KEY, "1".parse().unwrap());
+        assert_eq!(outcome(&not_proposed, false), "redirect to None");
+        assert!(ClientError::NoLeader("every node refused".into()).is_definite());
     }
 
     #[test]

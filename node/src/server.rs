@@ -143,9 +143,11 @@ impl KvService {
     async fn propose(&self, op: Op) -> Result<Outcome, Status> {
         let (reply, rx) = oneshot::channel();
         let cmd = Command { request_id: 0, op: Some(op) };
-        self.events
-            .send(Event::Propose { cmd, reply })
-            .map_err(|_| Status::unavailable("node shutting down; nothing was proposed"))?;
+        self.events.send(Event::Propose { cmd, reply }).map_err(|_| {
+            let mut s = Status::unavailable("node shutting down; nothing was proposed");
+            s.metadata_mut().insert(NOT_PROPOSED_KEY, tonic::metadata::MetadataValue::from_static("1"));
+            s
+        })?;
         match tokio::time::timeout(self.request_timeout, rx).await {
             Ok(Ok(Ok(outcome))) => Ok(outcome),
             Ok(Ok(Err(ProposeError::NotLeader { leader }))) => Err(self.not_leader(leader)),
