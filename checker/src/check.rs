@@ -307,15 +307,15 @@ fn explain<M: Model>(
         }
     };
     let op = &ops[culprit].op;
+    let what = subject(key, op);
     let explanation = match &op.action {
-        Action::Read(v) => format!("read of key {key} returned {v}, but {held}"),
-        Action::Cas(e, n) => format!("cas of key {key} expected {e} (to set {n}), but {held}"),
-        Action::Write(v) => format!(
-            "write of key {key} of {v} cannot be placed before it completed: every order of the ops around it \
+        Action::Read(_) | Action::Cas(..) => format!("{what}, but {held}"),
+        Action::Write(_) => format!(
+            "{what} cannot be placed before it completed: every order of the ops around it \
              leads to a read or cas that no state allows ({held})"
         ),
-        Action::Append(v) => format!(
-            "append of {v} to key {key} cannot be placed before it completed: every order of the ops around it \
+        Action::Append(_) => format!(
+            "{what} cannot be placed before it completed: every order of the ops around it \
              leads to a read that no state allows ({held})"
         ),
     };
@@ -329,6 +329,16 @@ fn explain<M: Model>(
     }
 }
 
+/// An op as the start of an explanation: "read of key 7 returned 1".
+fn subject(key: &Value, op: &Op) -> String {
+    match &op.action {
+        Action::Read(v) => format!("read of key {key} returned {v}"),
+        Action::Cas(e, n) => format!("cas of key {key} expected {e} (to set {n})"),
+        Action::Write(v) => format!("write of key {key} of {v}"),
+        Action::Append(v) => format!("append of {v} to key {key}"),
+    }
+}
+
 /// The explanation of a failure the model proved without searching.
 fn explain_proof<M: Model>(
     model: &M,
@@ -339,15 +349,9 @@ fn explain_proof<M: Model>(
     proof: String,
 ) -> KeyFailure {
     let op = &ops[failure.blocked].op;
-    let what = match &op.action {
-        Action::Read(v) => format!("read of key {key} returned {v}"),
-        Action::Cas(e, n) => format!("cas of key {key} expected {e} (to set {n})"),
-        Action::Write(v) => format!("write of key {key} of {v}"),
-        Action::Append(v) => format!("append of {v} to key {key}"),
-    };
     KeyFailure {
         key: key.clone(),
-        explanation: format!("{what}, but {proof}"),
+        explanation: format!("{}, but {proof}", subject(key, op)),
         op: OpView::of(op),
         linearized_prefix: Vec::new(),
         candidate_states: failure.states.iter().map(|s| model.describe(s)).collect(),
