@@ -31,11 +31,6 @@ pub(crate) struct Linearized {
 }
 
 impl Linearized {
-    /// Heap bytes of the droppable set's window, as a memo value holds it.
-    pub(crate) fn dropped_bytes(&self) -> usize {
-        self.dropped.window().heap_bytes()
-    }
-
     pub(crate) fn new<M: Model>(model: &M, ops: &[SearchOp]) -> Linearized {
         let droppable = model.droppable(ops);
         let kind: Vec<Kind> = ops
@@ -98,9 +93,13 @@ pub(crate) fn memo_slot_bytes<S>() -> usize {
 }
 
 /// What an allocation of `bytes` costs, with the allocator's rounding and
-/// header; None for no allocation.
-pub(crate) fn heap(bytes: usize) -> Option<usize> {
-    (bytes > 0).then(|| bytes.next_multiple_of(16) + 16)
+/// header; nothing for no allocation.
+fn heap(bytes: usize) -> usize {
+    if bytes == 0 {
+        0
+    } else {
+        bytes.next_multiple_of(16) + 16
+    }
 }
 
 /// Records a configuration unless one that dominates it was seen: same
@@ -108,18 +107,21 @@ pub(crate) fn heap(bytes: usize) -> Option<usize> {
 /// superset of the droppable ones. Such a configuration can do all this one
 /// can: optional ops stay available once invoked, and a droppable op this
 /// one still owes can be left out of any valid continuation. So this one
-/// adds nothing. Returns None when dominated, else whether a new memo entry
-/// was made.
+/// adds nothing. Returns None when dominated, else the heap bytes the memo
+/// took on (`state_bytes`: what the key's state holds beyond its size).
 pub(crate) fn remember<S: Eq + std::hash::Hash>(
     memo: &mut Memo<S>,
     key: (Window, S),
+    state_bytes: usize,
     lin: &Linearized,
-) -> Option<bool> {
+) -> Option<usize> {
     let dropped = lin.dropped.window();
+    let value_bytes = heap(dropped.heap_bytes()) + heap(lin.used.heap_bytes());
     match memo.entry(key) {
         MemoEntry::Vacant(v) => {
+            let key_bytes = heap(v.key().0.heap_bytes() + state_bytes);
             v.insert(vec![(dropped, lin.used.clone())]);
-            Some(true)
+            Some(key_bytes + value_bytes)
         }
         MemoEntry::Occupied(mut o) => {
             let seen = o.get_mut();
@@ -128,7 +130,7 @@ pub(crate) fn remember<S: Eq + std::hash::Hash>(
             }
             seen.retain(|(d, u)| !(lin.used.is_subset(u) && dropped.covers(d)));
             seen.push((dropped, lin.used.clone()));
-            Some(false)
+            Some(value_bytes)
         }
     }
 }

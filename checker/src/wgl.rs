@@ -61,7 +61,7 @@ use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::history::Action;
-use crate::memo::{heap, memo_slot_bytes, remember, Linearized, Memo};
+use crate::memo::{memo_slot_bytes, remember, Linearized, Memo};
 use crate::model::{Model, SearchOp};
 
 /// Why a search stopped without a verdict.
@@ -273,11 +273,8 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             }
             lin.mark(op, true);
             let key = (lin.done.window(), next_state.clone());
-            let key_bytes = key.0.heap_bytes() + model.state_bytes(&next_state);
-            if let Some(added) = remember(&mut memo, key, &lin) {
-                memo_heap += heap(key_bytes).filter(|_| added).unwrap_or(0)
-                    + heap(lin.dropped_bytes()).unwrap_or(0)
-                    + heap(lin.used.heap_bytes()).unwrap_or(0);
+            if let Some(bytes) = remember(&mut memo, key, model.state_bytes(&next_state), &lin) {
+                memo_heap += bytes;
                 stack.push(Frame { node, late, state: std::mem::replace(&mut state, next_state), forced });
                 list.lift(node);
                 node = list.next[HEAD];
