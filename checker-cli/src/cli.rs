@@ -10,7 +10,7 @@ use std::time::Duration;
 use checker::bench;
 use checker::check::{self, CheckOptions, Results};
 use checker::gen::{self, GenOptions};
-use checker::input::{check_history, history_path, load_history, read_events, write_results, Format};
+use checker::input::{check_history, history_path, load_history, read_events, write_json, Format};
 use checker::model::ModelName;
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
@@ -240,7 +240,7 @@ pub fn run(cli: Cli) -> u8 {
                         total_ms += results.check_time_ms;
                         let dest = out.clone().or_else(|| p.is_dir().then(|| p.join("results.json")));
                         if let Some(dest) = dest {
-                            if let Err(e) = write_results(&dest, &results) {
+                            if let Err(e) = write_json(&dest, &results) {
                                 eprintln!("checker: writing {}: {e}", dest.display());
                                 return EXIT_UNUSABLE;
                             }
@@ -369,10 +369,7 @@ fn bench(seed: u64, limit: Duration, only: bench::Filter, out: Option<PathBuf>, 
         }
     };
     if let Some(path) = out {
-        let written = std::fs::File::create(&path)
-            .map_err(|e| e.to_string())
-            .and_then(|f| serde_json::to_writer_pretty(BufWriter::new(f), &results).map_err(|e| e.to_string()));
-        if let Err(e) = written {
+        if let Err(e) = write_json(&path, &results) {
             eprintln!("checker bench: writing {}: {e}", path.display());
             return EXIT_UNUSABLE;
         }

@@ -114,10 +114,11 @@ pub fn check_events(
     Ok((h, r))
 }
 
-/// Writes results as pretty JSON.
-pub fn write_results(path: &Path, results: &Results) -> std::io::Result<()> {
+/// Writes `doc` (results.json, a summary, a benchmark) as pretty JSON with
+/// a final newline: the one writer of the rig's JSON files.
+pub fn write_json<T: serde::Serialize + ?Sized>(path: &Path, doc: &T) -> std::io::Result<()> {
     let mut w = BufWriter::new(std::fs::File::create(path)?);
-    serde_json::to_writer_pretty(&mut w, results)?;
+    serde_json::to_writer_pretty(&mut w, doc)?;
     w.write_all(b"\n")?;
     w.flush()
 }

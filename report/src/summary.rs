@@ -187,8 +187,7 @@ pub fn table(s: &Summary) -> String {
 pub fn write(root: &Path) -> Result<Summary, RecordError> {
     let s = summarise(root)?;
     let path = root.join("summary.json");
-    let text = serde_json::to_vec_pretty(&s).expect("a summary serialises");
-    std::fs::write(&path, text).map_err(|source| RecordError::Io { path, source })?;
+    checker::input::write_json(&path, &s).map_err(|source| RecordError::Io { path, source })?;
     Ok(s)
 }
 

@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 
 use checker::check::CheckOptions;
 use checker::gen::{self, GenOptions};
-use checker::input::{check_history, load_history, write_results};
+use checker::input::{check_history, load_history, write_json};
 use clap::Parser;
 use testkit::browser::{assert_clean, open, screenshot};
 
@@ -54,7 +54,7 @@ fn fixture_checked(dir: &Path, gen_args: &[&str], check: &CheckOptions) -> PathB
     .unwrap();
     let h = load_history(&dir.join("history.jsonl"), None).unwrap();
     let results = check_history(&h, None, check).unwrap();
-    write_results(&dir.join("results.json"), &results).unwrap();
+    write_json(&dir.join("results.json"), &results).unwrap();
     report::render(dir).unwrap()
 }
 
@@ -159,7 +159,7 @@ fn edge_cases_render_without_error() {
         std::fs::create_dir_all(&run).unwrap();
         std::fs::write(run.join("history.jsonl"), history).unwrap();
         let h = load_history(&run.join("history.jsonl"), None).unwrap();
-        write_results(&run.join("results.json"), &check_history(&h, None, &CheckOptions::default()).unwrap()).unwrap();
+        write_json(&run.join("results.json"), &check_history(&h, None, &CheckOptions::default()).unwrap()).unwrap();
         let page = report::render(&run).unwrap();
         let p = open(&page);
         assert_clean(&p, name);

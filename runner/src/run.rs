@@ -413,8 +413,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
 }
 
 fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> Result<(), RunError> {
-    let text = serde_json::to_string_pretty(doc).expect("json") + "\n";
-    std::fs::write(path, text).map_err(|e| RunError::Output(format!("writing {}: {e}", path.display())))
+    checker::input::write_json(path, doc).map_err(|e| RunError::Output(format!("writing {}: {e}", path.display())))
 }
 
 /// The value of the last ok read of each key among the final reads: the
