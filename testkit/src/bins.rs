@@ -2,7 +2,8 @@
 //!
 //! Integration tests run from `target/<profile>/deps/`, and cargo puts the
 //! binaries one folder up, so a test finds them beside itself. A test run
-//! through `cargo test --workspace` builds them first.
+//! through `scripts/test` builds them first (`cargo build --workspace --bins`);
+//! `cargo test` alone builds only the binaries of the package under test.
 
 use std::path::PathBuf;
 
