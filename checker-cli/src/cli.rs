@@ -8,10 +8,11 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use checker::bench;
-use checker::check::{self, CheckOptions, Results};
+use checker::check::{self, CheckOptions};
 use checker::gen::{self, GenOptions};
 use checker::input::{check_history, history_path, load_history, read_events, write_json, Format};
 use checker::model::ModelName;
+use checker::results::Results;
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 

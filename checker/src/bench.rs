@@ -10,12 +10,13 @@ use std::time::{Duration, Instant};
 
 use serde::{Deserialize, Serialize};
 
-use crate::check::{self, CheckOptions, Validity};
+use crate::check::{self, CheckOptions};
 use crate::gen::{self, GenOptions};
 use crate::history;
 use crate::list_append::ListAppend;
 use crate::model::ModelName;
 use crate::register::Register;
+use crate::results::Validity;
 
 /// One history shape to check.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -7,50 +7,11 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use rayon::prelude::*;
-use serde::{Serialize, Serializer};
-
-use crate::history::{Action, History, Op, OpCounts, Value};
+use crate::history::{Action, History, Op, Value};
 use crate::model::{Model, SearchOp};
+use crate::results::{KeyFailure, KeyResult, OpView, Results, Validity};
 use crate::wgl::{self, Abort, Limits, Outcome};
-
-/// A verdict: `true`, `false`, or `"unknown"` in JSON. Unknown is never
-/// valid.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord)]
-pub enum Validity {
-    Valid,
-    Unknown,
-    Invalid,
-}
-
-impl Serialize for Validity {
-    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
-        match self {
-            Validity::Valid => s.serialize_bool(true),
-            Validity::Invalid => s.serialize_bool(false),
-            Validity::Unknown => s.serialize_str("unknown"),
-        }
-    }
-}
-
-impl Validity {
-    pub fn word(self) -> &'static str {
-        match self {
-            Validity::Valid => "valid",
-            Validity::Invalid => "INVALID",
-            Validity::Unknown => "unknown",
-        }
-    }
-
-    /// Exit code convention: 0 valid, 1 invalid, 2 unknown.
-    pub fn exit_code(self) -> u8 {
-        match self {
-            Validity::Valid => 0,
-            Validity::Invalid => 1,
-            Validity::Unknown => 2,
-        }
-    }
-}
+use rayon::prelude::*;
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
@@ -67,80 +28,6 @@ impl Default for CheckOptions {
     fn default() -> Self {
         CheckOptions { time_limit: None, max_memo_bytes: 2 << 30, search_only: false }
     }
-}
-
-/// One op, as results and reports show it.
-#[derive(Clone, Debug, Serialize)]
-pub struct OpView {
-    pub process: u64,
-    pub f: &'static str,
-    #[serde(rename = "type")]
-    pub kind: &'static str,
-    pub value: Value,
-    pub invoke_index: u64,
-    pub complete_index: Option<u64>,
-}
-
-impl OpView {
-    pub fn of(op: &Op) -> OpView {
-        let value = match &op.action {
-            Action::Read(v) | Action::Write(v) | Action::Append(v) => v.clone(),
-            Action::Cas(e, n) => Value::List(vec![e.clone(), n.clone()].into()),
-        };
-        OpView {
-            process: op.process,
-            f: op.f.as_str(),
-            kind: op.kind.as_str(),
-            value,
-            invoke_index: op.invoke_index,
-            complete_index: op.complete_index,
-        }
-    }
-}
-
-/// The verdict on one key.
-#[derive(Clone, Debug, Serialize)]
-pub struct KeyResult {
-    pub key: Value,
-    pub valid: Validity,
-    pub ops: usize,
-    pub time_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub reason: Option<String>,
-}
-
-/// Why one key is not linearizable, structured for the report.
-#[derive(Clone, Debug, Serialize)]
-pub struct KeyFailure {
-    pub key: Value,
-    /// A plain sentence, e.g. "read of key 7 returned 3, but every possible
-    /// state held 4 or 5".
-    pub explanation: String,
-    /// The first op that could not be linearized.
-    pub op: OpView,
-    /// The longest linearizable prefix found, in linearization order.
-    pub linearized_prefix: Vec<OpView>,
-    /// The model states the search could be in at that point.
-    pub candidate_states: Vec<Value>,
-    /// Every checked op of the key, for the explanation view.
-    pub key_ops: Vec<OpView>,
-}
-
-/// What `checker check` writes as results.json.
-#[derive(Clone, Debug, Serialize)]
-pub struct Results {
-    pub valid: Validity,
-    pub model: &'static str,
-    pub summary: String,
-    pub events: usize,
-    pub ops_checked: usize,
-    pub keys_checked: usize,
-    pub invalid_keys: Vec<Value>,
-    pub unknown_keys: Vec<Value>,
-    pub op_counts: OpCounts,
-    pub check_time_ms: f64,
-    pub keys: Vec<KeyResult>,
-    pub failures: Vec<KeyFailure>,
 }
 
 /// Checks every key of `history` against `model`.
@@ -202,7 +89,8 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
         per_key.iter().filter(|(_, r, _)| r.valid == Validity::Unknown).map(|(_, r, _)| r.key.clone()).collect();
     let ops_checked = history.ops.iter().map(Vec::len).sum();
     let check_time_ms = started.elapsed().as_secs_f64() * 1e3;
-    let summary = summarise(valid, model.name(), history, ops_checked, &invalid_keys, &unknown_keys, check_time_ms);
+    let summary =
+        summarise(valid, model.name().as_str(), history, ops_checked, &invalid_keys, &unknown_keys, check_time_ms);
     let mut keys = Vec::with_capacity(per_key.len());
     let mut failures = Vec::new();
     for (_, r, f) in per_key {

@@ -9,9 +9,10 @@ use std::time::Instant;
 use rayon::prelude::*;
 use serde::Serialize;
 
-use crate::check::{CheckOptions, Validity};
+use crate::check::CheckOptions;
 use crate::input;
 use crate::model::ModelName;
+use crate::results::Validity;
 
 /// The etcd logs (`test_data/jepsen/etcd_NNN.log`) that Porcupine's tests
 /// expect to be linearizable; every other one is expected not to be,

@@ -5,11 +5,12 @@
 use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
-use crate::check::{self, CheckOptions, Results};
+use crate::check::{self, CheckOptions};
 use crate::history::{self, Event, History, HistoryError};
 use crate::list_append::ListAppend;
 use crate::model::{Model, ModelName};
 use crate::register::Register;
+use crate::results::Results;
 
 /// A history file's format.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
@@ -93,7 +94,7 @@ pub fn check_history(
     opts: &CheckOptions,
 ) -> Result<Results, HistoryError> {
     fn run<M: Model>(m: M, h: &History, opts: &CheckOptions) -> Result<Results, HistoryError> {
-        h.validate_for(M::accepts, m.name())?;
+        h.validate_for(M::accepts, m.name().as_str())?;
         Ok(check::check(&m, h, opts))
     }
     match model.unwrap_or_else(|| infer_model(history)) {

@@ -12,7 +12,9 @@
 //! - [`bitset`]: the sets a search configuration holds, and its memo keys;
 //! - [`wgl`]: the Wing–Gong–Lowe search for one key; [`memo`]: what a
 //!   configuration has linearized, and the memo with its dominance rule;
-//! - [`check`]: all keys in parallel, limits, results and explanations;
+//! - [`check`]: all keys in parallel, limits and explanations;
+//! - [`results`]: what a check found, as results.json holds it (serde both
+//!   ways), with a live run's statistics;
 //! - [`gen`]: a simulated linearizable store that writes histories;
 //! - [`brute`]: an all-orders checker that cross-checks the search;
 //! - [`bench`]: the contention benchmark (`checker bench`);
@@ -32,4 +34,5 @@ pub mod list_append;
 pub mod memo;
 pub mod model;
 pub mod register;
+pub mod results;
 pub mod wgl;

@@ -43,7 +43,7 @@ use std::hash::{Hash, Hasher};
 use std::sync::Arc;
 
 use crate::history::{Action, EventType, Op, OpType, Value};
-use crate::model::{ok_deadline, Contradiction, Model, SearchOp};
+use crate::model::{ok_deadline, Contradiction, Model, ModelName, SearchOp};
 
 #[derive(Clone, Copy, Debug, Default)]
 pub struct ListAppend;
@@ -119,8 +119,8 @@ impl ListPending {
 impl Model for ListAppend {
     type State = ListState;
 
-    fn name(&self) -> &'static str {
-        "list-append"
+    fn name(&self) -> ModelName {
+        ModelName::ListAppend
     }
 
     fn accepts(f: OpType) -> bool {

@@ -36,6 +36,12 @@ impl ModelName {
     }
 }
 
+impl std::fmt::Display for ModelName {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// Why an op can never be linearized, found by [`Model::contradiction`].
 #[derive(Clone, Debug)]
 pub struct Contradiction<S> {
@@ -52,8 +58,8 @@ pub struct Contradiction<S> {
 pub trait Model: Sync + Send {
     type State: Clone + Eq + Hash + Debug + Send;
 
-    /// The name used on the command line and in results.
-    fn name(&self) -> &'static str;
+    /// Which model this is, as the command line and results name it.
+    fn name(&self) -> ModelName;
 
     /// Which operations this model knows.
     fn accepts(f: OpType) -> bool

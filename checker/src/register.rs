@@ -51,7 +51,7 @@
 use std::collections::HashMap;
 
 use crate::history::{Action, EventType, Op, OpType, Value};
-use crate::model::{ok_deadline, Contradiction, Model, SearchOp};
+use crate::model::{ok_deadline, Contradiction, Model, ModelName, SearchOp};
 
 /// No value: the op observes or writes nothing.
 const NONE: u32 = u32::MAX;
@@ -91,8 +91,8 @@ fn written(op: &Op) -> Option<&Value> {
 impl Model for Register {
     type State = Value;
 
-    fn name(&self) -> &'static str {
-        "register"
+    fn name(&self) -> ModelName {
+        ModelName::Register
     }
 
     fn accepts(f: OpType) -> bool {

@@ -1,9 +1,10 @@
 //! Hand-made histories with known verdicts, and bad input.
 
-use checker::check::{CheckOptions, Validity};
-use checker::history::parse_jsonl;
+use checker::check::CheckOptions;
+use checker::history::{parse_jsonl, EventType, OpType};
 use checker::input::check_events;
 use checker::model::ModelName;
+use checker::results::{Results, Validity};
 
 /// Builds a JSON Lines history from `(process, type, f, key, value)` rows.
 fn history(rows: &[(i64, &str, &str, i64, &str)]) -> String {
@@ -18,12 +19,12 @@ fn history(rows: &[(i64, &str, &str, i64, &str)]) -> String {
         .collect()
 }
 
-fn verdict(text: &str, model: ModelName) -> checker::check::Results {
+fn verdict(text: &str, model: ModelName) -> Results {
     let (events, lines) = parse_jsonl(text).expect("parses");
     check_events(&events, &lines, model, &CheckOptions::default()).expect("pairs").1
 }
 
-fn register(rows: &[(i64, &str, &str, i64, &str)]) -> checker::check::Results {
+fn register(rows: &[(i64, &str, &str, i64, &str)]) -> Results {
     verdict(&history(rows), ModelName::Register)
 }
 
@@ -47,7 +48,7 @@ fn stale_read_is_invalid_and_explained() {
         "read of key 7 returned 1, but write 2 (events 2–3) overwrote 1 before it began, \
          after write 1 (events 0–1) wrote it, and nothing writes 1 again"
     );
-    assert_eq!((f.op.f, f.op.invoke_index, f.op.complete_index), ("read", 4, Some(5)));
+    assert_eq!((f.op.f, f.op.invoke_index, f.op.complete_index), (OpType::Read, 4, Some(5)));
     assert!(f.linearized_prefix.is_empty());
 }
 
@@ -67,7 +68,7 @@ fn stale_read_that_needs_the_search_is_explained_by_its_states() {
     assert_eq!(r.valid, Validity::Invalid);
     let f = &r.failures[0];
     assert_eq!(f.explanation, "read of key 7 returned 1, but every possible state held 2");
-    assert_eq!((f.op.f, f.op.invoke_index, f.op.complete_index), ("read", 6, Some(7)));
+    assert_eq!((f.op.f, f.op.invoke_index, f.op.complete_index), (OpType::Read, 6, Some(7)));
     assert_eq!(f.linearized_prefix.len(), 3);
 }
 
@@ -189,7 +190,7 @@ fn the_first_op_failing_is_fine() {
         (1, "ok", "read", 1, "null"),
     ]);
     assert_eq!(r.valid, Validity::Valid);
-    assert_eq!(r.op_counts["write"]["fail"], 1);
+    assert_eq!(r.op_counts[&OpType::Write][&EventType::Fail], 1);
 }
 
 #[test]

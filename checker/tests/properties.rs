@@ -3,17 +3,18 @@
 //! tiny random histories the search agrees with a brute-force checker.
 
 use checker::brute;
-use checker::check::{self, CheckOptions, Validity};
+use checker::check::{self, CheckOptions};
 use checker::gen::{generate, GenOptions};
 use checker::history::{self, Event, EventType, OpType, Process, Value};
 use checker::list_append::ListAppend;
 use checker::model::Model;
 use checker::model::ModelName;
 use checker::register::Register;
+use checker::results::{Results, Validity};
 use proptest::prelude::*;
 use rand::{Rng, SeedableRng};
 
-fn run(events: &[Event], model: ModelName) -> check::Results {
+fn run(events: &[Event], model: ModelName) -> Results {
     let lines: Vec<usize> = (1..=events.len()).collect();
     checker::input::check_events(events, &lines, model, &CheckOptions::default()).expect("valid input").1
 }
@@ -163,7 +164,7 @@ fn agree<M: Model>(model: &M, seed: u64, shape: Tiny) {
         let n = rng.gen_range(1..=shape.max_ops);
         let events = tiny_history(&mut rng, n, shape);
         let lines: Vec<usize> = (1..=events.len()).collect();
-        let h = history::pair(&events, &lines, accepts, model.name()).expect("well-formed");
+        let h = history::pair(&events, &lines, accepts, model.name().as_str()).expect("well-formed");
         let ops = h.ops.first().cloned().unwrap_or_default();
         let expected = brute::linearizable(model, &ops);
         for (how, opts) in [("search with proofs", CheckOptions::default()), ("search alone", search_only.clone())] {

@@ -5,9 +5,10 @@
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value as Json;
+use checker::results::Validity;
 
 use crate::page::esc;
+use crate::run_dir::{self, RunStatus};
 
 struct Row {
     link: String,
@@ -17,18 +18,6 @@ struct Row {
     workload: String,
     ops: String,
     verdict: (&'static str, &'static str),
-}
-
-fn read(path: &Path) -> Option<Json> {
-    serde_json::from_str(&std::fs::read_to_string(path).ok()?).ok()
-}
-
-fn text(v: &Json) -> String {
-    match v {
-        Json::String(s) => s.clone(),
-        Json::Null => "–".into(),
-        other => other.to_string(),
-    }
 }
 
 /// Run folders: any folder (two levels deep at most) holding a test.json.
@@ -55,26 +44,30 @@ pub fn render(root: &Path) -> std::io::Result<PathBuf> {
     let mut rows: Vec<Row> = run_dirs(root)
         .into_iter()
         .map(|dir| {
-            let test = read(&dir.join("test.json")).unwrap_or(Json::Null);
-            let results = read(&dir.join("results.json"));
-            let verdict = match results.as_ref().map(|r| &r["valid"]) {
-                Some(Json::Bool(true)) => ("valid", "valid"),
-                Some(Json::Bool(false)) => ("invalid", "INVALID"),
-                Some(Json::String(_)) => ("unknown", "unknown"),
-                _ if test["status"].as_str() == Some("broken") => ("broken", "broken"),
-                _ => ("unknown", "not checked"),
+            // A folder whose records cannot be read still gets its row, so
+            // the index never hides a run.
+            let test = run_dir::read_test(&dir).ok();
+            let results = run_dir::read_results(&dir).ok().flatten();
+            let verdict = match results.as_ref().map(|r| r.check.valid) {
+                Some(Validity::Valid) => ("valid", "valid"),
+                Some(Validity::Invalid) => ("invalid", "INVALID"),
+                Some(Validity::Unknown) => ("unknown", "unknown"),
+                None if test.as_ref().is_some_and(|t| t.status == RunStatus::Broken) => ("broken", "broken"),
+                None => ("unknown", "not checked"),
             };
             let ops = results
                 .as_ref()
-                .and_then(|r| r["run"]["ops"].as_u64().or(r["ops_checked"].as_u64()))
+                .map(|r| r.run.as_ref().map_or(r.check.ops_checked as u64, |s| s.ops))
                 .map(|n| n.to_string())
                 .unwrap_or_else(|| "–".into());
+            let field =
+                |get: fn(&run_dir::TestRecord) -> &String| test.as_ref().map_or("–".into(), |t| get(t).clone());
             Row {
                 link: dir.strip_prefix(root).unwrap_or(&dir).join("report.html").to_string_lossy().into_owned(),
-                name: text(&test["name"]),
-                timestamp: text(&test["timestamp"]),
-                faults: text(&test["faults"]),
-                workload: text(&test["workload"]),
+                name: field(|t| &t.name),
+                timestamp: field(|t| &t.timestamp),
+                faults: field(|t| &t.faults),
+                workload: field(|t| &t.workload),
                 ops,
                 verdict,
             }

@@ -1,10 +1,11 @@
 //! A run folder's records as typed structs: `test.json`, what was run and
 //! how it ended (written for `scripts/run-test` by `checker test-record`),
-//! and the parts of `results.json` that summaries read. Written and read
+//! and `results.json` ([`checker::results::ResultsFile`]). Written and read
 //! with serde only; no script assembles or picks apart this JSON.
 
 use std::path::{Path, PathBuf};
 
+use checker::results::ResultsFile;
 use serde::{Deserialize, Serialize};
 
 /// Where a run stands.
@@ -89,6 +90,24 @@ pub enum Verdict {
 }
 
 impl TestRecord {
+    /// The record as (field, value) rows, sorted by field, for a report's
+    /// summary table.
+    pub fn rows(&self) -> Vec<(String, String)> {
+        let serde_json::Value::Object(fields) = serde_json::to_value(self).expect("a test record serialises") else {
+            unreachable!("a struct serialises to an object")
+        };
+        fields
+            .into_iter()
+            .map(|(k, v)| {
+                let v = match v {
+                    serde_json::Value::String(s) => s,
+                    other => other.to_string(),
+                };
+                (k, v)
+            })
+            .collect()
+    }
+
     pub fn verdict(&self) -> Verdict {
         match (self.status, self.exit_code) {
             (RunStatus::Running, _) => Verdict::Running,
@@ -98,28 +117,6 @@ impl TestRecord {
             _ => Verdict::Broken,
         }
     }
-}
-
-/// What summaries read of `results.json`.
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct ResultsDigest {
-    #[serde(default)]
-    pub run: Option<RunDigest>,
-    #[serde(default)]
-    pub failures: Vec<FailureDigest>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct RunDigest {
-    #[serde(default)]
-    pub lost_write_count: Option<u64>,
-    #[serde(default)]
-    pub time_to_invalid_s: Option<f64>,
-}
-
-#[derive(Clone, Debug, Default, Deserialize)]
-pub struct FailureDigest {
-    pub explanation: String,
 }
 
 /// A record that could not be read.
@@ -141,11 +138,20 @@ pub fn read_test(run: &Path) -> Result<TestRecord, RecordError> {
     read(&run.join("test.json"))
 }
 
+/// Reads RUN/test.json, or nothing when the folder has none (a run of
+/// `checker run` alone).
+pub fn read_test_if_any(run: &Path) -> Result<Option<TestRecord>, RecordError> {
+    read_if_any(&run.join("test.json"))
+}
+
 /// Reads RUN/results.json, or nothing when the run wrote none.
-pub fn read_results(run: &Path) -> Result<Option<ResultsDigest>, RecordError> {
-    let path = run.join("results.json");
+pub fn read_results(run: &Path) -> Result<Option<ResultsFile>, RecordError> {
+    read_if_any(&run.join("results.json"))
+}
+
+fn read_if_any<T: serde::de::DeserializeOwned>(path: &Path) -> Result<Option<T>, RecordError> {
     if path.exists() {
-        read(&path).map(Some)
+        read(path).map(Some)
     } else {
         Ok(None)
     }

@@ -94,17 +94,17 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
     let mut groups: Vec<Group> = Vec::new();
     for dir in run_dirs(root) {
         let test: TestRecord = run_dir::read_test(&dir)?;
-        let results = run_dir::read_results(&dir)?.unwrap_or_default();
-        let run = results.run.unwrap_or_default();
+        let results = run_dir::read_results(&dir)?;
+        let run = results.as_ref().and_then(|r| r.run.as_ref());
         let verdict = test.verdict();
         let row = RunRow {
             name: test.name.clone(),
             seed: test.seed,
             verdict,
             exit_code: test.exit_code,
-            lost_write_count: run.lost_write_count,
-            time_to_invalid_s: run.time_to_invalid_s.filter(|_| verdict == Verdict::Invalid),
-            explanation: results.failures.first().map(|f| f.explanation.clone()),
+            lost_write_count: run.map(|r| r.lost_write_count as u64),
+            time_to_invalid_s: run.and_then(|r| r.time_to_invalid_s).filter(|_| verdict == Verdict::Invalid),
+            explanation: results.as_ref().and_then(|r| r.check.failures.first()).map(|f| f.explanation.clone()),
             dir: dir.strip_prefix(root).unwrap_or(&dir).to_path_buf(),
         };
         let same = |g: &&mut Group| {
@@ -195,6 +195,9 @@ pub fn write(root: &Path) -> Result<Summary, RecordError> {
 mod tests {
     use super::*;
     use crate::run_dir::{write_test, RunStatus};
+    use checker::history::{EventType, OpType, Value};
+    use checker::model::ModelName;
+    use checker::results::{KeyFailure, OpView, Results, ResultsFile, RunStats, Validity};
 
     fn run(root: &Path, name: &str, node_args: &str, seed: u64, code: i32, tti: Option<f64>) {
         let dir = root.join(name).join("20260101T000000Z");
@@ -218,12 +221,40 @@ mod tests {
             versions: Default::default(),
         };
         write_test(&dir, &record).unwrap();
-        let results = serde_json::json!({
-            "valid": code == 0,
-            "run": {"lost_write_count": 0, "time_to_invalid_s": tti},
-            "failures": if code == 1 { serde_json::json!([{"explanation": "read of key 1 returned 2"}]) } else { serde_json::json!([]) },
-        });
-        std::fs::write(dir.join("results.json"), results.to_string()).unwrap();
+        let op = OpView {
+            process: 0,
+            f: OpType::Read,
+            kind: EventType::Ok,
+            value: Value::Int(2),
+            invoke_index: 0,
+            complete_index: Some(1),
+        };
+        let failure = KeyFailure {
+            key: Value::Int(1),
+            explanation: "read of key 1 returned 2".into(),
+            op: op.clone(),
+            linearized_prefix: vec![],
+            candidate_states: vec![Value::Nil],
+            key_ops: vec![op],
+        };
+        let results = ResultsFile {
+            check: Results {
+                valid: if code == 1 { Validity::Invalid } else { Validity::Valid },
+                model: ModelName::Register,
+                summary: String::new(),
+                events: 2,
+                ops_checked: 1,
+                keys_checked: 1,
+                invalid_keys: vec![],
+                unknown_keys: vec![],
+                op_counts: Default::default(),
+                check_time_ms: 0.0,
+                keys: vec![],
+                failures: if code == 1 { vec![failure] } else { vec![] },
+            },
+            run: Some(RunStats { time_to_invalid_s: tti, ..Default::default() }),
+        };
+        checker::input::write_json(&dir.join("results.json"), &results).unwrap();
     }
 
     #[test]

@@ -10,6 +10,7 @@ use checker::check::CheckOptions;
 use checker::gen::{self, GenOptions};
 use checker::input::{check_history, load_history, write_json};
 use clap::Parser;
+use report::run_dir::{write_test, RunStatus, TestRecord};
 use testkit::browser::{assert_clean, open, screenshot};
 
 #[derive(Parser)]
@@ -45,13 +46,25 @@ fn fixture_checked(dir: &Path, gen_args: &[&str], check: &CheckOptions) -> PathB
     ];
     let lines: Vec<String> = nemesis.iter().map(|v| v.to_string()).collect();
     std::fs::write(dir.join("nemesis.jsonl"), lines.join("\n") + "\n").unwrap();
-    std::fs::write(
-        dir.join("test.json"),
-        serde_json::json!({"name": dir.file_name().unwrap().to_string_lossy(), "timestamp": "20260101T000000Z",
-                           "faults": "partition,kill", "workload": "register"})
-        .to_string(),
-    )
-    .unwrap();
+    let record = TestRecord {
+        name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+        timestamp: "20260101T000000Z".into(),
+        status: RunStatus::Done,
+        exit_code: None,
+        time_limit: "30s".into(),
+        faults: "partition,kill".into(),
+        workload: "register".into(),
+        concurrency: 8,
+        rate: 100.0,
+        interval: "8s".into(),
+        seed: 3,
+        cluster: "local test hosts".into(),
+        node_args: String::new(),
+        leave_running: false,
+        git_commit: "test".into(),
+        versions: vec![],
+    };
+    write_test(dir, &record).unwrap();
     let h = load_history(&dir.join("history.jsonl"), None).unwrap();
     let results = check_history(&h, None, check).unwrap();
     write_json(&dir.join("results.json"), &results).unwrap();

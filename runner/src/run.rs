@@ -7,7 +7,7 @@
 //! passes. The history is then checked with the same engine as
 //! `checker check`.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::HashMap;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -15,16 +15,16 @@ use std::time::Duration;
 
 use raftkv_client::Client;
 use rand::{Rng, SeedableRng};
-use serde::Serialize;
 use tokio::time::Instant;
 
 use crate::client::{perform, run_prefix};
 use crate::recorder::{Recorder, RecorderError};
 use crate::workload::{Generator, Invocation, WorkloadOptions};
-use checker::check::{CheckOptions, Results};
+use checker::check::CheckOptions;
 use checker::history::{EventType, OpType, Value};
 use checker::input::{check_history, load_history};
 use checker::model::ModelName;
+use checker::results::{Latency, Results, ResultsFile, RunStats};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -68,39 +68,6 @@ pub enum RunError {
     /// An option that cannot work, caught before anything runs.
     #[error("{0}")]
     Invalid(String),
-}
-
-/// Latency percentiles of completed ops, in milliseconds.
-#[derive(Debug, Default, Serialize)]
-pub struct Latency {
-    pub p50: f64,
-    pub p95: f64,
-    pub p99: f64,
-    pub max: f64,
-}
-
-/// What the run did, besides the verdict.
-#[derive(Debug, Default, Serialize)]
-pub struct RunStats {
-    /// What the stored keys start with: key 7 is stored as PREFIX7.
-    pub key_prefix: String,
-    pub duration_s: f64,
-    pub ops: u64,
-    pub ops_per_s: f64,
-    /// Completions by f, then by type.
-    pub counts: BTreeMap<String, BTreeMap<String, u64>>,
-    /// Latency of ok ops.
-    pub latency_ms: Latency,
-    pub keys: i64,
-    pub final_reads_ok: u64,
-    pub final_reads_missing: Vec<i64>,
-    /// list-append only: acknowledged appends missing from the final read,
-    /// per key.
-    pub lost_writes: BTreeMap<i64, Vec<i64>>,
-    pub lost_write_count: usize,
-    /// When invalid: seconds from the first event to the invoke of the
-    /// earliest op that could not be linearized.
-    pub time_to_invalid_s: Option<f64>,
 }
 
 pub struct RunOutcome {
@@ -373,7 +340,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     // latencies (none: ops time out) would count as an hour.
     let mut lat = hdrhistogram::Histogram::<u64>::new_with_bounds(1, 3_600_000_000_000, 3).expect("valid bounds");
     for s in &samples {
-        *stats.counts.entry(s.f.as_str().into()).or_default().entry(s.kind.as_str().into()).or_default() += 1;
+        *stats.counts.entry(s.f).or_default().entry(s.kind).or_default() += 1;
         if s.kind == EventType::Ok {
             lat.saturating_record(s.latency_ns);
         }
@@ -406,14 +373,12 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         }
     }
 
-    let mut doc = serde_json::to_value(&results).expect("results serialise");
-    doc["run"] = serde_json::to_value(&stats).expect("stats serialise");
-    write_json(&opts.out.join("results.json"), &doc)?;
-    Ok(RunOutcome { stats, results })
-}
-
-fn write_json(path: &std::path::Path, doc: &serde_json::Value) -> Result<(), RunError> {
-    checker::input::write_json(path, doc).map_err(|e| RunError::Output(format!("writing {}: {e}", path.display())))
+    let file = ResultsFile { check: results, run: Some(stats) };
+    let path = opts.out.join("results.json");
+    checker::input::write_json(&path, &file)
+        .map_err(|e| RunError::Output(format!("writing {}: {e}", path.display())))?;
+    let ResultsFile { check: results, run } = file;
+    Ok(RunOutcome { stats: run.expect("set above"), results })
 }
 
 /// The value of the last ok read of each key among the final reads: the
@@ -441,8 +406,14 @@ pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
     let s = &o.stats;
     let mut out = format!("{} ops in {:.1} s ({:.0} ops/s)\n", s.ops, s.duration_s, s.ops_per_s);
     for (f, by) in &s.counts {
-        let n = |t: &str| by.get(t).copied().unwrap_or(0);
-        out.push_str(&format!("  {f:<7} ok {:>7}  fail {:>7}  info {:>7}\n", n("ok"), n("fail"), n("info")));
+        let n = |t: EventType| by.get(&t).copied().unwrap_or(0);
+        out.push_str(&format!(
+            "  {:<7} ok {:>7}  fail {:>7}  info {:>7}\n",
+            f.as_str(),
+            n(EventType::Ok),
+            n(EventType::Fail),
+            n(EventType::Info)
+        ));
     }
     let l = &s.latency_ms;
     out.push_str(&format!(

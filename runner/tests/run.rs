@@ -6,8 +6,10 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use checker::check::{CheckOptions, Validity};
+use checker::check::CheckOptions;
+use checker::history::{EventType, OpType};
 use checker::model::ModelName;
+use checker::results::Validity;
 use runner::workload::WorkloadOptions;
 use runner::{RunError, RunOptions};
 use testkit::mock_kv::{self, Behaviour};
@@ -89,12 +91,13 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     o.duration = Duration::from_secs(3);
     let out = runner::run(o).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
-    for f in ["read", "write", "cas"] {
-        let ok = out.stats.counts.get(f).and_then(|c| c.get("ok")).copied().unwrap_or(0);
+    let count = |f: OpType, t: EventType| out.stats.counts.get(&f).and_then(|c| c.get(&t)).copied().unwrap_or(0);
+    for f in [OpType::Read, OpType::Write, OpType::Cas] {
+        let ok = count(f, EventType::Ok);
         assert!(ok >= 20, "only {ok} ok {f} ops: {:?}", out.stats.counts);
     }
     // Cas mismatches happen, and are recorded as fail.
-    assert!(out.stats.counts["cas"].get("fail").copied().unwrap_or(0) > 0, "{:?}", out.stats.counts);
+    assert!(count(OpType::Cas, EventType::Fail) > 0, "{:?}", out.stats.counts);
     assert!(out.stats.final_reads_missing.is_empty());
     // Real replicated writes take real time: the percentiles are measured,
     // ordered, and below the per-op timeout.
@@ -112,7 +115,7 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     let out = runner::run(options(nodes.addrs.clone(), ModelName::ListAppend, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
     assert_eq!(out.stats.lost_write_count, 0);
-    assert!(out.stats.counts["append"]["ok"] > 20);
+    assert!(out.stats.counts[&OpType::Append][&EventType::Ok] > 20);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -68,7 +68,7 @@ pub struct NemesisEvent {
 }
 
 /// Counts of completions by f and type.
-pub type OpCounts = BTreeMap<String, BTreeMap<&'static str, u64>>;
+pub type OpCounts = BTreeMap<OpType, BTreeMap<EventType, u64>>;
 
 /// A validated history, split by key.
 #[derive(Debug, Default)]
@@ -289,7 +289,7 @@ impl Pairer {
             self.push(o.key, op);
         }
         for ((f, t), n) in std::mem::take(&mut self.counts) {
-            self.h.counts.entry(f.as_str().to_string()).or_default().insert(t.as_str(), n);
+            self.h.counts.entry(f).or_default().insert(t, n);
         }
         self.h
     }

@@ -5,49 +5,48 @@
 use std::collections::HashMap;
 use std::fmt::Write as _;
 
-use serde_json::Value as Json;
+use checker::results::OpView;
 
 use super::*;
 
 /// Porcupine-style view of one invalid key.
-pub(super) fn explanation(run: &Run, f: &Json, first: bool) -> String {
-    let key = f["key"].to_string();
+pub(super) fn explanation(run: &Run, f: &KeyFailure, first: bool) -> String {
+    let key = f.key.to_string();
     let id = if first { "first-error".to_string() } else { format!("key-{}", esc(&key)) };
-    let bad_idx = f["op"]["invoke_index"].as_u64();
-    let prefix: Vec<u64> =
-        f["linearized_prefix"].as_array().into_iter().flatten().filter_map(|o| o["invoke_index"].as_u64()).collect();
-    let all_ops: Vec<&Json> = f["key_ops"].as_array().into_iter().flatten().collect();
+    let bad_idx = f.op.invoke_index;
+    let prefix: Vec<u64> = f.linearized_prefix.iter().map(|o| o.invoke_index).collect();
     let time_of = |idx: Option<u64>| idx.and_then(|i| run.index_time.get(&i).copied());
     // Show the end of the prefix, the culprit, and what overlaps them: the
     // whole key can hold hundreds of ops.
     let recent: std::collections::HashSet<u64> = prefix.iter().rev().take(EXPLAIN_PREFIX_OPS).copied().collect();
-    let span_of = |o: &Json| {
-        let s = time_of(o["invoke_index"].as_u64()).unwrap_or(0);
-        (s, time_of(o["complete_index"].as_u64()).unwrap_or(u64::MAX))
+    let span_of = |o: &OpView| {
+        let s = time_of(Some(o.invoke_index)).unwrap_or(0);
+        (s, time_of(o.complete_index).unwrap_or(u64::MAX))
     };
-    let core: Vec<(u64, u64)> = all_ops
+    let core: Vec<(u64, u64)> = f
+        .key_ops
         .iter()
-        .filter(|o| o["invoke_index"].as_u64().is_some_and(|i| recent.contains(&i) || Some(i) == bad_idx))
-        .map(|o| span_of(o))
+        .filter(|o| recent.contains(&o.invoke_index) || o.invoke_index == bad_idx)
+        .map(span_of)
         .collect();
     let lo = core.iter().map(|s| s.0).min().unwrap_or(0);
     let hi = core.iter().map(|s| s.1).filter(|t| *t != u64::MAX).max().unwrap_or(u64::MAX);
-    let ops: Vec<&Json> = all_ops
+    let ops: Vec<&OpView> = f
+        .key_ops
         .iter()
-        .copied()
         .filter(|o| {
             let (s, e) = span_of(o);
             e >= lo && s <= hi
         })
         .collect();
-    let t_lo = ops.iter().filter_map(|o| time_of(o["invoke_index"].as_u64())).min().unwrap_or(0);
+    let t_lo = ops.iter().filter_map(|o| time_of(Some(o.invoke_index))).min().unwrap_or(0);
     let t_hi = ops
         .iter()
-        .filter_map(|o| time_of(o["complete_index"].as_u64()).or(time_of(o["invoke_index"].as_u64())))
+        .filter_map(|o| time_of(o.complete_index).or(time_of(Some(o.invoke_index))))
         .max()
         .unwrap_or(1)
         .max(t_lo + 1);
-    let mut procs: Vec<u64> = ops.iter().filter_map(|o| o["process"].as_u64()).collect();
+    let mut procs: Vec<u64> = ops.iter().map(|o| o.process).collect();
     procs.sort_unstable();
     procs.dedup();
     let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
@@ -60,13 +59,13 @@ pub(super) fn explanation(run: &Run, f: &Json, first: bool) -> String {
         let _ = write!(svg, r#"<text class="tick" x="2" y="{:.1}">p{p}</text>"#, i as f64 * lane_h + 15.0);
     }
     for o in &ops {
-        let Some(inv) = o["invoke_index"].as_u64() else { continue };
+        let inv = o.invoke_index;
         let start = time_of(Some(inv)).unwrap_or(t_lo);
-        let end = time_of(o["complete_index"].as_u64()).unwrap_or(t_hi);
-        let p = o["process"].as_u64().unwrap_or(0);
+        let end = time_of(o.complete_index).unwrap_or(t_hi);
+        let p = o.process;
         let y = lane.get(&p).copied().unwrap_or(0) as f64 * lane_h + 2.0;
         let pos = prefix.iter().position(|i| *i == inv);
-        let role = if Some(inv) == bad_idx {
+        let role = if inv == bad_idx {
             "culprit"
         } else if pos.is_some() {
             "linearized"
@@ -74,7 +73,7 @@ pub(super) fn explanation(run: &Run, f: &Json, first: bool) -> String {
             "rest"
         };
         let order = pos.map(|p| format!("#{} ", p + 1)).unwrap_or_default();
-        let label = format!("{order}{} {}", o["f"].as_str().unwrap_or("?"), o["value"]);
+        let label = format!("{order}{} {}", o.f.as_str(), o.value);
         let (x0, x1) = (x(start), x(end).max(x(start) + 2.0));
         // Label what fits; the tooltip always has the whole of it.
         let fits = ((x1 - x0 - 4.0) / 6.0).max(0.0) as usize;
@@ -88,35 +87,23 @@ pub(super) fn explanation(run: &Run, f: &Json, first: bool) -> String {
         let _ = write!(
             svg,
             r#"<g class="kop {role} {}"><rect x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}"/><text x="{:.1}" y="{:.1}">{}</text><title>p{p} {} (events {inv}–{})</title></g>"#,
-            o["type"].as_str().unwrap_or(""),
+            o.kind.as_str(),
             x1 - x0,
             lane_h - 6.0,
             x0 + 2.0,
             y + 12.0,
             esc(&shown),
             esc(&label),
-            o["complete_index"].as_u64().map(|c| c.to_string()).unwrap_or_else(|| "never".into()),
+            never_or(o.complete_index),
         );
     }
     svg.push_str("</svg>");
-    let states: Vec<String> = f["candidate_states"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|s| format!("<code>{}</code>", esc(&s.to_string())))
-        .collect();
-    let prefix_list: Vec<String> = f["linearized_prefix"]
-        .as_array()
-        .into_iter()
-        .flatten()
-        .map(|o| {
-            format!(
-                "<li>p{} {} {}</li>",
-                o["process"],
-                esc(o["f"].as_str().unwrap_or("")),
-                esc(&o["value"].to_string())
-            )
-        })
+    let states: Vec<String> =
+        f.candidate_states.iter().map(|s| format!("<code>{}</code>", esc(&s.to_string()))).collect();
+    let prefix_list: Vec<String> = f
+        .linearized_prefix
+        .iter()
+        .map(|o| format!("<li>p{} {} {}</li>", o.process, esc(o.f.as_str()), esc(&o.value.to_string())))
         .collect();
     format!(
         r#"<section class="explanation" id="{id}"><h3>Key {key_e}: not linearizable</h3>
@@ -126,15 +113,20 @@ pub(super) fn explanation(run: &Run, f: &Json, first: bool) -> String {
 <p>Possible states at that point: {states}</p>
 <details><summary>Longest linearizable prefix ({n} ops)</summary><ol>{prefix}</ol></details></section>"#,
         key_e = esc(&key),
-        why = esc(f["explanation"].as_str().unwrap_or("")),
-        p = f["op"]["process"],
-        f = esc(f["op"]["f"].as_str().unwrap_or("")),
-        v = esc(&f["op"]["value"].to_string()),
-        i = f["op"]["invoke_index"],
-        c = f["op"]["complete_index"],
+        why = esc(&f.explanation),
+        p = f.op.process,
+        f = esc(f.op.f.as_str()),
+        v = esc(&f.op.value.to_string()),
+        i = f.op.invoke_index,
+        c = never_or(f.op.complete_index),
         states = if states.is_empty() { "none".into() } else { states.join(", ") },
         n = prefix_list.len(),
         recent = EXPLAIN_PREFIX_OPS,
         prefix = prefix_list.join(""),
     )
+}
+
+/// An event index, or "never" for an op that never completed.
+fn never_or(index: Option<u64>) -> String {
+    index.map_or_else(|| "never".into(), |c| c.to_string())
 }

@@ -19,9 +19,10 @@ use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
 
-use serde_json::Value as Json;
-
 use checker::history::{self, Event, EventType, Process};
+use checker::results::{KeyFailure, ResultsFile, Validity};
+
+use crate::run_dir::{self, TestRecord};
 
 mod explain;
 mod faults;
@@ -51,6 +52,8 @@ pub enum ReportError {
     Input { path: PathBuf, detail: String },
     #[error("writing {path}: {source}")]
     Output { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Record(#[from] run_dir::RecordError),
 }
 
 /// One client op with its times (ns since the run's first event).
@@ -85,8 +88,8 @@ struct Run {
     index_time: HashMap<u64, u64>,
     faults: Vec<FaultWindow>,
     fault_failures: Vec<String>,
-    results: Option<Json>,
-    test: Option<Json>,
+    results: Option<ResultsFile>,
+    test: Option<TestRecord>,
     t_end: u64,
 }
 
@@ -104,16 +107,6 @@ pub fn esc(s: &str) -> String {
         }
     }
     out
-}
-
-fn read_json(path: &Path) -> Result<Option<Json>, ReportError> {
-    match std::fs::read_to_string(path) {
-        Ok(text) => serde_json::from_str(&text)
-            .map(Some)
-            .map_err(|e| ReportError::Input { path: path.into(), detail: e.to_string() }),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
-        Err(e) => Err(ReportError::Input { path: path.into(), detail: e.to_string() }),
-    }
 }
 
 fn load(dir: &Path) -> Result<Run, ReportError> {
@@ -159,8 +152,8 @@ fn load(dir: &Path) -> Result<Run, ReportError> {
         index_time,
         faults,
         fault_failures,
-        results: read_json(&dir.join("results.json"))?,
-        test: read_json(&dir.join("test.json"))?,
+        results: run_dir::read_results(dir)?,
+        test: run_dir::read_test_if_any(dir)?,
         t_end: t_end.max(1),
     })
 }
@@ -180,55 +173,39 @@ fn timed_invoke(e: &Event, p: u64, t: u64) -> TimedOp {
     }
 }
 
-fn verdict_of(results: Option<&Json>) -> (&'static str, &'static str) {
-    match results.map(|r| &r["valid"]) {
-        Some(Json::Bool(true)) => ("valid", "VALID"),
-        Some(Json::Bool(false)) => ("invalid", "INVALID"),
-        Some(Json::String(s)) if s == "unknown" => ("unknown", "UNKNOWN"),
-        _ => ("unknown", "NOT CHECKED"),
+fn verdict_of(results: Option<&ResultsFile>) -> (&'static str, &'static str) {
+    match results.map(|r| r.check.valid) {
+        Some(Validity::Valid) => ("valid", "VALID"),
+        Some(Validity::Invalid) => ("invalid", "INVALID"),
+        Some(Validity::Unknown) => ("unknown", "UNKNOWN"),
+        None => ("unknown", "NOT CHECKED"),
     }
 }
 
 fn summary(run: &Run) -> String {
     let mut out = String::new();
     let results = run.results.as_ref();
-    let stats = results.map(|r| &r["run"]);
     let mut rows: Vec<(String, String)> = Vec::new();
     if let Some(t) = &run.test {
-        for (k, v) in t.as_object().into_iter().flatten() {
-            let v = match v {
-                Json::String(s) => s.clone(),
-                other => other.to_string(),
-            };
-            rows.push((k.clone(), v));
-        }
+        rows.extend(t.rows());
     }
     let done = run.ops.iter().filter(|o| o.end.is_some()).count();
     rows.push(("ops".into(), format!("{} ({} without a completion)", run.ops.len(), run.ops.len() - done)));
-    if let Some(s) = stats.filter(|s| s.is_object()) {
-        rows.push(("throughput".into(), format!("{:.0} ops/s", s["ops_per_s"].as_f64().unwrap_or(0.0))));
-        let l = &s["latency_ms"];
+    if let Some(s) = results.and_then(|r| r.run.as_ref()) {
+        rows.push(("throughput".into(), format!("{:.0} ops/s", s.ops_per_s)));
+        let l = &s.latency_ms;
         rows.push((
             "latency of ok ops".into(),
-            format!(
-                "p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
-                l["p50"].as_f64().unwrap_or(0.0),
-                l["p95"].as_f64().unwrap_or(0.0),
-                l["p99"].as_f64().unwrap_or(0.0),
-                l["max"].as_f64().unwrap_or(0.0)
-            ),
+            format!("p50 {:.2} ms, p95 {:.2} ms, p99 {:.2} ms, max {:.2} ms", l.p50, l.p95, l.p99, l.max),
         ));
-        if s["lost_write_count"].as_u64().is_some() {
-            rows.push(("lost writes".into(), s["lost_write_count"].to_string()));
-        }
-        let missing = s["final_reads_missing"].as_array().map(|a| a.len()).unwrap_or(0);
+        rows.push(("lost writes".into(), s.lost_write_count.to_string()));
         rows.push((
             "final reads".into(),
-            format!("{} keys read, {missing} without a successful read", s["final_reads_ok"]),
+            format!("{} keys read, {} without a successful read", s.final_reads_ok, s.final_reads_missing.len()),
         ));
     }
     if let Some(r) = results {
-        rows.push(("check".into(), r["summary"].as_str().unwrap_or("").to_string()));
+        rows.push(("check".into(), r.check.summary.clone()));
     }
     out.push_str(r#"<table class="summary">"#);
     for (k, v) in rows {
@@ -257,13 +234,12 @@ fn summary(run: &Run) -> String {
 pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
     let run = load(dir)?;
     let (class, word) = verdict_of(run.results.as_ref());
-    let failures: Vec<&Json> =
-        run.results.as_ref().and_then(|r| r["failures"].as_array()).into_iter().flatten().collect();
-    let first_error = failures.first().and_then(|f| f["op"]["invoke_index"].as_u64());
+    let failures: &[KeyFailure] = run.results.as_ref().map(|r| r.check.failures.as_slice()).unwrap_or_default();
+    let first_error = failures.first().map(|f| f.op.invoke_index);
     let title = run
         .test
         .as_ref()
-        .map(|t| format!("{} {}", t["name"].as_str().unwrap_or("run"), t["timestamp"].as_str().unwrap_or("")))
+        .map(|t| format!("{} {}", t.name, t.timestamp))
         .unwrap_or_else(|| run.dir.display().to_string());
     let mut html = String::new();
     let _ = write!(
@@ -337,6 +313,7 @@ fn faults_table(run: &Run) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use serde_json::Value as Json;
 
     #[test]
     fn steps_are_round() {
