@@ -504,3 +504,139 @@ pub fn role_name(role: StateRole) -> &'static str {
 pub fn inbox() -> (Sender<Event>, Receiver<Event>) {
     std::sync::mpsc::channel()
 }
+
+/// The loop's bookkeeping on a one-node cluster, driven by hand: no
+/// threads, no network, a real RocksDB store in a temporary folder.
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use faultline_proto::{command, PutRequest};
+
+    struct Fixture {
+        lp: RaftLoop,
+        _dir: tempfile::TempDir,
+        _rt: tokio::runtime::Runtime,
+    }
+
+    /// A one-node cluster that has elected itself and committed in its
+    /// term, so ReadIndex rounds are answered.
+    fn leader() -> Fixture {
+        let dir = tempfile::tempdir().unwrap();
+        let mut storage = Storage::open(dir.path()).unwrap();
+        storage.bootstrap(vec![1]).unwrap();
+        let cfg = Config { id: 1, election_tick: 10, heartbeat_tick: 1, ..Default::default() };
+        let raw = RawNode::new(&cfg, storage, &crate::logging::raft_logger()).unwrap();
+        let rt = tokio::runtime::Runtime::new().unwrap();
+        let (events, inbox) = inbox();
+        let transport = Transport::start(1, &[(1, "127.0.0.1:1".into())], events, rt.handle().clone());
+        let cfg = LoopConfig {
+            tick_interval: Duration::from_millis(10),
+            read_index_retry: Duration::from_millis(50),
+            snapshot_threshold: 1_000_000,
+            local_reads: false,
+            ack_before_commit: false,
+        };
+        let mut lp = RaftLoop::new(raw, inbox, transport, cfg);
+        lp.raw.campaign().unwrap();
+        settle(&mut lp);
+        assert!(lp.is_leader());
+        assert_eq!(lp.raw.store().applied(), lp.raw.raft.raft_log.last_index(), "the term's first entry is applied");
+        Fixture { lp, _dir: dir, _rt: rt }
+    }
+
+    /// Handles Readies until there are none.
+    fn settle(lp: &mut RaftLoop) {
+        for _ in 0..100 {
+            lp.issue_reads();
+            if !lp.raw.has_ready() {
+                return;
+            }
+            lp.on_ready().unwrap();
+        }
+        panic!("the loop never settled");
+    }
+
+    fn put(lp: &mut RaftLoop, key: &[u8], value: &[u8]) -> oneshot::Receiver<Result<Outcome, ProposeError>> {
+        let (reply, rx) = oneshot::channel();
+        let cmd = Command {
+            op: Some(command::Op::Put(PutRequest { key: key.to_vec().into(), value: value.to_vec().into() })),
+            ..Default::default()
+        };
+        assert!(lp.handle(Event::Propose { cmd, reply }));
+        rx
+    }
+
+    fn read(lp: &mut RaftLoop, key: &[u8]) -> oneshot::Receiver<Result<Option<Vec<u8>>, ReadError>> {
+        let (reply, rx) = oneshot::channel();
+        assert!(lp.handle(Event::Read { key: key.to_vec(), reply }));
+        rx
+    }
+
+    #[test]
+    fn a_write_is_answered_once_applied_and_a_read_then_sees_it() {
+        let mut f = leader();
+        let mut w = put(&mut f.lp, b"k", b"v1");
+        assert!(w.try_recv().is_err(), "no answer before the entry is applied");
+        settle(&mut f.lp);
+        let index = f.lp.raw.store().applied();
+        assert_eq!(w.try_recv().unwrap(), Ok(Outcome::Written { index }));
+        assert!(f.lp.proposals.is_empty());
+        let mut r = read(&mut f.lp, b"k");
+        settle(&mut f.lp);
+        assert_eq!(r.try_recv().unwrap(), Ok(Some(b"v1".to_vec())));
+        assert!(f.lp.reads_inflight.is_empty() && f.lp.reads_ready.is_empty());
+    }
+
+    #[test]
+    fn losing_leadership_answers_writes_unknown_and_reads_unavailable() {
+        let mut f = leader();
+        let mut w = put(&mut f.lp, b"k", b"v1");
+        let mut inflight = read(&mut f.lp, b"k");
+        f.lp.issue_reads();
+        let mut queued = read(&mut f.lp, b"k");
+        assert_eq!((f.lp.proposals.len(), f.lp.reads_inflight.len(), f.lp.read_queue.len()), (1, 1, 1));
+        f.lp.role = StateRole::Leader;
+        f.lp.on_soft_state(StateRole::Follower, 2);
+        let why = "leader changed before the write was applied".to_string();
+        // The write may still commit under the next leader: never "failed".
+        assert_eq!(w.try_recv().unwrap(), Err(ProposeError::Unknown(why.clone())));
+        assert_eq!(inflight.try_recv().unwrap(), Err(ReadError::Unavailable(why.clone())));
+        assert_eq!(queued.try_recv().unwrap(), Err(ReadError::Unavailable(why)));
+        assert!(f.lp.proposals.is_empty() && f.lp.reads_inflight.is_empty() && f.lp.read_queue.is_empty());
+    }
+
+    #[test]
+    fn a_read_index_round_that_gets_no_answer_is_sent_again() {
+        let mut f = leader();
+        let mut w = put(&mut f.lp, b"k", b"v1");
+        settle(&mut f.lp);
+        assert!(w.try_recv().unwrap().is_ok());
+        // A round raft-rs dropped (as it does before a new leader commits in
+        // its term): its context never comes back in a read state.
+        let (reply, mut lost) = oneshot::channel();
+        let (gone, gone_rx) = oneshot::channel();
+        drop(gone_rx);
+        let waiters = vec![ReadWaiter { key: b"k".to_vec(), reply }, ReadWaiter { key: b"k".to_vec(), reply: gone }];
+        let issued = Instant::now();
+        f.lp.reads_inflight.insert(999, ReadBatch { waiters, issued });
+        f.lp.on_tick();
+        assert_eq!(f.lp.reads_inflight.len(), 1, "a round younger than the retry interval is left alone");
+        f.lp.reads_inflight.get_mut(&999).unwrap().issued = issued - f.lp.cfg.read_index_retry;
+        f.lp.on_tick();
+        assert!(f.lp.reads_inflight.is_empty());
+        assert_eq!(f.lp.read_queue.len(), 1, "the waiter whose client gave up is dropped");
+        settle(&mut f.lp);
+        assert_eq!(lost.try_recv().unwrap(), Ok(Some(b"v1".to_vec())));
+    }
+
+    #[test]
+    fn a_follower_refuses_writes_and_reads_naming_the_leader_it_knows() {
+        let mut f = leader();
+        f.lp.raw.raft.become_follower(f.lp.raw.raft.term + 1, 3);
+        let mut w = put(&mut f.lp, b"k", b"v");
+        let mut r = read(&mut f.lp, b"k");
+        assert_eq!(w.try_recv().unwrap(), Err(ProposeError::NotLeader { leader: Some(3) }));
+        assert_eq!(r.try_recv().unwrap(), Err(ReadError::NotLeader { leader: Some(3) }));
+        assert!(f.lp.proposals.is_empty());
+    }
+}
