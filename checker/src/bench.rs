@@ -45,6 +45,7 @@ impl Case {
             info_rate: self.info_rate,
             read_rate: 0.5,
             cas_rate: 0.25,
+            delete_rate: 0.0,
             stale_read: self.stale_read,
             model: self.model,
             seed: self.seed,

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use crate::history::{Action, History, Op, Value};
+use crate::history::{Action, History, Op, OpType, Value};
 use crate::model::{Model, SearchOp};
 use crate::results::{KeyFailure, KeyResult, OpView, Results, Validity};
 use crate::wgl::{self, Abort, Limits, Outcome};
@@ -222,6 +222,7 @@ fn subject(key: &Value, op: &Op) -> String {
     match &op.action {
         Action::Read(v) => format!("read of key {key} returned {v}"),
         Action::Cas(e, n) => format!("cas of key {key} expected {e} (to set {n})"),
+        Action::Write(_) if op.f == OpType::Delete => format!("delete of key {key}"),
         Action::Write(v) => format!("write of key {key} of {v}"),
         Action::Append(v) => format!("append of {v} to key {key}"),
     }

@@ -207,10 +207,12 @@ pub fn emit(e: &Event) -> String {
         },
     );
     m.insert(kw("type"), kw(e.kind.as_str()));
-    m.insert(kw("f"), kw(&e.f));
+    // Knossos's register has no delete: a delete is its write of nil.
+    let (f, v) = if e.f == "delete" { ("write", &Value::Nil) } else { (e.f.as_str(), &e.value) };
+    m.insert(kw("f"), kw(f));
     let value = match &e.key {
-        Some(k) if e.process != Process::Nemesis => Edn::Vector(vec![to_edn(k), to_edn(&e.value)]),
-        _ => to_edn(&e.value),
+        Some(k) if e.process != Process::Nemesis => Edn::Vector(vec![to_edn(k), to_edn(v)]),
+        _ => to_edn(v),
     };
     m.insert(kw("value"), value);
     if let Some(err) = &e.error {
@@ -244,5 +246,14 @@ mod tests {
         let again: String = events.iter().map(|e| emit(e) + "\n").collect();
         let (back, _) = parse(&again).unwrap();
         assert_eq!(back, events);
+    }
+
+    #[test]
+    fn a_delete_is_exported_as_knossos_write_of_nil() {
+        let text = "{:type :invoke, :f :write, :value [3 5], :process 0, :index 0}\n";
+        let (mut events, _) = parse(text).unwrap();
+        events[0].f = "delete".into();
+        assert!(emit(&events[0]).contains(":f :write"), "{}", emit(&events[0]));
+        assert!(emit(&events[0]).contains(":value [3 nil]"), "{}", emit(&events[0]));
     }
 }

@@ -16,7 +16,7 @@ use std::collections::{BinaryHeap, HashMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::history::{Event, EventType, Process, Value};
+use crate::history::{Event, EventType, OpType, Process, Value};
 use crate::model::ModelName;
 
 #[derive(Clone, Debug, clap::Args)]
@@ -39,6 +39,9 @@ pub struct GenOptions {
     /// Fraction of ops that are cas (register only).
     #[arg(long, default_value_t = 0.2)]
     pub cas_rate: f64,
+    /// Fraction of ops that are deletes (register only).
+    #[arg(long, default_value_t = 0.0)]
+    pub delete_rate: f64,
     /// Make one late read stale (the history becomes invalid).
     #[arg(long)]
     pub stale_read: bool,
@@ -48,17 +51,9 @@ pub struct GenOptions {
     pub seed: u64,
 }
 
-#[derive(Clone, Copy, PartialEq, Eq)]
-enum Kind {
-    Read,
-    Write,
-    Cas,
-    Append,
-}
-
 struct Running {
     process: u64,
-    kind: Kind,
+    kind: OpType,
     key: i64,
     input: Value,
     crashed: bool,
@@ -115,30 +110,30 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                 let key = rng.gen_range(0..keys);
                 let r: f64 = rng.gen();
                 let kind = match o.model {
-                    ModelName::ListAppend if r < o.read_rate => Kind::Read,
-                    ModelName::ListAppend => Kind::Append,
-                    ModelName::Register if r < o.read_rate => Kind::Read,
-                    ModelName::Register if r < o.read_rate + o.cas_rate => Kind::Cas,
-                    ModelName::Register => Kind::Write,
+                    ModelName::ListAppend if r < o.read_rate => OpType::Read,
+                    ModelName::ListAppend => OpType::Append,
+                    ModelName::Register if r < o.read_rate => OpType::Read,
+                    ModelName::Register if r < o.read_rate + o.cas_rate => OpType::Cas,
+                    ModelName::Register if r < o.read_rate + o.cas_rate + o.delete_rate => OpType::Delete,
+                    ModelName::Register => OpType::Write,
                 };
                 let mut fresh = || {
                     let c = counters.entry(key).or_insert(0);
                     *c += 1;
                     Value::Int(*c)
                 };
-                let (f, input) = match kind {
-                    Kind::Read => ("read", Value::Nil),
-                    Kind::Write => ("write", fresh()),
-                    Kind::Append => ("append", fresh()),
-                    Kind::Cas => {
+                let input = match kind {
+                    OpType::Read | OpType::Delete => Value::Nil,
+                    OpType::Write | OpType::Append => fresh(),
+                    OpType::Cas => {
                         // Expect what the key holds now: often still true
                         // at the linearization point, sometimes not.
                         let expected = register.get(&key).cloned().unwrap_or(Value::Nil);
-                        ("cas", Value::List(vec![expected, fresh()].into()))
+                        Value::List(vec![expected, fresh()].into())
                     }
                 };
-                let crashed = kind != Kind::Read && rng.gen_bool(o.info_rate.clamp(0.0, 1.0));
-                emit(&mut events, t, pids[w], EventType::Invoke, f, key, input.clone());
+                let crashed = kind != OpType::Read && rng.gen_bool(o.info_rate.clamp(0.0, 1.0));
+                emit(&mut events, t, pids[w], EventType::Invoke, kind.as_str(), key, input.clone());
                 running[w] = Some(Running {
                     process: pids[w],
                     kind,
@@ -156,7 +151,7 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                 let op = running[w].as_mut().expect("running op");
                 if op.takes_effect {
                     match op.kind {
-                        Kind::Read => {
+                        OpType::Read => {
                             op.result = Some(match o.model {
                                 ModelName::Register => register.get(&op.key).cloned().unwrap_or(Value::Nil),
                                 ModelName::ListAppend => {
@@ -164,11 +159,11 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                                 }
                             })
                         }
-                        Kind::Write => {
+                        OpType::Write | OpType::Delete => {
                             register.insert(op.key, op.input.clone());
                         }
-                        Kind::Append => lists.entry(op.key).or_default().push(op.input.clone()),
-                        Kind::Cas => {
+                        OpType::Append => lists.entry(op.key).or_default().push(op.input.clone()),
+                        OpType::Cas => {
                             let Value::List(l) = &op.input else { unreachable!() };
                             let current = register.get(&op.key).cloned().unwrap_or(Value::Nil);
                             if current == l[0] {
@@ -182,18 +177,13 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
             }
             Step::Complete => {
                 let op = running[w].take().expect("running op");
-                let f = match op.kind {
-                    Kind::Read => "read",
-                    Kind::Write => "write",
-                    Kind::Append => "append",
-                    Kind::Cas => "cas",
-                };
+                let f = op.kind.as_str();
                 let (kind, value) = if op.crashed {
                     (EventType::Info, op.input.clone())
                 } else {
                     match op.kind {
-                        Kind::Read => (EventType::Ok, op.result.clone().unwrap_or_default()),
-                        Kind::Cas if !op.cas_ok => (EventType::Fail, op.input.clone()),
+                        OpType::Read => (EventType::Ok, op.result.clone().unwrap_or_default()),
+                        OpType::Cas if !op.cas_ok => (EventType::Fail, op.input.clone()),
                         _ => (EventType::Ok, op.input.clone()),
                     }
                 };

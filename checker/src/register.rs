@@ -1,5 +1,7 @@
-//! The register model: read, write and compare-and-set on one key whose
-//! absent state is `nil`.
+//! The register model: read, write, compare-and-set and delete on one key
+//! whose absent state is `nil`. A delete is a write of `nil` (the history
+//! pairs it so), which is all the rules below need: `nil` is one more value,
+//! whose writers are the deletes, and the initial state.
 //!
 //! # Which info ops matter (`prepare`)
 //! Crashed ops are what make linearizability search explode: each optional
@@ -96,7 +98,7 @@ impl Model for Register {
     }
 
     fn accepts(f: OpType) -> bool {
-        matches!(f, OpType::Read | OpType::Write | OpType::Cas)
+        matches!(f, OpType::Read | OpType::Write | OpType::Cas | OpType::Delete)
     }
 
     fn init(&self) -> Value {

@@ -309,8 +309,49 @@ fn gen_opts(ops: usize, processes: usize) -> checker::gen::GenOptions {
         info_rate: 0.3,
         read_rate: 0.5,
         cas_rate: 0.2,
+        delete_rate: 0.0,
         stale_read: true,
         model: ModelName::Register,
         seed: 3,
     }
+}
+
+#[test]
+fn a_delete_makes_the_key_absent_and_a_resurrected_value_is_invalid() {
+    let deleted = [
+        (0, "invoke", "write", 7, "1"),
+        (0, "ok", "write", 7, "1"),
+        (0, "invoke", "delete", 7, "null"),
+        (0, "ok", "delete", 7, "null"),
+    ];
+    let read = |v: &'static str| [(1, "invoke", "read", 7, "null"), (1, "ok", "read", 7, v)];
+    let absent: Vec<_> = deleted.iter().copied().chain(read("null")).collect();
+    let r = register(&absent);
+    assert_eq!(r.valid, Validity::Valid, "{}", r.summary);
+    assert_eq!(r.op_counts[&OpType::Delete][&EventType::Ok], 1);
+    // The deleted value comes back: the delete-path bug a register
+    // workload without deletes can never show.
+    let resurrected: Vec<_> = deleted.iter().copied().chain(read("1")).collect();
+    let r = register(&resurrected);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(
+        r.failures[0].explanation,
+        "read of key 7 returned 1, but delete (events 2–3) overwrote 1 before it began, \
+         after write 1 (events 0–1) wrote it, and nothing writes 1 again"
+    );
+    // A delete that crashed may or may not have happened: both reads pass.
+    let mut maybe = absent.clone();
+    maybe[3] = (0, "info", "delete", 7, "null");
+    assert_eq!(register(&maybe).valid, Validity::Valid);
+    let mut maybe = resurrected.clone();
+    maybe[3] = (0, "info", "delete", 7, "null");
+    assert_eq!(register(&maybe).valid, Validity::Valid);
+}
+
+#[test]
+fn the_list_append_model_refuses_deletes_by_name() {
+    let text = history(&[(0, "invoke", "delete", 7, "null"), (0, "ok", "delete", 7, "null")]);
+    let (events, lines) = parse_jsonl(&text).unwrap();
+    let err = check_events(&events, &lines, ModelName::ListAppend, &CheckOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("delete"), "{err}");
 }

@@ -79,6 +79,10 @@ pub(crate) async fn perform(client: &mut Client, workload: ModelName, prefix: &s
             Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
             Err(e) => failed_write(e, inv.value.clone()),
         },
+        OpType::Delete => match client.delete(&key).await {
+            Ok(_) => Completion { kind: EventType::Ok, value: Value::Nil, error: None },
+            Err(e) => failed_write(e, Value::Nil),
+        },
         OpType::Append => match client.append(&key, &encode(workload, &inv.value)).await {
             Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
             Err(e) => failed_write(e, inv.value.clone()),

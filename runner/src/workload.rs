@@ -7,10 +7,12 @@
 //! fresh one. That keeps each key's history short enough to check quickly,
 //! however long the run.
 //!
-//! - **register**: read, write and cas. Written values are unique per key
-//!   (1, 2, 3, …), which makes every read informative. A cas expects the
-//!   value most recently handed out for the key, or now and then an older
-//!   one, so both outcomes occur.
+//! - **register**: read, write, cas and delete. Written values are unique
+//!   per key (1, 2, 3, …), which makes every read informative. A cas
+//!   expects the value most recently handed out for the key, or now and
+//!   then an older one (or nil), so both outcomes occur. A delete makes the
+//!   key absent, so a read of nil is an observation too, and a value that
+//!   comes back after its delete is caught.
 //! - **list-append**: append of unique elements, and read of the whole list.
 
 use rand::rngs::StdRng;
@@ -37,11 +39,14 @@ pub struct WorkloadOptions {
     /// Relative weight of cas (register only).
     #[arg(long, default_value_t = 1)]
     pub cas: u32,
+    /// Relative weight of deletes (register only).
+    #[arg(long, default_value_t = 1)]
+    pub deletes: u32,
 }
 
 impl Default for WorkloadOptions {
     fn default() -> Self {
-        WorkloadOptions { active_keys: 8, ops_per_key: 200, reads: 2, writes: 2, cas: 1 }
+        WorkloadOptions { active_keys: 8, ops_per_key: 200, reads: 2, writes: 2, cas: 1, deletes: 1 }
     }
 }
 
@@ -53,9 +58,9 @@ impl WorkloadOptions {
         if self.ops_per_key == 0 {
             return Err("--ops-per-key must be at least 1".into());
         }
-        let cas = if workload == ModelName::Register { self.cas } else { 0 };
-        if self.reads + self.writes + cas == 0 {
-            return Err("--reads, --writes and --cas are all 0: there is no op to run".into());
+        let register_only = if workload == ModelName::Register { self.cas + self.deletes } else { 0 };
+        if self.reads + self.writes + register_only == 0 {
+            return Err("--reads, --writes, --cas and --deletes are all 0: there is no op to run".into());
         }
         Ok(())
     }
@@ -107,8 +112,9 @@ impl Generator {
     /// The next op.
     pub fn next_op(&mut self) -> Invocation {
         let slot = self.rng.gen_range(0..self.active.len());
-        let cas_weight = if self.workload == ModelName::Register { self.opts.cas } else { 0 };
-        let roll = self.rng.gen_range(0..self.opts.reads + self.opts.writes + cas_weight);
+        let (cas_weight, delete_weight) =
+            if self.workload == ModelName::Register { (self.opts.cas, self.opts.deletes) } else { (0, 0) };
+        let roll = self.rng.gen_range(0..self.opts.reads + self.opts.writes + cas_weight + delete_weight);
         let st = &mut self.active[slot];
         let inv = if roll < self.opts.reads {
             Invocation { f: OpType::Read, key: st.key, value: Value::Nil }
@@ -116,6 +122,8 @@ impl Generator {
             st.last += 1;
             let f = if self.workload == ModelName::Register { OpType::Write } else { OpType::Append };
             Invocation { f, key: st.key, value: Value::Int(st.last) }
+        } else if roll >= self.opts.reads + self.opts.writes + cas_weight {
+            Invocation { f: OpType::Delete, key: st.key, value: Value::Nil }
         } else {
             let expected = if st.last == 0 || self.rng.gen_bool(0.1) {
                 // Sometimes an old or absent value, so mismatches happen.
@@ -180,9 +188,21 @@ mod tests {
     }
 
     #[test]
-    fn list_append_has_no_cas() {
+    fn list_append_has_no_cas_and_no_delete() {
         let mut g = Generator::new(ModelName::ListAppend, WorkloadOptions::default(), 3);
         let fs: std::collections::HashSet<OpType> = (0..500).map(|_| g.next_op().f).collect();
-        assert!(fs.contains(&OpType::Append) && fs.contains(&OpType::Read) && !fs.contains(&OpType::Cas));
+        assert!(fs.contains(&OpType::Append) && fs.contains(&OpType::Read));
+        assert!(!fs.contains(&OpType::Cas) && !fs.contains(&OpType::Delete));
+    }
+
+    #[test]
+    fn the_register_workload_uses_every_call_of_the_api() {
+        let mut g = Generator::new(ModelName::Register, WorkloadOptions::default(), 3);
+        let fs: std::collections::HashSet<OpType> = (0..500).map(|_| g.next_op().f).collect();
+        for f in [OpType::Read, OpType::Write, OpType::Cas, OpType::Delete] {
+            assert!(fs.contains(&f), "no {f} in 500 ops");
+        }
+        let none = WorkloadOptions { reads: 0, writes: 0, cas: 0, deletes: 0, ..Default::default() };
+        assert!(none.validate(ModelName::Register).unwrap_err().contains("--deletes"));
     }
 }

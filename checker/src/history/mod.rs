@@ -99,6 +99,8 @@ pub enum OpType {
     Write,
     Cas,
     Append,
+    /// Removes the key: a write of nil, so a later read finds it absent.
+    Delete,
 }
 
 impl OpType {
@@ -108,6 +110,7 @@ impl OpType {
             "write" => OpType::Write,
             "cas" => OpType::Cas,
             "append" => OpType::Append,
+            "delete" => OpType::Delete,
             _ => return None,
         })
     }
@@ -118,6 +121,7 @@ impl OpType {
             OpType::Write => "write",
             OpType::Cas => "cas",
             OpType::Append => "append",
+            OpType::Delete => "delete",
         }
     }
 }

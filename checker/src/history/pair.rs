@@ -45,6 +45,7 @@ impl Op {
     pub fn words(&self) -> String {
         let what = match &self.action {
             Action::Read(v) => format!("read {v}"),
+            Action::Write(_) if self.f == OpType::Delete => "delete".to_string(),
             Action::Write(v) => format!("write {v}"),
             Action::Cas(e, n) => format!("cas [{e} {n}]"),
             Action::Append(v) => format!("append {v}"),
@@ -246,6 +247,7 @@ impl Pairer {
             // nothing, and reads change nothing. Drop it.
             (OpType::Read, _) => return Ok(()),
             (OpType::Write, _) => Action::Write(o.value),
+            (OpType::Delete, _) => Action::Write(Value::Nil),
             (OpType::Append, _) => Action::Append(o.value),
             (OpType::Cas, _) => cas_action(o.value),
         };
@@ -273,6 +275,7 @@ impl Pairer {
             let action = match o.f {
                 OpType::Read => continue,
                 OpType::Write => Action::Write(o.value),
+                OpType::Delete => Action::Write(Value::Nil),
                 OpType::Append => Action::Append(o.value),
                 OpType::Cas => cas_action(o.value),
             };
