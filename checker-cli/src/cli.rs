@@ -129,6 +129,28 @@ pub enum Command {
     /// were caught invalid and how fast. Exits 0 when every run is valid,
     /// else 1.
     Summary { dir: PathBuf },
+    /// List the named test plans, or show one. scripts/run-test and
+    /// scripts/nightly take a plan's run options from here (--args0).
+    Plan {
+        /// The plan; without it, every plan and what it is for.
+        name: Option<String>,
+        /// Which of the plan's runs (0 to --count minus 1).
+        #[arg(long, default_value_t = 0)]
+        run: usize,
+        /// Print the run's scripts/run-test options, each ended by a NUL
+        /// byte (for `mapfile -d ''`).
+        #[arg(long, requires = "name", conflicts_with_all = ["count", "label", "seeds"])]
+        args0: bool,
+        /// Print how many runs the plan has.
+        #[arg(long, requires = "name", conflicts_with_all = ["label", "seeds"])]
+        count: bool,
+        /// Print the run's short name (workload and faults).
+        #[arg(long, requires = "name", conflicts_with = "seeds")]
+        label: bool,
+        /// Print the plan's seeds per run.
+        #[arg(long, requires = "name")]
+        seeds: bool,
+    },
     /// Render DIR/index.html: every run under DIR, newest first.
     Index {
         #[arg(default_value = "results")]
@@ -314,6 +336,7 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
+        Command::Plan { name, run, args0, count, label, seeds } => show_plan(name, run, args0, count, label, seeds),
         Command::Index { dir } => match report::index::render(&dir) {
             Ok(path) => {
                 println!("{}", path.display());
@@ -451,4 +474,44 @@ fn run_clients(a: RunArgs) -> u8 {
         }
         Err(e) => bad(e.to_string()),
     }
+}
+
+/// `checker plan`: the plans, one plan, or one run's options.
+fn show_plan(name: Option<String>, run: usize, args0: bool, count: bool, label: bool, seeds: bool) -> u8 {
+    let Some(name) = name else {
+        for p in plans::all() {
+            println!("{:<8} {} ({} runs x {} seeds)", p.name, p.purpose, p.runs.len(), p.seeds);
+        }
+        return 0;
+    };
+    let plan = match plans::find(&name) {
+        Ok(p) => p,
+        Err(e) => {
+            eprintln!("checker plan: {e}");
+            return EXIT_UNUSABLE;
+        }
+    };
+    let Some(r) = plan.runs.get(run) else {
+        eprintln!("checker plan: plan {name} has {} runs; --run {run} is not one of them", plan.runs.len());
+        return EXIT_UNUSABLE;
+    };
+    if count {
+        println!("{}", plan.runs.len());
+    } else if seeds {
+        println!("{}", plan.seeds);
+    } else if label {
+        println!("{}", r.label());
+    } else if args0 {
+        let mut out = std::io::stdout().lock();
+        for a in r.args() {
+            let _ = out.write_all(a.as_bytes());
+            let _ = out.write_all(b"\0");
+        }
+    } else {
+        println!("{}: {}", plan.name, plan.purpose);
+        for (i, r) in plan.runs.iter().enumerate() {
+            println!("  run {i}: {}", r.args().join(" "));
+        }
+    }
+    0
 }

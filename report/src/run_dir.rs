@@ -53,6 +53,18 @@ pub struct TestRecord {
     pub cluster: String,
     #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub node_args: String,
+    /// The named plan the run's options came from (`checker plan`), and
+    /// which of its runs.
+    #[arg(long, default_value = "")]
+    #[serde(default)]
+    pub plan: String,
+    #[arg(long, default_value_t = 0)]
+    #[serde(default)]
+    pub plan_run: usize,
+    /// `checker run`'s workload options (keys, ops per key, op mix).
+    #[arg(long, default_value = "", allow_hyphen_values = true)]
+    #[serde(default)]
+    pub workload_args: String,
     #[arg(long)]
     pub leave_running: bool,
     /// The commit the binaries were built from (`-dirty` with local changes).
@@ -186,6 +198,9 @@ mod tests {
             seed: 7,
             cluster: "local test hosts".into(),
             node_args: "--unsafe-no-fsync \"x\"".into(),
+            plan: "hunt".into(),
+            plan_run: 0,
+            workload_args: "--active-keys 3".into(),
             leave_running: false,
             git_commit: "abc-dirty".into(),
             versions: vec!["raftkv=raftkv 0.1.0".parse().unwrap()],

@@ -1,0 +1,158 @@
+//! The named test plans a user picks with `scripts/run-test --plan NAME`
+//! and `scripts/nightly --plan NAME`: what each is for, and the
+//! `scripts/run-test` options of each of its runs. One definition: the
+//! scripts take a plan's options from here (`checker plan`), and any option
+//! given on their own command line overrides the plan's.
+//!
+//! - `quick`: the everyday default; moderate load on many keys under mixed
+//!   faults.
+//! - `hunt`: tuned for detection power. Few keys at a high rate from many
+//!   clients (contention makes stale reads and lost updates visible), the
+//!   list-append workload (whose reads expose every lost write), faults aimed
+//!   at the leader (`pause-isolate`, kills and pauses that often take the
+//!   leader, partitions), and short intervals between faults.
+//! - `nightly`: the matrix: fault mixes × both workloads, each over several
+//!   seeds.
+
+use serde::Serialize;
+
+/// One `scripts/run-test` run of a plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Run {
+    pub time_limit: &'static str,
+    pub faults: &'static str,
+    pub interval: &'static str,
+    pub workload: &'static str,
+    pub concurrency: u32,
+    pub rate: u32,
+    /// `checker run`'s workload options (keys, ops per key, op mix).
+    pub workload_args: &'static str,
+}
+
+impl Run {
+    /// The run as `scripts/run-test` options.
+    pub fn args(&self) -> Vec<String> {
+        let pairs = [
+            ("--time-limit", self.time_limit.to_string()),
+            ("--faults", self.faults.to_string()),
+            ("--interval", self.interval.to_string()),
+            ("--workload", self.workload.to_string()),
+            ("--concurrency", self.concurrency.to_string()),
+            ("--rate", self.rate.to_string()),
+            ("--workload-args", self.workload_args.to_string()),
+        ];
+        pairs.into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect()
+    }
+
+    /// A short name for the run: its workload and faults.
+    pub fn label(&self) -> String {
+        format!("{}-{}", self.workload, self.faults.replace(',', "+"))
+    }
+}
+
+/// A named plan.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Plan {
+    pub name: &'static str,
+    /// What the plan is for, in one sentence.
+    pub purpose: &'static str,
+    /// Seeds per run when the plan is run as a matrix (`scripts/nightly`).
+    pub seeds: u32,
+    pub runs: Vec<Run>,
+}
+
+/// No plan of that name.
+#[derive(Debug, thiserror::Error)]
+#[error("no plan named {name:?}; the plans are: {}", names().join(", "), name = .0)]
+pub struct UnknownPlan(pub String);
+
+const QUICK: Run = Run {
+    time_limit: "60s",
+    faults: "partition,kill,pause",
+    interval: "8s",
+    workload: "register",
+    concurrency: 10,
+    rate: 100,
+    workload_args: "--active-keys 8 --ops-per-key 200",
+};
+
+/// Every plan, in the order `checker plan` lists them.
+pub fn all() -> Vec<Plan> {
+    let nightly_faults = ["none", "partition", "kill", "pause", "partition,kill,pause"];
+    let nightly = nightly_faults
+        .iter()
+        .flat_map(|&faults| ["register", "list-append"].map(|workload| Run { faults, workload, ..QUICK }))
+        .collect();
+    vec![
+        Plan {
+            name: "quick",
+            purpose: "the everyday default: moderate load on many keys under partitions, kills and pauses",
+            seeds: 1,
+            runs: vec![QUICK],
+        },
+        Plan {
+            name: "hunt",
+            purpose: "detection power: few keys, a high rate from many clients, list-append, \
+                      leader-aimed faults at short intervals",
+            seeds: 10,
+            runs: vec![Run {
+                time_limit: "60s",
+                faults: "pause-isolate,partition,kill,pause",
+                interval: "3s",
+                workload: "list-append",
+                concurrency: 30,
+                rate: 1000,
+                workload_args: "--active-keys 3 --ops-per-key 300",
+            }],
+        },
+        Plan {
+            name: "nightly",
+            purpose: "the matrix: five fault mixes (none, partition, kill, pause, all three) \
+                      x both workloads, five seeds each",
+            seeds: 5,
+            runs: nightly,
+        },
+    ]
+}
+
+/// The names of the plans.
+pub fn names() -> Vec<&'static str> {
+    all().iter().map(|p| p.name).collect()
+}
+
+/// The plan named `name`.
+pub fn find(name: &str) -> Result<Plan, UnknownPlan> {
+    all().into_iter().find(|p| p.name == name).ok_or_else(|| UnknownPlan(name.to_string()))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_plan_is_found_by_name_and_an_unknown_one_lists_them() {
+        for p in all() {
+            assert_eq!(find(p.name).unwrap(), p);
+            assert!(!p.runs.is_empty() && p.seeds > 0, "{}", p.name);
+        }
+        let err = find("fast").unwrap_err().to_string();
+        assert_eq!(err, r#"no plan named "fast"; the plans are: quick, hunt, nightly"#);
+    }
+
+    #[test]
+    fn a_run_is_run_test_options_in_pairs() {
+        let args = find("quick").unwrap().runs[0].args();
+        assert_eq!(args.len() % 2, 0);
+        let at = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].as_str());
+        assert_eq!(at("--faults"), Some("partition,kill,pause"));
+        assert_eq!(at("--workload-args"), Some("--active-keys 8 --ops-per-key 200"));
+    }
+
+    #[test]
+    fn the_nightly_matrix_covers_each_mix_with_both_workloads_once() {
+        let runs = find("nightly").unwrap().runs;
+        let labels: std::collections::HashSet<String> = runs.iter().map(Run::label).collect();
+        assert_eq!((runs.len(), labels.len()), (10, 10));
+        assert!(labels.contains("list-append-partition+kill+pause"));
+    }
+}
