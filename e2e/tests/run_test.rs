@@ -95,6 +95,10 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
         serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
     assert_eq!(test["seed"], 1);
     assert_eq!(test["status"], "done");
+    // The quick plan by default, with the options given here overriding it.
+    assert_eq!((test["plan"].as_str(), test["faults"].as_str()), (Some("quick"), Some("partition,kill")));
+    assert_eq!(test["workload_args"], "--active-keys 8 --ops-per-key 200");
+    assert_eq!(test["time_limit"], "25s");
     assert!(test["git_commit"].as_str().is_some_and(|c| c.len() >= 40), "{test}");
     // Faults really happened, and the nemesis healed at the end.
     let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
@@ -119,6 +123,24 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     let p = open(&results.path().join("index.html"));
     assert_clean(&p, "index");
     assert!(p.dom.contains(r#"class="verdict valid">valid"#) && p.dom.contains(">e2e<"), "{}", p.dom);
+}
+
+/// Plans are picked by name; a wrong name, or a matrix without the run to
+/// take from it, is refused before anything starts.
+#[test]
+fn a_plan_is_named_and_a_matrix_needs_its_run() {
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let (code, log) = run_test(results.path(), &["--plan", "nope"]);
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains(r#"no plan named "nope"; the plans are: quick, hunt, nightly"#), "{log}");
+    let (code, log) = run_test(results.path(), &["--plan", "nightly"]);
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("plan nightly is a matrix of 10 runs: pick one with --plan-run 0..9"), "{log}");
+    let (code, log) = run_test(results.path(), &["--plan", "quick", "--plan-run", "5"]);
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("plan quick has 1 runs; --run 5 is not one of them"), "{log}");
+    assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
 }
 
 /// The Vagrant path without VMs: sshd inside local test hosts, a `vagrant`
