@@ -126,9 +126,15 @@ pub enum Command {
     },
     /// Write DIR/summary.json from every run under DIR (their test.json and
     /// results.json) and print its table: per configuration, how many seeds
-    /// were caught invalid and how fast. Exits 0 when every run is valid,
-    /// else 1.
-    Summary { dir: PathBuf },
+    /// were caught invalid and how fast. Exits 0 when every run ended with
+    /// the expected verdict, else 1.
+    Summary {
+        dir: PathBuf,
+        /// The verdict every run should have: valid for the safe node,
+        /// invalid for a mutation suite.
+        #[arg(long, value_enum, default_value_t = report::run_dir::Verdict::Valid)]
+        expect: report::run_dir::Verdict,
+    },
     /// List the named test plans, or show one. scripts/run-test and
     /// scripts/nightly take a plan's run options from here (--args0).
     Plan {
@@ -326,10 +332,10 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
-        Command::Summary { dir } => match report::summary::write(&dir) {
+        Command::Summary { dir, expect } => match report::summary::write(&dir) {
             Ok(s) => {
                 print!("{}", report::summary::table(&s));
-                u8::from(!s.all_valid)
+                u8::from(!s.all(expect))
             }
             Err(e) => {
                 eprintln!("checker summary: {e}");

@@ -1,7 +1,8 @@
-//! `summary.json` for a folder of runs (a nightly, a detect-unsafe sweep):
-//! every run's verdict, and per configuration (the same node args, faults,
-//! workload and time limit over several seeds) how many runs were caught
-//! invalid and how fast. Built from the runs' typed records
+//! `summary.json` for a folder of runs (a nightly, a detect-unsafe sweep, a
+//! mutation suite): every run's verdict, and per configuration (the same
+//! run name less its `-sN` seed suffix, node args, faults, workload and time
+//! limit, over several seeds) how many runs were caught invalid and how
+//! fast. Built from the runs' typed records
 //! ([`crate::run_dir`]), so the scripts that drive the runs never touch
 //! JSON.
 
@@ -32,6 +33,9 @@ pub struct RunRow {
 /// The runs of one configuration, over seeds.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct Group {
+    /// The runs' name less the seed suffix: `unsafe-local` for
+    /// `unsafe-local-s3`, `mutant-follower-reads` for a mutant's runs.
+    pub name: String,
     pub node_args: String,
     pub faults: String,
     pub workload: String,
@@ -107,14 +111,22 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
             explanation: results.as_ref().and_then(|r| r.check.failures.first()).map(|f| f.explanation.clone()),
             dir: dir.strip_prefix(root).unwrap_or(&dir).to_path_buf(),
         };
+        let name = stem(&test.name);
         let same = |g: &&mut Group| {
-            (g.node_args.as_str(), g.faults.as_str(), g.workload.as_str(), g.time_limit.as_str())
-                == (test.node_args.as_str(), test.faults.as_str(), test.workload.as_str(), test.time_limit.as_str())
+            (g.name.as_str(), g.node_args.as_str(), g.faults.as_str(), g.workload.as_str(), g.time_limit.as_str())
+                == (
+                    name,
+                    test.node_args.as_str(),
+                    test.faults.as_str(),
+                    test.workload.as_str(),
+                    test.time_limit.as_str(),
+                )
         };
         let g = match groups.iter_mut().find(|g| same(g)) {
             Some(g) => g,
             None => {
                 groups.push(Group {
+                    name: name.to_string(),
                     node_args: test.node_args.clone(),
                     faults: test.faults.clone(),
                     workload: test.workload.clone(),
@@ -156,12 +168,30 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
     Ok(Summary { runs, all_valid, lost_writes, groups })
 }
 
-/// The summary as a table for people: one line per configuration.
+/// A run name less its seed suffix: `unsafe-local-s3` → `unsafe-local`.
+fn stem(name: &str) -> &str {
+    match name.rsplit_once("-s") {
+        Some((head, seed)) if !seed.is_empty() && seed.bytes().all(|b| b.is_ascii_digit()) => head,
+        _ => name,
+    }
+}
+
+impl Summary {
+    /// Every run ended with `verdict`: all valid for the safe node, all
+    /// invalid for a mutation suite.
+    pub fn all(&self, verdict: Verdict) -> bool {
+        self.groups.iter().flat_map(|g| &g.rows).all(|r| r.verdict == verdict)
+    }
+}
+
+/// The summary as a table for people: one line per configuration, then one
+/// example explanation per configuration caught.
 pub fn table(s: &Summary) -> String {
-    let mut out = String::from("| node args | faults | workload | time limit | caught invalid | valid | unknown | broken | median time to invalid |\n|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| runs | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|\n");
     for g in &s.groups {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n",
+            g.name,
             if g.node_args.is_empty() { "(safe)" } else { &g.node_args },
             g.faults,
             g.workload,
@@ -173,6 +203,9 @@ pub fn table(s: &Summary) -> String {
             g.broken,
             g.median_time_to_invalid_s.map_or("-".to_string(), |t| format!("{t:.1} s"))
         ));
+    }
+    for g in s.groups.iter().filter(|g| g.example.is_some()) {
+        out.push_str(&format!("{}: {}\n", g.name, g.example.as_deref().unwrap_or_default()));
     }
     out.push_str(&format!(
         "{} runs; {}; {} lost writes\n",
@@ -279,6 +312,11 @@ mod tests {
         assert_eq!((safe.valid, safe.broken), (1, 1));
         let back: Summary = serde_json::from_slice(&std::fs::read(root.path().join("summary.json")).unwrap()).unwrap();
         assert_eq!(back.runs, 5);
-        assert!(table(&s).contains("| --read-consistency local | partition | register | 30s | 2/3 |"));
+        assert!(table(&s).contains("| unsafe-local | --read-consistency local | partition | register | 30s | 2/3 |"));
+        assert!(!s.all(Verdict::Valid) && !s.all(Verdict::Invalid));
+        assert_eq!(
+            (stem("mutant-follower-reads-s10"), stem("e2e"), stem("a-s")),
+            ("mutant-follower-reads", "e2e", "a-s")
+        );
     }
 }

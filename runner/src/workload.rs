@@ -81,6 +81,10 @@ struct KeyState {
     ops_left: usize,
     /// The last value (or element) handed out; 0 = none yet.
     last: i64,
+    /// A delete was handed out since the last cas: the next cas expects
+    /// the key absent, the one case where a cas on a written key may find
+    /// nil.
+    deleted: bool,
 }
 
 pub struct Generator {
@@ -106,7 +110,7 @@ impl Generator {
         let ops = self.rng.gen_range((n * 3 / 4).max(1)..=(n * 5 / 4).max(1));
         let key = self.next_key;
         self.next_key += 1;
-        KeyState { key, ops_left: ops, last: 0 }
+        KeyState { key, ops_left: ops, last: 0, deleted: false }
     }
 
     /// The next op.
@@ -123,9 +127,12 @@ impl Generator {
             let f = if self.workload == ModelName::Register { OpType::Write } else { OpType::Append };
             Invocation { f, key: st.key, value: Value::Int(st.last) }
         } else if roll >= self.opts.reads + self.opts.writes + cas_weight {
+            st.deleted = true;
             Invocation { f: OpType::Delete, key: st.key, value: Value::Nil }
         } else {
-            let expected = if st.last == 0 || self.rng.gen_bool(0.1) {
+            let expected = if std::mem::take(&mut st.deleted) {
+                Value::Nil
+            } else if st.last == 0 || self.rng.gen_bool(0.1) {
                 // Sometimes an old or absent value, so mismatches happen.
                 match self.rng.gen_range(0..=st.last) {
                     0 => Value::Nil,
