@@ -192,7 +192,7 @@ pub fn table(s: &Summary) -> String {
         out.push_str(&format!(
             "| {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n",
             g.name,
-            if g.node_args.is_empty() { "(safe)" } else { &g.node_args },
+            if g.node_args.is_empty() { "(none)" } else { &g.node_args },
             g.faults,
             g.workload,
             g.time_limit,
