@@ -45,8 +45,8 @@ pub enum Command {
         time_limit: Option<Duration>,
         /// Most memory (MiB) the memo of one key may use before that key is
         /// unknown.
-        #[arg(long, default_value_t = 2048)]
-        memory_limit_mb: usize,
+        #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
+        memory_limit_mb: u64,
         /// Where to write results.json (one input only). A run dir's
         /// results.json is written by default.
         #[arg(long)]
@@ -239,7 +239,11 @@ pub fn run(cli: Cli) -> u8 {
                 eprintln!("checker: --out takes one input, got {}", paths.len());
                 return EXIT_UNUSABLE;
             }
-            let opts = CheckOptions { time_limit, max_memo_bytes: memory_limit_mb << 20, ..CheckOptions::default() };
+            let opts = CheckOptions {
+                time_limit,
+                max_memo_bytes: (memory_limit_mb as usize) << 20,
+                ..CheckOptions::default()
+            };
             // Files are checked in parallel (and each one's keys too); the
             // lines come out in the order the files were named.
             let checked: Vec<(PathBuf, Result<Results, String>)> = paths

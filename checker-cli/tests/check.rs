@@ -43,3 +43,23 @@ fn several_files_and_a_jepsen_log_in_one_check() {
     assert!(lines[1].starts_with(&format!("{}: INVALID", stale.display())), "{stdout}");
     assert!(lines[2].starts_with("2 files: 1 valid, 1 invalid, 0 unknown, 0 unusable; checking took "), "{stdout}");
 }
+
+/// Numbers out of range are refused by name before anything runs: NaN
+/// rates, memory limits that would wrap, weights whose sum would overflow.
+#[test]
+fn numbers_out_of_range_are_refused_naming_the_option() {
+    let refused = |args: &[&str], want: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_checker")).args(args).output().unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {err}");
+        for w in want {
+            assert!(err.contains(w), "{args:?}: {err}");
+        }
+    };
+    refused(&["gen", "--info-rate", "NaN"], &["--info-rate", "\"NaN\" is not a fraction from 0 to 1"]);
+    refused(&["gen", "--read-rate", "1.5"], &["--read-rate", "from 0 to 1"]);
+    refused(&["check", "--memory-limit-mb", "18014398509481984", "x.jsonl"], &["--memory-limit-mb", "1..=1048576"]);
+    let run = ["run", "--endpoints", "127.0.0.1:1", "--out", "/nonexistent"];
+    refused(&[&run[..], &["--ops-per-key", "18446744073709551615"]].concat(), &["--ops-per-key", "1..=10000000"]);
+    refused(&[&run[..], &["--reads", "4294967295"]].concat(), &["--reads", "0..=1000"]);
+}

@@ -83,12 +83,29 @@ pub(crate) fn to_value(v: &Edn, line: usize, field: &'static str) -> Result<Valu
     })
 }
 
+/// The line of the first EDN syntax error in `text`: edn-format's
+/// streaming parser does not say where it stopped. A history is one map
+/// per line, so the first line that does not parse alone is the one; for a
+/// form that spans lines, the whole-text parser's position (edn-format
+/// names its fields the other way round: `col` counts lines).
+fn error_line(text: &str) -> usize {
+    let lone = text.lines().enumerate().find(|(_, l)| {
+        let t = l.trim();
+        t.starts_with('{') && t.ends_with('}') && edn_format::parse_str(t).is_err()
+    });
+    match lone {
+        Some((i, _)) => i + 1,
+        None => edn_format::parse_str(text).err().map_or(0, |e| e.col),
+    }
+}
+
 /// Parses an EDN history into events and their line numbers.
 pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
     let lines = map_lines(text);
     let mut maps = Vec::new();
     for item in edn_format::Parser::from_str(text, Default::default()) {
-        match item.map_err(|e| HistoryError::new(0, "(edn)", format!("malformed EDN: {e}")))? {
+        let item = item.map_err(|e| HistoryError::new(error_line(text), "(edn)", format!("malformed EDN: {e}")))?;
+        match item {
             Edn::Map(m) => maps.push(m),
             Edn::Vector(items) | Edn::List(items) => {
                 for (i, x) in items.into_iter().enumerate() {
@@ -255,5 +272,13 @@ mod tests {
         events[0].f = "delete".into();
         assert!(emit(&events[0]).contains(":f :write"), "{}", emit(&events[0]));
         assert!(emit(&events[0]).contains(":value [3 nil]"), "{}", emit(&events[0]));
+    }
+
+    #[test]
+    fn malformed_edn_names_its_line() {
+        let text =
+            "{:type :invoke, :f :read, :value nil, :process 0}\n{:type :ok, :f :read, :value [1 2, :process 0}\n";
+        let e = parse(text).unwrap_err().to_string();
+        assert!(e.starts_with("line 2"), "{e}");
     }
 }

@@ -31,16 +31,16 @@ pub struct GenOptions {
     #[arg(long, default_value_t = 10)]
     pub processes: usize,
     /// Fraction of writes, cas and appends that crash (info).
-    #[arg(long, default_value_t = 0.05)]
+    #[arg(long, default_value_t = 0.05, value_parser = flags::fraction)]
     pub info_rate: f64,
     /// Fraction of ops that are reads.
-    #[arg(long, default_value_t = 0.5)]
+    #[arg(long, default_value_t = 0.5, value_parser = flags::fraction)]
     pub read_rate: f64,
     /// Fraction of ops that are cas (register only).
-    #[arg(long, default_value_t = 0.2)]
+    #[arg(long, default_value_t = 0.2, value_parser = flags::fraction)]
     pub cas_rate: f64,
     /// Fraction of ops that are deletes (register only).
-    #[arg(long, default_value_t = 0.0)]
+    #[arg(long, default_value_t = 0.0, value_parser = flags::fraction)]
     pub delete_rate: f64,
     /// Make one late read stale (the history becomes invalid).
     #[arg(long)]

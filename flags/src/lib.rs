@@ -10,9 +10,27 @@ pub fn duration(s: &str) -> Result<Duration, String> {
     humantime::parse_duration(s).map_err(|e| format!("{s:?} is not a duration like 500ms, 10s or 2m: {e}"))
 }
 
+/// Parses a fraction: a finite number from 0 to 1, such as `0.05`.
+pub fn fraction(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(x) if (0.0..=1.0).contains(&x) => Ok(x),
+        _ => Err(format!("{s:?} is not a fraction from 0 to 1, such as 0.05")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fraction_is_finite_and_between_0_and_1() {
+        assert_eq!(fraction("0.25"), Ok(0.25));
+        assert_eq!(fraction("1"), Ok(1.0));
+        for bad in ["NaN", "inf", "-0.1", "1.5", "half"] {
+            let e = fraction(bad).unwrap_err();
+            assert!(e.contains(&format!("{bad:?}")) && e.contains("from 0 to 1"), "{e}");
+        }
+    }
 
     #[test]
     fn units_are_required_and_errors_name_the_input() {

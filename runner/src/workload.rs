@@ -15,32 +15,43 @@
 //!   comes back after its delete is caught.
 //! - **list-append**: append of unique elements, and read of the whole list.
 
+use clap::builder::RangedU64ValueParser;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
 use checker::history::{OpType, Value};
 use checker::model::ModelName;
 
+const MAX_ACTIVE_KEYS: u64 = 100_000;
+const MAX_OPS_PER_KEY: u64 = 10_000_000;
+const MAX_WEIGHT: u32 = 1_000;
+
+/// An op weight: small enough that the weights' sum cannot overflow.
+fn weight() -> RangedU64ValueParser<u32> {
+    RangedU64ValueParser::<u32>::new().range(0..=MAX_WEIGHT as u64)
+}
+
 /// The op mix and the key schedule.
 #[derive(Clone, Debug, clap::Args, serde::Serialize)]
 pub struct WorkloadOptions {
-    /// Keys active at once.
-    #[arg(long, default_value_t = 8)]
+    /// Keys active at once (1 to 100,000).
+    #[arg(long, default_value_t = 8, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_ACTIVE_KEYS))]
     pub active_keys: usize,
-    /// Ops per key before it is retired (each key gets 75%–125% of this).
-    #[arg(long, default_value_t = 200)]
+    /// Ops per key before it is retired (each key gets 75%–125% of this;
+    /// 1 to 10,000,000).
+    #[arg(long, default_value_t = 200, value_parser = RangedU64ValueParser::<usize>::new().range(1..=MAX_OPS_PER_KEY))]
     pub ops_per_key: usize,
-    /// Relative weight of reads.
-    #[arg(long, default_value_t = 2)]
+    /// Relative weight of reads (0 to 1,000, as are the other weights).
+    #[arg(long, default_value_t = 2, value_parser = weight())]
     pub reads: u32,
     /// Relative weight of writes (register) or appends (list-append).
-    #[arg(long, default_value_t = 2)]
+    #[arg(long, default_value_t = 2, value_parser = weight())]
     pub writes: u32,
     /// Relative weight of cas (register only).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = weight())]
     pub cas: u32,
     /// Relative weight of deletes (register only).
-    #[arg(long, default_value_t = 1)]
+    #[arg(long, default_value_t = 1, value_parser = weight())]
     pub deletes: u32,
 }
 
@@ -51,12 +62,21 @@ impl Default for WorkloadOptions {
 }
 
 impl WorkloadOptions {
+    /// Checks the options given other than on the command line (where
+    /// clap has checked each range already).
     pub fn validate(&self, workload: ModelName) -> Result<(), String> {
-        if self.active_keys == 0 {
-            return Err("--active-keys must be at least 1".into());
+        if !(1..=MAX_ACTIVE_KEYS as usize).contains(&self.active_keys) {
+            return Err(format!("--active-keys {}: must be from 1 to {MAX_ACTIVE_KEYS}", self.active_keys));
         }
-        if self.ops_per_key == 0 {
-            return Err("--ops-per-key must be at least 1".into());
+        if !(1..=MAX_OPS_PER_KEY as usize).contains(&self.ops_per_key) {
+            return Err(format!("--ops-per-key {}: must be from 1 to {MAX_OPS_PER_KEY}", self.ops_per_key));
+        }
+        for (flag, w) in
+            [("--reads", self.reads), ("--writes", self.writes), ("--cas", self.cas), ("--deletes", self.deletes)]
+        {
+            if w > MAX_WEIGHT {
+                return Err(format!("{flag} {w}: must be from 0 to {MAX_WEIGHT}"));
+            }
         }
         let register_only = if workload == ModelName::Register { self.cas + self.deletes } else { 0 };
         if self.reads + self.writes + register_only == 0 {
@@ -211,5 +231,15 @@ mod tests {
         }
         let none = WorkloadOptions { reads: 0, writes: 0, cas: 0, deletes: 0, ..Default::default() };
         assert!(none.validate(ModelName::Register).unwrap_err().contains("--deletes"));
+        let huge = WorkloadOptions { ops_per_key: usize::MAX, ..Default::default() };
+        assert_eq!(
+            huge.validate(ModelName::Register).unwrap_err(),
+            format!("--ops-per-key {}: must be from 1 to 10000000", usize::MAX)
+        );
+        let heavy = WorkloadOptions { reads: u32::MAX, ..Default::default() };
+        assert!(heavy
+            .validate(ModelName::Register)
+            .unwrap_err()
+            .starts_with("--reads 4294967295: must be from 0 to 1000"));
     }
 }

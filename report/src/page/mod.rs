@@ -135,7 +135,9 @@ fn load(dir: &Path) -> Result<Run, ReportError> {
                 if let Some(i) = open.remove(&p) {
                     let op: &mut TimedOp = &mut ops[i];
                     op.kind = kind;
-                    op.end = Some(t);
+                    // A history without times (Knossos's often lack
+                    // them) gives completions at 0: never before the invoke.
+                    op.end = Some(t.max(op.start));
                     op.value = e.value.to_string();
                     op.error = e.error.clone();
                 }
@@ -320,6 +322,20 @@ mod tests {
         assert_eq!(nice_step(60.0, 10), 10.0);
         assert_eq!(nice_step(7.0, 10), 1.0);
         assert_eq!(nice_step(0.3, 10), 0.05);
+    }
+
+    #[test]
+    fn a_history_without_times_renders() {
+        let dir = tempfile::tempdir().unwrap();
+        let lines = [
+            r#"{"index":0,"time":500,"process":0,"type":"invoke","f":"write","key":1,"value":1}"#,
+            r#"{"index":1,"process":0,"type":"ok","f":"write","key":1,"value":1}"#,
+            r#"{"index":2,"process":1,"type":"invoke","f":"read","key":1,"value":null}"#,
+            r#"{"index":3,"process":1,"type":"ok","f":"read","key":1,"value":1}"#,
+        ];
+        std::fs::write(dir.path().join("history.jsonl"), lines.join("\n") + "\n").unwrap();
+        let page = render(dir.path()).unwrap();
+        assert!(std::fs::read_to_string(page).unwrap().contains("NOT CHECKED"));
     }
 
     #[test]

@@ -93,7 +93,8 @@ pub(super) fn timeline(run: &Run, around: Option<u64>) -> String {
     let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
     let (left, width, lane_h) = (60.0, 1000.0, 16.0);
     let height = procs.len() as f64 * lane_h + 30.0;
-    let x = |t: u64| left + (t - t_lo) as f64 / (t_hi - t_lo) as f64 * (width - left - 10.0);
+    let x =
+        |t: u64| left + t.saturating_sub(t_lo) as f64 / t_hi.saturating_sub(t_lo).max(1) as f64 * (width - left - 10.0);
     let mut out = String::new();
     let _ = write!(out, r#"<svg id="timeline" class="plot" viewBox="0 0 {width} {height:.0}">"#);
     for w in run.faults.iter().filter(|w| w.end >= t_lo && w.start <= t_hi) {
