@@ -49,8 +49,9 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     let (code, log) = run_test(
         results.path(),
         &[
+            // A bare number is seconds, as in Jepsen.
             "--time-limit",
-            "25s",
+            "25",
             "--faults",
             "partition,kill",
             "--interval",
@@ -141,6 +142,34 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     assert_eq!(code, Some(3), "{log}");
     assert!(log.contains("plan quick has 1 runs; --run 5 is not one of them"), "{log}");
     assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
+}
+
+/// Bad options are named, with what would be accepted, before any host or
+/// node is started.
+#[test]
+fn bad_options_are_refused_up_front_naming_them() {
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    for (args, want) in [
+        (&["--time-limit", "3O"][..], "--time-limit 3O: not a duration like 30 (seconds), 30s, 500ms, 2m or 1h"),
+        (&["--interval", "soon"][..], "--interval soon: not a duration"),
+        (&["--concurrency", "0"][..], "--concurrency 0: must be a whole number from 1 to 1000"),
+        (&["--rate", "fast"][..], "--rate fast: must be a number of ops per second"),
+        (&["--workload", "bank"][..], "--workload bank: use register or list-append"),
+        (
+            &["--faults", "partition,klil"][..],
+            r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, pause, pause-isolate"#,
+        ),
+    ] {
+        let started = std::time::Instant::now();
+        let (code, log) = run_test(results.path(), args);
+        assert_eq!(code, Some(3), "{args:?}: {log}");
+        assert!(log.contains(want), "{args:?}: {log}");
+        assert!(started.elapsed() < std::time::Duration::from_secs(5), "{args:?} took {:?}", started.elapsed());
+    }
+    assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "a refused run brought hosts up");
 }
 
 /// The Vagrant path without VMs: sshd inside local test hosts, a `vagrant`

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 
 use crate::control::Control;
 use crate::events::EventLog;
-use crate::faults::{Fault, FaultKind, Target};
+use crate::faults::{Fault, FaultKind, Target, FAULT_KINDS};
 use crate::hosts::{Hosts, Subnet};
 use crate::partition::Shape;
 use crate::scheduler::{self, Schedule};
@@ -169,6 +169,13 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
+    /// Lists the fault families `run --faults` takes, or checks a list of
+    /// them (exit 2 naming the unknown one).
+    Faults {
+        /// A comma-separated list to check, such as partition,kill.
+        #[arg(long)]
+        check: Option<String>,
+    },
     /// Injects random faults on a seeded schedule, then heals everything.
     Run {
         #[command(flatten)]
@@ -313,6 +320,20 @@ async fn run(cli: Cli) -> Result<i32> {
                 println!("{}", serde_json::to_string_pretty(&status)?);
             } else {
                 print_status(&status);
+            }
+            Ok(0)
+        }
+        Cmd::Faults { check: Some(list) } => match FaultKind::parse_list(&list) {
+            Ok(_) => Ok(0),
+            Err(e) => {
+                eprintln!("nemesis: --faults {list}: {e}");
+                Ok(2)
+            }
+        },
+        Cmd::Faults { check: None } => {
+            println!("{:<14} no faults at all", "none");
+            for (_, name, what) in FAULT_KINDS {
+                println!("{name:<14} {what}");
             }
             Ok(0)
         }

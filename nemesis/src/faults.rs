@@ -33,41 +33,40 @@ pub enum FaultKind {
     PauseIsolate,
 }
 
+/// Every fault family: its name on the command line and what it does. The
+/// one table of fault names (`nemesis faults` prints it).
+pub const FAULT_KINDS: [(FaultKind, &str, &str); 6] = [
+    (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way"),
+    (FaultKind::Kill, "kill", "SIGKILL one node, the leader, a majority or all, then restart them"),
+    (FaultKind::KillAll, "kill-all", "SIGKILL every node at once, then restart them"),
+    (FaultKind::KillMajority, "kill-majority", "SIGKILL a random majority at once, then restart it"),
+    (FaultKind::Pause, "pause", "SIGSTOP one node, the leader, a majority or all, then SIGCONT"),
+    (
+        FaultKind::PauseIsolate,
+        "pause-isolate",
+        "pause the leader, cut it off, wait for a new leader, resume it behind the cut",
+    ),
+];
+
 impl FaultKind {
     pub fn name(self) -> &'static str {
-        match self {
-            FaultKind::Partition => "partition",
-            FaultKind::Kill => "kill",
-            FaultKind::KillAll => "kill-all",
-            FaultKind::KillMajority => "kill-majority",
-            FaultKind::Pause => "pause",
-            FaultKind::PauseIsolate => "pause-isolate",
-        }
+        FAULT_KINDS.iter().find(|(k, ..)| *k == self).map(|(_, name, _)| *name).expect("every kind is in the table")
     }
 
-    /// Parses `partition,kill,pause` (also `kill-all`, `kill-majority`,
-    /// `pause-isolate`) or
-    /// `none` (no faults at all).
+    /// Parses a comma-separated list of names from [`FAULT_KINDS`] (such as
+    /// `partition,kill,pause`), or `none` (no faults at all).
     pub fn parse_list(s: &str) -> Result<Vec<FaultKind>, String> {
         let mut out = Vec::new();
         for part in s.split(',').map(str::trim).filter(|p| !p.is_empty()) {
-            let kind = match part {
-                "none" => continue,
-                "partition" => FaultKind::Partition,
-                "kill" => FaultKind::Kill,
-                "kill-all" => FaultKind::KillAll,
-                "kill-majority" => FaultKind::KillMajority,
-                "pause" => FaultKind::Pause,
-                "pause-isolate" => FaultKind::PauseIsolate,
-                other => {
-                    return Err(format!(
-                        "unknown fault {other:?}; known: none, partition, kill, kill-all, kill-majority, pause, \
-                         pause-isolate"
-                    ))
-                }
+            if part == "none" {
+                continue;
+            }
+            let Some((kind, ..)) = FAULT_KINDS.iter().find(|(_, name, _)| *name == part) else {
+                let known: Vec<&str> = FAULT_KINDS.iter().map(|(_, name, _)| *name).collect();
+                return Err(format!("unknown fault {part:?}; known: none, {}", known.join(", ")));
             };
-            if !out.contains(&kind) {
-                out.push(kind);
+            if !out.contains(kind) {
+                out.push(*kind);
             }
         }
         Ok(out)
