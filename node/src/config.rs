@@ -125,6 +125,10 @@ pub struct ServeArgs {
     /// Largest value accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_value_size: usize,
+    /// Largest snapshot a peer may send, in bytes, once its chunks are
+    /// reassembled: a stream past it is refused before it is all in memory.
+    #[arg(long, default_value_t = 2 << 30)]
+    pub max_snapshot_size: u64,
     /// How reads are served: index (linearizable), or the unsafe local or
     /// lease.
     #[arg(long, value_enum, default_value_t = ReadConsistency::Index)]
@@ -215,6 +219,7 @@ impl ServeArgs {
             ("snapshot-threshold", self.snapshot_threshold),
             ("max-key-size", self.max_key_size as u64),
             ("max-value-size", self.max_value_size as u64),
+            ("max-snapshot-size", self.max_snapshot_size),
             ("tick-interval", self.tick_interval.as_millis() as u64),
             ("request-timeout", self.request_timeout.as_millis() as u64),
             ("read-index-retry", self.read_index_retry.as_millis() as u64),

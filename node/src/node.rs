@@ -100,8 +100,12 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         .context("spawning the raft loop thread")?;
 
     let addrs = peer_list.iter().cloned().collect();
-    let raft_svc =
-        RaftService { id: args.id.get(), peers: peer_list.iter().cloned().collect(), events: events.clone() };
+    let raft_svc = RaftService {
+        id: args.id.get(),
+        peers: peer_list.iter().cloned().collect(),
+        events: events.clone(),
+        max_snapshot_size: args.max_snapshot_size,
+    };
     let kv_svc = KvService {
         events: events.clone(),
         addrs,

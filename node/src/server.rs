@@ -30,6 +30,8 @@ pub struct RaftService {
     pub id: u64,
     pub peers: BTreeMap<u64, String>,
     pub events: Sender<Event>,
+    /// Most bytes of snapshot data one stream may carry.
+    pub max_snapshot_size: u64,
 }
 
 impl RaftService {
@@ -72,6 +74,13 @@ impl RaftTransport for RaftService {
         while let Some(chunk) = stream.message().await? {
             if head.is_none() {
                 head = Some(self.admit(&chunk.message).ok_or_else(|| Status::invalid_argument("bad snapshot header"))?);
+            }
+            if (data.len() + chunk.data.len()) as u64 > self.max_snapshot_size {
+                warn!(limit = self.max_snapshot_size, "refusing a snapshot past --max-snapshot-size");
+                return Err(Status::resource_exhausted(format!(
+                    "snapshot larger than --max-snapshot-size ({} bytes)",
+                    self.max_snapshot_size
+                )));
             }
             data.extend_from_slice(&chunk.data);
             if chunk.last {

@@ -320,3 +320,34 @@ async fn a_panic_in_the_raft_loop_ends_the_process() {
     assert!(!status.success(), "node {} exited with {status}", victim + 1);
     c.procs[victim] = None;
 }
+
+/// A peer's snapshot stream is refused once its data passes
+/// `--max-snapshot-size`, before it is all held in memory, and the node
+/// keeps serving.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_past_the_size_limit_is_refused_and_the_node_serves_on() {
+    use faultline_proto::raft_transport_client::RaftTransportClient;
+    use faultline_proto::SnapshotChunk;
+    use prost_011::Message as _;
+    use raft::prelude::{Message, MessageType};
+
+    let c = Cluster::start(&["--max-snapshot-size", "1000"]);
+    let leader = c.wait_leader().await;
+    let victim = (leader + 1) % 3;
+    let head = Message {
+        msg_type: MessageType::MsgSnapshot as i32,
+        from: (leader + 1) as u64,
+        to: (victim + 1) as u64,
+        ..Default::default()
+    };
+    let chunk =
+        |message: Vec<u8>, last: bool| SnapshotChunk { message: message.into(), data: vec![7u8; 600].into(), last };
+    let chunks = vec![chunk(head.encode_to_vec(), false), chunk(vec![], false), chunk(vec![], true)];
+    let mut peer = RaftTransportClient::connect(format!("http://{}", c.addrs[victim])).await.unwrap();
+    let err = peer.snapshot(tokio_stream::iter(chunks)).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
+    assert!(err.message().contains("--max-snapshot-size (1000 bytes)"), "{err}");
+    let mut client = c.client();
+    client.put(b"after", b"1").await.unwrap();
+    assert_eq!(client.get(b"after").await.unwrap(), Some(b"1".to_vec()));
+}
