@@ -88,10 +88,16 @@ impl NodeProc {
     /// Runs one step of `lifecycle.sh` on the node's host, with this
     /// node's paths and command line set (quoted) before it.
     async fn step(&self, what: &str, step: &str) -> Result<String, RemoteError> {
+        self.remote.run(what, &self.script(step), STEP_TIMEOUT).await
+    }
+
+    /// The script of one step: the inputs, quoted, then `lifecycle.sh`,
+    /// then the step.
+    fn script(&self, step: &str) -> String {
         let comm: String = self.spec.binary.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
         // `ps -o comm=` shows at most 15 characters of the name.
         let comm: String = comm.chars().take(15).collect();
-        let script = format!(
+        format!(
             "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\n{LIFECYCLE_SH}\n{step}\n",
             quote(&self.spec.pid_file.to_string_lossy()),
             quote(&self.spec.binary.to_string_lossy()),
@@ -99,8 +105,7 @@ impl NodeProc {
             quote(&self.spec.data_dir.to_string_lossy()),
             quote(&self.spec.log_file.to_string_lossy()),
             self.serve,
-        );
-        self.remote.run(what, &script, STEP_TIMEOUT).await
+        )
     }
 
     /// Copies the local `raftkv` binary to the node's binary path.
@@ -154,5 +159,41 @@ impl NodeProc {
     /// The node's log file, or an empty string when there is none yet.
     pub async fn fetch_log(&self) -> Result<String, RemoteError> {
         self.step("fetch log", "step_log").await
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use cluster::{Cluster, HostSpec, NodeId, NodeSpec};
+
+    /// Every path and node argument reaches the script as itself, however
+    /// hostile: quotes, command substitutions, spaces and newlines are data,
+    /// never code. Checked by running the script's preamble in bash.
+    #[test]
+    fn hostile_paths_and_node_args_reach_bash_as_data() {
+        let dir = tempfile::tempdir().unwrap();
+        let canary = dir.path().join("canary");
+        let nasty = format!("it's $(touch {c}) `touch {c}` a b\n\tc;touch {c}", c = canary.display());
+        let base = dir.path().join(&nasty);
+        let host = HostSpec::Netns { namespace: "fl-n1".into() };
+        let spec = NodeSpec::standard(NodeId(1), "n1", "127.0.0.1", 7001, host, &base);
+        let cluster =
+            Cluster { name: "t".into(), nodes: vec![spec.clone()], node_args: vec![nasty.clone(), "--x".into()] };
+        let node = NodeProc::new(&cluster, &spec);
+        let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "${serve[@]}""#;
+        let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let got: Vec<String> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
+        assert_eq!(got[..4], [path(&spec.pid_file), path(&spec.binary), path(&spec.data_dir), path(&spec.log_file)]);
+        assert_eq!(got[got.len() - 2..], [nasty.clone(), "--x".to_string()]);
+        assert!(got.contains(&path(&spec.data_dir)));
+        assert!(!canary.exists(), "a path or a node argument ran as code");
     }
 }
