@@ -144,6 +144,32 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
 }
 
+/// One run at a time per host set: while another run holds the local
+/// hosts, a second is refused at once, naming the first.
+#[test]
+fn a_second_run_on_the_same_hosts_is_refused_naming_the_first() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    use std::io::{BufRead, BufReader};
+    let lock = "/run/faultline-local-hosts.lock";
+    let hold =
+        format!("exec 9>>{lock}; flock 9; echo 'pid 4242, run results/other/T' > {lock}; echo held; exec sleep 60");
+    let mut holder = Command::new("bash").arg("-c").arg(hold).stdout(std::process::Stdio::piped()).spawn().unwrap();
+    let mut line = String::new();
+    BufReader::new(holder.stdout.take().unwrap()).read_line(&mut line).unwrap();
+    assert_eq!(line.trim(), "held");
+    let results = tempfile::tempdir().unwrap();
+    let started = std::time::Instant::now();
+    let (code, log) = run_test(results.path(), &["--time-limit", "10s"]);
+    let _ = holder.kill();
+    let _ = holder.wait();
+    assert_eq!(code, Some(3), "{log}");
+    assert!(log.contains("another run holds this host set: pid 4242, run results/other/T"), "{log}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "the refused run brought hosts up");
+}
+
 /// Bad options are named, with what would be accepted, before any host or
 /// node is started.
 #[test]
