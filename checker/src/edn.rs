@@ -99,8 +99,52 @@ fn error_line(text: &str) -> usize {
     }
 }
 
+/// The line of the first `\u` escape that edn-format cannot take: in a
+/// string, one not followed by four hex digits; in a character literal, one
+/// followed by a multi-byte character, which edn-format slices through and
+/// panics on. They are refused first.
+fn bad_unicode_escape(text: &str) -> Option<usize> {
+    let (mut line, mut in_str, mut comment) = (1usize, false, false);
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '\n' => {
+                line += 1;
+                comment = false;
+            }
+            _ if comment => {}
+            ';' if !in_str => comment = true,
+            '"' => in_str = !in_str,
+            '\\' => match chars.next() {
+                Some('u') => {
+                    let next: Vec<char> = chars.clone().take(4).collect();
+                    // In a string, `\u` needs four hex digits. A character
+                    // literal (`\u` alone is the letter u) breaks the parser
+                    // only when a multi-byte character follows within four
+                    // bytes.
+                    let bad = if in_str {
+                        next.len() < 4 || !next.iter().all(char::is_ascii_hexdigit)
+                    } else {
+                        next.iter().any(|h| !h.is_ascii())
+                    };
+                    if bad {
+                        return Some(line);
+                    }
+                }
+                Some('\n') => line += 1,
+                _ => {}
+            },
+            _ => {}
+        }
+    }
+    None
+}
+
 /// Parses an EDN history into events and their line numbers.
 pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
+    if let Some(line) = bad_unicode_escape(text) {
+        return Err(HistoryError::new(line, "(edn)", "malformed EDN: \\u must be followed by four hex digits"));
+    }
     let lines = map_lines(text);
     let mut maps = Vec::new();
     for item in edn_format::Parser::from_str(text, Default::default()) {
@@ -280,5 +324,16 @@ mod tests {
             "{:type :invoke, :f :read, :value nil, :process 0}\n{:type :ok, :f :read, :value [1 2, :process 0}\n";
         let e = parse(text).unwrap_err().to_string();
         assert!(e.starts_with("line 2"), "{e}");
+    }
+
+    #[test]
+    fn a_bad_unicode_escape_is_refused_with_its_line() {
+        for text in ["{:f :read}\n\\u00⭶", "{:f :read}\n\"\\u12\"", "{:f :read}\n\\u[𑊟"] {
+            let e = parse(text).unwrap_err().to_string();
+            assert!(e.starts_with("line 2") && e.contains("four hex digits"), "{text:?}: {e}");
+        }
+        // An escaped backslash before a u is no escape; a comment is not parsed.
+        assert!(bad_unicode_escape("\"C:\\\\users\" ; \\u0").is_none());
+        assert!(bad_unicode_escape("\"\\u00e9\"").is_none());
     }
 }
