@@ -12,6 +12,7 @@ async fn main() -> ExitCode {
                 eprintln!("raftkv: {e:#}");
                 return ExitCode::from(2);
             }
+            die_on_panic();
             match raftkv::node::serve(*args, shutdown_signal()).await {
                 Ok(()) => ExitCode::SUCCESS,
                 Err(e) => {
@@ -23,6 +24,20 @@ async fn main() -> ExitCode {
         }
         other => raftkv::cli::run_client(other).await,
     }
+}
+
+/// Any panic, in any thread (the Raft loop, a transport or server task),
+/// ends the node at once with exit code 2 and a log line saying where: a
+/// node with a dead thread must not stay up half-working, and tokio would
+/// otherwise swallow a task's panic. The default hook still prints it.
+fn die_on_panic() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        default(info);
+        let thread = std::thread::current().name().unwrap_or("unnamed").to_string();
+        tracing::error!(thread, "panic: {info}; the node stops");
+        std::process::exit(2);
+    }));
 }
 
 /// Resolves on SIGINT or SIGTERM.

@@ -317,7 +317,7 @@ async fn a_panic_in_the_raft_loop_ends_the_process() {
         async move { exited }
     })
     .await;
-    assert!(!status.success(), "node {} exited with {status}", victim + 1);
+    assert_eq!(status.code(), Some(2), "node {} exited with {status}", victim + 1);
     c.procs[victim] = None;
 }
 
