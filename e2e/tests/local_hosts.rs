@@ -1,6 +1,7 @@
 //! The nemesis against real local test hosts and a real 3-node raftkv
 //! cluster: hosts up and down, partitions, kills, pauses, leader isolation,
-//! pause-isolate, an interrupted run, and bad input.
+//! pause-isolate, an interrupted run, a node that dies whole, and bad
+//! input.
 
 mod common;
 
@@ -243,4 +244,37 @@ async fn bad_input_names_the_node() {
     let report = h.control.heal().await;
     assert!(!report.is_healed());
     assert!(report.to_string().contains("n3"), "{report}");
+}
+
+/// A node whose Raft thread panics (raft-rs's own panic, on a forged
+/// heartbeat: a high term and a commit far past the log) ends whole, so the
+/// nemesis sees it dead, not running; and a heal brings it back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_node_whose_raft_thread_panics_is_seen_dead() {
+    use faultline_proto::raft_transport_client::RaftTransportClient;
+    use faultline_proto::RaftMessage;
+    use prost_011::Message as _;
+    use raft::prelude::{Message, MessageType};
+
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    let leader = h.control.leader().await.expect("a leader");
+    let victim = h.control.names().into_iter().find(|n| *n != leader).unwrap();
+    let id = |name: &str| name.trim_start_matches('n').parse::<u64>().unwrap();
+    let forged = Message {
+        msg_type: MessageType::MsgHeartbeat as i32,
+        from: id(&leader),
+        to: id(&victim),
+        term: 1_000,
+        commit: 1_000_000_000,
+        ..Default::default()
+    };
+    let addr = format!("http://{}:{PORT}", h.address(&victim));
+    let mut peer = RaftTransportClient::connect(addr).await.unwrap();
+    let _ = peer.send(tokio_stream::iter(vec![RaftMessage { message: forged.encode_to_vec().into() }])).await;
+    let node = h.control.node(&victim).unwrap();
+    wait_for("the nemesis to see the node dead", || async { node.state().await.ok() == Some(ProcState::Dead) }).await;
+    let report = h.control.heal().await;
+    assert!(report.is_healed(), "{report}");
+    assert_eq!(h.state(&victim).await, ProcState::Running);
 }
