@@ -1,7 +1,8 @@
 //! What a check found, as `results.json` holds it: the verdict per key,
 //! each failure structured for the report, and for a live run what the run
 //! did. Written by `checker check` and `checker run`, read back by the
-//! reports and summaries, with serde both ways: one definition of the file.
+//! reports and summaries (`report::run_dir`), with serde both ways: one
+//! definition of the file.
 
 use std::collections::BTreeMap;
 
@@ -183,21 +184,6 @@ pub struct RunStats {
     pub time_to_invalid_s: Option<f64>,
 }
 
-/// Why results.json could not be read.
-#[derive(Debug, thiserror::Error)]
-pub enum ReadError {
-    #[error("{path}: {source}")]
-    Io { path: std::path::PathBuf, source: std::io::Error },
-    #[error("{path}: not a results file: {source}")]
-    Json { path: std::path::PathBuf, source: serde_json::Error },
-}
-
-/// Reads a results.json.
-pub fn read(path: &std::path::Path) -> Result<ResultsFile, ReadError> {
-    let text = std::fs::read(path).map_err(|source| ReadError::Io { path: path.into(), source })?;
-    serde_json::from_slice(&text).map_err(|source| ReadError::Json { path: path.into(), source })
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -224,6 +210,7 @@ mod tests {
         let file = ResultsFile { check, run: Some(stats) };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.json");
+        let read = |path: &std::path::Path| serde_json::from_slice::<ResultsFile>(&std::fs::read(path).unwrap());
         crate::input::write_json(&path, &file).unwrap();
         assert_eq!(read(&path).unwrap(), file);
         // An offline check has no run section.
