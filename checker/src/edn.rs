@@ -18,14 +18,26 @@ fn kw(name: &str) -> Edn {
     Edn::Keyword(Keyword::from_name(name))
 }
 
-/// Line (1-based) of each top-level op map: the maps themselves when the
-/// file is one map per line, or the maps inside the outer vector or list.
-fn map_lines(text: &str) -> Vec<usize> {
-    let mut lines = Vec::new();
+/// What one pass over EDN text finds, tracking strings and comments.
+struct Scan {
+    /// Line (1-based) of each top-level op map: the maps themselves when
+    /// the file is one map per line, or the maps inside the outer vector or
+    /// list.
+    map_lines: Vec<usize>,
+    /// The line of the first `\u` escape that edn-format cannot take: in a
+    /// string, one not followed by four hex digits; in a character literal,
+    /// one followed by a multi-byte character, which edn-format slices
+    /// through and panics on. Such input is refused before it is parsed.
+    bad_escape: Option<usize>,
+}
+
+fn scan(text: &str) -> Scan {
+    let mut out = Scan { map_lines: Vec::new(), bad_escape: None };
     let (mut depth, mut line, mut in_str, mut escaped, mut comment) = (0usize, 1usize, false, false, false);
     let mut outer_is_collection = false;
     let mut seen_any = false;
-    for c in text.chars() {
+    let mut chars = text.chars().peekable();
+    while let Some(c) = chars.next() {
         if c == '\n' {
             line += 1;
             comment = false;
@@ -33,6 +45,17 @@ fn map_lines(text: &str) -> Vec<usize> {
         }
         if comment {
             continue;
+        }
+        if c == '\\' && !escaped && chars.peek() == Some(&'u') && out.bad_escape.is_none() {
+            let next: Vec<char> = chars.clone().skip(1).take(4).collect();
+            let bad = if in_str {
+                next.len() < 4 || !next.iter().all(char::is_ascii_hexdigit)
+            } else {
+                next.iter().any(|h| !h.is_ascii())
+            };
+            if bad {
+                out.bad_escape = Some(line);
+            }
         }
         if in_str {
             match (escaped, c) {
@@ -53,7 +76,7 @@ fn map_lines(text: &str) -> Vec<usize> {
                 }
                 let op_depth = if outer_is_collection { 1 } else { 0 };
                 if c == '{' && depth == op_depth {
-                    lines.push(line);
+                    out.map_lines.push(line);
                 }
                 depth += 1;
             }
@@ -61,7 +84,7 @@ fn map_lines(text: &str) -> Vec<usize> {
             _ => {}
         }
     }
-    lines
+    out
 }
 
 pub(crate) fn to_value(v: &Edn, line: usize, field: &'static str) -> Result<Value, HistoryError> {
@@ -99,53 +122,12 @@ fn error_line(text: &str) -> usize {
     }
 }
 
-/// The line of the first `\u` escape that edn-format cannot take: in a
-/// string, one not followed by four hex digits; in a character literal, one
-/// followed by a multi-byte character, which edn-format slices through and
-/// panics on. They are refused first.
-fn bad_unicode_escape(text: &str) -> Option<usize> {
-    let (mut line, mut in_str, mut comment) = (1usize, false, false);
-    let mut chars = text.chars().peekable();
-    while let Some(c) = chars.next() {
-        match c {
-            '\n' => {
-                line += 1;
-                comment = false;
-            }
-            _ if comment => {}
-            ';' if !in_str => comment = true,
-            '"' => in_str = !in_str,
-            '\\' => match chars.next() {
-                Some('u') => {
-                    let next: Vec<char> = chars.clone().take(4).collect();
-                    // In a string, `\u` needs four hex digits. A character
-                    // literal (`\u` alone is the letter u) breaks the parser
-                    // only when a multi-byte character follows within four
-                    // bytes.
-                    let bad = if in_str {
-                        next.len() < 4 || !next.iter().all(char::is_ascii_hexdigit)
-                    } else {
-                        next.iter().any(|h| !h.is_ascii())
-                    };
-                    if bad {
-                        return Some(line);
-                    }
-                }
-                Some('\n') => line += 1,
-                _ => {}
-            },
-            _ => {}
-        }
-    }
-    None
-}
-
 /// Parses an EDN history into events and their line numbers.
 pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
-    if let Some(line) = bad_unicode_escape(text) {
+    let Scan { map_lines: lines, bad_escape } = scan(text);
+    if let Some(line) = bad_escape {
         return Err(HistoryError::new(line, "(edn)", "malformed EDN: \\u must be followed by four hex digits"));
     }
-    let lines = map_lines(text);
     let mut maps = Vec::new();
     for item in edn_format::Parser::from_str(text, Default::default()) {
         let item = item.map_err(|e| HistoryError::new(error_line(text), "(edn)", format!("malformed EDN: {e}")))?;
@@ -333,7 +315,7 @@ mod tests {
             assert!(e.starts_with("line 2") && e.contains("four hex digits"), "{text:?}: {e}");
         }
         // An escaped backslash before a u is no escape; a comment is not parsed.
-        assert!(bad_unicode_escape("\"C:\\\\users\" ; \\u0").is_none());
-        assert!(bad_unicode_escape("\"\\u00e9\"").is_none());
+        assert!(scan("\"C:\\\\users\" ; \\u0").bad_escape.is_none());
+        assert!(scan("\"\\u00e9\"").bad_escape.is_none());
     }
 }
