@@ -2,7 +2,6 @@
 //! the key's ops on a time axis, the linearizable prefix, the op that
 //! could not be linearized, and the possible states.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use checker::results::OpView;
@@ -46,10 +45,7 @@ pub(super) fn explanation(run: &Run, f: &KeyFailure, first: bool) -> String {
         .max()
         .unwrap_or(1)
         .max(t_lo + 1);
-    let mut procs: Vec<u64> = ops.iter().map(|o| o.process).collect();
-    procs.sort_unstable();
-    procs.dedup();
-    let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let (procs, lane) = lanes(ops.iter().map(|o| o.process));
     let (left, width, lane_h) = (60.0, 1000.0, 22.0);
     let height = procs.len() as f64 * lane_h + 26.0;
     let x = |t: u64| left + (t.saturating_sub(t_lo)) as f64 / (t_hi - t_lo) as f64 * (width - left - 10.0);

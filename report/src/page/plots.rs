@@ -1,7 +1,6 @@
 //! The latency and throughput plots (with the fault windows shaded) and
 //! the timeline of ops per process.
 
-use std::collections::HashMap;
 use std::fmt::Write as _;
 
 use super::*;
@@ -87,14 +86,10 @@ pub(super) fn timeline(run: &Run, around: Option<u64>) -> String {
     let window = &run.ops[from..(from + MAX_TIMELINE_OPS).min(run.ops.len())];
     let t_lo = window.iter().map(|o| o.start).min().unwrap_or(0);
     let t_hi = window.iter().map(|o| o.end.unwrap_or(o.start)).max().unwrap_or(1).max(t_lo + 1);
-    let mut procs: Vec<u64> = window.iter().map(|o| o.process).collect();
-    procs.sort_unstable();
-    procs.dedup();
-    let lane: HashMap<u64, usize> = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    let (procs, lane) = lanes(window.iter().map(|o| o.process));
     let (left, width, lane_h) = (60.0, 1000.0, 16.0);
     let height = procs.len() as f64 * lane_h + 30.0;
-    let x =
-        |t: u64| left + t.saturating_sub(t_lo) as f64 / t_hi.saturating_sub(t_lo).max(1) as f64 * (width - left - 10.0);
+    let x = |t: u64| left + (t - t_lo) as f64 / (t_hi - t_lo) as f64 * (width - left - 10.0);
     let mut out = String::new();
     let _ = write!(out, r#"<svg id="timeline" class="plot" viewBox="0 0 {width} {height:.0}">"#);
     for w in run.faults.iter().filter(|w| w.end >= t_lo && w.start <= t_hi) {

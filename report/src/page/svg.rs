@@ -57,6 +57,16 @@ impl Frame {
 }
 
 /// A round step that splits `range` into at most about `n` parts.
+/// The processes in order, and each one's lane (row): the timeline and the
+/// explanation view draw one lane per process.
+pub(super) fn lanes(processes: impl Iterator<Item = u64>) -> (Vec<u64>, HashMap<u64, usize>) {
+    let mut procs: Vec<u64> = processes.collect();
+    procs.sort_unstable();
+    procs.dedup();
+    let lane = procs.iter().enumerate().map(|(i, p)| (*p, i)).collect();
+    (procs, lane)
+}
+
 pub(super) fn nice_step(range: f64, n: usize) -> f64 {
     let raw = (range / n as f64).max(1e-9);
     let mag = 10f64.powf(raw.log10().floor());
