@@ -27,6 +27,11 @@ pub struct Cluster {
     /// Extra `raftkv serve` flags given to every node.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub node_args: Vec<String>,
+    /// Each node's data dir is a lossyfs mount (`lossyfs` installed beside
+    /// the node's binary), so that the `lose-unsynced` fault can throw away
+    /// what was never fsynced.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub lossy_fs: bool,
 }
 
 /// One node and its host.
@@ -149,7 +154,7 @@ impl Cluster {
                 NodeSpec::standard(NodeId(i as u64 + 1), n, addr, port, host, base)
             })
             .collect();
-        Cluster { name: name.to_string(), nodes, node_args: vec![] }
+        Cluster { name: name.to_string(), nodes, node_args: vec![], lossy_fs: false }
     }
 
     /// Reads and validates a cluster file.
@@ -301,7 +306,7 @@ mod tests {
     }
 
     fn cluster() -> Cluster {
-        Cluster { name: "t".into(), nodes: (1..=3).map(node).collect(), node_args: vec![] }
+        Cluster { name: "t".into(), nodes: (1..=3).map(node).collect(), node_args: vec![], lossy_fs: false }
     }
 
     #[test]

@@ -234,7 +234,12 @@ async fn bad_input_names_the_node() {
     let err = h.control.kill(&["n9".into()]).await.unwrap_err().to_string();
     assert!(err.contains("n9") && err.contains("n1, n2, n3"), "{err}");
 
-    let err = h.control.install(std::path::Path::new("/nonexistent/raftkv")).await.unwrap_err().to_string();
+    let err = h
+        .control
+        .install(std::path::Path::new("/nonexistent/raftkv"), std::path::Path::new("/nonexistent/lossyfs"))
+        .await
+        .unwrap_err()
+        .to_string();
     assert!(err.contains("/nonexistent/raftkv"), "{err}");
 
     // A host whose namespace is gone.

@@ -14,6 +14,7 @@ use crate::faults::{Fault, FaultKind, Target, FAULT_KINDS};
 use crate::hosts::{Hosts, Subnet};
 use crate::partition::Shape;
 use crate::scheduler::{self, Schedule};
+use lossyfs::Loss;
 
 /// Where the local hosts keep node files unless told otherwise.
 pub const DEFAULT_STATE_DIR: &str = "/var/tmp/faultline/hosts";
@@ -93,6 +94,10 @@ enum Cmd {
         /// Extra flags for every node, as one shell-quoted string.
         #[arg(long, default_value = "", allow_hyphen_values = true)]
         node_args: String,
+        /// Put each node's data dir on a lossyfs mount, which the
+        /// lose-unsynced fault needs.
+        #[arg(long)]
+        lossy_fs: bool,
         #[arg(long)]
         out: PathBuf,
     },
@@ -118,12 +123,16 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Copies a local raftkv binary to every node's binary path.
+    /// Copies a local raftkv binary to every node's binary path (and
+    /// lossyfs beside it, when the cluster's data dirs are lossyfs mounts).
     Install {
         #[command(flatten)]
         cluster: ClusterArg,
         #[arg(long)]
         binary: PathBuf,
+        /// The local lossyfs binary [default: lossyfs beside this nemesis].
+        #[arg(long)]
+        lossyfs: Option<PathBuf>,
     },
     /// Starts nodes (TARGET: a node name or id, one, leader, majority, all).
     Start(TargetArgs),
@@ -133,6 +142,17 @@ enum Cmd {
     Kill(TargetArgs),
     /// Kills nodes, then starts them again.
     Restart(TargetArgs),
+    /// A power failure: SIGKILLs nodes and drops what each never fsynced
+    /// (needs lossyfs data dirs); a heal (or `start`) restarts them.
+    Lose {
+        #[command(flatten)]
+        target: TargetArgs,
+        /// tail (everything unsynced) or torn (a seeded random part of it).
+        #[arg(long, default_value = "tail")]
+        loss: Loss,
+        #[arg(long, default_value_t = 0)]
+        seed: u64,
+    },
     /// SIGSTOPs nodes.
     Pause(TargetArgs),
     /// SIGCONTs nodes.
@@ -180,8 +200,7 @@ enum Cmd {
     Run {
         #[command(flatten)]
         cluster: ClusterArg,
-        /// Comma-separated: partition, kill, kill-all, kill-majority, pause,
-        /// pause-isolate; or none.
+        /// Comma-separated names from `nemesis faults`, or none.
         #[arg(long, default_value = "partition,kill,pause")]
         faults: String,
         /// Mean time a fault is held, and between faults (each drawn from 0.5x to 1.5x).
@@ -247,11 +266,12 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("local test hosts down (the blackhole route for {} stays)", h.subnet);
             Ok(0)
         }
-        Cmd::Describe { cluster, node_args, out } => {
+        Cmd::Describe { cluster, node_args, lossy_fs, out } => {
             let mut c = cluster::Cluster::load(&cluster.cluster)?;
             let extra =
                 shlex::split(&node_args).with_context(|| format!("--node-args {node_args:?}: unbalanced quotes"))?;
             c.node_args.extend(extra);
+            c.lossy_fs |= lossy_fs;
             c.save(&out)?;
             println!("{}", out.display());
             Ok(0)
@@ -279,9 +299,15 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("{}", out.display());
             Ok(0)
         }
-        Cmd::Install { cluster, binary } => {
+        Cmd::Install { cluster, binary, lossyfs } => {
             let c = Control::load(&cluster.cluster)?;
-            c.install(&binary).await?;
+            let lossyfs = match lossyfs {
+                Some(p) => p,
+                None => std::env::current_exe()
+                    .context("locating this nemesis binary")?
+                    .with_file_name(crate::lifecycle::LOSSYFS),
+            };
+            c.install(&binary, &lossyfs).await?;
             println!("installed {} on {}", binary.display(), c.names().join(", "));
             Ok(0)
         }
@@ -296,6 +322,14 @@ async fn run(cli: Cli) -> Result<i32> {
                 })
             })
             .await
+        }
+        Cmd::Lose { target, loss, seed } => {
+            let c = Control::load(&target.cluster.cluster)?;
+            let names = target.target.resolve(&c, &mut rand::rngs::StdRng::from_entropy()).await?;
+            for (node, report) in c.lose(&names, loss, seed).await? {
+                println!("{node} lost: {}", serde_json::to_string(&report)?);
+            }
+            Ok(0)
         }
         Cmd::Pause(t) => lifecycle(t, "paused", |c, n| Box::pin(async move { c.pause(&n).await })).await,
         Cmd::Resume(t) => lifecycle(t, "resumed", |c, n| Box::pin(async move { c.resume(&n).await })).await,

@@ -11,6 +11,7 @@ use std::time::Duration;
 
 use cluster::{Cluster, ClusterError};
 use futures_util::future::join_all;
+use lossyfs::{Loss, LossReport};
 use raftkv_client::Client;
 use serde::Serialize;
 
@@ -30,6 +31,16 @@ pub enum ControlError {
     Nodes(Vec<RemoteError>),
     #[error("local raftkv binary {0} does not exist (build it with `cargo build --release -p raftkv`)")]
     NoBinary(String),
+    #[error(
+        "local lossyfs binary {0} does not exist, and the cluster's data dirs are lossyfs mounts \
+         (build it with `cargo build --release -p lossyfs`)"
+    )]
+    NoLossyfs(String),
+    #[error(
+        "lose-unsynced needs lossyfs data dirs: describe the cluster with `nemesis describe --lossy-fs` \
+         (scripts/run-test does so when --faults names lose-unsynced)"
+    )]
+    NoLossyFsMount,
     #[error("{0}")]
     NoLeader(String),
 }
@@ -116,12 +127,16 @@ impl Control {
         names.iter().map(|n| self.node(n)).collect()
     }
 
-    /// Copies the local binary to every node.
-    pub async fn install(&self, local_binary: &Path) -> Result<(), ControlError> {
+    /// Copies the local binary to every node, and the local lossyfs
+    /// binary too when the data dirs are lossyfs mounts.
+    pub async fn install(&self, local_binary: &Path, local_lossyfs: &Path) -> Result<(), ControlError> {
         if !local_binary.is_file() {
             return Err(ControlError::NoBinary(local_binary.display().to_string()));
         }
-        collect(join_all(self.nodes.iter().map(|n| n.install(local_binary))).await).map(drop)
+        if self.cluster.lossy_fs && !local_lossyfs.is_file() {
+            return Err(ControlError::NoLossyfs(local_lossyfs.display().to_string()));
+        }
+        collect(join_all(self.nodes.iter().map(|n| n.install(local_binary, local_lossyfs))).await).map(drop)
     }
 
     /// Runs one lifecycle step on the named nodes, in parallel; every
@@ -146,6 +161,25 @@ impl Control {
         self.on_each(names, |n| n.kill()).await
     }
 
+    /// A power failure on the named nodes at once: each is killed and its
+    /// lossyfs mount loses what was never fsynced (`seed` + the node's
+    /// index seeds each node's tear). Returns what each lost.
+    pub async fn lose(
+        &self,
+        names: &[String],
+        loss: Loss,
+        seed: u64,
+    ) -> Result<Vec<(String, LossReport)>, ControlError> {
+        if !self.cluster.lossy_fs {
+            return Err(ControlError::NoLossyFsMount);
+        }
+        let nodes = self.select(names)?;
+        let steps = nodes.into_iter().enumerate().map(|(i, n)| async move {
+            n.lose(loss, seed.wrapping_add(i as u64)).await.map(|r| (n.name().to_string(), r))
+        });
+        collect(join_all(steps).await)
+    }
+
     pub async fn pause(&self, names: &[String]) -> Result<(), ControlError> {
         self.on_each(names, |n| n.pause()).await
     }
@@ -165,13 +199,19 @@ impl Control {
     /// Enforces `grudge`: each host's chain is replaced by DROP rules for
     /// the addresses of the nodes it holds a grudge against.
     pub async fn partition(&self, grudge: &Grudge) -> Result<(), ControlError> {
+        self.drop_packets(grudge, None).await
+    }
+
+    /// Like [`Control::partition`], but when `percent` is given each rule
+    /// drops only that share of the packets, at random.
+    pub async fn drop_packets(&self, grudge: &Grudge, percent: Option<u8>) -> Result<(), ControlError> {
         for name in grudge.0.keys().chain(grudge.0.values().flatten()) {
             self.node(name)?;
         }
         let steps = self.nodes.iter().map(|n| {
             let sources: Vec<String> =
                 grudge.drops(n.name()).map(|d| self.node(d).expect("checked above").spec.address.clone()).collect();
-            let script = partition::block_script(&sources);
+            let script = partition::block_script(&sources, percent);
             async move { n.remote.run("partition", &script, STEP_TIMEOUT).await }
         });
         collect(join_all(steps).await).map(drop)

@@ -14,6 +14,9 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use lossyfs::journal::LOSSES;
+use lossyfs::{Loss, LossReport};
+
 use crate::control::{Control, ControlError};
 use crate::partition::{Grudge, Shape, ALL_SHAPES};
 
@@ -31,11 +34,16 @@ pub enum FaultKind {
     /// Pause the leader, cut it off from the others, wait until they elect
     /// a new one, then resume it: for a while it still believes it leads.
     PauseIsolate,
+    /// A power failure: kill a majority or all, and lose what each never
+    /// fsynced (through the lossyfs data dirs).
+    LoseUnsynced,
+    /// Drop a share of the packets along a partition shape.
+    PacketLoss,
 }
 
 /// Every fault family: its name on the command line and what it does. The
 /// one table of fault names (`nemesis faults` prints it).
-pub const FAULT_KINDS: [(FaultKind, &str, &str); 6] = [
+pub const FAULT_KINDS: [(FaultKind, &str, &str); 8] = [
     (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way"),
     (FaultKind::Kill, "kill", "SIGKILL one node, the leader, a majority or all, then restart them"),
     (FaultKind::KillAll, "kill-all", "SIGKILL every node at once, then restart them"),
@@ -46,7 +54,21 @@ pub const FAULT_KINDS: [(FaultKind, &str, &str); 6] = [
         "pause-isolate",
         "pause the leader, cut it off, wait for a new leader, resume it behind the cut",
     ),
+    (
+        FaultKind::LoseUnsynced,
+        "lose-unsynced",
+        "power failure on a majority or all: SIGKILL, lose every write not fsynced (all of it, or a torn part), \
+         restart (needs lossyfs data dirs; run-test sets them up)",
+    ),
+    (
+        FaultKind::PacketLoss,
+        "packet-loss",
+        "drop 10-50% of packets at random along a partition shape (one way or both ways), then stop",
+    ),
 ];
+
+/// The shares of packets a packet-loss fault drops, in percent.
+const LOSS_PERCENTS: [u8; 3] = [10, 25, 50];
 
 impl FaultKind {
     pub fn name(self) -> &'static str {
@@ -138,6 +160,16 @@ pub enum Fault {
     Kill(Target),
     Pause(Target),
     PauseIsolate,
+    /// A power failure on `target`; `seed` seeds each node's tear.
+    LoseUnsynced {
+        target: Target,
+        loss: Loss,
+        seed: u64,
+    },
+    PacketLoss {
+        shape: Shape,
+        percent: u8,
+    },
 }
 
 /// How long [`Fault::PauseIsolate`] waits for the others to elect a new
@@ -158,6 +190,15 @@ impl Fault {
                 Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone())
             }
             FaultKind::PauseIsolate => Fault::PauseIsolate,
+            FaultKind::LoseUnsynced => Fault::LoseUnsynced {
+                target: [Target::Majority, Target::All].choose(rng).unwrap().clone(),
+                loss: *LOSSES.choose(rng).unwrap(),
+                seed: rng.gen(),
+            },
+            FaultKind::PacketLoss => Fault::PacketLoss {
+                shape: *ALL_SHAPES.choose(rng).expect("shapes exist"),
+                percent: *LOSS_PERCENTS.choose(rng).unwrap(),
+            },
         }
     }
 
@@ -168,6 +209,8 @@ impl Fault {
             Fault::Kill(_) => "kill",
             Fault::Pause(_) => "pause",
             Fault::PauseIsolate => "pause-isolate",
+            Fault::LoseUnsynced { .. } => "lose-unsynced",
+            Fault::PacketLoss { .. } => "packet-loss",
         }
     }
 
@@ -177,6 +220,10 @@ impl Fault {
             Fault::Partition(s) => json!({ "shape": s.name() }),
             Fault::Kill(t) | Fault::Pause(t) => json!({ "target": t.to_string() }),
             Fault::PauseIsolate => json!({ "target": "leader" }),
+            Fault::LoseUnsynced { target, loss, seed } => {
+                json!({ "target": target.to_string(), "loss": loss, "seed": seed })
+            }
+            Fault::PacketLoss { shape, percent } => json!({ "shape": shape.name(), "percent": percent }),
         }
     }
 
@@ -184,10 +231,19 @@ impl Fault {
     pub async fn apply<R: Rng>(&self, control: &Control, rng: &mut R) -> Result<Applied, ControlError> {
         match self {
             Fault::Partition(shape) => {
-                let leader = if *shape == Shape::IsolateLeader { control.leader().await } else { None };
-                let grudge = shape.grudge(&control.names(), leader.as_deref(), rng).map_err(ControlError::NoLeader)?;
+                let grudge = grudge_of(*shape, control, rng).await?;
                 control.partition(&grudge).await?;
                 Ok(Applied::Partition(grudge))
+            }
+            Fault::PacketLoss { shape, percent } => {
+                let grudge = grudge_of(*shape, control, rng).await?;
+                control.drop_packets(&grudge, Some(*percent)).await?;
+                Ok(Applied::PacketLoss { grudge, percent: *percent })
+            }
+            Fault::LoseUnsynced { target, loss, seed } => {
+                let nodes = target.resolve(control, rng).await?;
+                let lost = control.lose(&nodes, *loss, *seed).await?;
+                Ok(Applied::Lost { loss: *loss, lost })
             }
             Fault::Kill(t) => {
                 let nodes = t.resolve(control, rng).await?;
@@ -229,10 +285,29 @@ impl Fault {
     }
 }
 
+/// The grudge of `shape` over the cluster now (the leader is looked up
+/// only when the shape needs it).
+async fn grudge_of<R: Rng>(shape: Shape, control: &Control, rng: &mut R) -> Result<Grudge, ControlError> {
+    let leader = if shape == Shape::IsolateLeader { control.leader().await } else { None };
+    shape.grudge(&control.names(), leader.as_deref(), rng).map_err(ControlError::NoLeader)
+}
+
 /// A fault in force, and how to end it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Applied {
     Partition(Grudge),
+    /// Packets dropped at random: for each node, whose packets, and how
+    /// many in a hundred.
+    PacketLoss {
+        grudge: Grudge,
+        percent: u8,
+    },
+    /// Nodes that lost power, each with what it lost; they stay down until
+    /// the undo restarts them.
+    Lost {
+        loss: Loss,
+        lost: Vec<(String, LossReport)>,
+    },
     Killed(Vec<String>),
     Paused(Vec<String>),
     /// The old leader, resumed, and the cut that isolates it.
@@ -249,6 +324,12 @@ impl Applied {
             Applied::Partition(g) => json!({ "grudge": g }),
             Applied::Killed(n) | Applied::Paused(n) => json!({ "nodes": n }),
             Applied::PausedIsolated { node, grudge } => json!({ "nodes": [node], "grudge": grudge }),
+            Applied::PacketLoss { grudge, percent } => json!({ "grudge": grudge, "percent": percent }),
+            Applied::Lost { loss, lost } => {
+                let nodes: Vec<&String> = lost.iter().map(|(n, _)| n).collect();
+                let reports: serde_json::Map<String, Value> = lost.iter().map(|(n, r)| (n.clone(), json!(r))).collect();
+                json!({ "nodes": nodes, "loss": loss, "lost": reports })
+            }
         }
     }
 
@@ -256,15 +337,22 @@ impl Applied {
     pub fn undo_f(&self) -> &'static str {
         match self {
             Applied::Partition(_) | Applied::PausedIsolated { .. } => "stop-partition",
-            Applied::Killed(_) => "restart",
+            Applied::Killed(_) | Applied::Lost { .. } => "restart",
             Applied::Paused(_) => "resume",
+            Applied::PacketLoss { .. } => "stop-packet-loss",
         }
     }
 
     pub async fn undo(&self, control: &Control) -> Result<(), ControlError> {
         match self {
-            Applied::Partition(_) | Applied::PausedIsolated { .. } => control.heal_network().await,
+            Applied::Partition(_) | Applied::PausedIsolated { .. } | Applied::PacketLoss { .. } => {
+                control.heal_network().await
+            }
             Applied::Killed(n) => control.start(n).await,
+            Applied::Lost { lost, .. } => {
+                let nodes: Vec<String> = lost.iter().map(|(n, _)| n.clone()).collect();
+                control.start(&nodes).await
+            }
             Applied::Paused(n) => control.resume(n).await,
         }
     }

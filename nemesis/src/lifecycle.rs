@@ -14,10 +14,12 @@
 //! an init system, so a kill stays a kill until the nemesis restarts it.
 
 use std::fmt;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use cluster::{Cluster, NodeSpec};
+use lossyfs::control::Response;
+use lossyfs::{Loss, LossReport};
 
 use crate::remote::{quote, Remote, RemoteError};
 
@@ -60,7 +62,12 @@ pub struct NodeProc {
     pub remote: Remote,
     /// The full `raftkv serve` command line, quoted for the shell.
     serve: String,
+    /// The lossyfs binary on the host, when the data dir is a lossyfs mount.
+    lossyfs: Option<PathBuf>,
 }
+
+/// The name of the lossyfs binary, installed beside the node's.
+pub const LOSSYFS: &str = "lossyfs";
 
 impl NodeProc {
     pub fn new(cluster: &Cluster, spec: &NodeSpec) -> NodeProc {
@@ -78,7 +85,8 @@ impl NodeProc {
         ];
         args.extend(cluster.node_args.iter().cloned());
         let serve = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
-        NodeProc { spec: spec.clone(), remote: Remote::for_node(spec), serve }
+        let lossyfs = cluster.lossy_fs.then(|| spec.binary.with_file_name(LOSSYFS));
+        NodeProc { spec: spec.clone(), remote: Remote::for_node(spec), serve, lossyfs }
     }
 
     pub fn name(&self) -> &str {
@@ -98,19 +106,25 @@ impl NodeProc {
         // `ps -o comm=` shows at most 15 characters of the name.
         let comm: String = comm.chars().take(15).collect();
         format!(
-            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\n{LIFECYCLE_SH}\n{step}\n",
+            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\nfs={}\n{LIFECYCLE_SH}\n{step}\n",
             quote(&self.spec.pid_file.to_string_lossy()),
             quote(&self.spec.binary.to_string_lossy()),
             quote(&comm),
             quote(&self.spec.data_dir.to_string_lossy()),
             quote(&self.spec.log_file.to_string_lossy()),
             self.serve,
+            quote(&self.lossyfs.as_deref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
         )
     }
 
-    /// Copies the local `raftkv` binary to the node's binary path.
-    pub async fn install(&self, local_binary: &Path) -> Result<(), RemoteError> {
-        self.remote.upload(local_binary, &self.spec.binary, INSTALL_TIMEOUT).await
+    /// Copies the local `raftkv` binary to the node's binary path, and
+    /// `lossyfs` beside it when the data dir is a lossyfs mount.
+    pub async fn install(&self, local_binary: &Path, local_lossyfs: &Path) -> Result<(), RemoteError> {
+        self.remote.upload(local_binary, &self.spec.binary, INSTALL_TIMEOUT).await?;
+        if let Some(dest) = &self.lossyfs {
+            self.remote.upload(local_lossyfs, dest, INSTALL_TIMEOUT).await?;
+        }
+        Ok(())
     }
 
     /// Starts the node unless it runs already. Readiness (a leader, a
@@ -122,6 +136,23 @@ impl NodeProc {
     /// SIGKILL. The pid file stays: the node is meant to come back.
     pub async fn kill(&self) -> Result<(), RemoteError> {
         self.step("kill", "step_kill").await.map(drop)
+    }
+
+    /// A power failure: SIGKILL, then the lossyfs mount loses what was
+    /// never fsynced. The pid file stays: the node is meant to come back.
+    pub async fn lose(&self, loss: Loss, seed: u64) -> Result<LossReport, RemoteError> {
+        let out = self.step("lose-unsynced", &format!("step_lose {} {seed}", loss.name())).await?;
+        let bad = |detail: String| RemoteError::Failed {
+            node: self.name().to_string(),
+            what: "lose-unsynced".into(),
+            code: 0,
+            stderr: detail,
+        };
+        match serde_json::from_str::<Response>(out.trim()) {
+            Ok(Response::Lost { report, .. }) => Ok(report),
+            Ok(other) => Err(bad(format!("lossyfs answered {other:?}"))),
+            Err(e) => Err(bad(format!("unreadable answer from lossyfs {:?}: {e}", out.trim()))),
+        }
     }
 
     /// SIGSTOP.
@@ -178,10 +209,14 @@ mod tests {
         let base = dir.path().join(&nasty);
         let host = HostSpec::Netns { namespace: "fl-n1".into() };
         let spec = NodeSpec::standard(NodeId(1), "n1", "127.0.0.1", 7001, host, &base);
-        let cluster =
-            Cluster { name: "t".into(), nodes: vec![spec.clone()], node_args: vec![nasty.clone(), "--x".into()] };
+        let cluster = Cluster {
+            name: "t".into(),
+            nodes: vec![spec.clone()],
+            node_args: vec![nasty.clone(), "--x".into()],
+            lossy_fs: true,
+        };
         let node = NodeProc::new(&cluster, &spec);
-        let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "${serve[@]}""#;
+        let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "$fs" "${serve[@]}""#;
         let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let got: Vec<String> = out
@@ -191,7 +226,16 @@ mod tests {
             .map(|s| String::from_utf8_lossy(s).into_owned())
             .collect();
         let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
-        assert_eq!(got[..4], [path(&spec.pid_file), path(&spec.binary), path(&spec.data_dir), path(&spec.log_file)]);
+        assert_eq!(
+            got[..5],
+            [
+                path(&spec.pid_file),
+                path(&spec.binary),
+                path(&spec.data_dir),
+                path(&spec.log_file),
+                path(&spec.binary.with_file_name(LOSSYFS))
+            ]
+        );
         assert_eq!(got[got.len() - 2..], [nasty.clone(), "--x".to_string()]);
         assert!(got.contains(&path(&spec.data_dir)));
         assert!(!canary.exists(), "a path or a node argument ran as code");

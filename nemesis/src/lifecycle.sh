@@ -4,10 +4,19 @@
 # (each value quoted) and ends with one step: `step_start`, `step_kill`…
 #
 # Inputs: pidfile, bin (the raftkv binary), comm (its name as `ps` shows
-# it), data (the data dir), log (the node's log file), and serve (an array:
-# the full `raftkv serve` command line).
+# it), data (the data dir), log (the node's log file), serve (an array:
+# the full `raftkv serve` command line), and fs: the lossyfs binary when
+# the data dir is a lossyfs mount, else empty.
+#
+# With fs set, the node's files live in $data.disk and $data is a lossyfs
+# mount over it, made afresh before every start: each step runs in a mount
+# namespace of its own on the local hosts (`ip netns exec`), and a mount is
+# seen only by the processes started in the step that made it.
 set -u
-: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}"
+: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${fs?}"
+disk="$data.disk"
+fsock="$data.fs.sock"
+fspid="$data.fs.pid"
 
 # The process's state: stopped (no pid file), dead (a pid file, but no such
 # process, or another program under that pid), paused or running.
@@ -32,11 +41,45 @@ wait_state() {
   echo "process still $(state) after 5 s; wanted $*" >&2; return 1
 }
 
+# Unmounts the data dir's lossyfs without losing anything (a clean
+# shutdown), and makes sure neither the daemon nor a stale mount is left.
+fs_unmount() {
+  [ -n "$fs" ] || return 0
+  [ -S "$fsock" ] && "$fs" unmount --socket "$fsock" >/dev/null 2>&1
+  if [ -s "$fspid" ]; then
+    local pid
+    pid=$(cat "$fspid")
+    if [ "$(ps -o comm= -p "$pid" 2>/dev/null)" = lossyfs ]; then
+      kill -9 "$pid" 2>/dev/null || true
+      for _ in $(seq 100); do ps -p "$pid" >/dev/null 2>&1 || break; sleep 0.05; done
+    fi
+  fi
+  if mountpoint -q "$data" 2>/dev/null; then umount -l "$data" || true; fi
+  rm -f "$fspid" "$fsock"
+}
+
+# Mounts lossyfs over the data dir, in this step's mount namespace, and
+# waits until its control socket answers.
+fs_mount() {
+  [ -n "$fs" ] || return 0
+  [ -x "$fs" ] || { echo "lossyfs binary $fs is missing or not executable on this host" >&2; exit 3; }
+  fs_unmount
+  mkdir -p "$disk" "$data"
+  nohup setsid bash -c "echo \$\$ > \"\$0\"; exec \"\$@\"" "$fspid" \
+    "$fs" mount --backing "$disk" --mountpoint "$data" --socket "$fsock" >> "$log" 2>&1 < /dev/null &
+  for _ in $(seq 100); do
+    "$fs" status --socket "$fsock" >/dev/null 2>&1 && return 0
+    sleep 0.05
+  done
+  echo "lossyfs did not mount over $data within 5 s (see $log)" >&2; exit 1
+}
+
 # Starts the node unless it runs already; the log is appended to.
 step_start() {
   case $(state) in running|paused) exit 0;; esac
   [ -x "$bin" ] || { echo "raftkv binary $bin is missing or not executable on this host" >&2; exit 3; }
   mkdir -p "$data" "$(dirname "$log")" "$(dirname "$pidfile")"
+  fs_mount
   rm -f "$pidfile"
   # The inner shell writes its own pid, then becomes the node.
   nohup setsid bash -c "echo \$\$ > \"\$0\"; exec \"\$@\"" "$pidfile" "${serve[@]}" >> "$log" 2>&1 < /dev/null &
@@ -49,6 +92,18 @@ step_kill() {
   case $(state) in stopped|dead) exit 0;; esac
   kill -9 "$(cat "$pidfile")" 2>/dev/null || true
   wait_state dead
+}
+
+# A power failure: SIGKILL, then the lossyfs mount throws away what was
+# never fsynced (step_lose LOSS SEED) and unmounts; prints what was lost.
+# The pid file stays, so a heal restarts the node on a fresh mount.
+step_lose() {
+  [ -n "$fs" ] || { echo "no lossyfs under the data dir: describe the cluster with --lossy-fs" >&2; exit 3; }
+  [ -S "$fsock" ] || { echo "no lossyfs mount over $data (is the node started?)" >&2; exit 1; }
+  case $(state) in
+    running|paused) kill -9 "$(cat "$pidfile")" 2>/dev/null || true; wait_state dead;;
+  esac
+  "$fs" lose --socket "$fsock" --loss "$1" --seed "$2"
 }
 
 # SIGSTOP.
@@ -81,6 +136,7 @@ step_stop() {
     wait_state dead
   fi
   rm -f "$pidfile"
+  fs_unmount
 }
 
 # Deletes the data dir and the log, so a fresh node's log holds its run
@@ -88,7 +144,8 @@ step_stop() {
 # running may be wiped.
 step_wipe() {
   case $(state) in running|paused) echo "refusing to wipe the data dir of a $(state) node" >&2; exit 1;; esac
-  rm -rf "$data"
+  fs_unmount
+  rm -rf "$data" "$disk"
   rm -f "$log"
 }
 

@@ -182,9 +182,12 @@ fn script(step: &str, args: &[String]) -> String {
 }
 
 /// The script that makes a host drop packets from `sources` (addresses),
-/// replacing whatever our chain held before.
-pub fn block_script(sources: &[String]) -> String {
-    script("step_block", sources)
+/// all of them or `percent` in a hundred at random, replacing whatever our
+/// chain held before.
+pub fn block_script(sources: &[String], percent: Option<u8>) -> String {
+    let mut args = vec![percent.map(|p| format!("{:.2}", f64::from(p.min(100)) / 100.0)).unwrap_or_default()];
+    args.extend(sources.iter().cloned());
+    script("step_block", &args)
 }
 
 /// The script that removes our chain and its jump; other rules stay.

@@ -138,6 +138,11 @@ pub struct ServeArgs {
     /// Acknowledged writes vanish when a majority is killed together.
     #[arg(long)]
     pub unsafe_no_fsync: bool,
+    /// UNSAFE: keep RocksDB's write-ahead log but never fsync it. A killed
+    /// process loses nothing (the page cache survives it); a power failure
+    /// (the `lose-unsynced` fault) loses acknowledged writes.
+    #[arg(long)]
+    pub unsafe_wal_no_sync: bool,
     /// UNSAFE: the leader answers a put, delete or append as soon as it is
     /// in its own log, before a majority has it. Acknowledged writes are
     /// lost when that leader is cut off or killed. (A cas still waits: its
@@ -195,6 +200,9 @@ impl ServeArgs {
         }
         if self.unsafe_no_fsync {
             out.push("--unsafe-no-fsync".into());
+        }
+        if self.unsafe_wal_no_sync {
+            out.push("--unsafe-wal-no-sync".into());
         }
         if self.unsafe_ack_before_commit {
             out.push("--unsafe-ack-before-commit".into());

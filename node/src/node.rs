@@ -34,6 +34,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         warn!(setting = %s, "UNSAFE SETTING IN FORCE: this node can lose acknowledged writes or serve stale reads");
     }
     storage.set_unsafe_no_fsync(args.unsafe_no_fsync);
+    storage.set_unsafe_wal_no_sync(args.unsafe_wal_no_sync);
     let voters: Vec<u64> = args.peers.0.keys().map(|id| id.get()).collect();
     if !storage.is_initialized() {
         storage.bootstrap(voters.clone()).context("bootstrapping the conf state")?;

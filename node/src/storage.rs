@@ -38,6 +38,8 @@ pub enum StoreError {
     Rocks(#[from] rocksdb::Error),
     #[error("corrupt {what} in the data dir: {detail}")]
     Corrupt { what: &'static str, detail: String },
+    #[error("creating {dir}: {source}")]
+    CreateDir { dir: String, source: std::io::Error },
 }
 
 /// The persisted state of one node.
@@ -52,6 +54,7 @@ pub struct Storage {
     last_index: u64,
     applied: u64,
     unsafe_no_fsync: bool,
+    unsafe_wal_no_sync: bool,
 }
 
 fn index_key(index: u64) -> [u8; 8] {
@@ -76,6 +79,16 @@ fn to_raft_err(e: StoreError) -> raft::Error {
 impl Storage {
     /// Opens (or creates) the database in `dir`.
     pub fn open(dir: &Path) -> Result<Storage, StoreError> {
+        // RocksDB creates a missing dir without syncing its parent, so a
+        // power failure could take the new dir's entry, and with it every
+        // synced file inside. Create it here, and sync the parent.
+        if !dir.exists() {
+            let io = |source| StoreError::CreateDir { dir: dir.display().to_string(), source };
+            std::fs::create_dir_all(dir).map_err(io)?;
+            if let Some(parent) = dir.parent() {
+                std::fs::File::open(parent).and_then(|d| d.sync_all()).map_err(io)?;
+            }
+        }
         let mut opts = Options::default();
         opts.create_if_missing(true);
         opts.create_missing_column_families(true);
@@ -133,6 +146,7 @@ impl Storage {
             last_index,
             applied,
             unsafe_no_fsync: false,
+            unsafe_wal_no_sync: false,
         })
     }
 
@@ -191,12 +205,19 @@ impl Storage {
         self.unsafe_no_fsync = on;
     }
 
+    /// UNSAFE (`--unsafe-wal-no-sync`): from now on, writes go through
+    /// RocksDB's write-ahead log but never sync it, so only a power
+    /// failure (not a killed process) loses them.
+    pub fn set_unsafe_wal_no_sync(&mut self, on: bool) {
+        self.unsafe_wal_no_sync = on;
+    }
+
     fn write(&self, batch: WriteBatch, sync: bool) -> Result<(), StoreError> {
         let mut wo = WriteOptions::default();
         if self.unsafe_no_fsync {
             wo.disable_wal(true);
         } else {
-            wo.set_sync(sync);
+            wo.set_sync(sync && !self.unsafe_wal_no_sync);
         }
         self.db.write_opt(batch, &wo)?;
         Ok(())

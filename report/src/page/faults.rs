@@ -30,14 +30,15 @@ pub(super) fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError>
 pub(super) fn undo_of(f: &str) -> Option<&'static str> {
     Some(match f {
         "start-partition" | "pause-isolate" => "stop-partition",
-        "kill" => "restart",
+        "kill" | "lose-unsynced" => "restart",
         "pause" => "resume",
+        "packet-loss" => "stop-packet-loss",
         _ => return None,
     })
 }
 
 pub(super) fn fault_label(f: &str, value: &Json) -> String {
-    if let Some(g) = value.get("grudge").and_then(Json::as_object) {
+    let grudge = |g: &serde_json::Map<String, Json>| -> String {
         let parts: Vec<String> = g
             .iter()
             .map(|(n, d)| {
@@ -45,7 +46,17 @@ pub(super) fn fault_label(f: &str, value: &Json) -> String {
                 format!("{n}✕{}", d.join("+"))
             })
             .collect();
-        return format!("partition {}", parts.join(" "));
+        parts.join(" ")
+    };
+    if let (Some(g), Some(p)) = (value.get("grudge").and_then(Json::as_object), value.get("percent")) {
+        return format!("packet-loss {p}% {}", grudge(g));
+    }
+    if let (Some(n), Some(loss)) = (value.get("nodes").and_then(Json::as_array), value.get("loss")) {
+        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
+        return format!("lose-unsynced ({}) {}", loss.as_str().unwrap_or("?"), n.join(","));
+    }
+    if let Some(g) = value.get("grudge").and_then(Json::as_object) {
+        return format!("partition {}", grudge(g));
     }
     if let Some(n) = value.get("nodes").and_then(Json::as_array) {
         let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
