@@ -376,6 +376,39 @@ mod tests {
     }
 
     #[test]
+    fn power_failures_hit_a_majority_or_all_and_packet_loss_a_share() {
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(2);
+        let kinds = FaultKind::parse_list("lose-unsynced,packet-loss").unwrap();
+        let (mut losses, mut percents) = (std::collections::HashSet::new(), std::collections::HashSet::new());
+        for _ in 0..50 {
+            match Fault::choose(kinds[0], &mut rng) {
+                Fault::LoseUnsynced { target, loss, .. } => {
+                    assert!(matches!(target, Target::Majority | Target::All), "{target}");
+                    losses.insert(loss);
+                }
+                f => panic!("{f:?}"),
+            }
+            match Fault::choose(kinds[1], &mut rng) {
+                f @ Fault::PacketLoss { percent, .. } => {
+                    assert!((1..100).contains(&percent), "{f:?}");
+                    percents.insert(percent);
+                    assert_eq!(f.f(), "packet-loss");
+                }
+                f => panic!("{f:?}"),
+            }
+        }
+        assert_eq!(losses.len(), 2, "both tail and torn losses are drawn");
+        assert!(percents.len() > 1);
+    }
+
+    #[test]
+    fn every_kind_has_a_row_in_the_table() {
+        let all: Vec<&str> = FAULT_KINDS.iter().map(|(_, n, _)| *n).collect();
+        assert_eq!(FaultKind::parse_list(&all.join(",")).unwrap().len(), FAULT_KINDS.len());
+        assert!(all.contains(&"lose-unsynced") && all.contains(&"packet-loss"));
+    }
+
+    #[test]
     fn same_seed_same_choices() {
         use rand::SeedableRng;
         let kinds = [FaultKind::Partition, FaultKind::Kill, FaultKind::Pause];

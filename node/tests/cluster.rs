@@ -279,6 +279,25 @@ async fn unsafe_settings_are_reported_and_local_reads_skip_the_leader() {
     assert_eq!(c.client().get(b"k").await.unwrap(), None, "--unsafe-no-fsync kept data across a kill of all nodes");
 }
 
+/// The WAL stays on, so a process crash loses nothing (the page cache
+/// keeps what was never synced); only a power failure (the lose-unsynced
+/// fault, tested on the local hosts) can take it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsynced_wal_is_reported_and_survives_a_kill_of_every_node() {
+    let mut c = Cluster::start(&["--unsafe-wal-no-sync"]);
+    let leader = c.wait_leader().await;
+    assert_eq!(c.status(leader).await.unsafe_settings, vec!["--unsafe-wal-no-sync"]);
+    c.client().put(b"k", b"v").await.unwrap();
+    for i in 0..3 {
+        c.kill(i);
+    }
+    for i in 0..3 {
+        c.start_node(i);
+    }
+    c.wait_leader().await;
+    assert_eq!(c.client().get(b"k").await.unwrap().as_deref(), Some(b"v".as_slice()));
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_safe_node_reports_no_unsafe_setting() {
     let c = Cluster::start(&[]);

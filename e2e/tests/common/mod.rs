@@ -41,6 +41,12 @@ pub struct TestHosts {
 impl TestHosts {
     /// Fresh hosts (leftovers of an earlier crashed test are cleared first).
     pub fn up() -> TestHosts {
+        TestHosts::up_with(|_| {})
+    }
+
+    /// Fresh hosts, with `describe` applied to their cluster description
+    /// (node flags, lossyfs data dirs).
+    pub fn up_with(describe: impl FnOnce(&mut Cluster)) -> TestHosts {
         let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
         require_root();
         let dir = tempfile::tempdir().unwrap();
@@ -50,6 +56,7 @@ impl TestHosts {
         let mut cluster = hosts.cluster();
         cluster.name = "test".into();
         cluster.node_args = vec!["--tick-interval".into(), "50ms".into()];
+        describe(&mut cluster);
         let cluster_path = dir.path().join("cluster.json");
         cluster.save(&cluster_path).unwrap();
         let control = Control::new(Cluster::load(&cluster_path).unwrap());

@@ -362,4 +362,21 @@ mod tests {
         assert!(w[1].label.contains("n1✕n2"));
         assert_eq!(failures.len(), 1);
     }
+
+    #[test]
+    fn power_failures_and_packet_loss_get_windows_and_labels_of_their_own() {
+        let ev =
+            |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
+        let lost = serde_json::json!({"nodes": ["n1", "n3"], "loss": "torn", "lost": {}});
+        let drops = serde_json::json!({"grudge": {"n2": ["n1"]}, "percent": 25});
+        let events = vec![
+            ev(1, "info", "lose-unsynced", lost.clone()),
+            ev(5, "info", "restart", lost),
+            ev(6, "info", "packet-loss", drops.clone()),
+            ev(9, "info", "stop-packet-loss", drops),
+        ];
+        let (w, _) = fault_windows(&events, 0, 100);
+        let got: Vec<(u64, u64, &str)> = w.iter().map(|w| (w.start, w.end, w.label.as_str())).collect();
+        assert_eq!(got, [(1, 5, "lose-unsynced (torn) n1,n3"), (6, 9, "packet-loss 25% n2✕n1")]);
+    }
 }

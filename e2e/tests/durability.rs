@@ -1,0 +1,148 @@
+//! The faults that reach below the process: a power failure through the
+//! lossyfs data dirs (lose-unsynced), and random packet loss, on the real
+//! local test hosts. Root only.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{wait_for, TestHosts, DEADLINE};
+use lossyfs::Loss;
+use nemesis::faults::{Applied, Fault};
+use nemesis::lifecycle::ProcState;
+use nemesis::partition::Shape;
+use raftkv_client::Client;
+use rand::SeedableRng;
+
+fn lossy(extra: &'static [&'static str]) -> impl FnOnce(&mut cluster::Cluster) {
+    move |c| {
+        c.lossy_fs = true;
+        c.node_args.extend(extra.iter().map(|s| s.to_string()));
+    }
+}
+
+/// No lossyfs daemon and no FUSE mount anywhere on the machine.
+fn nothing_mounted() -> Result<(), String> {
+    let procs = std::process::Command::new("pgrep").args(["-x", "lossyfs"]).output().unwrap();
+    if !procs.stdout.is_empty() {
+        return Err(format!("lossyfs still running: {}", String::from_utf8_lossy(&procs.stdout)));
+    }
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    match mounts.lines().find(|l| l.contains("lossyfs")) {
+        Some(l) => Err(format!("mount left: {l}")),
+        None => Ok(()),
+    }
+}
+
+async fn value_of(h: &TestHosts, key: &[u8]) -> Option<Vec<u8>> {
+    let deadline = tokio::time::Instant::now() + DEADLINE;
+    loop {
+        let mut c = Client::new(h.endpoints(), Duration::from_secs(2));
+        match c.get(key).await {
+            Ok(v) => return v,
+            Err(e) => assert!(tokio::time::Instant::now() < deadline, "no read answered within {DEADLINE:?}: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_power_failure_keeps_what_a_safe_node_synced_and_leaves_no_mount_behind() {
+    let h = TestHosts::up_with(lossy(&[]));
+    h.start_cluster().await;
+    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    for i in 0..20u32 {
+        client.put(format!("k{i}").as_bytes(), b"v").await.unwrap();
+    }
+    let all = h.control.names();
+    for loss in [Loss::Tail, Loss::Torn] {
+        let lost = h.control.lose(&all, loss, 7).await.expect("lose-unsynced");
+        assert_eq!(lost.len(), 3);
+        for n in &all {
+            assert_eq!(h.state(n).await, ProcState::Dead, "{n} stays down until the heal");
+        }
+        // What the node never synced is gone (RocksDB's info LOG at least),
+        // and the report names it.
+        assert!(lost.iter().all(|(_, r)| r.files.iter().any(|f| f.bytes_lost > 0)), "{lost:?}");
+        let report = h.control.heal().await;
+        assert!(report.is_healed(), "{report}");
+        h.control.wait_for_leader(DEADLINE).await.unwrap();
+        for i in 0..20u32 {
+            let v = value_of(&h, format!("k{i}").as_bytes()).await;
+            assert_eq!(v.as_deref(), Some(b"v".as_slice()), "k{i} was acknowledged, so synced, and is gone ({loss})");
+        }
+    }
+    h.control.stop(&all).await.unwrap();
+    nothing_mounted().unwrap();
+    h.control.wipe(&all).await.unwrap();
+    for n in &all {
+        let data = &h.control.node(n).unwrap().spec.data_dir;
+        assert!(!data.exists(), "{} left after wipe", data.display());
+        assert!(!data.with_extension("disk").exists(), "the backing dir of {n} left after wipe");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unsynced_wal_survives_a_kill_but_not_a_power_failure() {
+    let h = TestHosts::up_with(lossy(&["--unsafe-wal-no-sync"]));
+    h.start_cluster().await;
+    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    client.put(b"k", b"1").await.unwrap();
+    let all = h.control.names();
+
+    // A kill loses nothing: the page cache (here, lossyfs) keeps the writes.
+    h.control.kill(&all).await.unwrap();
+    assert!(h.control.heal().await.is_healed());
+    h.control.wait_for_leader(DEADLINE).await.unwrap();
+    assert_eq!(value_of(&h, b"k").await.as_deref(), Some(b"1".as_slice()), "a kill lost an acknowledged write");
+
+    client.put(b"k", b"2").await.unwrap();
+    let lost = h.control.lose(&all, Loss::Tail, 1).await.unwrap();
+    assert!(lost.iter().all(|(_, r)| r.files.iter().any(|f| f.path.ends_with(".log") && f.bytes_lost > 0)));
+    assert!(h.control.heal().await.is_healed());
+    h.control.wait_for_leader(DEADLINE).await.unwrap();
+    assert_ne!(
+        value_of(&h, b"k").await.as_deref(),
+        Some(b"2".as_slice()),
+        "the acknowledged write was never synced, yet survived a power failure"
+    );
+    h.control.stop(&all).await.unwrap();
+    nothing_mounted().unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lose_unsynced_without_lossyfs_data_dirs_is_refused_naming_the_fix() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    let err = h.control.lose(&["n1".into()], Loss::Tail, 0).await.unwrap_err().to_string();
+    assert!(err.contains("--lossy-fs"), "{err}");
+    assert_eq!(h.state("n1").await, ProcState::Running, "a refused fault must not touch the node");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn packet_loss_drops_a_share_of_packets_and_heal_removes_the_rules() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    let fault = Fault::PacketLoss { shape: Shape::IsolateOne, percent: 50 };
+    let applied = fault.apply(&h.control, &mut rng).await.unwrap();
+    let Applied::PacketLoss { grudge, percent } = &applied else { panic!("{applied:?}") };
+    assert_eq!(*percent, 50);
+    let rules: Vec<String> = h.control.rules().await.into_iter().flat_map(|r| r.unwrap()).collect();
+    let dropped: usize = grudge.0.values().map(|d| d.len()).sum();
+    assert_eq!(rules.len(), dropped, "one rule per dropped source: {rules:?}");
+    for r in &rules {
+        assert!(r.contains("--mode random") && r.contains("--probability 0.5"), "{r}");
+    }
+    // Half the packets still pass: the cluster keeps serving, however slowly.
+    let mut client = Client::new(h.endpoints(), Duration::from_secs(5));
+    wait_for("a write under 50% packet loss", || {
+        let mut c = Client::new(h.endpoints(), Duration::from_secs(5));
+        async move { c.put(b"k", b"v").await.is_ok() }
+    })
+    .await;
+    applied.undo(&h.control).await.unwrap();
+    let left: Vec<String> = h.control.rules().await.into_iter().flat_map(|r| r.unwrap()).collect();
+    assert!(left.is_empty(), "rules left after the undo: {left:?}");
+    client.put(b"k", b"w").await.unwrap();
+}
