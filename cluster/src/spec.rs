@@ -32,6 +32,10 @@ pub struct Cluster {
     /// what was never fsynced.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lossy_fs: bool,
+    /// Each node runs under libfaketime, its clocks offset by a file the
+    /// `clock` fault rewrites.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub faked_clock: bool,
 }
 
 /// One node and its host.
@@ -154,7 +158,7 @@ impl Cluster {
                 NodeSpec::standard(NodeId(i as u64 + 1), n, addr, port, host, base)
             })
             .collect();
-        Cluster { name: name.to_string(), nodes, node_args: vec![], lossy_fs: false }
+        Cluster { name: name.to_string(), nodes, node_args: vec![], lossy_fs: false, faked_clock: false }
     }
 
     /// Reads and validates a cluster file.
@@ -306,7 +310,13 @@ mod tests {
     }
 
     fn cluster() -> Cluster {
-        Cluster { name: "t".into(), nodes: (1..=3).map(node).collect(), node_args: vec![], lossy_fs: false }
+        Cluster {
+            name: "t".into(),
+            nodes: (1..=3).map(node).collect(),
+            node_args: vec![],
+            lossy_fs: false,
+            faked_clock: false,
+        }
     }
 
     #[test]

@@ -1,6 +1,6 @@
 //! The faults that reach below the process: a power failure through the
-//! lossyfs data dirs (lose-unsynced), and random packet loss, on the real
-//! local test hosts. Root only.
+//! lossyfs data dirs (lose-unsynced), random packet loss, and clocks moved
+//! through libfaketime, on the real local test hosts. Root only.
 
 mod common;
 
@@ -145,4 +145,52 @@ async fn packet_loss_drops_a_share_of_packets_and_heal_removes_the_rules() {
     let left: Vec<String> = h.control.rules().await.into_iter().flat_map(|r| r.unwrap()).collect();
     assert!(left.is_empty(), "rules left after the undo: {left:?}");
     client.put(b"k", b"w").await.unwrap();
+}
+
+fn faked_clock(c: &mut cluster::Cluster) {
+    c.faked_clock = true;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_leader_whose_clock_is_set_back_stops_ticking_and_loses_its_lead_until_healed() {
+    let h = TestHosts::up_with(faked_clock);
+    let old = h.start_cluster().await;
+    let node = h.control.node(&old).unwrap();
+    // The node runs under libfaketime, its clock read from its file.
+    let pid = std::fs::read_to_string(&node.spec.pid_file).unwrap();
+    let environ = std::fs::read(format!("/proc/{}/environ", pid.trim())).unwrap();
+    assert!(String::from_utf8_lossy(&environ).contains("libfaketimeMT"), "no libfaketime preload");
+    assert_eq!(node.clock().await.unwrap().as_deref(), Some("+0.000"));
+
+    // Set back 15 s, its timers stall: no heartbeats, so the others elect.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let fault = Fault::Clock {
+        target: nemesis::faults::Target::Node(old.clone()),
+        fault: nemesis::clock::ClockFault::Bump { offset_ms: -15_000 },
+    };
+    let applied = fault.apply(&h.control, &mut rng).await.unwrap();
+    assert_eq!(node.clock().await.unwrap().as_deref(), Some("-15.000"));
+    let status = h.control.status().await;
+    let row = status.iter().find(|s| s.name == old).unwrap();
+    assert_eq!(row.clock.as_ref().unwrap().as_deref(), Some("-15.000"), "status shows the offset");
+    wait_for("another node to lead", || async { h.control.leader().await.is_some_and(|l| l != old) }).await;
+
+    // A heal resets every clock; a stopped node keeps no clock file.
+    let report = h.control.heal().await;
+    assert!(report.is_healed(), "{report}");
+    assert_eq!(node.clock().await.unwrap().as_deref(), Some("+0.000"));
+    assert_eq!(applied.undo_f(), "reset-clock");
+    let all = h.control.names();
+    h.control.stop(&all).await.unwrap();
+    for n in &all {
+        assert_eq!(h.control.node(n).unwrap().clock().await.unwrap(), None, "{n} kept a clock file");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_faults_without_libfaketime_are_refused_naming_the_fix() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    let err = h.control.set_clock(&["n1".into()], 1000).await.unwrap_err().to_string();
+    assert!(err.contains("--faked-clock"), "{err}");
 }

@@ -98,6 +98,9 @@ enum Cmd {
         /// lose-unsynced fault needs.
         #[arg(long)]
         lossy_fs: bool,
+        /// Run each node under libfaketime, which the clock fault needs.
+        #[arg(long)]
+        faked_clock: bool,
         #[arg(long)]
         out: PathBuf,
     },
@@ -266,12 +269,13 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("local test hosts down (the blackhole route for {} stays)", h.subnet);
             Ok(0)
         }
-        Cmd::Describe { cluster, node_args, lossy_fs, out } => {
+        Cmd::Describe { cluster, node_args, lossy_fs, faked_clock, out } => {
             let mut c = cluster::Cluster::load(&cluster.cluster)?;
             let extra =
                 shlex::split(&node_args).with_context(|| format!("--node-args {node_args:?}: unbalanced quotes"))?;
             c.node_args.extend(extra);
             c.lossy_fs |= lossy_fs;
+            c.faked_clock |= faked_clock;
             c.save(&out)?;
             println!("{}", out.display());
             Ok(0)
@@ -448,6 +452,11 @@ fn print_status(status: &[crate::control::NodeStatus]) {
         }
         if let Err(e) = &s.process {
             faults.push(format!("process unknown: {e}"));
+        }
+        match &s.clock {
+            Ok(Some(c)) if c != "+0.000" => faults.push(format!("clock {c}")),
+            Err(e) => faults.push(format!("clock unknown: {e}")),
+            _ => {}
         }
         println!(
             "{:<6} {:<20} {:<8} {:<10} {:>5} {:<7} {:>8} {:>8}  {}",

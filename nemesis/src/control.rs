@@ -15,6 +15,7 @@ use lossyfs::{Loss, LossReport};
 use raftkv_client::Client;
 use serde::Serialize;
 
+use crate::clock::Offset;
 use crate::lifecycle::{NodeProc, ProcState, STEP_TIMEOUT};
 use crate::partition::{self, Grudge};
 use crate::remote::RemoteError;
@@ -41,6 +42,11 @@ pub enum ControlError {
          (scripts/run-test does so when --faults names lose-unsynced)"
     )]
     NoLossyFsMount,
+    #[error(
+        "clock faults need nodes under libfaketime: describe the cluster with `nemesis describe --faked-clock` \
+         (scripts/run-test does so when --faults names clock)"
+    )]
+    NoFakedClock,
     #[error("{0}")]
     NoLeader(String),
 }
@@ -59,6 +65,8 @@ pub struct NodeStatus {
     pub raft_error: Option<String>,
     /// Our iptables rules on its host, or why they could not be listed.
     pub rules: Result<Vec<String>, String>,
+    /// Its clock offset, when it runs under libfaketime.
+    pub clock: Result<Option<String>, String>,
 }
 
 /// What a heal could not repair. Empty means everything is healed.
@@ -180,6 +188,14 @@ impl Control {
         collect(join_all(steps).await)
     }
 
+    /// Sets the clock offset of the named nodes, in parallel.
+    pub async fn set_clock(&self, names: &[String], offset_ms: i64) -> Result<(), ControlError> {
+        if !self.cluster.faked_clock {
+            return Err(ControlError::NoFakedClock);
+        }
+        self.on_each(names, |n| n.set_clock(offset_ms)).await
+    }
+
     pub async fn pause(&self, names: &[String]) -> Result<(), ControlError> {
         self.on_each(names, |n| n.pause()).await
     }
@@ -262,13 +278,15 @@ impl Control {
     pub async fn status(&self) -> Vec<NodeStatus> {
         let states = self.states().await;
         let rules = self.rules().await;
+        let clocks = join_all(self.nodes.iter().map(|n| n.clock())).await;
         let raft = join_all(self.cluster.nodes.iter().map(|n| async move {
             let mut c = Client::new(vec![], STATUS_TIMEOUT);
             c.status_of(&n.endpoint()).await
         }))
         .await;
         let mut out = Vec::new();
-        for (((spec, state), rules), raft) in self.cluster.nodes.iter().zip(states).zip(rules).zip(raft) {
+        let all = self.cluster.nodes.iter().zip(states).zip(rules).zip(raft).zip(clocks);
+        for ((((spec, state), rules), raft), clock) in all {
             let mut s = NodeStatus {
                 name: spec.name.clone(),
                 endpoint: spec.endpoint(),
@@ -280,6 +298,7 @@ impl Control {
                 applied: None,
                 raft_error: None,
                 rules: rules.map_err(|e| e.to_string()),
+                clock: clock.map_err(|e| e.to_string()),
             };
             match raft {
                 Ok(r) => {
@@ -314,6 +333,17 @@ impl Control {
                 if let Err(e) = n.remote.run("heal partition", &net, STEP_TIMEOUT).await {
                     broken.push(format!("partition rules not removed: {e}"));
                 }
+                // Only a clock that is off is reset: a stopped node keeps no
+                // clock file.
+                match n.clock().await {
+                    Ok(Some(c)) if c != Offset(0).to_string() => {
+                        if let Err(e) = n.set_clock(0).await {
+                            broken.push(format!("clock not reset: {e}"));
+                        }
+                    }
+                    Err(e) => broken.push(format!("clock unknown: {e}")),
+                    _ => {}
+                }
                 match n.state().await {
                     Ok(ProcState::Paused) => {
                         if let Err(e) = n.resume().await {
@@ -347,6 +377,11 @@ impl Control {
             }
             if let Ok(s @ (ProcState::Paused | ProcState::Dead)) = state {
                 report.still_broken.push(format!("{}: process still {s}", n.name()));
+            }
+            if let Ok(Some(c)) = n.clock().await {
+                if c != Offset(0).to_string() {
+                    report.still_broken.push(format!("{}: clock still at {c}", n.name()));
+                }
             }
         }
         report

@@ -17,6 +17,7 @@ use serde_json::{json, Value};
 use lossyfs::journal::LOSSES;
 use lossyfs::{Loss, LossReport};
 
+use crate::clock::ClockFault;
 use crate::control::{Control, ControlError};
 use crate::partition::{Grudge, Shape, ALL_SHAPES};
 
@@ -39,11 +40,13 @@ pub enum FaultKind {
     LoseUnsynced,
     /// Drop a share of the packets along a partition shape.
     PacketLoss,
+    /// Bump, strobe or drift the clocks of some nodes.
+    Clock,
 }
 
 /// Every fault family: its name on the command line and what it does. The
 /// one table of fault names (`nemesis faults` prints it).
-pub const FAULT_KINDS: [(FaultKind, &str, &str); 8] = [
+pub const FAULT_KINDS: [(FaultKind, &str, &str); 9] = [
     (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way"),
     (FaultKind::Kill, "kill", "SIGKILL one node, the leader, a majority or all, then restart them"),
     (FaultKind::KillAll, "kill-all", "SIGKILL every node at once, then restart them"),
@@ -65,12 +68,25 @@ pub const FAULT_KINDS: [(FaultKind, &str, &str); 8] = [
         "packet-loss",
         "drop 10-50% of packets at random along a partition shape (one way or both ways), then stop",
     ),
+    (
+        FaultKind::Clock,
+        "clock",
+        "bump (1-10 s either way), strobe or drift (0.1x-5x) the clocks of one, the leader, a majority or all, \
+         then reset; runs beside the other faults, not between them (needs libfaketime; run-test sets it up)",
+    ),
 ];
 
 /// The shares of packets a packet-loss fault drops, in percent.
 const LOSS_PERCENTS: [u8; 3] = [10, 25, 50];
 
 impl FaultKind {
+    /// Clock faults run in a schedule lane of their own, so that a skewed
+    /// clock can meet a partition or a kill, as in Jepsen's combined
+    /// nemesis; every other fault waits for the one before it to end.
+    pub fn own_lane(self) -> bool {
+        self == FaultKind::Clock
+    }
+
     pub fn name(self) -> &'static str {
         FAULT_KINDS.iter().find(|(k, ..)| *k == self).map(|(_, name, _)| *name).expect("every kind is in the table")
     }
@@ -170,6 +186,10 @@ pub enum Fault {
         shape: Shape,
         percent: u8,
     },
+    Clock {
+        target: Target,
+        fault: ClockFault,
+    },
 }
 
 /// How long [`Fault::PauseIsolate`] waits for the others to elect a new
@@ -199,6 +219,10 @@ impl Fault {
                 shape: *ALL_SHAPES.choose(rng).expect("shapes exist"),
                 percent: *LOSS_PERCENTS.choose(rng).unwrap(),
             },
+            FaultKind::Clock => Fault::Clock {
+                target: [Target::One, Target::Leader, Target::Majority, Target::All].choose(rng).unwrap().clone(),
+                fault: ClockFault::choose(rng),
+            },
         }
     }
 
@@ -211,6 +235,7 @@ impl Fault {
             Fault::PauseIsolate => "pause-isolate",
             Fault::LoseUnsynced { .. } => "lose-unsynced",
             Fault::PacketLoss { .. } => "packet-loss",
+            Fault::Clock { .. } => "clock",
         }
     }
 
@@ -224,6 +249,11 @@ impl Fault {
                 json!({ "target": target.to_string(), "loss": loss, "seed": seed })
             }
             Fault::PacketLoss { shape, percent } => json!({ "shape": shape.name(), "percent": percent }),
+            Fault::Clock { target, fault } => {
+                let mut v = fault.value();
+                v["target"] = json!(target.to_string());
+                v
+            }
         }
     }
 
@@ -239,6 +269,21 @@ impl Fault {
                 let grudge = grudge_of(*shape, control, rng).await?;
                 control.drop_packets(&grudge, Some(*percent)).await?;
                 Ok(Applied::PacketLoss { grudge, percent: *percent })
+            }
+            Fault::Clock { target, fault } => {
+                let nodes = target.resolve(control, rng).await?;
+                let offsets = fault.offsets();
+                for (i, offset) in offsets.iter().enumerate() {
+                    if i > 0 {
+                        tokio::time::sleep(ClockFault::step()).await;
+                    }
+                    if let Err(e) = control.set_clock(&nodes, *offset).await {
+                        // Never leave a clock half-moved.
+                        let _ = control.set_clock(&nodes, 0).await;
+                        return Err(e);
+                    }
+                }
+                Ok(Applied::Clock { nodes, fault: fault.clone(), offset_ms: *offsets.last().unwrap_or(&0) })
             }
             Fault::LoseUnsynced { target, loss, seed } => {
                 let nodes = target.resolve(control, rng).await?;
@@ -308,6 +353,12 @@ pub enum Applied {
         loss: Loss,
         lost: Vec<(String, LossReport)>,
     },
+    /// Clocks moved; `offset_ms` is the offset left in force.
+    Clock {
+        nodes: Vec<String>,
+        fault: ClockFault,
+        offset_ms: i64,
+    },
     Killed(Vec<String>),
     Paused(Vec<String>),
     /// The old leader, resumed, and the cut that isolates it.
@@ -330,6 +381,12 @@ impl Applied {
                 let reports: serde_json::Map<String, Value> = lost.iter().map(|(n, r)| (n.clone(), json!(r))).collect();
                 json!({ "nodes": nodes, "loss": loss, "lost": reports })
             }
+            Applied::Clock { nodes, fault, offset_ms } => {
+                let mut v = fault.value();
+                v["nodes"] = json!(nodes);
+                v["offset_ms"] = json!(offset_ms);
+                v
+            }
         }
     }
 
@@ -340,6 +397,7 @@ impl Applied {
             Applied::Killed(_) | Applied::Lost { .. } => "restart",
             Applied::Paused(_) => "resume",
             Applied::PacketLoss { .. } => "stop-packet-loss",
+            Applied::Clock { .. } => "reset-clock",
         }
     }
 
@@ -353,6 +411,7 @@ impl Applied {
                 let nodes: Vec<String> = lost.iter().map(|(n, _)| n.clone()).collect();
                 control.start(&nodes).await
             }
+            Applied::Clock { nodes, .. } => control.set_clock(nodes, 0).await,
             Applied::Paused(n) => control.resume(n).await,
         }
     }
@@ -371,8 +430,8 @@ mod tests {
         assert_eq!(Fault::choose(kinds[2], &mut rng), Fault::PauseIsolate);
         assert_eq!(Fault::choose(kinds[0], &mut rng), Fault::Kill(Target::All));
         assert_eq!(Fault::choose(kinds[1], &mut rng), Fault::Kill(Target::Majority));
-        let err = FaultKind::parse_list("partition,clock").unwrap_err();
-        assert!(err.contains("clock"), "{err}");
+        let err = FaultKind::parse_list("partition,meteor").unwrap_err();
+        assert!(err.contains("meteor") && err.contains("clock"), "{err}");
     }
 
     #[test]
@@ -405,7 +464,9 @@ mod tests {
     fn every_kind_has_a_row_in_the_table() {
         let all: Vec<&str> = FAULT_KINDS.iter().map(|(_, n, _)| *n).collect();
         assert_eq!(FaultKind::parse_list(&all.join(",")).unwrap().len(), FAULT_KINDS.len());
-        assert!(all.contains(&"lose-unsynced") && all.contains(&"packet-loss"));
+        assert!(all.contains(&"lose-unsynced") && all.contains(&"packet-loss") && all.contains(&"clock"));
+        let lanes: Vec<&str> = FAULT_KINDS.iter().filter(|(k, ..)| k.own_lane()).map(|(_, n, _)| *n).collect();
+        assert_eq!(lanes, ["clock"]);
     }
 
     #[test]

@@ -6,15 +6,19 @@
 //! - [`hosts`]: the local test hosts (network namespaces on a bridge);
 //! - [`remote`]: running a shell command on a host (`ip netns exec` or SSH);
 //! - [`lifecycle`]: one node's process: install, start, stop, kill, pause;
-//! - [`partition`]: grudges, partition shapes, and their iptables rules;
+//! - [`partition`]: grudges, partition shapes, and their iptables rules
+//!   (whole, or a random share of the packets);
+//! - [`clock`]: clock bumps, strobes and drifts through libfaketime;
 //! - [`control`]: actions across the cluster: lifecycle, partitions,
 //!   leader lookup, status, heal;
-//! - [`faults`]: the fault catalogue and how each fault is undone;
+//! - [`faults`]: the fault catalogue and how each fault is undone
+//!   (power failures go through the `lossyfs` crate's data dirs);
 //! - [`scheduler`]: `nemesis run`'s seeded schedule of faults;
 //! - [`events`]: the events file (JSON lines, history format);
 //! - [`cli`]: the command line.
 
 pub mod cli;
+pub mod clock;
 pub mod control;
 pub mod events;
 pub mod faults;

@@ -21,6 +21,7 @@ use cluster::{Cluster, NodeSpec};
 use lossyfs::control::Response;
 use lossyfs::{Loss, LossReport};
 
+use crate::clock::Offset;
 use crate::remote::{quote, Remote, RemoteError};
 
 /// Upper bound for one lifecycle step on a host. Steps wait for their
@@ -64,6 +65,8 @@ pub struct NodeProc {
     serve: String,
     /// The lossyfs binary on the host, when the data dir is a lossyfs mount.
     lossyfs: Option<PathBuf>,
+    /// Whether the node runs under libfaketime.
+    faked_clock: bool,
 }
 
 /// The name of the lossyfs binary, installed beside the node's.
@@ -86,11 +89,22 @@ impl NodeProc {
         args.extend(cluster.node_args.iter().cloned());
         let serve = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         let lossyfs = cluster.lossy_fs.then(|| spec.binary.with_file_name(LOSSYFS));
-        NodeProc { spec: spec.clone(), remote: Remote::for_node(spec), serve, lossyfs }
+        NodeProc {
+            spec: spec.clone(),
+            remote: Remote::for_node(spec),
+            serve,
+            lossyfs,
+            faked_clock: cluster.faked_clock,
+        }
     }
 
     pub fn name(&self) -> &str {
         &self.spec.name
+    }
+
+    /// Whether the node runs under libfaketime.
+    pub fn faked_clock(&self) -> bool {
+        self.faked_clock
     }
 
     /// Runs one step of `lifecycle.sh` on the node's host, with this
@@ -106,7 +120,7 @@ impl NodeProc {
         // `ps -o comm=` shows at most 15 characters of the name.
         let comm: String = comm.chars().take(15).collect();
         format!(
-            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\nfs={}\n{LIFECYCLE_SH}\n{step}\n",
+            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\nfs={}\nclock={}\n{LIFECYCLE_SH}\n{step}\n",
             quote(&self.spec.pid_file.to_string_lossy()),
             quote(&self.spec.binary.to_string_lossy()),
             quote(&comm),
@@ -114,6 +128,7 @@ impl NodeProc {
             quote(&self.spec.log_file.to_string_lossy()),
             self.serve,
             quote(&self.lossyfs.as_deref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
+            u8::from(self.faked_clock),
         )
     }
 
@@ -153,6 +168,22 @@ impl NodeProc {
             Ok(other) => Err(bad(format!("lossyfs answered {other:?}"))),
             Err(e) => Err(bad(format!("unreadable answer from lossyfs {:?}: {e}", out.trim()))),
         }
+    }
+
+    /// Sets the node's clock offset (libfaketime's timestamp file); the
+    /// running node reads it at its next clock call.
+    pub async fn set_clock(&self, offset_ms: i64) -> Result<(), RemoteError> {
+        self.step("clock", &format!("step_clock {}", Offset(offset_ms))).await.map(drop)
+    }
+
+    /// The node's clock offset as its file holds it, or None when the node
+    /// runs on the real clock.
+    pub async fn clock(&self) -> Result<Option<String>, RemoteError> {
+        if !self.faked_clock {
+            return Ok(None);
+        }
+        let out = self.step("read clock", "step_clock_show").await?;
+        Ok(Some(out.trim().to_string()).filter(|s| !s.is_empty()))
     }
 
     /// SIGSTOP.
@@ -214,6 +245,7 @@ mod tests {
             nodes: vec![spec.clone()],
             node_args: vec![nasty.clone(), "--x".into()],
             lossy_fs: true,
+            faked_clock: true,
         };
         let node = NodeProc::new(&cluster, &spec);
         let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "$fs" "${serve[@]}""#;

@@ -5,15 +5,17 @@
 #
 # Inputs: pidfile, bin (the raftkv binary), comm (its name as `ps` shows
 # it), data (the data dir), log (the node's log file), serve (an array:
-# the full `raftkv serve` command line), and fs: the lossyfs binary when
-# the data dir is a lossyfs mount, else empty.
+# the full `raftkv serve` command line), fs: the lossyfs binary when the
+# data dir is a lossyfs mount, else empty, and clock: 1 when the node runs
+# under libfaketime, its clock offset read from $data.clock.
 #
 # With fs set, the node's files live in $data.disk and $data is a lossyfs
 # mount over it, made afresh before every start: each step runs in a mount
 # namespace of its own on the local hosts (`ip netns exec`), and a mount is
 # seen only by the processes started in the step that made it.
 set -u
-: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${fs?}"
+: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${fs?}" "${clock:?}"
+clockfile="$data.clock"
 disk="$data.disk"
 fsock="$data.fs.sock"
 fspid="$data.fs.pid"
@@ -81,8 +83,18 @@ step_start() {
   mkdir -p "$data" "$(dirname "$log")" "$(dirname "$pidfile")"
   fs_mount
   rm -f "$pidfile"
+  # Under libfaketime, the clock starts true; the file is reread at every
+  # clock call (FAKETIME_NO_CACHE), so a fault takes effect at once.
+  local faked=()
+  if [ "$clock" = 1 ]; then
+    local lib="" l
+    for l in /usr/lib/*/faketime/libfaketimeMT.so.1; do [ -e "$l" ] && lib=$l; done
+    [ -n "$lib" ] || { echo "libfaketime is not installed on this host (apt-get install libfaketime)" >&2; exit 3; }
+    printf '+0.000\n' > "$clockfile"
+    faked=(env LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$clockfile" FAKETIME_NO_CACHE=1)
+  fi
   # The inner shell writes its own pid, then becomes the node.
-  nohup setsid bash -c "echo \$\$ > \"\$0\"; exec \"\$@\"" "$pidfile" "${serve[@]}" >> "$log" 2>&1 < /dev/null &
+  nohup setsid bash -c "echo \$\$ > \"\$0\"; exec \"\$@\"" "$pidfile" "${faked[@]}" "${serve[@]}" >> "$log" 2>&1 < /dev/null &
   for _ in $(seq 100); do [ -s "$pidfile" ] && exit 0; sleep 0.05; done
   echo "no pid file $pidfile within 5 s of starting" >&2; exit 1
 }
@@ -104,6 +116,17 @@ step_lose() {
     running|paused) kill -9 "$(cat "$pidfile")" 2>/dev/null || true; wait_state dead;;
   esac
   "$fs" lose --socket "$fsock" --loss "$1" --seed "$2"
+}
+
+# Sets the clock offset (step_clock +1.500): written whole, then renamed,
+# so the node never reads half a line.
+step_clock() {
+  [ "$clock" = 1 ] || { echo "the node runs on the real clock: describe the cluster with --faked-clock" >&2; exit 3; }
+  printf '%s\n' "$1" > "$clockfile.new" && mv -f "$clockfile.new" "$clockfile"
+}
+
+step_clock_show() {
+  cat "$clockfile" 2>/dev/null || true
 }
 
 # SIGSTOP.
@@ -135,7 +158,7 @@ step_stop() {
     [ "$(state)" = dead ] || kill -9 "$pid" 2>/dev/null || true
     wait_state dead
   fi
-  rm -f "$pidfile"
+  rm -f "$pidfile" "$clockfile"
   fs_unmount
 }
 
@@ -146,7 +169,7 @@ step_wipe() {
   case $(state) in running|paused) echo "refusing to wipe the data dir of a $(state) node" >&2; exit 1;; esac
   fs_unmount
   rm -rf "$data" "$disk"
-  rm -f "$log"
+  rm -f "$log" "$clockfile"
 }
 
 step_state() {

@@ -1,6 +1,9 @@
 //! The fault schedule of `nemesis run`: wait, apply a random fault, hold
 //! it, undo it, and again, until the duration is over.
 //!
+//! Clock faults run in a lane of their own beside the others (a skewed
+//! clock has to meet a partition to matter), each lane with its own RNG.
+//!
 //! Every random choice (which fault, which shape or target, how long to
 //! wait) comes from one RNG seeded with `--seed`, and each fault draws its
 //! own sub-seed, so a leader that differs between runs does not shift the
@@ -8,6 +11,7 @@
 //! [`run_and_heal`] heals whatever is left, whatever way the run ends:
 //! at the end, on SIGINT or SIGTERM, and after an error.
 
+use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
@@ -47,42 +51,72 @@ async fn sleep_before(d: Duration, end: Instant) -> bool {
     }
 }
 
+/// Salts the RNG of the clock lane, so that adding clock faults to a mix
+/// leaves the other faults' choices as they were.
+const OWN_LANE_SALT: u64 = 0x636c_6f63_6b00_0000;
+
 /// Runs the schedule. Failed fault commands are recorded as `fail` events
 /// and the schedule goes on; only a failure to write the events file stops
-/// it.
+/// it. Faults that run in a lane of their own ([`FaultKind::own_lane`]:
+/// the clock) have a schedule of their own beside the others'.
 pub async fn run(control: &Control, schedule: &Schedule, log: &mut EventLog) -> std::io::Result<()> {
-    let mut rng = StdRng::seed_from_u64(schedule.seed);
+    let (own, rest): (Vec<FaultKind>, Vec<FaultKind>) = schedule.faults.iter().partition(|k| k.own_lane());
     let end = Instant::now() + schedule.duration;
-    if schedule.faults.is_empty() {
+    let log = Mutex::new(log);
+    if own.is_empty() || rest.is_empty() {
+        return lane(control, &schedule.faults, schedule.interval, schedule.seed, end, &log).await;
+    }
+    let (a, b) = tokio::join!(
+        lane(control, &rest, schedule.interval, schedule.seed, end, &log),
+        lane(control, &own, schedule.interval, schedule.seed ^ OWN_LANE_SALT, end, &log),
+    );
+    a.and(b)
+}
+
+/// One lane: wait, apply a random fault of `kinds`, hold it, undo it, and
+/// again, until `end`.
+async fn lane(
+    control: &Control,
+    kinds: &[FaultKind],
+    interval: Duration,
+    seed: u64,
+    end: Instant,
+    log: &Mutex<&mut EventLog>,
+) -> std::io::Result<()> {
+    let write = |kind: &str, f: &str, value: serde_json::Value, error: Option<String>| {
+        log.lock().unwrap_or_else(|p| p.into_inner()).write(kind, f, value, error)
+    };
+    let mut rng = StdRng::seed_from_u64(seed);
+    if kinds.is_empty() {
         tokio::time::sleep_until(end).await;
         return Ok(());
     }
     loop {
-        if !sleep_before(jitter(schedule.interval, &mut rng), end).await {
+        if !sleep_before(jitter(interval, &mut rng), end).await {
             return Ok(());
         }
-        let kind = *schedule.faults.choose(&mut rng).expect("faults is not empty");
+        let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
         let fault = Fault::choose(kind, &mut rng);
         let mut sub = StdRng::seed_from_u64(rng.gen());
-        let hold = jitter(schedule.interval, &mut rng);
-        log.write("invoke", fault.f(), fault.value(), None)?;
+        let hold = jitter(interval, &mut rng);
+        write("invoke", fault.f(), fault.value(), None)?;
         let applied = match fault.apply(control, &mut sub).await {
             Ok(a) => {
-                log.write("info", fault.f(), a.value(), None)?;
+                write("info", fault.f(), a.value(), None)?;
                 a
             }
             Err(e) => {
-                log.write("fail", fault.f(), fault.value(), Some(e.to_string()))?;
+                write("fail", fault.f(), fault.value(), Some(e.to_string()))?;
                 continue;
             }
         };
         // The fault is held to its end even when the run's end comes
         // first; the undo below always runs.
         sleep_before(hold, end).await;
-        log.write("invoke", applied.undo_f(), applied.value(), None)?;
+        write("invoke", applied.undo_f(), applied.value(), None)?;
         match applied.undo(control).await {
-            Ok(()) => log.write("info", applied.undo_f(), applied.value(), None)?,
-            Err(e) => log.write("fail", applied.undo_f(), applied.value(), Some(e.to_string()))?,
+            Ok(()) => write("info", applied.undo_f(), applied.value(), None)?,
+            Err(e) => write("fail", applied.undo_f(), applied.value(), Some(e.to_string()))?,
         }
     }
 }

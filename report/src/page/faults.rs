@@ -33,6 +33,7 @@ pub(super) fn undo_of(f: &str) -> Option<&'static str> {
         "kill" | "lose-unsynced" => "restart",
         "pause" => "resume",
         "packet-loss" => "stop-packet-loss",
+        "clock" => "reset-clock",
         _ => return None,
     })
 }
@@ -50,6 +51,16 @@ pub(super) fn fault_label(f: &str, value: &Json) -> String {
     };
     if let (Some(g), Some(p)) = (value.get("grudge").and_then(Json::as_object), value.get("percent")) {
         return format!("packet-loss {p}% {}", grudge(g));
+    }
+    if let (Some(n), Some(shape)) = (value.get("nodes").and_then(Json::as_array), value.get("clock")) {
+        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
+        let how = match shape.as_str() {
+            Some("bump") => format!("bump {:+} ms", value["offset_ms"].as_i64().unwrap_or(0)),
+            Some("strobe") => format!("strobe ±{} ms", value["delta_ms"].as_i64().unwrap_or(0)),
+            Some("drift") => format!("drift {}%", value["rate_pct"].as_i64().unwrap_or(100)),
+            _ => "?".into(),
+        };
+        return format!("clock {how} {}", n.join(","));
     }
     if let (Some(n), Some(loss)) = (value.get("nodes").and_then(Json::as_array), value.get("loss")) {
         let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();

@@ -364,12 +364,15 @@ mod tests {
     }
 
     #[test]
-    fn power_failures_and_packet_loss_get_windows_and_labels_of_their_own() {
+    fn power_failures_packet_loss_and_clocks_get_windows_and_labels_of_their_own() {
         let ev =
             |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
         let lost = serde_json::json!({"nodes": ["n1", "n3"], "loss": "torn", "lost": {}});
         let drops = serde_json::json!({"grudge": {"n2": ["n1"]}, "percent": 25});
+        let clock = serde_json::json!({"clock": "bump", "offset_ms": -3000, "nodes": ["n2"]});
         let events = vec![
+            ev(0, "info", "clock", clock.clone()),
+            ev(7, "info", "reset-clock", clock),
             ev(1, "info", "lose-unsynced", lost.clone()),
             ev(5, "info", "restart", lost),
             ev(6, "info", "packet-loss", drops.clone()),
@@ -377,6 +380,9 @@ mod tests {
         ];
         let (w, _) = fault_windows(&events, 0, 100);
         let got: Vec<(u64, u64, &str)> = w.iter().map(|w| (w.start, w.end, w.label.as_str())).collect();
-        assert_eq!(got, [(1, 5, "lose-unsynced (torn) n1,n3"), (6, 9, "packet-loss 25% n2✕n1")]);
+        assert_eq!(
+            got,
+            [(0, 7, "clock bump -3000 ms n2"), (1, 5, "lose-unsynced (torn) n1,n3"), (6, 9, "packet-loss 25% n2✕n1")]
+        );
     }
 }
