@@ -20,6 +20,8 @@ pub enum Request {
     Lose { loss: Loss, seed: u64 },
     /// A clean unmount: nothing is lost, as at a clean shutdown.
     Unmount,
+    /// Fills the disk (`full: true`) or frees it again.
+    Fill { full: bool },
 }
 
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -28,6 +30,7 @@ pub enum Response {
     Status { unsynced: Unsynced },
     Lost { loss: Loss, seed: u64, report: LossReport },
     Unmounted,
+    Filled { full: bool },
     Error { message: String },
 }
 

@@ -70,6 +70,11 @@ fn answer(state: &Shared, req: Request) -> (Response, bool) {
     let mut s = lock(state);
     match req {
         Request::Status => (Response::Status { unsynced: s.journal.unsynced() }, false),
+        Request::Fill { full } => {
+            s.full = full;
+            eprintln!("lossyfs: the disk is {}", if full { "full" } else { "free again" });
+            (Response::Filled { full }, false)
+        }
         Request::Lose { loss, seed } => {
             s.off = true;
             match s.journal.lose(loss, &mut rand::rngs::StdRng::seed_from_u64(seed)) {

@@ -40,6 +40,10 @@ pub struct State {
     /// Once a power failure has been simulated, every operation fails:
     /// the machine is off.
     pub off: bool,
+    /// The disk is full: whatever needs new space fails with ENOSPC (a
+    /// write past a file's end, a new file, a grown length); overwrites
+    /// in place still succeed, as on a real full disk.
+    pub full: bool,
     paths: HashMap<u64, PathBuf>,
     handles: HashMap<u64, Handle>,
     next_fh: u64,
@@ -71,6 +75,7 @@ impl State {
         Ok(State {
             journal: Journal::new(root),
             off: false,
+            full: false,
             paths: HashMap::from([(ROOT_INO, root.to_path_buf())]),
             handles: HashMap::new(),
             next_fh: 1,
@@ -118,6 +123,15 @@ impl State {
 
     fn handle(&self, fh: u64) -> Result<&Handle, i32> {
         self.handles.get(&fh).ok_or(libc::EBADF)
+    }
+
+    /// ENOSPC when the disk is full.
+    fn space(&self) -> Result<(), i32> {
+        if self.full {
+            Err(libc::ENOSPC)
+        } else {
+            Ok(())
+        }
     }
 
     fn add_handle(&mut self, file: File, ino: u64) -> u64 {
@@ -286,6 +300,9 @@ impl Filesystem for LossyFs {
                         Some(h) => h.file.try_clone().map_err(errno)?,
                         None => OpenOptions::new().write(true).open(&path).map_err(errno)?,
                     };
+                    if size > file.metadata().map_err(errno)?.len() {
+                        s.space()?;
+                    }
                     s.journal.before_set_len(ino, &file, &path, size).map_err(errno)?;
                     file.set_len(size).map_err(errno)?;
                 }
@@ -309,6 +326,7 @@ impl Filesystem for LossyFs {
             reply,
             |s| {
                 let p = s.child(parent, name)?;
+                s.space()?;
                 std::fs::create_dir(&p).map_err(errno)?;
                 std::fs::set_permissions(&p, std::fs::Permissions::from_mode(mode & !umask & 0o7777)).map_err(errno)?;
                 s.journal.created(parent, &p, true);
@@ -398,6 +416,7 @@ impl Filesystem for LossyFs {
             |s| {
                 let from = s.path(ino)?;
                 let to = s.child(newparent, newname)?;
+                s.space()?;
                 std::fs::hard_link(&from, &to).map_err(errno)?;
                 s.journal.created(newparent, &to, false);
                 let meta = std::fs::symlink_metadata(&to).map_err(errno)?;
@@ -471,6 +490,9 @@ impl Filesystem for LossyFs {
                 let h = s.handle(fh)?;
                 let (file, ino) = (h.file.try_clone().map_err(errno)?, h.ino);
                 let path = s.path(ino)?;
+                if s.full && offset as u64 + data.len() as u64 > file.metadata().map_err(errno)?.len() {
+                    return Err(libc::ENOSPC);
+                }
                 s.journal.before_write(ino, &file, &path, offset as u64, data.len() as u64).map_err(errno)?;
                 file.write_all_at(data, offset as u64).map_err(errno)?;
                 Ok(data.len() as u32)
@@ -566,6 +588,9 @@ impl Filesystem for LossyFs {
                 if unsafe { libc::statvfs(root.as_ptr(), &mut st) } != 0 {
                     return Err(errno(io::Error::last_os_error()));
                 }
+                if s.full {
+                    (st.f_bfree, st.f_bavail) = (0, 0);
+                }
                 Ok(st)
             },
             |st| reply.statfs(
@@ -601,6 +626,9 @@ impl Filesystem for LossyFs {
             |s| {
                 let p = s.child(parent, name)?;
                 let existed = std::fs::symlink_metadata(&p).is_ok();
+                if !existed {
+                    s.space()?;
+                }
                 let mut o = OpenOptions::new();
                 o.read(true).write(true).create(true).mode(mode & !umask & 0o7777);
                 if flags & libc::O_EXCL != 0 {
@@ -643,6 +671,7 @@ impl Filesystem for LossyFs {
                 if mode & !libc::FALLOC_FL_KEEP_SIZE != 0 {
                     return Err(libc::EOPNOTSUPP);
                 }
+                s.space()?;
                 let h = s.handle(fh)?;
                 let file = h.file.try_clone().map_err(errno)?;
                 if mode & libc::FALLOC_FL_KEEP_SIZE == 0 {

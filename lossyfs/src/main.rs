@@ -44,6 +44,15 @@ enum Cmd {
         #[arg(long)]
         socket: PathBuf,
     },
+    /// Fills the disk: whatever needs new space fails with ENOSPC until
+    /// `fill --free`.
+    Fill {
+        #[arg(long)]
+        socket: PathBuf,
+        /// Frees the disk again instead.
+        #[arg(long)]
+        free: bool,
+    },
     /// How much is unsynced now.
     Status {
         #[arg(long)]
@@ -61,6 +70,7 @@ fn main() -> Result<()> {
         Cmd::Lose { socket, loss, seed } => (socket, Request::Lose { loss, seed }),
         Cmd::Unmount { socket } => (socket, Request::Unmount),
         Cmd::Status { socket } => (socket, Request::Status),
+        Cmd::Fill { socket, free } => (socket, Request::Fill { full: !free }),
     };
     match control::request(&socket, &req)? {
         Response::Error { message } => bail!("lossyfs: {message}"),

@@ -22,6 +22,8 @@ use crate::remote::RemoteError;
 
 /// How long one Status RPC may take.
 const STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
+/// How long a node restarted on damaged files gets to serve, or to die.
+const RECOVERY_WAIT: Duration = Duration::from_secs(10);
 
 /// Errors of a multi-node action: every node that failed, with why.
 #[derive(Debug, thiserror::Error)]
@@ -38,8 +40,8 @@ pub enum ControlError {
     )]
     NoLossyfs(String),
     #[error(
-        "lose-unsynced needs lossyfs data dirs: describe the cluster with `nemesis describe --lossy-fs` \
-         (scripts/run-test does so when --faults names lose-unsynced)"
+        "lose-unsynced and disk-full need lossyfs data dirs: describe the cluster with \
+         `nemesis describe --lossy-fs` (scripts/run-test does so when --faults names either)"
     )]
     NoLossyFsMount,
     #[error(
@@ -47,6 +49,8 @@ pub enum ControlError {
          (scripts/run-test does so when --faults names clock)"
     )]
     NoFakedClock,
+    #[error("{0}: no log, table or manifest file to corrupt yet")]
+    NothingToCorrupt(String),
     #[error("{0}")]
     NoLeader(String),
 }
@@ -186,6 +190,44 @@ impl Control {
             n.lose(loss, seed.wrapping_add(i as u64)).await.map(|r| (n.name().to_string(), r))
         });
         collect(join_all(steps).await)
+    }
+
+    /// Starts a node whose files were damaged, and waits for it to serve or
+    /// to die. A node that dies has refused its damaged files: it is left
+    /// stopped (a heal will not retry it), and the last lines of its log,
+    /// which should say why, are returned.
+    pub async fn start_after_damage(&self, name: &str) -> Result<Option<String>, ControlError> {
+        let n = self.node(name)?;
+        let one = [name.to_string()];
+        self.start(&one).await?;
+        let deadline = tokio::time::Instant::now() + RECOVERY_WAIT;
+        loop {
+            match n.state().await.map_err(|e| ControlError::Nodes(vec![e]))? {
+                ProcState::Dead | ProcState::Stopped => {
+                    let why = n.log_tail(5).await.unwrap_or_else(|e| format!("(no log: {e})"));
+                    self.stop(&one).await?;
+                    return Ok(Some(why.trim().to_string()));
+                }
+                _ => {
+                    let mut c = Client::new(vec![], STATUS_TIMEOUT);
+                    if c.status_of(&n.spec.endpoint()).await.is_ok() {
+                        return Ok(None);
+                    }
+                }
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// Fills the disks of the named nodes (`full`), or frees them.
+    pub async fn fill(&self, names: &[String], full: bool) -> Result<(), ControlError> {
+        if !self.cluster.lossy_fs {
+            return Err(ControlError::NoLossyFsMount);
+        }
+        self.on_each(names, |n| n.fill(full)).await
     }
 
     /// Sets the clock offset of the named nodes, in parallel.
@@ -332,6 +374,11 @@ impl Control {
                 let mut broken = Vec::new();
                 if let Err(e) = n.remote.run("heal partition", &net, STEP_TIMEOUT).await {
                     broken.push(format!("partition rules not removed: {e}"));
+                }
+                if n.lossy_fs() {
+                    if let Err(e) = n.fill(false).await {
+                        broken.push(format!("disk not freed: {e}"));
+                    }
                 }
                 // Only a clock that is off is reset: a stopped node keeps no
                 // clock file.

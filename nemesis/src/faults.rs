@@ -19,6 +19,7 @@ use lossyfs::{Loss, LossReport};
 
 use crate::clock::ClockFault;
 use crate::control::{Control, ControlError};
+use crate::corrupt::{Corruption, Damage, CORRUPTIONS};
 use crate::partition::{Grudge, Shape, ALL_SHAPES};
 
 /// A family of faults, as named on the command line.
@@ -42,11 +43,15 @@ pub enum FaultKind {
     PacketLoss,
     /// Bump, strobe or drift the clocks of some nodes.
     Clock,
+    /// Fill the disk under some nodes' data dirs.
+    DiskFull,
+    /// Damage a file of one stopped node.
+    Corrupt,
 }
 
 /// Every fault family: its name on the command line and what it does. The
 /// one table of fault names (`nemesis faults` prints it).
-pub const FAULT_KINDS: [(FaultKind, &str, &str); 9] = [
+pub const FAULT_KINDS: [(FaultKind, &str, &str); 11] = [
     (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way"),
     (FaultKind::Kill, "kill", "SIGKILL one node, the leader, a majority or all, then restart them"),
     (FaultKind::KillAll, "kill-all", "SIGKILL every node at once, then restart them"),
@@ -73,6 +78,18 @@ pub const FAULT_KINDS: [(FaultKind, &str, &str); 9] = [
         "clock",
         "bump (1-10 s either way), strobe or drift (0.1x-5x) the clocks of one, the leader, a majority or all, \
          then reset; runs beside the other faults, not between them (needs libfaketime; run-test sets it up)",
+    ),
+    (
+        FaultKind::DiskFull,
+        "disk-full",
+        "fill the disk under one, the leader, a majority or all (ENOSPC for anything that needs new space), \
+         then free it and restart whatever died (needs lossyfs data dirs; run-test sets them up)",
+    ),
+    (
+        FaultKind::Corrupt,
+        "corrupt",
+        "SIGKILL one node or the leader, damage one of its files (truncate the newest log's tail, flip bits in a \
+         block, zero a range), restart it; a node that refuses to start is a finding and stays down",
     ),
 ];
 
@@ -190,6 +207,11 @@ pub enum Fault {
         target: Target,
         fault: ClockFault,
     },
+    DiskFull(Target),
+    Corrupt {
+        target: Target,
+        how: Corruption,
+    },
 }
 
 /// How long [`Fault::PauseIsolate`] waits for the others to elect a new
@@ -223,6 +245,13 @@ impl Fault {
                 target: [Target::One, Target::Leader, Target::Majority, Target::All].choose(rng).unwrap().clone(),
                 fault: ClockFault::choose(rng),
             },
+            FaultKind::Corrupt => Fault::Corrupt {
+                target: [Target::One, Target::Leader].choose(rng).unwrap().clone(),
+                how: *CORRUPTIONS.choose(rng).unwrap(),
+            },
+            FaultKind::DiskFull => Fault::DiskFull(
+                [Target::One, Target::Leader, Target::Majority, Target::All].choose(rng).unwrap().clone(),
+            ),
         }
     }
 
@@ -236,6 +265,8 @@ impl Fault {
             Fault::LoseUnsynced { .. } => "lose-unsynced",
             Fault::PacketLoss { .. } => "packet-loss",
             Fault::Clock { .. } => "clock",
+            Fault::DiskFull(_) => "disk-full",
+            Fault::Corrupt { .. } => "corrupt",
         }
     }
 
@@ -243,8 +274,9 @@ impl Fault {
     pub fn value(&self) -> Value {
         match self {
             Fault::Partition(s) => json!({ "shape": s.name() }),
-            Fault::Kill(t) | Fault::Pause(t) => json!({ "target": t.to_string() }),
+            Fault::Kill(t) | Fault::Pause(t) | Fault::DiskFull(t) => json!({ "target": t.to_string() }),
             Fault::PauseIsolate => json!({ "target": "leader" }),
+            Fault::Corrupt { target, how } => json!({ "target": target.to_string(), "how": how }),
             Fault::LoseUnsynced { target, loss, seed } => {
                 json!({ "target": target.to_string(), "loss": loss, "seed": seed })
             }
@@ -284,6 +316,35 @@ impl Fault {
                     }
                 }
                 Ok(Applied::Clock { nodes, fault: fault.clone(), offset_ms: *offsets.last().unwrap_or(&0) })
+            }
+            Fault::Corrupt { target, how } => {
+                let node = target.resolve(control, rng).await?.remove(0);
+                let one = [node.clone()];
+                control.kill(&one).await?;
+                let n = control.node(&node)?;
+                let damaged = match n.files().await {
+                    Ok(files) => match crate::corrupt::plan(*how, &files, rng) {
+                        Some(d) => n.corrupt(&d).await.map(|()| d).map_err(|e| ControlError::Nodes(vec![e])),
+                        None => Err(ControlError::NothingToCorrupt(node.clone())),
+                    },
+                    Err(e) => Err(ControlError::Nodes(vec![e])),
+                };
+                match damaged {
+                    Ok(damage) => Ok(Applied::Corrupted { node, damage }),
+                    Err(e) => {
+                        // Never leave the node down for a fault not applied.
+                        let _ = control.start(&one).await;
+                        Err(e)
+                    }
+                }
+            }
+            Fault::DiskFull(t) => {
+                let nodes = t.resolve(control, rng).await?;
+                if let Err(e) = control.fill(&nodes, true).await {
+                    let _ = control.fill(&nodes, false).await;
+                    return Err(e);
+                }
+                Ok(Applied::DiskFull(nodes))
             }
             Fault::LoseUnsynced { target, loss, seed } => {
                 let nodes = target.resolve(control, rng).await?;
@@ -353,6 +414,13 @@ pub enum Applied {
         loss: Loss,
         lost: Vec<(String, LossReport)>,
     },
+    /// Disks filled.
+    DiskFull(Vec<String>),
+    /// A stopped node's file damaged.
+    Corrupted {
+        node: String,
+        damage: Damage,
+    },
     /// Clocks moved; `offset_ms` is the offset left in force.
     Clock {
         nodes: Vec<String>,
@@ -373,7 +441,8 @@ impl Applied {
     pub fn value(&self) -> Value {
         match self {
             Applied::Partition(g) => json!({ "grudge": g }),
-            Applied::Killed(n) | Applied::Paused(n) => json!({ "nodes": n }),
+            Applied::Killed(n) | Applied::Paused(n) | Applied::DiskFull(n) => json!({ "nodes": n }),
+            Applied::Corrupted { node, damage } => json!({ "nodes": [node], "damage": damage }),
             Applied::PausedIsolated { node, grudge } => json!({ "nodes": [node], "grudge": grudge }),
             Applied::PacketLoss { grudge, percent } => json!({ "grudge": grudge, "percent": percent }),
             Applied::Lost { loss, lost } => {
@@ -394,14 +463,29 @@ impl Applied {
     pub fn undo_f(&self) -> &'static str {
         match self {
             Applied::Partition(_) | Applied::PausedIsolated { .. } => "stop-partition",
-            Applied::Killed(_) | Applied::Lost { .. } => "restart",
+            Applied::Killed(_) | Applied::Lost { .. } | Applied::Corrupted { .. } => "restart",
             Applied::Paused(_) => "resume",
             Applied::PacketLoss { .. } => "stop-packet-loss",
             Applied::Clock { .. } => "reset-clock",
+            Applied::DiskFull(_) => "free-disk",
         }
     }
 
-    pub async fn undo(&self, control: &Control) -> Result<(), ControlError> {
+    /// Ends the fault; returns the value of the completion event: what was
+    /// undone, and for a damaged node whether it refused to start.
+    pub async fn undo(&self, control: &Control) -> Result<Value, ControlError> {
+        if let Applied::Corrupted { node, .. } = self {
+            let mut v = self.value();
+            if let Some(why) = control.start_after_damage(node).await? {
+                v["refused"] = json!(true);
+                v["why"] = json!(why);
+            }
+            return Ok(v);
+        }
+        self.undo_plain(control).await.map(|()| self.value())
+    }
+
+    async fn undo_plain(&self, control: &Control) -> Result<(), ControlError> {
         match self {
             Applied::Partition(_) | Applied::PausedIsolated { .. } | Applied::PacketLoss { .. } => {
                 control.heal_network().await
@@ -412,6 +496,13 @@ impl Applied {
                 control.start(&nodes).await
             }
             Applied::Clock { nodes, .. } => control.set_clock(nodes, 0).await,
+            // A node that stopped on a write it could not make comes back
+            // once there is room.
+            Applied::DiskFull(n) => {
+                control.fill(n, false).await?;
+                control.start(n).await
+            }
+            Applied::Corrupted { node, .. } => control.start(std::slice::from_ref(node)).await,
             Applied::Paused(n) => control.resume(n).await,
         }
     }

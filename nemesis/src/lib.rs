@@ -9,6 +9,7 @@
 //! - [`partition`]: grudges, partition shapes, and their iptables rules
 //!   (whole, or a random share of the packets);
 //! - [`clock`]: clock bumps, strobes and drifts through libfaketime;
+//! - [`corrupt`]: which bytes of which file a corruption damages;
 //! - [`control`]: actions across the cluster: lifecycle, partitions,
 //!   leader lookup, status, heal;
 //! - [`faults`]: the fault catalogue and how each fault is undone
@@ -20,6 +21,7 @@
 pub mod cli;
 pub mod clock;
 pub mod control;
+pub mod corrupt;
 pub mod events;
 pub mod faults;
 pub mod hosts;

@@ -22,6 +22,7 @@ use lossyfs::control::Response;
 use lossyfs::{Loss, LossReport};
 
 use crate::clock::Offset;
+use crate::corrupt::Damage;
 use crate::remote::{quote, Remote, RemoteError};
 
 /// Upper bound for one lifecycle step on a host. Steps wait for their
@@ -168,6 +169,37 @@ impl NodeProc {
             Ok(other) => Err(bad(format!("lossyfs answered {other:?}"))),
             Err(e) => Err(bad(format!("unreadable answer from lossyfs {:?}: {e}", out.trim()))),
         }
+    }
+
+    /// The node's files on disk: (path relative to the data dir, size).
+    pub async fn files(&self) -> Result<Vec<(String, u64)>, RemoteError> {
+        let out = self.step("list files", "step_files").await?;
+        Ok(out
+            .lines()
+            .filter_map(|l| l.split_once('\t'))
+            .filter_map(|(size, path)| size.parse().ok().map(|s| (path.to_string(), s)))
+            .collect())
+    }
+
+    /// Damages one file of the node, which must not be running.
+    pub async fn corrupt(&self, damage: &Damage) -> Result<(), RemoteError> {
+        let args: Vec<String> = damage.args().iter().map(|a| quote(a)).collect();
+        self.step("corrupt", &format!("step_corrupt {}", args.join(" "))).await.map(drop)
+    }
+
+    /// The last `lines` lines of the node's log.
+    pub async fn log_tail(&self, lines: usize) -> Result<String, RemoteError> {
+        self.step("log tail", &format!("step_log_tail {lines}")).await
+    }
+
+    /// Fills the disk under the node's data dir, or frees it.
+    pub async fn fill(&self, full: bool) -> Result<(), RemoteError> {
+        self.step("disk-full", if full { "step_fill on" } else { "step_fill off" }).await.map(drop)
+    }
+
+    /// Whether the data dir is a lossyfs mount.
+    pub fn lossy_fs(&self) -> bool {
+        self.lossyfs.is_some()
     }
 
     /// Sets the node's clock offset (libfaketime's timestamp file); the

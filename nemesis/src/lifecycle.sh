@@ -118,6 +118,56 @@ step_lose() {
   "$fs" lose --socket "$fsock" --loss "$1" --seed "$2"
 }
 
+# The node's files as they lie on disk (under the lossyfs backing dir when
+# there is one): one "SIZE<TAB>PATH" line each, PATH relative to the data dir.
+step_files() {
+  local root="$data"
+  [ -n "$fs" ] && root="$disk"
+  [ -d "$root" ] || return 0
+  (cd "$root" && find . -type f -not -path './.lossyfs-stash/*' -printf '%s\t%P\n')
+}
+
+# Damages one file of a node that is not running:
+#   step_corrupt FILE truncate NEWSIZE | zero OFFSET LEN | flip OFFSET:MASK...
+step_corrupt() {
+  case $(state) in running|paused) echo "refusing to corrupt the files of a $(state) node" >&2; exit 1;; esac
+  local root="$data"
+  [ -n "$fs" ] && root="$disk"
+  local f="$root/$1"
+  shift
+  [ -f "$f" ] || { echo "no file $f to corrupt" >&2; exit 1; }
+  case "$1" in
+    truncate) truncate -s "$2" "$f" ;;
+    zero) dd if=/dev/zero of="$f" bs=1 seek="$2" count="$3" conv=notrunc status=none ;;
+    flip)
+      shift
+      local p off mask b
+      for p in "$@"; do
+        off=${p%%:*}
+        mask=${p##*:}
+        b=$(od -An -tu1 -j "$off" -N1 "$f" | tr -d ' ')
+        printf '%b' "\\0$(printf '%o' $(( b ^ mask )))" | dd of="$f" bs=1 seek="$off" conv=notrunc status=none
+      done ;;
+    *) echo "unknown corruption $1" >&2; exit 3 ;;
+  esac
+}
+
+# The last lines of the node's log.
+step_log_tail() {
+  tail -n "$1" "$log" 2>/dev/null || true
+}
+
+# Fills the data dir's disk (step_fill on: whatever needs new space fails
+# with ENOSPC) or frees it (step_fill off; nothing to do without a mount).
+step_fill() {
+  [ -n "$fs" ] || { echo "no lossyfs under the data dir: describe the cluster with --lossy-fs" >&2; exit 3; }
+  if [ ! -S "$fsock" ]; then
+    [ "$1" = off ] && exit 0
+    echo "no lossyfs mount over $data (is the node started?)" >&2; exit 1
+  fi
+  if [ "$1" = on ]; then "$fs" fill --socket "$fsock" >/dev/null; else "$fs" fill --socket "$fsock" --free >/dev/null; fi
+}
+
 # Sets the clock offset (step_clock +1.500): written whole, then renamed,
 # so the node never reads half a line.
 step_clock() {

@@ -115,7 +115,7 @@ async fn lane(
         sleep_before(hold, end).await;
         write("invoke", applied.undo_f(), applied.value(), None)?;
         match applied.undo(control).await {
-            Ok(()) => write("info", applied.undo_f(), applied.value(), None)?,
+            Ok(value) => write("info", applied.undo_f(), value, None)?,
             Err(e) => write("fail", applied.undo_f(), applied.value(), Some(e.to_string()))?,
         }
     }

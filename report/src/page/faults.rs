@@ -30,10 +30,11 @@ pub(super) fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError>
 pub(super) fn undo_of(f: &str) -> Option<&'static str> {
     Some(match f {
         "start-partition" | "pause-isolate" => "stop-partition",
-        "kill" | "lose-unsynced" => "restart",
+        "kill" | "lose-unsynced" | "corrupt" => "restart",
         "pause" => "resume",
         "packet-loss" => "stop-packet-loss",
         "clock" => "reset-clock",
+        "disk-full" => "free-disk",
         _ => return None,
     })
 }
@@ -62,6 +63,17 @@ pub(super) fn fault_label(f: &str, value: &Json) -> String {
         };
         return format!("clock {how} {}", n.join(","));
     }
+    if let (Some(n), Some(d)) = (value.get("nodes").and_then(Json::as_array), value.get("damage")) {
+        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
+        return format!(
+            "corrupt {}: {} {} at {}+{}",
+            n.join(","),
+            d["how"].as_str().unwrap_or("?"),
+            d["file"].as_str().unwrap_or("?"),
+            d["offset"],
+            d["len"]
+        );
+    }
     if let (Some(n), Some(loss)) = (value.get("nodes").and_then(Json::as_array), value.get("loss")) {
         let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
         return format!("lose-unsynced ({}) {}", loss.as_str().unwrap_or("?"), n.join(","));
@@ -76,10 +88,20 @@ pub(super) fn fault_label(f: &str, value: &Json) -> String {
     f.to_string()
 }
 
+/// What the nemesis events say: the fault windows, the nemesis commands
+/// that failed (the rig's trouble), and the findings (the system's: a node
+/// that refused to start on damaged files).
+pub(super) struct NemesisView {
+    pub windows: Vec<FaultWindow>,
+    pub failures: Vec<String>,
+    pub findings: Vec<String>,
+}
+
 /// Pairs each applied fault (its `info`) with the `info` of its undo.
-pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> (Vec<FaultWindow>, Vec<String>) {
+pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> NemesisView {
     let mut windows = Vec::new();
     let mut failures = Vec::new();
+    let mut findings = Vec::new();
     let mut open: Vec<(String, String, u64)> = Vec::new();
     for (t, v) in events {
         let t = t.saturating_sub(t0);
@@ -90,6 +112,12 @@ pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> (Vec
                     open.push((f.to_string(), fault_label(f, &v["value"]), t));
                 } else if let Some(pos) = open.iter().position(|(of, _, _)| undo_of(of) == Some(f)) {
                     let (of, label, start) = open.remove(pos);
+                    if v["value"]["refused"] == Json::Bool(true) {
+                        findings.push(format!(
+                            "node refused to start after corruption ({label}): {}",
+                            v["value"]["why"].as_str().unwrap_or("(its log said nothing)")
+                        ));
+                    }
                     windows.push(FaultWindow { f: of, label, start, end: t });
                 } else if f == "heal" {
                     for (of, label, start) in open.drain(..) {
@@ -107,5 +135,5 @@ pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> (Vec
         windows.push(FaultWindow { f, label, start, end: t_end });
     }
     windows.sort_by_key(|w| w.start);
-    (windows, failures)
+    NemesisView { windows, failures, findings }
 }

@@ -88,6 +88,9 @@ struct Run {
     index_time: HashMap<u64, u64>,
     faults: Vec<FaultWindow>,
     fault_failures: Vec<String>,
+    /// What the system did that the checker does not judge: a node that
+    /// refused to start after its files were damaged.
+    findings: Vec<String>,
     results: Option<ResultsFile>,
     test: Option<TestRecord>,
     t_end: u64,
@@ -144,7 +147,8 @@ fn load(dir: &Path) -> Result<Run, ReportError> {
             }
         }
     }
-    let (faults, fault_failures) = fault_windows(&nemesis, t0, t_end);
+    let view = fault_windows(&nemesis, t0, t_end);
+    let (faults, fault_failures, findings) = (view.windows, view.failures, view.findings);
     for w in &faults {
         t_end = t_end.max(w.end);
     }
@@ -154,6 +158,7 @@ fn load(dir: &Path) -> Result<Run, ReportError> {
         index_time,
         faults,
         fault_failures,
+        findings,
         results: run_dir::read_results(dir)?,
         test: run_dir::read_test_if_any(dir)?,
         t_end: t_end.max(1),
@@ -308,6 +313,9 @@ fn faults_table(run: &Run) -> String {
     for f in &run.fault_failures {
         let _ = write!(out, r#"<tr><td colspan="2"></td><td class="fail">{}</td></tr>"#, esc(f));
     }
+    for f in &run.findings {
+        let _ = write!(out, r#"<tr><td colspan="2"></td><td class="finding">finding: {}</td></tr>"#, esc(f));
+    }
     out.push_str("</table>");
     out
 }
@@ -355,7 +363,8 @@ mod tests {
             ev(40, "fail", "pause", Json::Null),
             ev(50, "info", "heal", Json::Null),
         ];
-        let (w, failures) = fault_windows(&events, 0, 100);
+        let view = fault_windows(&events, 0, 100);
+        let (w, failures) = (view.windows, view.failures);
         assert_eq!(w.len(), 2);
         assert_eq!((w[0].start, w[0].end, w[0].label.as_str()), (11, 20, "kill n2"));
         assert_eq!((w[1].start, w[1].end), (30, 50));
@@ -378,11 +387,36 @@ mod tests {
             ev(6, "info", "packet-loss", drops.clone()),
             ev(9, "info", "stop-packet-loss", drops),
         ];
-        let (w, _) = fault_windows(&events, 0, 100);
+        let w = fault_windows(&events, 0, 100).windows;
         let got: Vec<(u64, u64, &str)> = w.iter().map(|w| (w.start, w.end, w.label.as_str())).collect();
         assert_eq!(
             got,
             [(0, 7, "clock bump -3000 ms n2"), (1, 5, "lose-unsynced (torn) n1,n3"), (6, 9, "packet-loss 25% n2✕n1")]
+        );
+    }
+
+    /// A node that refused its damaged files is a finding, not a failure
+    /// of the rig.
+    #[test]
+    fn a_refusal_after_corruption_is_a_finding() {
+        let ev =
+            |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
+        let damage = serde_json::json!({"file": "db/000011.log", "how": "flip-bits", "offset": 8, "len": 2});
+        let events = vec![
+            ev(1, "info", "corrupt", serde_json::json!({"nodes": ["n2"], "damage": damage})),
+            ev(
+                5,
+                "info",
+                "restart",
+                serde_json::json!({"nodes": ["n2"], "damage": damage, "refused": true, "why": "corruption in WAL"}),
+            ),
+        ];
+        let view = fault_windows(&events, 0, 100);
+        assert_eq!(view.windows[0].label, "corrupt n2: flip-bits db/000011.log at 8+2");
+        assert!(view.failures.is_empty());
+        assert_eq!(
+            view.findings,
+            ["node refused to start after corruption (corrupt n2: flip-bits db/000011.log at 8+2): corruption in WAL"]
         );
     }
 }
