@@ -194,3 +194,68 @@ async fn clock_faults_without_libfaketime_are_refused_naming_the_fix() {
     let err = h.control.set_clock(&["n1".into()], 1000).await.unwrap_err().to_string();
     assert!(err.contains("--faked-clock"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_full_disk_fails_writes_and_loses_nothing_once_freed() {
+    let h = TestHosts::up_with(lossy(&[]));
+    h.start_cluster().await;
+    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    client.put(b"k", b"before").await.unwrap();
+    let all = h.control.names();
+    let applied = Fault::DiskFull(nemesis::faults::Target::All)
+        .apply(&h.control, &mut rand::rngs::StdRng::seed_from_u64(1))
+        .await
+        .unwrap();
+    // No write can be acknowledged while no node can persist it.
+    let mut c = Client::new(h.endpoints(), Duration::from_secs(1));
+    assert!(c.put(b"k", b"during").await.is_err(), "a write was acknowledged on full disks");
+    let value = applied.undo(&h.control).await.unwrap();
+    assert_eq!(value["nodes"].as_array().unwrap().len(), 3);
+    for n in &all {
+        assert_eq!(h.state(n).await, ProcState::Running, "{n} is back once its disk is free");
+    }
+    h.control.wait_for_leader(DEADLINE).await.unwrap();
+    let v = value_of(&h, b"k").await;
+    assert!(matches!(v.as_deref(), Some(b"before") | Some(b"during")), "{v:?}");
+    wait_for("a write after the disk is freed", || {
+        let mut c = Client::new(h.endpoints(), Duration::from_secs(2));
+        async move { c.put(b"k", b"after").await.is_ok() }
+    })
+    .await;
+    assert!(h.control.heal().await.is_healed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_damaged_node_either_serves_or_refuses_and_a_refusal_is_reported_not_broken() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    for i in 0..50u32 {
+        client.put(format!("k{i}").as_bytes(), b"v").await.unwrap();
+    }
+    use nemesis::corrupt::Corruption;
+    for (seed, how) in [(1, Corruption::TruncateTail), (2, Corruption::FlipBits), (3, Corruption::ZeroRange)] {
+        let fault = Fault::Corrupt { target: nemesis::faults::Target::Node("n2".into()), how };
+        let applied = fault.apply(&h.control, &mut rand::rngs::StdRng::seed_from_u64(seed)).await.unwrap();
+        let Applied::Corrupted { damage, .. } = &applied else { panic!("{applied:?}") };
+        assert_eq!(damage.how, how);
+        let value = applied.undo(&h.control).await.unwrap();
+        let refused = value["refused"] == serde_json::json!(true);
+        if refused {
+            assert_eq!(h.state("n2").await, ProcState::Stopped, "a refusing node is left stopped");
+            assert!(!value["why"].as_str().unwrap().is_empty(), "its log says why");
+            assert!(h.control.heal().await.is_healed(), "a refusal is not a rig failure");
+        } else {
+            assert_eq!(h.state("n2").await, ProcState::Running);
+        }
+        // The cluster as a whole keeps every acknowledged write.
+        for i in 0..50u32 {
+            assert_eq!(value_of(&h, format!("k{i}").as_bytes()).await.as_deref(), Some(b"v".as_slice()), "{damage}");
+        }
+        if refused {
+            eprintln!("n2 refused after {damage}: {}", value["why"]);
+            break;
+        }
+        eprintln!("n2 recovered from {damage}");
+    }
+}
