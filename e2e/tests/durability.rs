@@ -259,3 +259,29 @@ async fn a_damaged_node_either_serves_or_refuses_and_a_refusal_is_reported_not_b
         eprintln!("n2 recovered from {damage}");
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn clock_isolate_leaves_an_old_leader_that_still_leads_behind_the_cut_until_undone() {
+    let h = TestHosts::up_with(faked_clock);
+    let old = h.start_cluster().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(5);
+    let applied = Fault::ClockIsolate { offset_ms: -12_000 }.apply(&h.control, &mut rng).await.unwrap();
+    let new = h.control.leader().await.expect("a leader");
+    let status = h.control.status().await;
+    let role_of = |n: &str| status.iter().find(|s| s.name == n).and_then(|s| s.role.clone());
+    assert_ne!(new, old, "the others elected a new leader");
+    // Its timers stalled, so check-quorum has not demoted it: two leaders.
+    assert_eq!(role_of(&old).as_deref(), Some("leader"), "the old leader still believes it leads");
+    assert_eq!(h.control.node(&old).unwrap().clock().await.unwrap().as_deref(), Some("-12.000"));
+
+    let value = applied.undo(&h.control).await.unwrap();
+    assert_eq!(value["offset_ms"], -12_000);
+    assert_eq!(h.control.node(&old).unwrap().clock().await.unwrap().as_deref(), Some("+0.000"));
+    let rules: Vec<String> = h.control.rules().await.into_iter().flat_map(|r| r.unwrap()).collect();
+    assert!(rules.is_empty(), "{rules:?}");
+    wait_for("one leader again", || async {
+        let s = h.control.status().await;
+        s.iter().filter(|n| n.role.as_deref() == Some("leader")).count() == 1
+    })
+    .await;
+}

@@ -47,11 +47,15 @@ pub enum FaultKind {
     DiskFull,
     /// Damage a file of one stopped node.
     Corrupt,
+    /// Set the leader's clock back, cut it off, wait for a new leader,
+    /// reset it behind the cut: pause-isolate with a clock instead of a
+    /// pause.
+    ClockIsolate,
 }
 
 /// Every fault family: its name on the command line and what it does. The
 /// one table of fault names (`nemesis faults` prints it).
-pub const FAULT_KINDS: [(FaultKind, &str, &str); 11] = [
+pub const FAULT_KINDS: [(FaultKind, &str, &str); 12] = [
     (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way"),
     (FaultKind::Kill, "kill", "SIGKILL one node, the leader, a majority or all, then restart them"),
     (FaultKind::KillAll, "kill-all", "SIGKILL every node at once, then restart them"),
@@ -90,6 +94,12 @@ pub const FAULT_KINDS: [(FaultKind, &str, &str); 11] = [
         "corrupt",
         "SIGKILL one node or the leader, damage one of its files (truncate the newest log's tail, flip bits in a \
          block, zero a range), restart it; a node that refuses to start is a finding and stays down",
+    ),
+    (
+        FaultKind::ClockIsolate,
+        "clock-isolate",
+        "set the leader's clock back 5-15 s (its timers stall), cut it off, wait for a new leader; reset the \
+         clock, then heal (needs libfaketime; run-test sets it up)",
     ),
 ];
 
@@ -212,6 +222,9 @@ pub enum Fault {
         target: Target,
         how: Corruption,
     },
+    ClockIsolate {
+        offset_ms: i64,
+    },
 }
 
 /// How long [`Fault::PauseIsolate`] waits for the others to elect a new
@@ -245,6 +258,7 @@ impl Fault {
                 target: [Target::One, Target::Leader, Target::Majority, Target::All].choose(rng).unwrap().clone(),
                 fault: ClockFault::choose(rng),
             },
+            FaultKind::ClockIsolate => Fault::ClockIsolate { offset_ms: -rng.gen_range(5_000..=15_000) },
             FaultKind::Corrupt => Fault::Corrupt {
                 target: [Target::One, Target::Leader].choose(rng).unwrap().clone(),
                 how: *CORRUPTIONS.choose(rng).unwrap(),
@@ -267,6 +281,7 @@ impl Fault {
             Fault::Clock { .. } => "clock",
             Fault::DiskFull(_) => "disk-full",
             Fault::Corrupt { .. } => "corrupt",
+            Fault::ClockIsolate { .. } => "clock-isolate",
         }
     }
 
@@ -277,6 +292,7 @@ impl Fault {
             Fault::Kill(t) | Fault::Pause(t) | Fault::DiskFull(t) => json!({ "target": t.to_string() }),
             Fault::PauseIsolate => json!({ "target": "leader" }),
             Fault::Corrupt { target, how } => json!({ "target": target.to_string(), "how": how }),
+            Fault::ClockIsolate { offset_ms } => json!({ "target": "leader", "offset_ms": offset_ms }),
             Fault::LoseUnsynced { target, loss, seed } => {
                 json!({ "target": target.to_string(), "loss": loss, "seed": seed })
             }
@@ -316,6 +332,26 @@ impl Fault {
                     }
                 }
                 Ok(Applied::Clock { nodes, fault: fault.clone(), offset_ms: *offsets.last().unwrap_or(&0) })
+            }
+            Fault::ClockIsolate { offset_ms } => {
+                let old = control.leader().await.ok_or_else(|| {
+                    ControlError::NoLeader("no node reports itself leader, so there is no leader to skew".into())
+                })?;
+                let grudge =
+                    Shape::IsolateLeader.grudge(&control.names(), Some(&old), rng).map_err(ControlError::NoLeader)?;
+                let one = [old.clone()];
+                control.set_clock(&one, *offset_ms).await?;
+                // Its timers stall, so check-quorum will not demote it; the
+                // others, cut off from it, elect a leader and take writes.
+                if let Err(e) = control.partition(&grudge).await {
+                    let _ = control.set_clock(&one, 0).await;
+                    return Err(e);
+                }
+                let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
+                while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
+                Ok(Applied::ClockIsolated { node: old, grudge, offset_ms: *offset_ms })
             }
             Fault::Corrupt { target, how } => {
                 let node = target.resolve(control, rng).await?.remove(0);
@@ -416,6 +452,12 @@ pub enum Applied {
     },
     /// Disks filled.
     DiskFull(Vec<String>),
+    /// The old leader, its clock set back, and the cut that isolates it.
+    ClockIsolated {
+        node: String,
+        grudge: Grudge,
+        offset_ms: i64,
+    },
     /// A stopped node's file damaged.
     Corrupted {
         node: String,
@@ -444,6 +486,9 @@ impl Applied {
             Applied::Killed(n) | Applied::Paused(n) | Applied::DiskFull(n) => json!({ "nodes": n }),
             Applied::Corrupted { node, damage } => json!({ "nodes": [node], "damage": damage }),
             Applied::PausedIsolated { node, grudge } => json!({ "nodes": [node], "grudge": grudge }),
+            Applied::ClockIsolated { node, grudge, offset_ms } => {
+                json!({ "nodes": [node], "grudge": grudge, "offset_ms": offset_ms })
+            }
             Applied::PacketLoss { grudge, percent } => json!({ "grudge": grudge, "percent": percent }),
             Applied::Lost { loss, lost } => {
                 let nodes: Vec<&String> = lost.iter().map(|(n, _)| n).collect();
@@ -462,7 +507,7 @@ impl Applied {
     /// The `f` of the events that end it.
     pub fn undo_f(&self) -> &'static str {
         match self {
-            Applied::Partition(_) | Applied::PausedIsolated { .. } => "stop-partition",
+            Applied::Partition(_) | Applied::PausedIsolated { .. } | Applied::ClockIsolated { .. } => "stop-partition",
             Applied::Killed(_) | Applied::Lost { .. } | Applied::Corrupted { .. } => "restart",
             Applied::Paused(_) => "resume",
             Applied::PacketLoss { .. } => "stop-packet-loss",
@@ -503,6 +548,13 @@ impl Applied {
                 control.start(n).await
             }
             Applied::Corrupted { node, .. } => control.start(std::slice::from_ref(node)).await,
+            // The clock first: its timers catch up, check-quorum demotes it
+            // while it is still cut off; then the network.
+            Applied::ClockIsolated { node, .. } => {
+                let clock = control.set_clock(std::slice::from_ref(node), 0).await;
+                let net = control.heal_network().await;
+                clock.and(net)
+            }
             Applied::Paused(n) => control.resume(n).await,
         }
     }

@@ -29,7 +29,7 @@ pub(super) fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError>
 
 pub(super) fn undo_of(f: &str) -> Option<&'static str> {
     Some(match f {
-        "start-partition" | "pause-isolate" => "stop-partition",
+        "start-partition" | "pause-isolate" | "clock-isolate" => "stop-partition",
         "kill" | "lose-unsynced" | "corrupt" => "restart",
         "pause" => "resume",
         "packet-loss" => "stop-packet-loss",
@@ -50,6 +50,9 @@ pub(super) fn fault_label(f: &str, value: &Json) -> String {
             .collect();
         parts.join(" ")
     };
+    if let (Some(g), Some(o)) = (value.get("grudge").and_then(Json::as_object), value.get("offset_ms")) {
+        return format!("clock-isolate ({o} ms) {}", grudge(g));
+    }
     if let (Some(g), Some(p)) = (value.get("grudge").and_then(Json::as_object), value.get("percent")) {
         return format!("packet-loss {p}% {}", grudge(g));
     }
