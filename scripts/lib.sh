@@ -14,7 +14,8 @@ release_dir() {
   echo "${CARGO_TARGET_DIR:-target}/release"
 }
 
-# Prints the folder holding raftkv, nemesis, checker and lossyfs: $FAULTLINE_BIN_DIR
+# Prints the folder holding raftkv, nemesis, checker, lossyfs and the clock
+# shim (libclockshim.so): $FAULTLINE_BIN_DIR
 # when set (prebuilt binaries), else the release dir after building them.
 # Says what is missing and fails otherwise.
 faultline_bins() {
@@ -22,10 +23,10 @@ faultline_bins() {
   if [ -n "${FAULTLINE_BIN_DIR:-}" ]; then
     dir="$FAULTLINE_BIN_DIR"
   else
-    cargo build --release -q -p raftkv -p nemesis -p checker-cli -p lossyfs >&2 || { echo "building the binaries failed" >&2; return 1; }
+    cargo build --release -q -p raftkv -p nemesis -p checker-cli -p lossyfs -p clockshim >&2 || { echo "building the binaries failed" >&2; return 1; }
     dir="$(release_dir)"
   fi
-  for b in raftkv nemesis checker lossyfs; do
+  for b in raftkv nemesis checker lossyfs libclockshim.so; do
     [ -x "$dir/$b" ] || { echo "$dir/$b is missing" >&2; return 1; }
   done
   (cd "$dir" && pwd)

@@ -3,8 +3,8 @@
 # Faultline nemesis. Idempotent.
 #
 # - installs what node lifecycle and faults need: iptables, procps, sudo,
-#   libfaketime (the clock fault), fuse3 and util-linux (lossyfs data dirs,
-#   for lose-unsynced);
+#   fuse3 and util-linux (lossyfs data dirs, for lose-unsynced and
+#   disk-full; the clock faults' shim comes with `nemesis install`);
 # - creates the service user `faultline` and /var/lib/faultline (data, logs,
 #   pid files; the nemesis lays out one folder per node in it);
 # - installs the raftkv binary from the synced folder when it is there
@@ -17,7 +17,7 @@ set -euo pipefail
 
 export DEBIAN_FRONTEND=noninteractive
 missing=()
-for p in iptables procps sudo libfaketime fuse3 util-linux; do
+for p in iptables procps sudo fuse3 util-linux; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
 done
 if [ ${#missing[@]} -gt 0 ]; then

@@ -32,7 +32,7 @@ pub struct Cluster {
     /// what was never fsynced.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub lossy_fs: bool,
-    /// Each node runs under libfaketime, its clocks offset by a file the
+    /// Each node runs under the clock shim, its clocks offset by a file the
     /// `clock` fault rewrites.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub faked_clock: bool,

@@ -1,6 +1,6 @@
 //! The faults that reach below the process: a power failure through the
 //! lossyfs data dirs (lose-unsynced), random packet loss, and clocks moved
-//! through libfaketime, on the real local test hosts. Root only.
+//! through the clock shim, on the real local test hosts. Root only.
 
 mod common;
 
@@ -156,10 +156,10 @@ async fn a_leader_whose_clock_is_set_back_stops_ticking_and_loses_its_lead_until
     let h = TestHosts::up_with(faked_clock);
     let old = h.start_cluster().await;
     let node = h.control.node(&old).unwrap();
-    // The node runs under libfaketime, its clock read from its file.
+    // The node runs under the clock shim, its clock read from its file.
     let pid = std::fs::read_to_string(&node.spec.pid_file).unwrap();
     let environ = std::fs::read(format!("/proc/{}/environ", pid.trim())).unwrap();
-    assert!(String::from_utf8_lossy(&environ).contains("libfaketimeMT"), "no libfaketime preload");
+    assert!(String::from_utf8_lossy(&environ).contains("libclockshim.so"), "no clock shim preload");
     assert_eq!(node.clock().await.unwrap().as_deref(), Some("+0.000"));
 
     // Set back 15 s, its timers stall: no heartbeats, so the others elect.
@@ -188,7 +188,7 @@ async fn a_leader_whose_clock_is_set_back_stops_ticking_and_loses_its_lead_until
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn clock_faults_without_libfaketime_are_refused_naming_the_fix() {
+async fn clock_faults_without_the_clock_shim_are_refused_naming_the_fix() {
     let h = TestHosts::up();
     h.start_cluster().await;
     let err = h.control.set_clock(&["n1".into()], 1000).await.unwrap_err().to_string();

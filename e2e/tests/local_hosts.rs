@@ -236,7 +236,7 @@ async fn bad_input_names_the_node() {
 
     let err = h
         .control
-        .install(std::path::Path::new("/nonexistent/raftkv"), std::path::Path::new("/nonexistent/lossyfs"))
+        .install(std::path::Path::new("/nonexistent/raftkv"), std::path::Path::new("/nonexistent"))
         .await
         .unwrap_err()
         .to_string();

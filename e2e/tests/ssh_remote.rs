@@ -36,7 +36,7 @@ async fn the_nemesis_drives_a_cluster_through_ssh() {
     let who = control.node("n1").unwrap().remote.run("whoami", "id -un", Duration::from_secs(10)).await.unwrap();
     assert_eq!(who.trim(), "root", "sudo did not take effect");
 
-    control.install(&testkit::bins::path("raftkv"), &testkit::bins::path("lossyfs")).await.expect("install over ssh");
+    control.install(&testkit::bins::path("raftkv"), &testkit::bins::dir()).await.expect("install over ssh");
     control.start(&control.names()).await.expect("start over ssh");
     control.wait_for_leader(DEADLINE).await.unwrap();
     let mut client = Client::new(control.cluster.endpoints(), Duration::from_secs(2));

@@ -98,7 +98,7 @@ enum Cmd {
         /// lose-unsynced fault needs.
         #[arg(long)]
         lossy_fs: bool,
-        /// Run each node under libfaketime, which the clock fault needs.
+        /// Run each node under the clock shim, which the clock faults need.
         #[arg(long)]
         faked_clock: bool,
         #[arg(long)]
@@ -126,16 +126,17 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Copies a local raftkv binary to every node's binary path (and
-    /// lossyfs beside it, when the cluster's data dirs are lossyfs mounts).
+    /// Copies a local raftkv binary to every node's binary path (and the
+    /// helpers beside it that the cluster needs: lossyfs, the clock shim).
     Install {
         #[command(flatten)]
         cluster: ClusterArg,
         #[arg(long)]
         binary: PathBuf,
-        /// The local lossyfs binary [default: lossyfs beside this nemesis].
+        /// The folder holding the helpers the cluster may need (lossyfs,
+        /// libclockshim.so) [default: the folder of this nemesis].
         #[arg(long)]
-        lossyfs: Option<PathBuf>,
+        helpers: Option<PathBuf>,
     },
     /// Starts nodes (TARGET: a node name or id, one, leader, majority, all).
     Start(TargetArgs),
@@ -303,15 +304,17 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("{}", out.display());
             Ok(0)
         }
-        Cmd::Install { cluster, binary, lossyfs } => {
+        Cmd::Install { cluster, binary, helpers } => {
             let c = Control::load(&cluster.cluster)?;
-            let lossyfs = match lossyfs {
+            let helpers = match helpers {
                 Some(p) => p,
                 None => std::env::current_exe()
                     .context("locating this nemesis binary")?
-                    .with_file_name(crate::lifecycle::LOSSYFS),
+                    .parent()
+                    .context("this nemesis binary has no folder")?
+                    .to_path_buf(),
             };
-            c.install(&binary, &lossyfs).await?;
+            c.install(&binary, &helpers).await?;
             println!("installed {} on {}", binary.display(), c.names().join(", "));
             Ok(0)
         }

@@ -1,14 +1,14 @@
-//! Clock faults: each node runs under libfaketime, which reads the node's
-//! clock offset from a file on its host at every clock call, so the nemesis
-//! moves a node's clocks (wall and monotonic alike, and so its Raft ticks,
-//! timeouts and leases) by rewriting that file.
+//! Clock faults: each node runs under the clock shim (the `clockshim`
+//! crate, an LD_PRELOAD library), which reads the node's clock offset from
+//! a file on its host every 10 ms, so the nemesis moves a node's clocks
+//! (wall and monotonic alike, and so its Raft ticks, timeouts and leases)
+//! by rewriting that file.
 //!
 //! Three shapes, after Jepsen's clock nemesis:
 //! - a bump: the clocks jump by an offset and stay there until reset;
 //! - a strobe: they jump back and forth by an offset, fast, for a while;
-//! - a drift: they run at another rate for a while (libfaketime's own rate
-//!   setting counts from the process's start, so a change would jump the
-//!   clock; the nemesis moves the offset in small steps instead).
+//! - a drift: they run at another rate for a while (the nemesis moves the
+//!   offset in small steps).
 //!
 //! A jump back stalls every timer of the node (tokio never runs its timer
 //! wheel backwards): a leader whose clock is set back stops ticking, and a
@@ -87,7 +87,7 @@ impl ClockFault {
     }
 }
 
-/// An offset as libfaketime's timestamp file takes it: signed seconds.
+/// An offset as the clock shim's file takes it: signed seconds.
 pub struct Offset(pub i64);
 
 impl fmt::Display for Offset {
@@ -104,10 +104,12 @@ mod tests {
     use rand::SeedableRng;
 
     #[test]
-    fn offsets_are_written_as_libfaketime_reads_them() {
-        assert_eq!(Offset(0).to_string(), "+0.000");
+    fn offsets_are_written_as_the_clock_shim_reads_them() {
+        for ms in [0, -2500, 10_007, -1] {
+            let text = Offset(ms).to_string();
+            assert_eq!(clockshim::parse_offset(&text), Some(ms * 1_000_000), "{text}");
+        }
         assert_eq!(Offset(-2500).to_string(), "-2.500");
-        assert_eq!(Offset(10_007).to_string(), "+10.007");
     }
 
     #[test]

@@ -35,18 +35,18 @@ pub enum ControlError {
     #[error("local raftkv binary {0} does not exist (build it with `cargo build --release -p raftkv`)")]
     NoBinary(String),
     #[error(
-        "local lossyfs binary {0} does not exist, and the cluster's data dirs are lossyfs mounts \
-         (build it with `cargo build --release -p lossyfs`)"
+        "{0} does not exist, and the cluster needs it (lossyfs data dirs or moved clocks); \
+         build it with `cargo build --release -p lossyfs -p clockshim`"
     )]
-    NoLossyfs(String),
+    NoHelper(String),
     #[error(
         "lose-unsynced and disk-full need lossyfs data dirs: describe the cluster with \
          `nemesis describe --lossy-fs` (scripts/run-test does so when --faults names either)"
     )]
     NoLossyFsMount,
     #[error(
-        "clock faults need nodes under libfaketime: describe the cluster with `nemesis describe --faked-clock` \
-         (scripts/run-test does so when --faults names clock)"
+        "clock faults need nodes under the clock shim: describe the cluster with `nemesis describe --faked-clock` \
+         (scripts/run-test does so when --faults names clock or clock-isolate)"
     )]
     NoFakedClock,
     #[error("{0}: no log, table or manifest file to corrupt yet")]
@@ -69,7 +69,7 @@ pub struct NodeStatus {
     pub raft_error: Option<String>,
     /// Our iptables rules on its host, or why they could not be listed.
     pub rules: Result<Vec<String>, String>,
-    /// Its clock offset, when it runs under libfaketime.
+    /// Its clock offset, when it runs under the clock shim.
     pub clock: Result<Option<String>, String>,
 }
 
@@ -139,16 +139,18 @@ impl Control {
         names.iter().map(|n| self.node(n)).collect()
     }
 
-    /// Copies the local binary to every node, and the local lossyfs
-    /// binary too when the data dirs are lossyfs mounts.
-    pub async fn install(&self, local_binary: &Path, local_lossyfs: &Path) -> Result<(), ControlError> {
+    /// Copies the local binary to every node, and the helpers the
+    /// cluster needs (lossyfs, the clock shim) from the folder `helpers`.
+    pub async fn install(&self, local_binary: &Path, helpers: &Path) -> Result<(), ControlError> {
         if !local_binary.is_file() {
             return Err(ControlError::NoBinary(local_binary.display().to_string()));
         }
-        if self.cluster.lossy_fs && !local_lossyfs.is_file() {
-            return Err(ControlError::NoLossyfs(local_lossyfs.display().to_string()));
+        for name in self.nodes.first().map(|n| n.helpers()).unwrap_or_default() {
+            if !helpers.join(name).is_file() {
+                return Err(ControlError::NoHelper(helpers.join(name).display().to_string()));
+            }
         }
-        collect(join_all(self.nodes.iter().map(|n| n.install(local_binary, local_lossyfs))).await).map(drop)
+        collect(join_all(self.nodes.iter().map(|n| n.install(local_binary, helpers))).await).map(drop)
     }
 
     /// Runs one lifecycle step on the named nodes, in parallel; every

@@ -81,7 +81,7 @@ pub const FAULT_KINDS: [(FaultKind, &str, &str); 12] = [
         FaultKind::Clock,
         "clock",
         "bump (1-10 s either way), strobe or drift (0.1x-5x) the clocks of one, the leader, a majority or all, \
-         then reset; runs beside the other faults, not between them (needs libfaketime; run-test sets it up)",
+         then reset; runs beside the other faults, not between them (needs the clock shim; run-test sets it up)",
     ),
     (
         FaultKind::DiskFull,
@@ -99,7 +99,7 @@ pub const FAULT_KINDS: [(FaultKind, &str, &str); 12] = [
         FaultKind::ClockIsolate,
         "clock-isolate",
         "set the leader's clock back 5-15 s (its timers stall), cut it off, wait for a new leader; reset the \
-         clock, then heal (needs libfaketime; run-test sets it up)",
+         clock, then heal (needs the clock shim; run-test sets it up)",
     ),
 ];
 

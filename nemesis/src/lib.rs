@@ -8,7 +8,7 @@
 //! - [`lifecycle`]: one node's process: install, start, stop, kill, pause;
 //! - [`partition`]: grudges, partition shapes, and their iptables rules
 //!   (whole, or a random share of the packets);
-//! - [`clock`]: clock bumps, strobes and drifts through libfaketime;
+//! - [`clock`]: clock bumps, strobes and drifts through the clock shim;
 //! - [`corrupt`]: which bytes of which file a corruption damages;
 //! - [`control`]: actions across the cluster: lifecycle, partitions,
 //!   leader lookup, status, heal;

@@ -66,12 +66,16 @@ pub struct NodeProc {
     serve: String,
     /// The lossyfs binary on the host, when the data dir is a lossyfs mount.
     lossyfs: Option<PathBuf>,
-    /// Whether the node runs under libfaketime.
-    faked_clock: bool,
+    /// The clock shim on the host, when the node's clocks are the
+    /// nemesis's to move.
+    clockshim: Option<PathBuf>,
 }
 
 /// The name of the lossyfs binary, installed beside the node's.
 pub const LOSSYFS: &str = "lossyfs";
+/// The name of the clock shim (an LD_PRELOAD library), installed beside
+/// the node's binary.
+pub const CLOCKSHIM: &str = "libclockshim.so";
 
 impl NodeProc {
     pub fn new(cluster: &Cluster, spec: &NodeSpec) -> NodeProc {
@@ -90,22 +94,17 @@ impl NodeProc {
         args.extend(cluster.node_args.iter().cloned());
         let serve = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         let lossyfs = cluster.lossy_fs.then(|| spec.binary.with_file_name(LOSSYFS));
-        NodeProc {
-            spec: spec.clone(),
-            remote: Remote::for_node(spec),
-            serve,
-            lossyfs,
-            faked_clock: cluster.faked_clock,
-        }
+        let clockshim = cluster.faked_clock.then(|| spec.binary.with_file_name(CLOCKSHIM));
+        NodeProc { spec: spec.clone(), remote: Remote::for_node(spec), serve, lossyfs, clockshim }
     }
 
     pub fn name(&self) -> &str {
         &self.spec.name
     }
 
-    /// Whether the node runs under libfaketime.
+    /// Whether the node's clocks are the nemesis's to move.
     pub fn faked_clock(&self) -> bool {
-        self.faked_clock
+        self.clockshim.is_some()
     }
 
     /// Runs one step of `lifecycle.sh` on the node's host, with this
@@ -129,18 +128,32 @@ impl NodeProc {
             quote(&self.spec.log_file.to_string_lossy()),
             self.serve,
             quote(&self.lossyfs.as_deref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
-            u8::from(self.faked_clock),
+            quote(&self.clockshim.as_deref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
         )
     }
 
     /// Copies the local `raftkv` binary to the node's binary path, and
-    /// `lossyfs` beside it when the data dir is a lossyfs mount.
-    pub async fn install(&self, local_binary: &Path, local_lossyfs: &Path) -> Result<(), RemoteError> {
+    /// beside it the helpers the cluster needs (`lossyfs`, the clock shim),
+    /// taken from `helpers`.
+    pub async fn install(&self, local_binary: &Path, helpers: &Path) -> Result<(), RemoteError> {
         self.remote.upload(local_binary, &self.spec.binary, INSTALL_TIMEOUT).await?;
-        if let Some(dest) = &self.lossyfs {
-            self.remote.upload(local_lossyfs, dest, INSTALL_TIMEOUT).await?;
+        for dest in self.lossyfs.iter().chain(&self.clockshim) {
+            let name = dest.file_name().expect("helpers have file names");
+            self.remote.upload(&helpers.join(name), dest, INSTALL_TIMEOUT).await?;
         }
         Ok(())
+    }
+
+    /// The helper files this node needs: lossyfs, the clock shim.
+    pub fn helpers(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.lossyfs.is_some() {
+            v.push(LOSSYFS);
+        }
+        if self.clockshim.is_some() {
+            v.push(CLOCKSHIM);
+        }
+        v
     }
 
     /// Starts the node unless it runs already. Readiness (a leader, a
@@ -202,7 +215,7 @@ impl NodeProc {
         self.lossyfs.is_some()
     }
 
-    /// Sets the node's clock offset (libfaketime's timestamp file); the
+    /// Sets the node's clock offset (the clock shim's file); the
     /// running node reads it at its next clock call.
     pub async fn set_clock(&self, offset_ms: i64) -> Result<(), RemoteError> {
         self.step("clock", &format!("step_clock {}", Offset(offset_ms))).await.map(drop)
@@ -211,7 +224,7 @@ impl NodeProc {
     /// The node's clock offset as its file holds it, or None when the node
     /// runs on the real clock.
     pub async fn clock(&self) -> Result<Option<String>, RemoteError> {
-        if !self.faked_clock {
+        if self.clockshim.is_none() {
             return Ok(None);
         }
         let out = self.step("read clock", "step_clock_show").await?;
@@ -280,7 +293,7 @@ mod tests {
             faked_clock: true,
         };
         let node = NodeProc::new(&cluster, &spec);
-        let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "$fs" "${serve[@]}""#;
+        let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "$fs" "$clock" "${serve[@]}""#;
         let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
         let got: Vec<String> = out
@@ -291,13 +304,14 @@ mod tests {
             .collect();
         let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
         assert_eq!(
-            got[..5],
+            got[..6],
             [
                 path(&spec.pid_file),
                 path(&spec.binary),
                 path(&spec.data_dir),
                 path(&spec.log_file),
-                path(&spec.binary.with_file_name(LOSSYFS))
+                path(&spec.binary.with_file_name(LOSSYFS)),
+                path(&spec.binary.with_file_name(CLOCKSHIM)),
             ]
         );
         assert_eq!(got[got.len() - 2..], [nasty.clone(), "--x".to_string()]);

@@ -6,15 +6,16 @@
 # Inputs: pidfile, bin (the raftkv binary), comm (its name as `ps` shows
 # it), data (the data dir), log (the node's log file), serve (an array:
 # the full `raftkv serve` command line), fs: the lossyfs binary when the
-# data dir is a lossyfs mount, else empty, and clock: 1 when the node runs
-# under libfaketime, its clock offset read from $data.clock.
+# data dir is a lossyfs mount, else empty, and clock: the clock shim (an
+# LD_PRELOAD library that offsets the node's clocks by what $data.clock
+# says), else empty.
 #
 # With fs set, the node's files live in $data.disk and $data is a lossyfs
 # mount over it, made afresh before every start: each step runs in a mount
 # namespace of its own on the local hosts (`ip netns exec`), and a mount is
 # seen only by the processes started in the step that made it.
 set -u
-: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${fs?}" "${clock:?}"
+: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${fs?}" "${clock?}"
 clockfile="$data.clock"
 disk="$data.disk"
 fsock="$data.fs.sock"
@@ -83,15 +84,13 @@ step_start() {
   mkdir -p "$data" "$(dirname "$log")" "$(dirname "$pidfile")"
   fs_mount
   rm -f "$pidfile"
-  # Under libfaketime, the clock starts true; the file is reread at every
-  # clock call (FAKETIME_NO_CACHE), so a fault takes effect at once.
+  # Under the clock shim, the clock starts true; the shim rereads the
+  # file every 10 ms, so a fault takes effect at once.
   local faked=()
-  if [ "$clock" = 1 ]; then
-    local lib="" l
-    for l in /usr/lib/*/faketime/libfaketimeMT.so.1; do [ -e "$l" ] && lib=$l; done
-    [ -n "$lib" ] || { echo "libfaketime is not installed on this host (apt-get install libfaketime)" >&2; exit 3; }
+  if [ -n "$clock" ]; then
+    [ -f "$clock" ] || { echo "clock shim $clock is missing on this host (nemesis install puts it there)" >&2; exit 3; }
     printf '+0.000\n' > "$clockfile"
-    faked=(env LD_PRELOAD="$lib" FAKETIME_TIMESTAMP_FILE="$clockfile" FAKETIME_NO_CACHE=1)
+    faked=(env LD_PRELOAD="$clock" FAULTLINE_CLOCK_FILE="$clockfile")
   fi
   # The inner shell writes its own pid, then becomes the node.
   nohup setsid bash -c "echo \$\$ > \"\$0\"; exec \"\$@\"" "$pidfile" "${faked[@]}" "${serve[@]}" >> "$log" 2>&1 < /dev/null &
@@ -171,7 +170,7 @@ step_fill() {
 # Sets the clock offset (step_clock +1.500): written whole, then renamed,
 # so the node never reads half a line.
 step_clock() {
-  [ "$clock" = 1 ] || { echo "the node runs on the real clock: describe the cluster with --faked-clock" >&2; exit 3; }
+  [ -n "$clock" ] || { echo "the node runs on the real clock: describe the cluster with --faked-clock" >&2; exit 3; }
   printf '%s\n' "$1" > "$clockfile.new" && mv -f "$clockfile.new" "$clockfile"
 }
 

@@ -65,7 +65,7 @@ impl TestHosts {
 
     /// Installs raftkv, starts all three nodes and waits for a leader.
     pub async fn start_cluster(&self) -> String {
-        self.control.install(&testkit::bins::path("raftkv"), &testkit::bins::path("lossyfs")).await.expect("install");
+        self.control.install(&testkit::bins::path("raftkv"), &testkit::bins::dir()).await.expect("install");
         self.control.start(&self.control.names()).await.expect("start");
         self.control.wait_for_leader(DEADLINE).await.expect("leader")
     }
