@@ -78,7 +78,17 @@ const QUICK: Run = Run {
 
 /// Every plan, in the order `checker plan` lists them.
 pub fn all() -> Vec<Plan> {
-    let nightly_faults = ["none", "partition", "kill", "pause", "partition,kill,pause", "lose-unsynced", "packet-loss"];
+    let nightly_faults = [
+        "none",
+        "partition",
+        "kill",
+        "pause",
+        "partition,kill,pause",
+        "lose-unsynced",
+        "packet-loss",
+        "clock,clock-isolate,partition",
+        "disk-full",
+    ];
     let nightly = nightly_faults
         .iter()
         .flat_map(|&faults| ["register", "list-append"].map(|workload| Run { faults, workload, ..QUICK }))
@@ -107,8 +117,9 @@ pub fn all() -> Vec<Plan> {
         },
         Plan {
             name: "nightly",
-            purpose: "the matrix: seven fault mixes (none, partition, kill, pause, those three, \
-                      lose-unsynced, packet-loss) x both workloads, five seeds each",
+            purpose: "the matrix: nine fault mixes (none, partition, kill, pause, those three, \
+                      lose-unsynced, packet-loss, clocks with partitions, disk-full) x both workloads, \
+                      five seeds each",
             seeds: 5,
             runs: nightly,
         },
@@ -152,7 +163,7 @@ mod tests {
     fn the_nightly_matrix_covers_each_mix_with_both_workloads_once() {
         let runs = find("nightly").unwrap().runs;
         let labels: std::collections::HashSet<String> = runs.iter().map(Run::label).collect();
-        assert_eq!((runs.len(), labels.len()), (14, 14));
+        assert_eq!((runs.len(), labels.len()), (18, 18));
         assert!(labels.contains("register-lose-unsynced") && labels.contains("list-append-packet-loss"));
         assert!(labels.contains("list-append-partition+kill+pause"));
     }
