@@ -425,17 +425,25 @@ mod tests {
         assert_eq!(report.entries, ["created new.log"]);
     }
 
-    #[test]
-    fn an_unsynced_rename_over_a_file_is_undone_and_the_old_file_comes_back() {
-        let mut r = Rig::new();
-        std::fs::write(r.path("CURRENT"), b"MANIFEST-1").unwrap();
+    /// RocksDB's way to replace CURRENT: `old` in place, a new synced
+    /// temporary file renamed over it, the replaced file kept in the stash
+    /// as the filesystem keeps it. Returns the stash.
+    fn replace_current(r: &mut Rig, old: &[u8], new: &[u8]) -> PathBuf {
+        std::fs::write(r.path("CURRENT"), old).unwrap();
         let f = r.create("CURRENT.tmp");
-        r.write(3, &f, "CURRENT.tmp", 0, b"MANIFEST-2");
+        r.write(3, &f, "CURRENT.tmp", 0, new);
         r.journal.file_synced(3);
         let stash = r.path("stash-1");
         std::fs::hard_link(r.path("CURRENT"), &stash).unwrap();
         std::fs::rename(r.path("CURRENT.tmp"), r.path("CURRENT")).unwrap();
         r.journal.renamed(DIR_INO, &r.path("CURRENT.tmp"), &r.path("CURRENT"), Some(stash.clone()));
+        stash
+    }
+
+    #[test]
+    fn an_unsynced_rename_over_a_file_is_undone_and_the_old_file_comes_back() {
+        let mut r = Rig::new();
+        let stash = replace_current(&mut r, b"MANIFEST-1", b"MANIFEST-2");
         assert_eq!(r.read("CURRENT").unwrap(), b"MANIFEST-2");
         r.lose(Loss::Tail, 1);
         assert_eq!(r.read("CURRENT").unwrap(), b"MANIFEST-1");
@@ -446,14 +454,7 @@ mod tests {
     #[test]
     fn a_synced_directory_keeps_its_entries_and_frees_the_stash() {
         let mut r = Rig::new();
-        std::fs::write(r.path("CURRENT"), b"old").unwrap();
-        let f = r.create("CURRENT.tmp");
-        r.write(3, &f, "CURRENT.tmp", 0, b"new");
-        r.journal.file_synced(3);
-        let stash = r.path("stash-1");
-        std::fs::hard_link(r.path("CURRENT"), &stash).unwrap();
-        std::fs::rename(r.path("CURRENT.tmp"), r.path("CURRENT")).unwrap();
-        r.journal.renamed(DIR_INO, &r.path("CURRENT.tmp"), &r.path("CURRENT"), Some(stash.clone()));
+        let stash = replace_current(&mut r, b"old", b"new");
         assert_eq!(r.journal.dir_synced(DIR_INO), vec![stash]);
         let report = r.lose(Loss::Tail, 1);
         assert_eq!(r.read("CURRENT").unwrap(), b"new");
