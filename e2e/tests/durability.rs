@@ -206,6 +206,8 @@ async fn a_full_disk_fails_writes_and_loses_nothing_once_freed() {
         .apply(&h.control, &mut rand::rngs::StdRng::seed_from_u64(1))
         .await
         .unwrap();
+    let status = h.control.status().await;
+    assert!(status.iter().all(|s| s.disk_full == Ok(true)), "status shows every disk full");
     // No write can be acknowledged while no node can persist it.
     let mut c = Client::new(h.endpoints(), Duration::from_secs(1));
     assert!(c.put(b"k", b"during").await.is_err(), "a write was acknowledged on full disks");

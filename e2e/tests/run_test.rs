@@ -322,3 +322,86 @@ fn local_reads_under_partitions_are_flagged_invalid() {
         assert!(!text.contains('\x1b'), "{n} holds ANSI escapes");
     }
 }
+
+/// The faults below the process, through the whole rig: the safe node stays
+/// valid under power failures, packet loss, full disks and moved clocks;
+/// every one of them shows in the report; and no mount, daemon or clock
+/// file is left.
+#[test]
+fn faults_below_the_process_leave_the_safe_node_valid_and_nothing_behind() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--faults",
+            "lose-unsynced,packet-loss,disk-full,clock-isolate,clock",
+            "--workload",
+            "list-append",
+            "--time-limit",
+            "30s",
+            "--interval",
+            "2s",
+            "--seed",
+            "2",
+            "--name",
+            "below",
+        ],
+    );
+    assert_eq!(code, Some(0), "the safe node was not valid:\n{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let cluster: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("cluster.json")).unwrap()).unwrap();
+    assert_eq!((cluster["lossy_fs"].as_bool(), cluster["faked_clock"].as_bool()), (Some(true), Some(true)));
+    let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
+    let applied =
+        |f: &str| nemesis.lines().any(|l| l.contains(r#""type":"info""#) && l.contains(&format!(r#""f":"{f}""#)));
+    assert!(applied("clock"), "no clock fault applied:\n{nemesis}");
+    let kinds = ["lose-unsynced", "packet-loss", "disk-full", "clock-isolate"].iter().filter(|f| applied(f)).count();
+    assert!(kinds >= 2, "too few kinds of fault applied:\n{nemesis}");
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    assert_eq!(r["run"]["lost_write_count"], 0, "{r}");
+    let p = open(&run.join("report.html"));
+    assert_clean(&p, "report");
+    assert!(p.dom.contains("clock "), "no clock window in the report");
+
+    let procs = Command::new("pgrep").args(["-x", "lossyfs"]).output().unwrap();
+    assert!(procs.stdout.is_empty(), "lossyfs left running");
+    let mounts = std::fs::read_to_string("/proc/mounts").unwrap();
+    assert!(!mounts.contains("lossyfs"), "a lossyfs mount was left");
+    let hosts = std::path::Path::new("/var/tmp/faultline/hosts");
+    for n in ["n1", "n2", "n3"] {
+        assert!(!hosts.join(n).join("data.clock").exists(), "{n} kept a clock file");
+    }
+}
+
+/// An unsynced write-ahead log passes kills but not a power failure.
+#[test]
+fn an_unsynced_wal_is_caught_by_a_power_failure() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--node-args",
+            "--unsafe-wal-no-sync",
+            "--faults",
+            "lose-unsynced",
+            "--workload",
+            "list-append",
+            "--time-limit",
+            "20s",
+            "--interval",
+            "4s",
+            "--seed",
+            "1",
+            "--name",
+            "wal-no-sync",
+        ],
+    );
+    assert_eq!(code, Some(1), "lost acknowledged writes were not flagged:\n{log}");
+    assert!(log.contains("lost writes:") && !log.contains("lost writes: 0"), "{log}");
+}

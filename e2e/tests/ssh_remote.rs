@@ -20,6 +20,9 @@ async fn the_nemesis_drives_a_cluster_through_ssh() {
     let h = TestHosts::up();
     let mut cluster = h.hosts.ssh_up(USER).expect("sshd in the hosts");
     cluster.node_args = h.control.cluster.node_args.clone();
+    // The faults below the process go over SSH too.
+    cluster.lossy_fs = true;
+    cluster.faked_clock = true;
     // The description goes through a file, as `nemesis hosts up --ssh-user` writes it.
     let path = h.dir.path().join("ssh-cluster.json");
     cluster.save(&path).unwrap();
@@ -59,7 +62,28 @@ async fn the_nemesis_drives_a_cluster_through_ssh() {
     control.wait_for_leader(DEADLINE).await.unwrap();
     let log = control.node("n1").unwrap().fetch_log().await.unwrap();
     assert!(!log.is_empty(), "the node log came back empty over ssh");
+
+    // A power failure, a moved clock and a full disk, each healed.
+    let lost = control.lose(&control.names(), lossyfs::Loss::Tail, 1).await.expect("lose-unsynced over ssh");
+    assert_eq!(lost.len(), 3);
+    control.set_clock(&["n2".into()], 3000).await.unwrap();
+    assert_eq!(control.node("n2").unwrap().clock().await.unwrap().as_deref(), Some("+3.000"));
+    let report = control.heal().await;
+    assert!(report.is_healed(), "{report}");
+    assert_eq!(control.node("n2").unwrap().clock().await.unwrap().as_deref(), Some("+0.000"));
+    control.fill(&["n3".into()], true).await.unwrap();
+    assert!(control.node("n3").unwrap().disk_full().await.unwrap(), "n3's disk is not full");
+    assert!(control.heal().await.is_healed());
+    assert!(!control.node("n3").unwrap().disk_full().await.unwrap(), "the heal did not free n3's disk");
+    control.wait_for_leader(DEADLINE).await.unwrap();
+    wait_for("the acknowledged write to survive the power failure", || {
+        let mut c = Client::new(control.cluster.endpoints(), Duration::from_secs(2));
+        async move { c.get(b"over").await.ok().flatten().as_deref() == Some(b"ssh".as_slice()) }
+    })
+    .await;
     control.stop(&control.names()).await.unwrap();
+    let procs = std::process::Command::new("pgrep").args(["-x", "lossyfs"]).output().unwrap();
+    assert!(procs.stdout.is_empty(), "lossyfs left running after stop over ssh");
 
     // An unreachable host is a clear error that names the node.
     let mut bad = cluster.clone();

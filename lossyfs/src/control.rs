@@ -27,7 +27,7 @@ pub enum Request {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "answer", rename_all = "kebab-case")]
 pub enum Response {
-    Status { unsynced: Unsynced },
+    Status { unsynced: Unsynced, full: bool },
     Lost { loss: Loss, seed: u64, report: LossReport },
     Unmounted,
     Filled { full: bool },

@@ -69,7 +69,7 @@ pub fn run(backing: &Path, mountpoint: &Path, socket: &Path) -> Result<(), Daemo
 fn answer(state: &Shared, req: Request) -> (Response, bool) {
     let mut s = lock(state);
     match req {
-        Request::Status => (Response::Status { unsynced: s.journal.unsynced() }, false),
+        Request::Status => (Response::Status { unsynced: s.journal.unsynced(), full: s.full }, false),
         Request::Fill { full } => {
             s.full = full;
             eprintln!("lossyfs: the disk is {}", if full { "full" } else { "free again" });

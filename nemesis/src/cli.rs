@@ -461,6 +461,11 @@ fn print_status(status: &[crate::control::NodeStatus]) {
             Err(e) => faults.push(format!("clock unknown: {e}")),
             _ => {}
         }
+        match &s.disk_full {
+            Ok(true) => faults.push("disk full".into()),
+            Err(e) => faults.push(format!("disk unknown: {e}")),
+            Ok(false) => {}
+        }
         println!(
             "{:<6} {:<20} {:<8} {:<10} {:>5} {:<7} {:>8} {:>8}  {}",
             s.name,

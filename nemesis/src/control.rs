@@ -71,6 +71,8 @@ pub struct NodeStatus {
     pub rules: Result<Vec<String>, String>,
     /// Its clock offset, when it runs under the clock shim.
     pub clock: Result<Option<String>, String>,
+    /// Whether the disk under its data dir is full (disk-full).
+    pub disk_full: Result<bool, String>,
 }
 
 /// What a heal could not repair. Empty means everything is healed.
@@ -323,14 +325,15 @@ impl Control {
         let states = self.states().await;
         let rules = self.rules().await;
         let clocks = join_all(self.nodes.iter().map(|n| n.clock())).await;
+        let disks = join_all(self.nodes.iter().map(|n| n.disk_full())).await;
         let raft = join_all(self.cluster.nodes.iter().map(|n| async move {
             let mut c = Client::new(vec![], STATUS_TIMEOUT);
             c.status_of(&n.endpoint()).await
         }))
         .await;
         let mut out = Vec::new();
-        let all = self.cluster.nodes.iter().zip(states).zip(rules).zip(raft).zip(clocks);
-        for ((((spec, state), rules), raft), clock) in all {
+        let all = self.cluster.nodes.iter().zip(states).zip(rules).zip(raft).zip(clocks).zip(disks);
+        for (((((spec, state), rules), raft), clock), disk) in all {
             let mut s = NodeStatus {
                 name: spec.name.clone(),
                 endpoint: spec.endpoint(),
@@ -343,6 +346,7 @@ impl Control {
                 raft_error: None,
                 rules: rules.map_err(|e| e.to_string()),
                 clock: clock.map_err(|e| e.to_string()),
+                disk_full: disk.map_err(|e| e.to_string()),
             };
             match raft {
                 Ok(r) => {
@@ -431,6 +435,9 @@ impl Control {
                 if c != Offset(0).to_string() {
                     report.still_broken.push(format!("{}: clock still at {c}", n.name()));
                 }
+            }
+            if let Ok(true) = n.disk_full().await {
+                report.still_broken.push(format!("{}: disk still full", n.name()));
             }
         }
         report

@@ -210,6 +210,16 @@ impl NodeProc {
         self.step("disk-full", if full { "step_fill on" } else { "step_fill off" }).await.map(drop)
     }
 
+    /// Whether the disk under the data dir is full now (a lossyfs mount
+    /// answering that it is); false without a mount.
+    pub async fn disk_full(&self) -> Result<bool, RemoteError> {
+        if self.lossyfs.is_none() {
+            return Ok(false);
+        }
+        let out = self.step("fs status", "step_fs_status").await?;
+        Ok(matches!(serde_json::from_str::<Response>(out.trim()), Ok(Response::Status { full: true, .. })))
+    }
+
     /// Whether the data dir is a lossyfs mount.
     pub fn lossy_fs(&self) -> bool {
         self.lossyfs.is_some()

@@ -156,6 +156,12 @@ step_log_tail() {
   tail -n "$1" "$log" 2>/dev/null || true
 }
 
+# The lossyfs mount's status (one JSON line), or nothing without a mount.
+step_fs_status() {
+  [ -n "$fs" ] && [ -S "$fsock" ] || return 0
+  "$fs" status --socket "$fsock" 2>/dev/null || true
+}
+
 # Fills the data dir's disk (step_fill on: whatever needs new space fails
 # with ENOSPC) or frees it (step_fill off; nothing to do without a mount).
 step_fill() {

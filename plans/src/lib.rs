@@ -87,7 +87,7 @@ pub fn all() -> Vec<Plan> {
         "lose-unsynced",
         "packet-loss",
         "clock,clock-isolate,partition",
-        "disk-full",
+        "disk-full,corrupt",
     ];
     let nightly = nightly_faults
         .iter()
@@ -118,7 +118,8 @@ pub fn all() -> Vec<Plan> {
         Plan {
             name: "nightly",
             purpose: "the matrix: nine fault mixes (none, partition, kill, pause, those three, \
-                      lose-unsynced, packet-loss, clocks with partitions, disk-full) x both workloads, \
+                      lose-unsynced, packet-loss, clocks with partitions, disk-full with corrupt) x both \
+                      workloads, \
                       five seeds each",
             seeds: 5,
             runs: nightly,
