@@ -57,7 +57,10 @@ fs_unmount() {
       for _ in $(seq 100); do ps -p "$pid" >/dev/null 2>&1 || break; sleep 0.05; done
     fi
   fi
-  if mountpoint -q "$data" 2>/dev/null; then umount -l "$data" || true; fi
+  # A daemon killed outright leaves its mount behind, disconnected (which
+  # `mountpoint` cannot even stat); a lazy unmount clears it, and fails
+  # harmlessly where there is no mount.
+  umount -l "$data" 2>/dev/null || true
   rm -f "$fspid" "$fsock"
 }
 
