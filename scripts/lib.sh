@@ -14,8 +14,11 @@ release_dir() {
   echo "${CARGO_TARGET_DIR:-target}/release"
 }
 
-# Prints the folder holding raftkv, nemesis, checker, lossyfs and the clock
-# shim (libclockshim.so): $FAULTLINE_BIN_DIR
+# What a run needs from the build: the node, the nemesis, the checker, and
+# the helpers the nemesis installs beside the node.
+FAULTLINE_BINS=(raftkv nemesis checker lossyfs libclockshim.so)
+
+# Prints the folder holding every one of FAULTLINE_BINS: $FAULTLINE_BIN_DIR
 # when set (prebuilt binaries), else the release dir after building them.
 # Says what is missing and fails otherwise.
 faultline_bins() {
@@ -26,7 +29,7 @@ faultline_bins() {
     cargo build --release -q -p raftkv -p nemesis -p checker-cli -p lossyfs -p clockshim >&2 || { echo "building the binaries failed" >&2; return 1; }
     dir="$(release_dir)"
   fi
-  for b in raftkv nemesis checker lossyfs libclockshim.so; do
+  for b in "${FAULTLINE_BINS[@]}"; do
     [ -x "$dir/$b" ] || { echo "$dir/$b is missing" >&2; return 1; }
   done
   (cd "$dir" && pwd)
