@@ -163,7 +163,9 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
         g.median_time_to_invalid_s = median(g.rows.iter().filter_map(|r| r.time_to_invalid_s).collect());
     }
     let runs = groups.iter().map(|g| g.runs).sum();
-    let all_valid = groups.iter().all(|g| g.valid == g.runs);
+    // No run at all is not a clean night: runs that broke before writing
+    // their records leave nothing to summarise.
+    let all_valid = runs > 0 && groups.iter().all(|g| g.valid == g.runs);
     let lost_writes = groups.iter().flat_map(|g| &g.rows).filter_map(|r| r.lost_write_count).sum();
     Ok(Summary { runs, all_valid, lost_writes, groups })
 }
@@ -180,7 +182,7 @@ impl Summary {
     /// Every run ended with `verdict`: all valid for the safe node, all
     /// invalid for a mutation suite.
     pub fn all(&self, verdict: Verdict) -> bool {
-        self.groups.iter().flat_map(|g| &g.rows).all(|r| r.verdict == verdict)
+        self.runs > 0 && self.groups.iter().flat_map(|g| &g.rows).all(|r| r.verdict == verdict)
     }
 }
 
@@ -210,7 +212,13 @@ pub fn table(s: &Summary) -> String {
     out.push_str(&format!(
         "{} runs; {}; {} lost writes\n",
         s.runs,
-        if s.all_valid { "all valid" } else { "not all valid" },
+        if s.runs == 0 {
+            "no run left a record"
+        } else if s.all_valid {
+            "all valid"
+        } else {
+            "not all valid"
+        },
         s.lost_writes
     ));
     out
@@ -291,6 +299,17 @@ mod tests {
             run: Some(RunStats { time_to_invalid_s: tti, ..Default::default() }),
         };
         checker::input::write_json(&dir.join("results.json"), &results).unwrap();
+    }
+
+    /// A folder whose runs all broke before writing their records is not a
+    /// clean night.
+    #[test]
+    fn no_runs_is_neither_all_valid_nor_all_invalid() {
+        let root = tempfile::tempdir().unwrap();
+        let s = write(root.path()).unwrap();
+        assert_eq!(s.runs, 0);
+        assert!(!s.all_valid && !s.all(Verdict::Valid) && !s.all(Verdict::Invalid));
+        assert!(table(&s).contains("no run left a record"), "{}", table(&s));
     }
 
     #[test]
