@@ -226,6 +226,24 @@ impl LossyFs {
     }
 }
 
+impl LossyFs {
+    /// Unlink and rmdir: removed at once, never journaled (a power failure
+    /// does not bring a deleted file back), and forgotten by path.
+    fn remove(&self, parent: u64, name: &OsStr, remove: fn(&Path) -> io::Result<()>, reply: ReplyEmpty) {
+        let r = (|| {
+            let mut s = self.on()?;
+            let p = s.child(parent, name)?;
+            remove(&p).map_err(errno)?;
+            s.paths.retain(|_, q| *q != p);
+            Ok(())
+        })();
+        match r {
+            Ok(()) => reply.ok(),
+            Err(e) => reply.error(e),
+        }
+    }
+}
+
 /// Runs `f` on the state and sends its result, or its errno.
 macro_rules! reply_with {
     ($self:ident, $reply:ident, |$s:ident| $body:expr, |$v:ident| $ok:expr) => {{
@@ -337,31 +355,11 @@ impl Filesystem for LossyFs {
     }
 
     fn unlink(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        reply_with!(
-            self,
-            reply,
-            |s| {
-                let p = s.child(parent, name)?;
-                std::fs::remove_file(&p).map_err(errno)?;
-                s.paths.retain(|_, q| *q != p);
-                Ok(())
-            },
-            |_v| reply.ok()
-        )
+        self.remove(parent, name, |p| std::fs::remove_file(p), reply)
     }
 
     fn rmdir(&mut self, _req: &Request<'_>, parent: u64, name: &OsStr, reply: ReplyEmpty) {
-        reply_with!(
-            self,
-            reply,
-            |s| {
-                let p = s.child(parent, name)?;
-                std::fs::remove_dir(&p).map_err(errno)?;
-                s.paths.retain(|_, q| *q != p);
-                Ok(())
-            },
-            |_v| reply.ok()
-        )
+        self.remove(parent, name, |p| std::fs::remove_dir(p), reply)
     }
 
     fn rename(

@@ -457,7 +457,7 @@ fn print_status(status: &[crate::control::NodeStatus]) {
             faults.push(format!("process unknown: {e}"));
         }
         match &s.clock {
-            Ok(Some(c)) if c != "+0.000" => faults.push(format!("clock {c}")),
+            Ok(Some(c)) if !crate::clock::is_true(c) => faults.push(format!("clock {c}")),
             Err(e) => faults.push(format!("clock unknown: {e}")),
             _ => {}
         }

@@ -87,6 +87,11 @@ impl ClockFault {
     }
 }
 
+/// Whether an offset as a node's clock file holds it is no offset at all.
+pub fn is_true(offset: &str) -> bool {
+    offset == Offset(0).to_string()
+}
+
 /// An offset as the clock shim's file takes it: signed seconds.
 pub struct Offset(pub i64);
 

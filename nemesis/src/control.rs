@@ -15,7 +15,7 @@ use lossyfs::{Loss, LossReport};
 use raftkv_client::Client;
 use serde::Serialize;
 
-use crate::clock::Offset;
+use crate::clock;
 use crate::lifecycle::{NodeProc, ProcState, STEP_TIMEOUT};
 use crate::partition::{self, Grudge};
 use crate::remote::RemoteError;
@@ -389,7 +389,7 @@ impl Control {
                 // Only a clock that is off is reset: a stopped node keeps no
                 // clock file.
                 match n.clock().await {
-                    Ok(Some(c)) if c != Offset(0).to_string() => {
+                    Ok(Some(c)) if !clock::is_true(&c) => {
                         if let Err(e) = n.set_clock(0).await {
                             broken.push(format!("clock not reset: {e}"));
                         }
@@ -432,7 +432,7 @@ impl Control {
                 report.still_broken.push(format!("{}: process still {s}", n.name()));
             }
             if let Ok(Some(c)) = n.clock().await {
-                if c != Offset(0).to_string() {
+                if !clock::is_true(&c) {
                     report.still_broken.push(format!("{}: clock still at {c}", n.name()));
                 }
             }

@@ -227,8 +227,8 @@ pub enum Fault {
     },
 }
 
-/// How long [`Fault::PauseIsolate`] waits for the others to elect a new
-/// leader before it resumes the old one anyway.
+/// How long [`Fault::PauseIsolate`] and [`Fault::ClockIsolate`] wait for
+/// the others to elect a new leader before they go on anyway.
 const NEW_LEADER_WAIT: Duration = Duration::from_secs(10);
 
 impl Fault {
@@ -334,11 +334,7 @@ impl Fault {
                 Ok(Applied::Clock { nodes, fault: fault.clone(), offset_ms: *offsets.last().unwrap_or(&0) })
             }
             Fault::ClockIsolate { offset_ms } => {
-                let old = control.leader().await.ok_or_else(|| {
-                    ControlError::NoLeader("no node reports itself leader, so there is no leader to skew".into())
-                })?;
-                let grudge =
-                    Shape::IsolateLeader.grudge(&control.names(), Some(&old), rng).map_err(ControlError::NoLeader)?;
+                let (old, grudge) = leader_and_cut(control, rng, "skew").await?;
                 let one = [old.clone()];
                 control.set_clock(&one, *offset_ms).await?;
                 // Its timers stall, so check-quorum will not demote it; the
@@ -347,10 +343,7 @@ impl Fault {
                     let _ = control.set_clock(&one, 0).await;
                     return Err(e);
                 }
-                let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
-                while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
-                    tokio::time::sleep(Duration::from_millis(100)).await;
-                }
+                await_new_leader(control, &old).await;
                 Ok(Applied::ClockIsolated { node: old, grudge, offset_ms: *offset_ms })
             }
             Fault::Corrupt { target, how } => {
@@ -398,11 +391,7 @@ impl Fault {
                 Ok(Applied::Paused(nodes))
             }
             Fault::PauseIsolate => {
-                let old = control.leader().await.ok_or_else(|| {
-                    ControlError::NoLeader("no node reports itself leader, so there is no leader to pause".into())
-                })?;
-                let grudge =
-                    Shape::IsolateLeader.grudge(&control.names(), Some(&old), rng).map_err(ControlError::NoLeader)?;
+                let (old, grudge) = leader_and_cut(control, rng, "pause").await?;
                 control.pause(std::slice::from_ref(&old)).await?;
                 // Cut it off before the others time out. A paused process's
                 // kernel still accepts TCP data, so the new term's vote
@@ -412,10 +401,7 @@ impl Fault {
                 if cut.is_ok() {
                     // While it sleeps the others elect a leader and take
                     // writes; resumed behind the cut, it has not heard of them.
-                    let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
-                    while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
-                        tokio::time::sleep(Duration::from_millis(100)).await;
-                    }
+                    await_new_leader(control, &old).await;
                 }
                 // Resume even when the cut failed: never leave a node paused.
                 let resumed = control.resume(std::slice::from_ref(&old)).await;
@@ -424,6 +410,25 @@ impl Fault {
                 Ok(Applied::PausedIsolated { node: old, grudge })
             }
         }
+    }
+}
+
+/// The leader now, and the cut that isolates it, for the faults that
+/// strand an old leader (`what` names what is done to it, for the error).
+async fn leader_and_cut<R: Rng>(control: &Control, rng: &mut R, what: &str) -> Result<(String, Grudge), ControlError> {
+    let old = control.leader().await.ok_or_else(|| {
+        ControlError::NoLeader(format!("no node reports itself leader, so there is no leader to {what}"))
+    })?;
+    let grudge = Shape::IsolateLeader.grudge(&control.names(), Some(&old), rng).map_err(ControlError::NoLeader)?;
+    Ok((old, grudge))
+}
+
+/// Waits (up to [`NEW_LEADER_WAIT`]) until a node other than `old` leads;
+/// the fault goes on either way.
+async fn await_new_leader(control: &Control, old: &str) {
+    let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
+    while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
