@@ -173,6 +173,10 @@ pub struct RunArgs {
     /// Client endpoints HOST:PORT,… instead of a cluster file.
     #[arg(long, value_delimiter = ',')]
     pub endpoints: Vec<String>,
+    /// With --endpoints: connect over TLS, trusting this CA certificate
+    /// (PEM). A cluster file names its own.
+    #[arg(long, value_name = "FILE", requires = "endpoints")]
+    pub tls_ca: Option<PathBuf>,
     #[arg(long, value_enum, default_value_t = ModelName::Register)]
     pub workload: ModelName,
     /// Concurrent clients.
@@ -448,16 +452,23 @@ fn run_clients(a: RunArgs) -> u8 {
         eprintln!("checker run: {msg}");
         EXIT_UNUSABLE
     };
-    let endpoints = match &a.cluster {
+    let (endpoints, tls) = match &a.cluster {
         Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
-            Ok(c) => c.endpoints(),
+            Ok(c) => match c.client_tls() {
+                Ok(tls) => (c.endpoints(), tls),
+                Err(e) => return bad(format!("cluster file {}: tls.ca: {e}", path.display())),
+            },
             Err(e) => return bad(e.to_string()),
         },
-        _ => a.endpoints.clone(),
+        _ => match a.tls_ca.as_deref().map(runner::ClientTls::load).transpose() {
+            Ok(tls) => (a.endpoints.clone(), tls),
+            Err(e) => return bad(format!("--tls-ca: {e}")),
+        },
     };
     let workload = a.workload;
     let opts = runner::RunOptions {
         endpoints,
+        tls,
         workload,
         mix: a.mix,
         concurrency: a.concurrency,

@@ -18,10 +18,14 @@ use faultline_proto::kv_client::KvClient;
 use faultline_proto::*;
 use serde::{Deserialize, Serialize};
 use tokio::time::Instant;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic::{Code, Status};
 
 use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE, NOT_PROPOSED_KEY};
+
+pub mod tls;
+
+use tls::ClientTls;
 
 /// A raftkv cluster has exactly this many members; membership never
 /// changes. The node enforces it, and cluster descriptions are checked
@@ -116,6 +120,8 @@ pub struct Client {
     /// still followed within the operation), as a Jepsen client is bound
     /// to one node: followers then see client traffic too.
     home: Option<usize>,
+    /// TLS to the nodes; plaintext when absent (a node run `--insecure`).
+    tls: Option<ClientTls>,
 }
 
 const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
@@ -127,7 +133,7 @@ impl Client {
     /// A client of `endpoints` (HOST:PORT) whose operations each give up
     /// after `timeout`. No connection is made until the first operation.
     pub fn new(endpoints: Vec<String>, timeout: Duration) -> Client {
-        Client { endpoints, channels: HashMap::new(), preferred: None, next: 0, timeout, home: None }
+        Client { endpoints, channels: HashMap::new(), preferred: None, next: 0, timeout, home: None, tls: None }
     }
 
     /// Binds the client to endpoint `home % endpoints.len()`: each
@@ -139,6 +145,14 @@ impl Client {
         self
     }
 
+    /// Dials the nodes over TLS, trusting `tls`'s CA; `None` keeps
+    /// plaintext.
+    pub fn with_tls(mut self, tls: Option<ClientTls>) -> Client {
+        self.tls = tls;
+        self.channels.clear();
+        self
+    }
+
     pub fn endpoints(&self) -> &[String] {
         &self.endpoints
     }
@@ -147,7 +161,7 @@ impl Client {
         if let Some(c) = self.channels.get(addr) {
             return Ok(c.clone());
         }
-        let endpoint = Endpoint::from_shared(format!("http://{addr}"))
+        let endpoint = tls::endpoint(addr, self.tls.as_ref(), tls::SERVER_NAME)
             .map_err(|e| Attempt::Fatal(ClientError::InvalidArgument(format!("endpoint {addr:?}: {e}"))))?
             .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);

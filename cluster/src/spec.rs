@@ -7,7 +7,11 @@
 //! `nemesis hosts up` writes it for the local test hosts; the Vagrant set-up
 //! writes it for VMs. The format is documented in `docs/cluster-format.md`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use raftkv_client::tls::{ClientTls, TlsError};
+use raftkv_client::Client;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
@@ -36,6 +40,31 @@ pub struct Cluster {
     /// `clock` fault rewrites.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub faked_clock: bool,
+    /// Mutual TLS between the nodes, and TLS to their clients. Absent, the
+    /// nodes run `--insecure`: plaintext, peers unauthenticated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tls: Option<TlsSpec>,
+}
+
+/// The certificates of a cluster, as files on this (the controlling)
+/// machine; relative paths are taken from the cluster file's folder. The
+/// nemesis installs each node's into its TLS folder on its host.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsSpec {
+    /// The CA certificate (PEM) every node and client trusts.
+    pub ca: PathBuf,
+    /// Each node's certificate and private key, by node name. A node's
+    /// certificate must carry the names `raftkv` and `node-ID`.
+    pub nodes: BTreeMap<String, NodeCertFiles>,
+}
+
+/// One node's certificate and key (PEM).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NodeCertFiles {
+    pub cert: PathBuf,
+    pub key: PathBuf,
 }
 
 /// One node and its host.
@@ -120,6 +149,12 @@ impl NodeSpec {
         }
     }
 
+    /// The node's TLS folder on its host (`raftkv serve --tls-dir`), beside
+    /// its binary.
+    pub fn tls_dir(&self) -> PathBuf {
+        self.binary.with_file_name("tls")
+    }
+
     /// `address:port`, as peers and clients dial it.
     pub fn endpoint(&self) -> String {
         format!("{}:{}", self.address, self.port)
@@ -158,7 +193,7 @@ impl Cluster {
                 NodeSpec::standard(NodeId(i as u64 + 1), n, addr, port, host, base)
             })
             .collect();
-        Cluster { name: name.to_string(), nodes, node_args: vec![], lossy_fs: false, faked_clock: false }
+        Cluster { name: name.to_string(), nodes, node_args: vec![], lossy_fs: false, faked_clock: false, tls: None }
     }
 
     /// Reads and validates a cluster file.
@@ -239,10 +274,28 @@ impl Cluster {
                 _ => {}
             }
         }
+        if let Some(tls) = &self.tls {
+            for n in &self.nodes {
+                if !tls.nodes.contains_key(&n.name) {
+                    return Err(format!("tls: node {} has no certificate (tls.nodes.{})", n.name, n.name));
+                }
+            }
+            if let Some(extra) = tls.nodes.keys().find(|k| !names.contains(k.as_str())) {
+                return Err(format!("tls: certificate for {extra:?}, which is no node of this cluster"));
+            }
+        }
         Ok(())
     }
 
     fn resolve_relative(&mut self, base: &Path) {
+        if let Some(tls) = &mut self.tls {
+            let files = tls.nodes.values_mut().flat_map(|f| [&mut f.cert, &mut f.key]);
+            for p in std::iter::once(&mut tls.ca).chain(files) {
+                if p.is_relative() {
+                    *p = base.join(&*p);
+                }
+            }
+        }
         for n in &mut self.nodes {
             if let HostSpec::Ssh { ssh_config, identity_file, .. } = &mut n.host {
                 for p in [ssh_config, identity_file].into_iter().flatten() {
@@ -273,6 +326,17 @@ impl Cluster {
     /// The `--peers` value of `raftkv serve`: `1=ADDR:PORT,2=…`.
     pub fn peers_arg(&self) -> String {
         self.nodes.iter().map(|n| format!("{}={}", n.id, n.endpoint())).collect::<Vec<_>>().join(",")
+    }
+
+    /// What a client of this cluster trusts: its CA, or nothing (plaintext)
+    /// when the cluster runs without TLS.
+    pub fn client_tls(&self) -> Result<Option<ClientTls>, TlsError> {
+        self.tls.as_ref().map(|t| ClientTls::load(&t.ca)).transpose()
+    }
+
+    /// A client of every node, over TLS when the cluster has it.
+    pub fn client(&self, timeout: Duration) -> Result<Client, TlsError> {
+        Ok(Client::new(self.endpoints(), timeout).with_tls(self.client_tls()?))
     }
 
     /// Every node's client endpoint.
@@ -316,7 +380,40 @@ mod tests {
             node_args: vec![],
             lossy_fs: false,
             faked_clock: false,
+            tls: None,
         }
+    }
+
+    fn tls(names: &[&str]) -> TlsSpec {
+        let files =
+            |n: &str| NodeCertFiles { cert: format!("tls/{n}/node.pem").into(), key: format!("/k/{n}.key").into() };
+        TlsSpec { ca: "tls/ca.pem".into(), nodes: names.iter().map(|n| (n.to_string(), files(n))).collect() }
+    }
+
+    /// Certificates named relative to the cluster file are found beside
+    /// it; absolute ones stay.
+    #[test]
+    fn tls_files_resolve_from_the_cluster_files_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let mut c = cluster();
+        c.tls = Some(tls(&["n1", "n2", "n3"]));
+        let path = dir.path().join("cluster.json");
+        c.save(&path).unwrap();
+        let back = Cluster::load(&path).unwrap().tls.unwrap();
+        assert_eq!(back.ca, dir.path().join("tls/ca.pem"));
+        assert_eq!(back.nodes["n2"].cert, dir.path().join("tls/n2/node.pem"));
+        assert_eq!(back.nodes["n2"].key, std::path::Path::new("/k/n2.key"));
+    }
+
+    #[test]
+    fn every_node_needs_a_certificate_and_every_certificate_a_node() {
+        let mut c = cluster();
+        c.tls = Some(tls(&["n1", "n3"]));
+        assert!(c.validate().unwrap_err().contains("node n2 has no certificate"));
+        c.tls = Some(tls(&["n1", "n2", "n3", "n4"]));
+        assert!(c.validate().unwrap_err().contains("\"n4\", which is no node"));
+        c.tls = Some(tls(&["n1", "n2", "n3"]));
+        c.validate().unwrap();
     }
 
     #[test]

@@ -11,7 +11,6 @@ use lossyfs::Loss;
 use nemesis::faults::{Applied, Fault};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::Shape;
-use raftkv_client::Client;
 use rand::SeedableRng;
 
 fn lossy(extra: &'static [&'static str]) -> impl FnOnce(&mut cluster::Cluster) {
@@ -37,7 +36,7 @@ fn nothing_mounted() -> Result<(), String> {
 async fn value_of(h: &TestHosts, key: &[u8]) -> Option<Vec<u8>> {
     let deadline = tokio::time::Instant::now() + DEADLINE;
     loop {
-        let mut c = Client::new(h.endpoints(), Duration::from_secs(2));
+        let mut c = h.client(Duration::from_secs(2));
         match c.get(key).await {
             Ok(v) => return v,
             Err(e) => assert!(tokio::time::Instant::now() < deadline, "no read answered within {DEADLINE:?}: {e}"),
@@ -50,7 +49,7 @@ async fn value_of(h: &TestHosts, key: &[u8]) -> Option<Vec<u8>> {
 async fn a_power_failure_keeps_what_a_safe_node_synced_and_leaves_no_mount_behind() {
     let h = TestHosts::up_with(lossy(&[]));
     h.start_cluster().await;
-    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    let mut client = h.client(Duration::from_secs(2));
     for i in 0..20u32 {
         client.put(format!("k{i}").as_bytes(), b"v").await.unwrap();
     }
@@ -86,7 +85,7 @@ async fn a_power_failure_keeps_what_a_safe_node_synced_and_leaves_no_mount_behin
 async fn an_unsynced_wal_survives_a_kill_but_not_a_power_failure() {
     let h = TestHosts::up_with(lossy(&["--unsafe-wal-no-sync"]));
     h.start_cluster().await;
-    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    let mut client = h.client(Duration::from_secs(2));
     client.put(b"k", b"1").await.unwrap();
     let all = h.control.names();
 
@@ -135,9 +134,9 @@ async fn packet_loss_drops_a_share_of_packets_and_heal_removes_the_rules() {
         assert!(r.contains("--mode random") && r.contains("--probability 0.5"), "{r}");
     }
     // Half the packets still pass: the cluster keeps serving, however slowly.
-    let mut client = Client::new(h.endpoints(), Duration::from_secs(5));
+    let mut client = h.client(Duration::from_secs(5));
     wait_for("a write under 50% packet loss", || {
-        let mut c = Client::new(h.endpoints(), Duration::from_secs(5));
+        let mut c = h.client(Duration::from_secs(5));
         async move { c.put(b"k", b"v").await.is_ok() }
     })
     .await;
@@ -199,7 +198,7 @@ async fn clock_faults_without_the_clock_shim_are_refused_naming_the_fix() {
 async fn a_full_disk_fails_writes_and_loses_nothing_once_freed() {
     let h = TestHosts::up_with(lossy(&[]));
     h.start_cluster().await;
-    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    let mut client = h.client(Duration::from_secs(2));
     client.put(b"k", b"before").await.unwrap();
     let all = h.control.names();
     let applied = Fault::DiskFull(nemesis::faults::Target::All)
@@ -209,7 +208,7 @@ async fn a_full_disk_fails_writes_and_loses_nothing_once_freed() {
     let status = h.control.status().await;
     assert!(status.iter().all(|s| s.disk_full == Ok(true)), "status shows every disk full");
     // No write can be acknowledged while no node can persist it.
-    let mut c = Client::new(h.endpoints(), Duration::from_secs(1));
+    let mut c = h.client(Duration::from_secs(1));
     assert!(c.put(b"k", b"during").await.is_err(), "a write was acknowledged on full disks");
     let value = applied.undo(&h.control).await.unwrap();
     assert_eq!(value["nodes"].as_array().unwrap().len(), 3);
@@ -220,7 +219,7 @@ async fn a_full_disk_fails_writes_and_loses_nothing_once_freed() {
     let v = value_of(&h, b"k").await;
     assert!(matches!(v.as_deref(), Some(b"before") | Some(b"during")), "{v:?}");
     wait_for("a write after the disk is freed", || {
-        let mut c = Client::new(h.endpoints(), Duration::from_secs(2));
+        let mut c = h.client(Duration::from_secs(2));
         async move { c.put(b"k", b"after").await.is_ok() }
     })
     .await;
@@ -231,7 +230,7 @@ async fn a_full_disk_fails_writes_and_loses_nothing_once_freed() {
 async fn a_damaged_node_either_serves_or_refuses_and_a_refusal_is_reported_not_broken() {
     let h = TestHosts::up();
     h.start_cluster().await;
-    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    let mut client = h.client(Duration::from_secs(2));
     for i in 0..50u32 {
         client.put(format!("k{i}").as_bytes(), b"v").await.unwrap();
     }

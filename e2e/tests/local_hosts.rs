@@ -13,7 +13,6 @@ use common::*;
 use nemesis::faults::{Applied, Fault};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::{Grudge, Shape};
-use raftkv_client::Client;
 use rand::SeedableRng;
 
 fn ip(args: &[&str]) -> String {
@@ -62,7 +61,7 @@ async fn partition_blocks_tcp_between_isolated_hosts_and_heal_restores_it() {
     assert!(!h.tcp_ok("n3", "n1"), "n3 still reaches n1");
     assert!(h.tcp_ok("n2", "n3"), "the majority side lost its link");
     // The control side still reaches the isolated node.
-    let mut c = Client::new(vec![], Duration::from_secs(2));
+    let mut c = h.client_of(vec![], Duration::from_secs(2));
     c.status_of(&format!("{}:{PORT}", h.address("n1"))).await.expect("control side reaches n1");
 
     let report = h.control.heal().await;
@@ -80,7 +79,7 @@ async fn partition_blocks_tcp_between_isolated_hosts_and_heal_restores_it() {
 async fn kill_restart_pause_and_resume_act_on_real_nodes() {
     let h = TestHosts::up();
     h.start_cluster().await;
-    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    let mut client = h.client(Duration::from_secs(2));
     client.put(b"k", b"1").await.unwrap();
 
     h.control.kill(&["n2".into()]).await.unwrap();
@@ -92,23 +91,22 @@ async fn kill_restart_pause_and_resume_act_on_real_nodes() {
     let n2 = format!("{}:{PORT}", h.address("n2"));
     wait_for("n2 to catch up", || {
         let n2 = n2.clone();
-        async move {
-            let mut c = Client::new(vec![], Duration::from_millis(500));
-            matches!(c.status_of(&n2).await, Ok(s) if s.applied >= 3)
-        }
+        let mut c = h.client_of(vec![], Duration::from_millis(500));
+        async move { matches!(c.status_of(&n2).await, Ok(s) if s.applied >= 3) }
     })
     .await;
 
     h.control.pause(&["n3".into()]).await.unwrap();
     assert_eq!(h.state("n3").await, ProcState::Paused);
     let n3 = format!("{}:{PORT}", h.address("n3"));
-    let mut c = Client::new(vec![], Duration::from_millis(500));
+    let mut c = h.client_of(vec![], Duration::from_millis(500));
     assert!(c.status_of(&n3).await.is_err(), "a paused node answered");
     h.control.resume(&["n3".into()]).await.unwrap();
     assert_eq!(h.state("n3").await, ProcState::Running);
     wait_for("n3 to answer again", || {
         let n3 = n3.clone();
-        async move { Client::new(vec![], Duration::from_millis(500)).status_of(&n3).await.is_ok() }
+        let mut c = h.client_of(vec![], Duration::from_millis(500));
+        async move { c.status_of(&n3).await.is_ok() }
     })
     .await;
 
@@ -120,9 +118,9 @@ async fn kill_restart_pause_and_resume_act_on_real_nodes() {
     let report = h.control.heal().await;
     assert!(report.is_healed(), "{report}");
     h.control.wait_for_leader(DEADLINE).await.unwrap();
-    let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+    let mut client = h.client(Duration::from_secs(2));
     wait_for("the value to survive a kill of every node", || {
-        let mut client = Client::new(h.endpoints(), Duration::from_secs(2));
+        let mut client = h.client(Duration::from_secs(2));
         async move { client.get(b"k").await.ok().flatten().as_deref() == Some(b"2".as_slice()) }
     })
     .await;
@@ -148,7 +146,7 @@ async fn isolating_the_leader_elects_a_new_leader_on_the_majority_side() {
         .await;
     let majority: Vec<String> =
         h.control.cluster.nodes.iter().filter(|n| n.name != old).map(|n| n.endpoint()).collect();
-    let mut client = Client::new(majority, Duration::from_secs(2));
+    let mut client = h.client_of(majority, Duration::from_secs(2));
     client.put(b"after", b"isolation").await.expect("the majority side commits");
 
     assert!(h.control.heal().await.is_healed());

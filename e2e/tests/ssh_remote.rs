@@ -11,7 +11,6 @@ use common::*;
 use nemesis::control::Control;
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::Grudge;
-use raftkv_client::Client;
 
 const USER: &str = "fltssh";
 
@@ -26,7 +25,7 @@ async fn the_nemesis_drives_a_cluster_through_ssh() {
     // The description goes through a file, as `nemesis hosts up --ssh-user` writes it.
     let path = h.dir.path().join("ssh-cluster.json");
     cluster.save(&path).unwrap();
-    let control = Control::new(Cluster::load(&path).unwrap());
+    let control = Control::new(Cluster::load(&path).unwrap()).unwrap();
     assert!(matches!(&control.cluster.nodes[0].host, HostSpec::Ssh { user, .. } if user == USER));
 
     // Wait until every sshd accepts connections.
@@ -42,7 +41,7 @@ async fn the_nemesis_drives_a_cluster_through_ssh() {
     control.install(&testkit::bins::path("raftkv"), &testkit::bins::dir()).await.expect("install over ssh");
     control.start(&control.names()).await.expect("start over ssh");
     control.wait_for_leader(DEADLINE).await.unwrap();
-    let mut client = Client::new(control.cluster.endpoints(), Duration::from_secs(2));
+    let mut client = control.cluster.client(Duration::from_secs(2)).unwrap();
     client.put(b"over", b"ssh").await.unwrap();
 
     control.kill(&["n1".into()]).await.unwrap();
@@ -77,7 +76,7 @@ async fn the_nemesis_drives_a_cluster_through_ssh() {
     assert!(!control.node("n3").unwrap().disk_full().await.unwrap(), "the heal did not free n3's disk");
     control.wait_for_leader(DEADLINE).await.unwrap();
     wait_for("the acknowledged write to survive the power failure", || {
-        let mut c = Client::new(control.cluster.endpoints(), Duration::from_secs(2));
+        let mut c = control.cluster.client(Duration::from_secs(2)).unwrap();
         async move { c.get(b"over").await.ok().flatten().as_deref() == Some(b"ssh".as_slice()) }
     })
     .await;
@@ -90,7 +89,7 @@ async fn the_nemesis_drives_a_cluster_through_ssh() {
     if let HostSpec::Ssh { port, .. } = &mut bad.nodes[1].host {
         *port = Some(2222);
     }
-    let bad = Control::new(bad);
+    let bad = Control::new(bad).unwrap();
     let err = bad.node("n2").unwrap().state().await.unwrap_err().to_string();
     assert!(err.contains("n2") && err.contains("unreachable"), "{err}");
 

@@ -101,11 +101,25 @@ enum Cmd {
         /// Run each node under the clock shim, which the clock faults need.
         #[arg(long)]
         faked_clock: bool,
+        /// Plaintext, with no peer authentication (`raftkv serve
+        /// --insecure`), for benchmarks. Without it, a cluster file that
+        /// names no certificates gets a fresh CA and one certificate per
+        /// node, in `tls/` beside --out.
+        #[arg(long)]
+        insecure: bool,
         #[arg(long)]
         out: PathBuf,
     },
     /// Writes the description of three machines reached over SSH (as
     /// `vagrant ssh-config` describes them), in the standard layout.
+    /// Issues a fresh CA and a certificate for each of nodes 1-3 into DIR:
+    /// `DIR/ca.pem` for clients, `DIR/nN/` as node N's `raftkv serve
+    /// --tls-dir`. For nodes run by hand or by a benchmark; `describe`
+    /// issues a run's own.
+    Certs {
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+    },
     SshCluster {
         #[arg(long, default_value = "ssh")]
         name: String,
@@ -270,14 +284,28 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("local test hosts down (the blackhole route for {} stays)", h.subnet);
             Ok(0)
         }
-        Cmd::Describe { cluster, node_args, lossy_fs, faked_clock, out } => {
+        Cmd::Describe { cluster, node_args, lossy_fs, faked_clock, insecure, out } => {
             let mut c = cluster::Cluster::load(&cluster.cluster)?;
             let extra =
                 shlex::split(&node_args).with_context(|| format!("--node-args {node_args:?}: unbalanced quotes"))?;
             c.node_args.extend(extra);
             c.lossy_fs |= lossy_fs;
             c.faked_clock |= faked_clock;
+            if insecure {
+                c.tls = None;
+            } else if c.tls.is_none() {
+                let base = out.parent().unwrap_or(Path::new("."));
+                crate::tls::issue(&mut c, base)
+                    .with_context(|| format!("certificates in {}", base.join(crate::tls::DIR).display()))?;
+            }
             c.save(&out)?;
+            println!("{}", out.display());
+            Ok(0)
+        }
+        Cmd::Certs { out } => {
+            let nodes: Vec<_> =
+                (1..=cluster::spec::CLUSTER_SIZE as u64).map(|i| (cluster::NodeId(i), format!("n{i}"))).collect();
+            certs::Authority::new("by hand")?.write_cluster(&out, &nodes)?;
             println!("{}", out.display());
             Ok(0)
         }

@@ -12,6 +12,7 @@ use std::time::Duration;
 use cluster::{Cluster, ClusterError};
 use futures_util::future::join_all;
 use lossyfs::{Loss, LossReport};
+use raftkv_client::tls::{ClientTls, TlsError};
 use raftkv_client::Client;
 use serde::Serialize;
 
@@ -53,6 +54,8 @@ pub enum ControlError {
     NothingToCorrupt(String),
     #[error("{0}")]
     NoLeader(String),
+    #[error("the cluster's tls.ca: {0}")]
+    Tls(#[from] TlsError),
 }
 
 /// What one node reports about itself, for `nemesis status`.
@@ -100,6 +103,8 @@ impl fmt::Display for HealReport {
 pub struct Control {
     pub cluster: Cluster,
     pub nodes: Vec<NodeProc>,
+    /// What its clients trust: the cluster's CA, if it has TLS.
+    client_tls: Option<ClientTls>,
 }
 
 fn collect<T>(results: Vec<Result<T, RemoteError>>) -> Result<Vec<T>, ControlError> {
@@ -119,13 +124,21 @@ fn collect<T>(results: Vec<Result<T, RemoteError>>) -> Result<Vec<T>, ControlErr
 }
 
 impl Control {
-    pub fn new(cluster: Cluster) -> Control {
+    /// Control of `cluster`; its CA, when it has TLS, is read now so that
+    /// a bad file is named before anything is done.
+    pub fn new(cluster: Cluster) -> Result<Control, ControlError> {
         let nodes = cluster.nodes.iter().map(|n| NodeProc::new(&cluster, n)).collect();
-        Control { cluster, nodes }
+        let client_tls = cluster.client_tls()?;
+        Ok(Control { cluster, nodes, client_tls })
     }
 
     pub fn load(path: &Path) -> Result<Control, ControlError> {
-        Ok(Control::new(Cluster::load(path)?))
+        Control::new(Cluster::load(path)?)
+    }
+
+    /// A client for asking single nodes (no endpoints of its own).
+    fn status_client(&self) -> Client {
+        Client::new(vec![], STATUS_TIMEOUT).with_tls(self.client_tls.clone())
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -213,7 +226,7 @@ impl Control {
                     return Ok(Some(why.trim().to_string()));
                 }
                 _ => {
-                    let mut c = Client::new(vec![], STATUS_TIMEOUT);
+                    let mut c = self.status_client();
                     if c.status_of(&n.spec.endpoint()).await.is_ok() {
                         return Ok(None);
                     }
@@ -299,7 +312,7 @@ impl Control {
     /// The name of the node that says it leads, with the highest term.
     pub async fn leader(&self) -> Option<String> {
         let statuses = join_all(self.cluster.nodes.iter().map(|n| async move {
-            let mut c = Client::new(vec![], STATUS_TIMEOUT);
+            let mut c = self.status_client();
             c.status_of(&n.endpoint()).await.ok().map(|s| (n.name.clone(), s))
         }))
         .await;
@@ -327,7 +340,7 @@ impl Control {
         let clocks = join_all(self.nodes.iter().map(|n| n.clock())).await;
         let disks = join_all(self.nodes.iter().map(|n| n.disk_full())).await;
         let raft = join_all(self.cluster.nodes.iter().map(|n| async move {
-            let mut c = Client::new(vec![], STATUS_TIMEOUT);
+            let mut c = self.status_client();
             c.status_of(&n.endpoint()).await
         }))
         .await;

@@ -143,7 +143,7 @@ impl Hosts {
                 NodeSpec::standard(NodeId(i as u64), &format!("n{i}"), &addr, self.port, host, &self.state_dir)
             })
             .collect();
-        Cluster { name: "local".into(), nodes, node_args: vec![], lossy_fs: false, faked_clock: false }
+        Cluster { name: "local".into(), nodes, node_args: vec![], lossy_fs: false, faked_clock: false, tls: None }
     }
 
     /// `hosts.sh` with this host set's names, addresses and folders set

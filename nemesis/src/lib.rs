@@ -15,6 +15,7 @@
 //! - [`faults`]: the fault catalogue and how each fault is undone
 //!   (power failures go through the `lossyfs` crate's data dirs);
 //! - [`scheduler`]: `nemesis run`'s seeded schedule of faults;
+//! - [`tls`]: the run's certificates (mutual TLS between the nodes);
 //! - [`events`]: the events file (JSON lines, history format);
 //! - [`cli`]: the command line.
 
@@ -29,3 +30,4 @@ pub mod lifecycle;
 pub mod partition;
 pub mod remote;
 pub mod scheduler;
+pub mod tls;

@@ -17,9 +17,10 @@ use std::fmt;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
-use cluster::{Cluster, NodeSpec};
+use cluster::{Cluster, NodeCertFiles, NodeSpec};
 use lossyfs::control::Response;
 use lossyfs::{Loss, LossReport};
+use raftkv_client::tls::{CA_FILE, CERT_FILE, KEY_FILE};
 
 use crate::clock::Offset;
 use crate::corrupt::Damage;
@@ -69,6 +70,9 @@ pub struct NodeProc {
     /// The clock shim on the host, when the node's clocks are the
     /// nemesis's to move.
     clockshim: Option<PathBuf>,
+    /// This node's CA, certificate and key on this machine, to install
+    /// into its TLS folder; none when the cluster runs `--insecure`.
+    tls: Option<(PathBuf, NodeCertFiles)>,
 }
 
 /// The name of the lossyfs binary, installed beside the node's.
@@ -91,11 +95,16 @@ impl NodeProc {
             "--listen".into(),
             format!("0.0.0.0:{}", spec.port),
         ];
+        match &cluster.tls {
+            Some(_) => args.extend(["--tls-dir".into(), spec.tls_dir().to_string_lossy().into_owned()]),
+            None => args.push("--insecure".into()),
+        }
         args.extend(cluster.node_args.iter().cloned());
         let serve = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         let lossyfs = cluster.lossy_fs.then(|| spec.binary.with_file_name(LOSSYFS));
         let clockshim = cluster.faked_clock.then(|| spec.binary.with_file_name(CLOCKSHIM));
-        NodeProc { spec: spec.clone(), remote: Remote::for_node(spec), serve, lossyfs, clockshim }
+        let tls = cluster.tls.as_ref().and_then(|t| t.nodes.get(&spec.name).map(|f| (t.ca.clone(), f.clone())));
+        NodeProc { spec: spec.clone(), remote: Remote::for_node(spec), serve, lossyfs, clockshim, tls }
     }
 
     pub fn name(&self) -> &str {
@@ -134,12 +143,18 @@ impl NodeProc {
 
     /// Copies the local `raftkv` binary to the node's binary path, and
     /// beside it the helpers the cluster needs (`lossyfs`, the clock shim),
-    /// taken from `helpers`.
+    /// taken from `helpers`, and the node's TLS folder.
     pub async fn install(&self, local_binary: &Path, helpers: &Path) -> Result<(), RemoteError> {
-        self.remote.upload(local_binary, &self.spec.binary, INSTALL_TIMEOUT).await?;
+        self.remote.upload(local_binary, &self.spec.binary, 0o755, INSTALL_TIMEOUT).await?;
         for dest in self.lossyfs.iter().chain(&self.clockshim) {
             let name = dest.file_name().expect("helpers have file names");
-            self.remote.upload(&helpers.join(name), dest, INSTALL_TIMEOUT).await?;
+            self.remote.upload(&helpers.join(name), dest, 0o755, INSTALL_TIMEOUT).await?;
+        }
+        if let Some((ca, files)) = &self.tls {
+            let dir = self.spec.tls_dir();
+            self.remote.upload(ca, &dir.join(CA_FILE), 0o644, STEP_TIMEOUT).await?;
+            self.remote.upload(&files.cert, &dir.join(CERT_FILE), 0o644, STEP_TIMEOUT).await?;
+            self.remote.upload(&files.key, &dir.join(KEY_FILE), 0o600, STEP_TIMEOUT).await?;
         }
         Ok(())
     }
@@ -282,7 +297,7 @@ impl NodeProc {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use cluster::{Cluster, HostSpec, NodeId, NodeSpec};
+    use cluster::{Cluster, HostSpec, NodeId, NodeSpec, TlsSpec};
 
     /// Every path and node argument reaches the script as itself, however
     /// hostile: quotes, command substitutions, spaces and newlines are data,
@@ -301,6 +316,10 @@ mod tests {
             node_args: vec![nasty.clone(), "--x".into()],
             lossy_fs: true,
             faked_clock: true,
+            tls: Some(TlsSpec {
+                ca: base.join("ca.pem"),
+                nodes: [("n1".to_string(), NodeCertFiles { cert: base.join("c.pem"), key: base.join("k.pem") })].into(),
+            }),
         };
         let node = NodeProc::new(&cluster, &spec);
         let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "$fs" "$clock" "${serve[@]}""#;
@@ -326,6 +345,7 @@ mod tests {
         );
         assert_eq!(got[got.len() - 2..], [nasty.clone(), "--x".to_string()]);
         assert!(got.contains(&path(&spec.data_dir)));
+        assert!(got.windows(2).any(|w| w[0] == "--tls-dir" && w[1] == path(&spec.tls_dir())), "{got:?}");
         assert!(!canary.exists(), "a path or a node argument ran as code");
     }
 }

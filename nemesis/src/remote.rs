@@ -58,7 +58,10 @@ impl Remote {
     /// Writes `local` to `dest` on the host with mode 0755, atomically (a
     /// temporary file renamed into place), so a running binary is never
     /// overwritten in place.
-    pub async fn upload(&self, local: &Path, dest: &Path, timeout: Duration) -> Result<(), RemoteError> {
+    /// Copies the local file to `dest` on the host with `mode`, atomically
+    /// (a temporary beside it, renamed). The temporary is made under umask
+    /// 077, so a key is never readable by others, even for a moment.
+    pub async fn upload(&self, local: &Path, dest: &Path, mode: u32, timeout: Duration) -> Result<(), RemoteError> {
         let bytes = std::fs::read(local).map_err(|e| RemoteError::Failed {
             node: self.node.clone(),
             what: format!("reading {} to upload", local.display()),
@@ -67,10 +70,10 @@ impl Remote {
         })?;
         let dest = quote(&dest.to_string_lossy());
         let script = format!(
-            "set -e\nd={dest}\nmkdir -p \"$(dirname \"$d\")\"\ncat > \"$d.upload.$$\"\n\
-             chmod 0755 \"$d.upload.$$\"\nmv -f \"$d.upload.$$\" \"$d\"\n"
+            "set -e\nd={dest}\nmkdir -p \"$(dirname \"$d\")\"\n(umask 077 && cat > \"$d.upload.$$\")\n\
+             chmod {mode:04o} \"$d.upload.$$\"\nmv -f \"$d.upload.$$\" \"$d\"\n"
         );
-        self.run_with_input("install binary", &script, Some(bytes), timeout).await.map(drop)
+        self.run_with_input("install a file", &script, Some(bytes), timeout).await.map(drop)
     }
 
     async fn run_with_input(

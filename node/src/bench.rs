@@ -4,11 +4,13 @@
 //! is answered, as etcd's benchmark tool does, so throughput and latency
 //! are measured together. Only acknowledged operations count.
 
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
 
+use crate::client::tls::ClientTls;
 use crate::client::Client;
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, Serialize)]
@@ -34,10 +36,25 @@ pub struct BenchArgs {
     pub keys: u64,
     #[arg(long, value_enum, default_value_t = BenchOp::Write)]
     pub op: BenchOp,
+    /// KEY=VALUE copied into the report, to tell a sweep's points apart
+    /// (`--tag data_dirs=lossyfs`). Repeatable.
+    #[arg(long = "tag", value_name = "KEY=VALUE", value_parser = tag)]
+    pub tags: Vec<(String, String)>,
+}
+
+fn tag(s: &str) -> Result<(String, String), String> {
+    match s.split_once('=') {
+        Some((k, v)) if !k.is_empty() => Ok((k.to_string(), v.to_string())),
+        _ => Err(format!("{s:?} is not KEY=VALUE")),
+    }
 }
 
 #[derive(Debug, Serialize)]
 pub struct BenchReport {
+    #[serde(flatten)]
+    pub tags: BTreeMap<String, String>,
+    /// `tls` or `plaintext`: what the clients spoke.
+    pub transport: &'static str,
     pub op: BenchOp,
     pub clients: usize,
     pub value_size: usize,
@@ -50,12 +67,12 @@ pub struct BenchReport {
     pub max_ms: f64,
 }
 
-pub async fn run(endpoints: Vec<String>, timeout: Duration, args: &BenchArgs) -> BenchReport {
+pub async fn run(endpoints: Vec<String>, timeout: Duration, tls: Option<ClientTls>, args: &BenchArgs) -> BenchReport {
     let start = Instant::now();
     let deadline = start + args.duration;
     let mut tasks = Vec::new();
     for worker in 0..args.clients {
-        let mut client = Client::new(endpoints.clone(), timeout);
+        let mut client = Client::new(endpoints.clone(), timeout).with_tls(tls.clone());
         let (op, keys, value) = (args.op, args.keys.max(1), vec![b'x'; args.value_size]);
         tasks.push(tokio::spawn(async move {
             let mut rng = rand::rngs::StdRng::seed_from_u64(worker as u64);
@@ -90,6 +107,8 @@ pub async fn run(endpoints: Vec<String>, timeout: Duration, args: &BenchArgs) ->
     let seconds = start.elapsed().as_secs_f64();
     let ms = |us: u64| us as f64 / 1000.0;
     BenchReport {
+        tags: args.tags.iter().cloned().collect(),
+        transport: if tls.is_some() { "tls" } else { "plaintext" },
         op: args.op,
         clients: args.clients,
         value_size: args.value_size,

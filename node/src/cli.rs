@@ -3,12 +3,14 @@
 //! `bench` loads a cluster.
 
 use std::io::Write as _;
+use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
 use crate::bench::{self, BenchArgs};
+use crate::client::tls::{ClientTls, TlsError};
 use crate::client::{CasResult, Client};
 use crate::config::ServeArgs;
 
@@ -29,6 +31,23 @@ pub struct ClientArgs {
     /// Give up on an operation after this long.
     #[arg(long, default_value = "5s", value_parser = flags::duration)]
     pub timeout: Duration,
+    /// Connect over TLS, trusting this CA certificate (PEM; the `ca.pem` of
+    /// the nodes' `--tls-dir`). Without it the client speaks plaintext, to
+    /// nodes run `--insecure`.
+    #[arg(long, env = "RAFTKV_TLS_CA", value_name = "FILE")]
+    pub tls_ca: Option<PathBuf>,
+}
+
+impl ClientArgs {
+    /// What the client trusts, read now so that a bad file is named
+    /// before any request.
+    pub fn tls(&self) -> Result<Option<ClientTls>, TlsError> {
+        self.tls_ca.as_deref().map(ClientTls::load).transpose()
+    }
+
+    fn open(&self) -> Result<Client, TlsError> {
+        Ok(Client::new(self.endpoints.clone(), self.timeout).with_tls(self.tls()?))
+    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,11 +117,21 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
+fn open(client: &ClientArgs) -> Result<Client, ExitCode> {
+    client.open().map_err(|e| fail(format!("--tls-ca: {e}")))
+}
+
 /// Runs a client subcommand (everything but `serve`).
 pub async fn run_client(command: Command) -> ExitCode {
-    match command {
+    match run_client_inner(command).await {
+        Ok(code) | Err(code) => code,
+    }
+}
+
+async fn run_client_inner(command: Command) -> Result<ExitCode, ExitCode> {
+    Ok(match command {
         Command::Serve(_) => unreachable!("serve is handled by main"),
-        Command::Get { client, key } => match Client::new(client.endpoints, client.timeout).get(key.as_bytes()).await {
+        Command::Get { client, key } => match open(&client)?.get(key.as_bytes()).await {
             Ok(Some(v)) => {
                 let mut out = std::io::stdout().lock();
                 let _ = out.write_all(&v).and_then(|_| out.write_all(b"\n"));
@@ -114,32 +143,26 @@ pub async fn run_client(command: Command) -> ExitCode {
             }
             Err(e) => fail(e),
         },
-        Command::Put { client, key, value } => {
-            match Client::new(client.endpoints, client.timeout).put(key.as_bytes(), value.as_bytes()).await {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            }
-        }
-        Command::Delete { client, key } => {
-            match Client::new(client.endpoints, client.timeout).delete(key.as_bytes()).await {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            }
-        }
-        Command::Append { client, key, value } => {
-            match Client::new(client.endpoints, client.timeout).append(key.as_bytes(), value.as_bytes()).await {
-                Ok(_) => ExitCode::SUCCESS,
-                Err(e) => fail(e),
-            }
-        }
+        Command::Put { client, key, value } => match open(&client)?.put(key.as_bytes(), value.as_bytes()).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        Command::Delete { client, key } => match open(&client)?.delete(key.as_bytes()).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
+        Command::Append { client, key, value } => match open(&client)?.append(key.as_bytes(), value.as_bytes()).await {
+            Ok(_) => ExitCode::SUCCESS,
+            Err(e) => fail(e),
+        },
         Command::Cas { client, absent, key, values } => {
             let (expected, new) = match (absent, values.as_slice()) {
                 (true, [new]) => (None, new.clone()),
                 (false, [expected, new]) => (Some(expected.clone()), new.clone()),
-                (true, _) => return fail("cas --absent takes KEY NEW"),
-                (false, _) => return fail("cas takes KEY EXPECTED NEW (or --absent KEY NEW)"),
+                (true, _) => return Err(fail("cas --absent takes KEY NEW")),
+                (false, _) => return Err(fail("cas takes KEY EXPECTED NEW (or --absent KEY NEW)")),
             };
-            let mut c = Client::new(client.endpoints, client.timeout);
+            let mut c = open(&client)?;
             match c.cas(key.as_bytes(), expected.as_deref().map(str::as_bytes), new.as_bytes()).await {
                 Ok(CasResult::Swapped) => ExitCode::SUCCESS,
                 Ok(CasResult::Mismatch { current }) => {
@@ -155,7 +178,7 @@ pub async fn run_client(command: Command) -> ExitCode {
             }
         }
         Command::Status { client } => {
-            let mut c = Client::new(client.endpoints.clone(), client.timeout);
+            let mut c = open(&client)?;
             let mut code = ExitCode::SUCCESS;
             for addr in &client.endpoints {
                 let line = match c.status_of(addr).await {
@@ -177,11 +200,12 @@ pub async fn run_client(command: Command) -> ExitCode {
         }
         Command::Bench { client, bench: args } => {
             if args.clients == 0 {
-                return fail("--clients must be at least 1");
+                return Err(fail("--clients must be at least 1"));
             }
-            let report = bench::run(client.endpoints, client.timeout, &args).await;
+            let tls = client.tls().map_err(|e| fail(format!("--tls-ca: {e}")))?;
+            let report = bench::run(client.endpoints, client.timeout, tls, &args).await;
             println!("{}", serde_json::to_string(&report).expect("report serialises"));
             ExitCode::SUCCESS
         }
-    }
+    })
 }

@@ -85,6 +85,7 @@ pub enum ReadConsistency {
 
 /// Flags of `raftkv serve`.
 #[derive(Clone, Debug, clap::Args)]
+#[command(group = clap::ArgGroup::new("transport-security").required(true).args(["tls_dir", "insecure"]))]
 pub struct ServeArgs {
     /// This node's id; must be one of the ids in --peers.
     #[arg(long)]
@@ -96,6 +97,16 @@ pub struct ServeArgs {
     /// Where RocksDB keeps the log, the Raft state and the data.
     #[arg(long)]
     pub data_dir: PathBuf,
+    /// Mutual TLS: a folder holding `ca.pem` (the CA every member trusts),
+    /// `node.pem` and `node.key` (this node's certificate, issued for
+    /// `raftkv` and `node-ID`). Peers must present their own certificate;
+    /// clients connect over TLS without one.
+    #[arg(long, value_name = "DIR")]
+    pub tls_dir: Option<PathBuf>,
+    /// Plaintext, with no peer authentication: anyone who reaches the port
+    /// can speak for a peer. For benchmarks and tests only.
+    #[arg(long)]
+    pub insecure: bool,
     /// Address to listen on; defaults to this node's address in --peers.
     #[arg(long)]
     pub listen: Option<SocketAddr>,

@@ -23,6 +23,7 @@ pub mod raft_loop;
 pub mod server;
 pub mod state_machine;
 pub mod storage;
+pub mod tls;
 pub mod transport;
 
 pub use config::NodeId;

@@ -15,6 +15,7 @@ use crate::config::{Identity, ReadConsistency, ServeArgs};
 use crate::raft_loop::{self, Event, LoopConfig, RaftLoop};
 use crate::server::{KvService, RaftService, MAX_GRPC_MESSAGE};
 use crate::storage::Storage;
+use crate::tls::NodeTls;
 use crate::transport::Transport;
 
 /// Largest batch of entries in one append message.
@@ -26,6 +27,15 @@ const MAX_INFLIGHT_MSGS: usize = 256;
 pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
     args.validate()?;
     let listen = args.listen_addr()?;
+    // Certificates are checked before the data dir is touched.
+    let tls = match &args.tls_dir {
+        Some(dir) => Some(NodeTls::load(dir).context("--tls-dir")?),
+        None => {
+            warn!("--insecure: plaintext, and any host that reaches this port can speak for a peer");
+            None
+        }
+    };
+    let dialler = tls.as_ref().map(NodeTls::dialler).transpose().context("--tls-dir")?;
     Identity::claim(&args.data_dir, args.id, &args.peers)?;
     let db_dir = args.data_dir.join("db");
     let mut storage = Storage::open(&db_dir).with_context(|| format!("opening {}", db_dir.display()))?;
@@ -82,7 +92,8 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
 
     let (events, inbox) = raft_loop::inbox();
     let peer_list: Vec<(u64, String)> = args.peers.0.iter().map(|(id, a)| (id.get(), a.clone())).collect();
-    let transport = Transport::start(args.id.get(), &peer_list, events.clone(), tokio::runtime::Handle::current());
+    let transport =
+        Transport::start(args.id.get(), &peer_list, events.clone(), tokio::runtime::Handle::current(), dialler);
     let loop_cfg = LoopConfig {
         tick_interval: args.tick_interval,
         read_index_retry: args.read_index_retry,
@@ -106,6 +117,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         peers: peer_list.iter().cloned().collect(),
         events: events.clone(),
         max_snapshot_size: args.max_snapshot_size,
+        authenticate: tls.is_some(),
     };
     let kv_svc = KvService {
         events: events.clone(),
@@ -121,7 +133,11 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     // Peers hold long-lived streams that never end on their own, so a
     // graceful stop waits for in-flight requests only up to a grace period.
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let mut builder = tonic::transport::Server::builder();
+    if let Some(t) = &tls {
+        builder = builder.tls_config(t.server()).context("--tls-dir: the node's certificate or key")?;
+    }
+    let server = builder
         .tcp_nodelay(true)
         .add_service(RaftTransportServer::new(raft_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))
         .add_service(KvServer::new(kv_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))

@@ -528,7 +528,7 @@ mod tests {
         let raw = RawNode::new(&cfg, storage, &crate::logging::raft_logger()).unwrap();
         let rt = tokio::runtime::Runtime::new().unwrap();
         let (events, inbox) = inbox();
-        let transport = Transport::start(1, &[(1, "127.0.0.1:1".into())], events, rt.handle().clone());
+        let transport = Transport::start(1, &[(1, "127.0.0.1:1".into())], events, rt.handle().clone(), None);
         let cfg = LoopConfig {
             tick_interval: Duration::from_millis(10),
             read_index_retry: Duration::from_millis(50),

@@ -16,6 +16,7 @@ use faultline_proto::raft_transport_server::RaftTransport;
 use faultline_proto::*;
 use prost_011::Message as _;
 use raft::prelude::Message;
+use raftkv_client::NodeId;
 use tokio::sync::oneshot;
 use tonic::{Request, Response, Status, Streaming};
 use tracing::warn;
@@ -32,12 +33,34 @@ pub struct RaftService {
     pub events: Sender<Event>,
     /// Most bytes of snapshot data one stream may carry.
     pub max_snapshot_size: u64,
+    /// Mutual TLS is on: a stream is taken only from a connection whose
+    /// certificate names a peer, and carries only that peer's messages.
+    pub authenticate: bool,
 }
 
 impl RaftService {
-    /// Decodes one peer message. Unknown senders and undecodable bytes are
-    /// logged and dropped: they must never reach Raft.
-    fn admit(&self, bytes: &[u8]) -> Option<Message> {
+    /// The peer a stream comes from, by its connection's certificate; `None`
+    /// without TLS, where only the messages' own `from` says.
+    fn sender<T>(&self, request: &Request<T>) -> Result<Option<u64>, Status> {
+        if !self.authenticate {
+            return Ok(None);
+        }
+        let chain = request.peer_certs();
+        let peers = self.peers.keys().filter(|id| **id != self.id).map(|id| NodeId(*id));
+        match crate::tls::peer_of(chain.as_deref().map(Vec::as_slice), peers) {
+            Some(id) => Ok(Some(id.get())),
+            None => {
+                let remote = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+                warn!(%remote, "refusing raft traffic from a connection without a peer's certificate");
+                Err(Status::unauthenticated("raft traffic needs a peer's certificate"))
+            }
+        }
+    }
+
+    /// Decodes one peer message. Unknown senders, senders other than the
+    /// peer whose certificate the stream came with, and undecodable bytes
+    /// are logged and dropped: they must never reach Raft.
+    fn admit(&self, bytes: &[u8], sender: Option<u64>) -> Option<Message> {
         let m = match Message::decode(bytes) {
             Ok(m) => m,
             Err(e) => {
@@ -49,6 +72,14 @@ impl RaftService {
             warn!(from = m.from, to = m.to, "dropping raft message from an unknown peer or for another node");
             return None;
         }
+        if let Some(s) = sender.filter(|s| *s != m.from) {
+            warn!(
+                from = m.from,
+                certificate_of = s,
+                "dropping a raft message that claims another sender than its peer certificate"
+            );
+            return None;
+        }
         Some(m)
     }
 }
@@ -56,9 +87,10 @@ impl RaftService {
 #[tonic::async_trait]
 impl RaftTransport for RaftService {
     async fn send(&self, request: Request<Streaming<RaftMessage>>) -> Result<Response<SendAck>, Status> {
+        let sender = self.sender(&request)?;
         let mut stream = request.into_inner();
         while let Some(msg) = stream.message().await? {
-            if let Some(m) = self.admit(&msg.message) {
+            if let Some(m) = self.admit(&msg.message, sender) {
                 if self.events.send(Event::Raft(Box::new(m))).is_err() {
                     return Err(Status::unavailable("node shutting down"));
                 }
@@ -68,12 +100,16 @@ impl RaftTransport for RaftService {
     }
 
     async fn snapshot(&self, request: Request<Streaming<SnapshotChunk>>) -> Result<Response<SnapshotAck>, Status> {
+        let sender = self.sender(&request)?;
         let mut stream = request.into_inner();
         let mut head: Option<Message> = None;
         let mut data = Vec::new();
         while let Some(chunk) = stream.message().await? {
             if head.is_none() {
-                head = Some(self.admit(&chunk.message).ok_or_else(|| Status::invalid_argument("bad snapshot header"))?);
+                head = Some(
+                    self.admit(&chunk.message, sender)
+                        .ok_or_else(|| Status::invalid_argument("bad snapshot header"))?,
+                );
             }
             if (data.len() + chunk.data.len()) as u64 > self.max_snapshot_size {
                 warn!(limit = self.max_snapshot_size, "refusing a snapshot past --max-snapshot-size");

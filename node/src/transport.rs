@@ -15,10 +15,12 @@ use faultline_proto::raft_transport_client::RaftTransportClient;
 use faultline_proto::{RaftMessage, SnapshotChunk};
 use prost_011::Message as _;
 use raft::prelude::*;
+use raftkv_client::tls::{self, peer_name, ClientTls};
+use raftkv_client::NodeId;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
 use tokio_stream::wrappers::ReceiverStream;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tracing::{debug, info, warn};
 
 use crate::raft_loop::Event;
@@ -35,6 +37,8 @@ pub struct Transport {
     peers: HashMap<u64, Peer>,
     events: Sender<Event>,
     rt: Handle,
+    /// This node's certificate and the CA; plaintext when absent.
+    tls: Option<ClientTls>,
 }
 
 struct Peer {
@@ -43,15 +47,22 @@ struct Peer {
 }
 
 impl Transport {
-    /// Starts one sender task per peer other than `self_id`.
-    pub fn start(self_id: u64, peers: &[(u64, String)], events: Sender<Event>, rt: Handle) -> Transport {
+    /// Starts one sender task per peer other than `self_id`, over mutual
+    /// TLS when `tls` is given.
+    pub fn start(
+        self_id: u64,
+        peers: &[(u64, String)],
+        events: Sender<Event>,
+        rt: Handle,
+        tls: Option<ClientTls>,
+    ) -> Transport {
         let mut map = HashMap::new();
         for (id, addr) in peers.iter().filter(|(id, _)| *id != self_id) {
             let (tx, rx) = mpsc::channel(PEER_QUEUE);
-            rt.spawn(peer_loop(*id, addr.clone(), rx, events.clone()));
+            rt.spawn(peer_loop(*id, addr.clone(), rx, events.clone(), tls.clone()));
             map.insert(*id, Peer { addr: addr.clone(), queue: tx });
         }
-        Transport { peers: map, events, rt }
+        Transport { peers: map, events, rt, tls }
     }
 
     /// Queues messages; returns the peers that could not take theirs.
@@ -64,7 +75,7 @@ impl Transport {
                 continue;
             };
             if m.get_msg_type() == MessageType::MsgSnapshot {
-                self.rt.spawn(send_snapshot(to, peer.addr.clone(), m, self.events.clone()));
+                self.rt.spawn(send_snapshot(to, peer.addr.clone(), m, self.events.clone(), self.tls.clone()));
                 continue;
             }
             if peer.queue.try_send(m).is_err() && !unreachable.contains(&to) {
@@ -75,8 +86,9 @@ impl Transport {
     }
 }
 
-async fn connect(addr: &str) -> Result<Channel, tonic::transport::Error> {
-    Endpoint::from_shared(format!("http://{addr}"))?
+/// Dials peer `id`; over TLS, its certificate must carry that peer's name.
+async fn connect(id: u64, addr: &str, tls: Option<&ClientTls>) -> Result<Channel, tonic::transport::Error> {
+    tls::endpoint(addr, tls, &peer_name(NodeId(id)))?
         .connect_timeout(CONNECT_TIMEOUT)
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(1))
@@ -86,11 +98,17 @@ async fn connect(addr: &str) -> Result<Channel, tonic::transport::Error> {
 }
 
 /// Keeps one stream open to `addr`, reconnecting with backoff.
-async fn peer_loop(id: u64, addr: String, mut queue: mpsc::Receiver<Message>, events: Sender<Event>) {
+async fn peer_loop(
+    id: u64,
+    addr: String,
+    mut queue: mpsc::Receiver<Message>,
+    events: Sender<Event>,
+    tls: Option<ClientTls>,
+) {
     let mut backoff = BACKOFF_MIN;
     let mut was_connected = true;
     loop {
-        let channel = match connect(&addr).await {
+        let channel = match connect(id, &addr, tls.as_ref()).await {
             Ok(c) => c,
             Err(e) => {
                 if was_connected {
@@ -142,12 +160,12 @@ async fn peer_loop(id: u64, addr: String, mut queue: mpsc::Receiver<Message>, ev
 }
 
 /// Streams one MsgSnapshot in chunks and reports the outcome to the loop.
-async fn send_snapshot(to: u64, addr: String, mut m: Message, events: Sender<Event>) {
+async fn send_snapshot(to: u64, addr: String, mut m: Message, events: Sender<Event>, tls: Option<ClientTls>) {
     let data = std::mem::take(&mut m.mut_snapshot().data);
     let size = data.len();
     let head = Bytes::from(m.encode_to_vec());
     let result = async {
-        let channel = connect(&addr).await?;
+        let channel = connect(to, &addr, tls.as_ref()).await?;
         let mut client = RaftTransportClient::new(channel);
         let mut chunks: Vec<SnapshotChunk> = data
             .chunks(SNAPSHOT_CHUNK)

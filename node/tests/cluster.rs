@@ -4,6 +4,7 @@
 mod common;
 
 use common::{wait_for, Cluster};
+use raftkv::client::tls::ClientTls;
 use raftkv::client::{CasResult, ClientError};
 use raftkv::storage::Storage;
 
@@ -177,7 +178,7 @@ async fn follower_redirects_clients_to_the_leader() {
     let leader = c.wait_leader().await;
     let follower = (leader + 1) % 3;
     // A raw gRPC call to the follower gets NotLeader with the leader's address.
-    let mut raw = faultline_proto::kv_client::KvClient::connect(format!("http://{}", c.addrs[follower])).await.unwrap();
+    let mut raw = c.raw_kv(follower).await;
     let err = raw.put(faultline_proto::PutRequest { key: "k".into(), value: "v".into() }).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::FailedPrecondition);
     let addr = err.metadata().get(raftkv::server::LEADER_ADDR_KEY).unwrap().to_str().unwrap();
@@ -196,7 +197,7 @@ async fn bad_flags_and_foreign_data_dirs_stop_start_up_with_a_clear_message() {
     drop_all(c, |c| {
         // Node 1's data dir, claimed by node 1, is refused to node 2.
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
-            .args(["serve", "--id", "2", "--peers", &c.peers()])
+            .args(["serve", "--insecure", "--id", "2", "--peers", &c.peers()])
             .arg("--data-dir")
             .arg(c.data_dir(0))
             .output()
@@ -208,7 +209,7 @@ async fn bad_flags_and_foreign_data_dirs_stop_start_up_with_a_clear_message() {
         // ANSI colours, unless asked for.
         assert!(!err.contains('\x1b'), "{err:?}");
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
-            .args(["serve", "--id", "2", "--peers", &c.peers(), "--log-color", "always"])
+            .args(["serve", "--insecure", "--id", "2", "--peers", &c.peers(), "--log-color", "always"])
             .arg("--data-dir")
             .arg(c.data_dir(0))
             .output()
@@ -216,18 +217,40 @@ async fn bad_flags_and_foreign_data_dirs_stop_start_up_with_a_clear_message() {
         assert!(String::from_utf8_lossy(&out.stderr).contains('\x1b'), "--log-color always gave no colour");
 
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
-            .args(["serve", "--id", "4", "--peers", &c.peers(), "--data-dir", "/nonexistent"])
+            .args(["serve", "--insecure", "--id", "4", "--peers", &c.peers(), "--data-dir", "/nonexistent"])
             .output()
             .unwrap();
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("--id 4 is not among"));
 
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
-            .args(["serve", "--id", "1", "--peers", "1=a:1,2=b:2", "--data-dir", "/nonexistent"])
+            .args(["serve", "--insecure", "--id", "1", "--peers", "1=a:1,2=b:2", "--data-dir", "/nonexistent"])
             .output()
             .unwrap();
         assert!(!out.status.success());
         assert!(String::from_utf8_lossy(&out.stderr).contains("exactly 3 peers"));
+
+        // Plaintext is never the silent default: a node is told which.
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
+            .args(["serve", "--id", "1", "--peers", &c.peers(), "--data-dir", "/nonexistent"])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--tls-dir <DIR>|--insecure"), "{err}");
+        // A TLS folder without the node's key is named before anything starts.
+        let partial = c.dir.path().join("partial-tls");
+        std::fs::create_dir_all(&partial).unwrap();
+        std::fs::copy(c.tls_dir(0).join("ca.pem"), partial.join("ca.pem")).unwrap();
+        std::fs::copy(c.tls_dir(0).join("node.pem"), partial.join("node.pem")).unwrap();
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_raftkv"))
+            .args(["serve", "--id", "1", "--peers", &c.peers(), "--data-dir", "/nonexistent", "--tls-dir"])
+            .arg(&partial)
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert!(err.contains("--tls-dir") && err.contains("node.key"), "{err}");
     });
 }
 
@@ -264,7 +287,7 @@ async fn unsafe_settings_are_reported_and_local_reads_skip_the_leader() {
     );
     c.client().put(b"k", b"v").await.unwrap();
     // A follower answers a read itself: no NotLeader, no redirect.
-    let mut raw = faultline_proto::kv_client::KvClient::connect(format!("http://{}", c.addrs[follower])).await.unwrap();
+    let mut raw = c.raw_kv(follower).await;
     let r = raw.get(faultline_proto::GetRequest { key: b"k".to_vec().into() }).await;
     assert!(r.is_ok(), "a follower with local reads must answer: {r:?}");
 
@@ -309,15 +332,15 @@ async fn a_safe_node_reports_no_unsafe_setting() {
 /// why: it must not leave a server up that answers "node shutting down" to
 /// every request, which a nemesis would count as running. The panic is
 /// raft-rs's own, on a forged heartbeat (a high term and a commit far past
-/// the log; peers are not yet authenticated).
+/// the log), which reaches Raft only on an `--insecure` node: with TLS it
+/// needs a peer's key (see the forged-peer test).
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_the_raft_loop_ends_the_process() {
-    use faultline_proto::raft_transport_client::RaftTransportClient;
     use faultline_proto::RaftMessage;
     use prost_011::Message as _;
     use raft::prelude::{Message, MessageType};
 
-    let mut c = Cluster::start(&[]);
+    let mut c = Cluster::start(&["--insecure"]);
     let leader = c.wait_leader().await;
     let victim = (leader + 1) % 3;
     let forged = Message {
@@ -328,7 +351,7 @@ async fn a_panic_in_the_raft_loop_ends_the_process() {
         commit: 1_000_000_000,
         ..Default::default()
     };
-    let mut peer = RaftTransportClient::connect(format!("http://{}", c.addrs[victim])).await.unwrap();
+    let mut peer = c.raft_peer(victim, None).await.unwrap();
     let sent = tokio_stream::iter(vec![RaftMessage { message: forged.encode_to_vec().into() }]);
     let _ = peer.send(sent).await;
     let status = wait_for("the node to exit", || {
@@ -345,7 +368,6 @@ async fn a_panic_in_the_raft_loop_ends_the_process() {
 /// keeps serving.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_snapshot_past_the_size_limit_is_refused_and_the_node_serves_on() {
-    use faultline_proto::raft_transport_client::RaftTransportClient;
     use faultline_proto::SnapshotChunk;
     use prost_011::Message as _;
     use raft::prelude::{Message, MessageType};
@@ -362,11 +384,81 @@ async fn a_snapshot_past_the_size_limit_is_refused_and_the_node_serves_on() {
     let chunk =
         |message: Vec<u8>, last: bool| SnapshotChunk { message: message.into(), data: vec![7u8; 600].into(), last };
     let chunks = vec![chunk(head.encode_to_vec(), false), chunk(vec![], false), chunk(vec![], true)];
-    let mut peer = RaftTransportClient::connect(format!("http://{}", c.addrs[victim])).await.unwrap();
+    // Sent as the leader, with its certificate: a genuine peer.
+    let as_leader = ClientTls::load_dir(&c.tls_dir(leader)).unwrap();
+    let mut peer = c.raft_peer(victim, Some(&as_leader)).await.unwrap();
     let err = peer.snapshot(tokio_stream::iter(chunks)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
     assert!(err.message().contains("--max-snapshot-size (1000 bytes)"), "{err}");
     let mut client = c.client();
     client.put(b"after", b"1").await.unwrap();
     assert_eq!(client.get(b"after").await.unwrap(), Some(b"1".to_vec()));
+}
+
+/// With mutual TLS, a message that claims to come from a peer is taken only
+/// over that peer's certificate. Each forgery is refused and logged, and
+/// the node keeps serving:
+/// - plaintext to a TLS node does not even connect;
+/// - TLS without a certificate (as a client connects) gets no Raft stream;
+/// - a certificate from another CA does not get through the handshake;
+/// - node 3's own certificate cannot speak for node 2: the forged
+///   heartbeat (a high term, a commit far past the log, which panics
+///   raft-rs on an `--insecure` node) is dropped.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_forged_peer_without_its_certificate_is_refused_logged_and_the_node_serves_on() {
+    use faultline_proto::RaftMessage;
+    use prost_011::Message as _;
+    use raft::prelude::{Message, MessageType};
+
+    let mut c = Cluster::start(&[]);
+    let leader = c.wait_leader().await;
+    let victim = (leader + 1) % 3;
+    let claimed = (victim + 1) % 3;
+    let impostor = (victim + 2) % 3;
+    let forged = Message {
+        msg_type: MessageType::MsgHeartbeat as i32,
+        from: (claimed + 1) as u64,
+        to: (victim + 1) as u64,
+        term: 1_000,
+        commit: 1_000_000_000,
+        ..Default::default()
+    };
+    let stream = || tokio_stream::iter(vec![RaftMessage { message: forged.encode_to_vec().into() }]);
+
+    // Plaintext.
+    if let Ok(mut p) = c.raft_peer(victim, None).await {
+        assert!(p.send(stream()).await.is_err(), "a plaintext stream reached a TLS node");
+    }
+    // TLS, no certificate.
+    let as_client = c.client_tls().unwrap();
+    let err = c.raft_peer(victim, Some(&as_client)).await.unwrap().send(stream()).await.unwrap_err();
+    assert_eq!(err.code(), tonic::Code::Unauthenticated, "{err}");
+    // A certificate for the claimed peer's name from a CA of the forger's own.
+    let rogue = certs::Authority::new("rogue").unwrap();
+    let rogue_dir = c.dir.path().join("rogue");
+    rogue.write_node_dir(raftkv::client::NodeId((claimed + 1) as u64), &rogue_dir).unwrap();
+    // It trusts the real CA, so that only the node's check of it is tested.
+    std::fs::copy(c.tls_dir(0).join("ca.pem"), rogue_dir.join("ca.pem")).unwrap();
+    let as_rogue = ClientTls::load_dir(&rogue_dir).unwrap();
+    if let Ok(mut p) = c.raft_peer(victim, Some(&as_rogue)).await {
+        assert!(p.send(stream()).await.is_err(), "a certificate from another CA was taken");
+    }
+    // A real peer's certificate, another peer's name in `from`.
+    let as_impostor = ClientTls::load_dir(&c.tls_dir(impostor)).unwrap();
+    let mut p = c.raft_peer(victim, Some(&as_impostor)).await.unwrap();
+    let _ = p.send(stream()).await;
+
+    let log = wait_for("both refusals in the node's log", || {
+        let log = c.log(victim);
+        let both = log.contains("without a peer's certificate") && log.contains("claims another sender");
+        async move { both.then_some(log) }
+    })
+    .await;
+    assert!(log.contains(&format!("from={}", claimed + 1)), "{log}");
+    // Still alive, still the same cluster, still serving.
+    assert!(c.procs[victim].as_mut().unwrap().try_wait().unwrap().is_none(), "the node died:\n{log}");
+    let mut client = c.client_of(victim);
+    client.put(b"after-forgery", b"1").await.unwrap();
+    assert_eq!(client.get(b"after-forgery").await.unwrap(), Some(b"1".to_vec()));
+    assert!(c.status(victim).await.term < 1_000);
 }

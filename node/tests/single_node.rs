@@ -30,7 +30,7 @@ fn single_node_campaigns_commits_and_applies() {
     raw.campaign().unwrap();
 
     let (events, inbox) = raft_loop::inbox();
-    let transport = Transport::start(1, &[(1, "127.0.0.1:1".into())], events.clone(), rt.handle().clone());
+    let transport = Transport::start(1, &[(1, "127.0.0.1:1".into())], events.clone(), rt.handle().clone(), None);
     let loop_cfg = LoopConfig {
         tick_interval: Duration::from_millis(10),
         read_index_retry: Duration::from_millis(200),

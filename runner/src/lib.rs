@@ -13,4 +13,6 @@ pub mod recorder;
 pub mod run;
 pub mod workload;
 
+/// What a run trusts to reach the nodes over TLS.
+pub use raftkv_client::tls::ClientTls;
 pub use run::{run, summary, RunError, RunOptions, RunOutcome};

@@ -13,6 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use raftkv_client::tls::ClientTls;
 use raftkv_client::Client;
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
@@ -30,6 +31,8 @@ use checker::results::{Latency, Results, ResultsFile, RunStats};
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub endpoints: Vec<String>,
+    /// TLS to the nodes (the cluster's CA); plaintext when absent.
+    pub tls: Option<ClientTls>,
     pub workload: ModelName,
     pub mix: WorkloadOptions,
     pub concurrency: usize,
@@ -130,7 +133,7 @@ impl Shared {
     /// binds its clients: reads and writes reach followers first, so a node
     /// that answers what it should redirect is exercised.
     fn client(&self, home: usize) -> Client {
-        Client::new(self.opts.endpoints.clone(), self.opts.timeout).with_home(home)
+        Client::new(self.opts.endpoints.clone(), self.opts.timeout).with_home(home).with_tls(self.opts.tls.clone())
     }
 }
 
@@ -184,7 +187,7 @@ async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>
 /// Waits until some node serves a read.
 async fn probe(opts: &RunOptions) -> Result<(), RunError> {
     let deadline = Instant::now() + opts.connect_deadline;
-    let mut client = Client::new(opts.endpoints.clone(), opts.timeout);
+    let mut client = Client::new(opts.endpoints.clone(), opts.timeout).with_tls(opts.tls.clone());
     loop {
         match client.get(b"faultline-probe").await {
             Ok(_) => return Ok(()),

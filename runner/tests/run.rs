@@ -19,6 +19,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 fn options(endpoints: Vec<String>, workload: ModelName, out: &Path) -> RunOptions {
     RunOptions {
         endpoints,
+        tls: None,
         workload,
         mix: WorkloadOptions { active_keys: 4, ops_per_key: 60, ..Default::default() },
         concurrency: 6,
@@ -60,7 +61,7 @@ impl Nodes {
         let procs = (0..3)
             .map(|i| {
                 Command::new(testkit::bins::path("raftkv"))
-                    .args(["serve", "--id", &(i + 1).to_string(), "--peers", &peers])
+                    .args(["serve", "--insecure", "--id", &(i + 1).to_string(), "--peers", &peers])
                     .arg("--data-dir")
                     .arg(dir.path().join(format!("n{}", i + 1)))
                     .args(["--tick-interval", "50ms", "--log-level", "warn"])

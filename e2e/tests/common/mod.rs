@@ -15,6 +15,7 @@ use cluster::Cluster;
 use nemesis::control::Control;
 use nemesis::hosts::Hosts;
 use nemesis::lifecycle::ProcState;
+use raftkv_client::Client;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 pub const SUBNET: &str = "10.77.9.0/24";
@@ -56,10 +57,12 @@ impl TestHosts {
         let mut cluster = hosts.cluster();
         cluster.name = "test".into();
         cluster.node_args = vec!["--tick-interval".into(), "50ms".into()];
+        // Mutual TLS, as the rig runs nodes; `describe` may take it away.
+        nemesis::tls::issue(&mut cluster, dir.path()).unwrap();
         describe(&mut cluster);
         let cluster_path = dir.path().join("cluster.json");
         cluster.save(&cluster_path).unwrap();
-        let control = Control::new(Cluster::load(&cluster_path).unwrap());
+        let control = Control::new(Cluster::load(&cluster_path).unwrap()).unwrap();
         TestHosts { _serial: serial, hosts, dir, cluster_path, control }
     }
 
@@ -91,6 +94,16 @@ impl TestHosts {
 
     pub fn endpoints(&self) -> Vec<String> {
         self.control.cluster.endpoints()
+    }
+
+    /// A client of every node, over the cluster's TLS.
+    pub fn client(&self, timeout: Duration) -> Client {
+        self.control.cluster.client(timeout).unwrap()
+    }
+
+    /// A client of the given endpoints only, over the cluster's TLS.
+    pub fn client_of(&self, endpoints: Vec<String>, timeout: Duration) -> Client {
+        Client::new(endpoints, timeout).with_tls(self.control.cluster.client_tls().unwrap())
     }
 }
 

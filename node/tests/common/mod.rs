@@ -2,6 +2,10 @@
 //! RocksDB in temp dirs, for the integration tests. Killing is SIGKILL, so
 //! durability is tested for real. Every wait polls a condition with a
 //! deadline; nothing sleeps to hope.
+//!
+//! The nodes run with mutual TLS, as the rig runs them, from a CA made for
+//! the cluster, unless the extra arguments hold `--insecure`. Each node's
+//! log goes to `DIR/nN.log`, so a test can check what it said.
 
 #![allow(dead_code)]
 
@@ -11,7 +15,11 @@ use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use raftkv::client::Client;
+use faultline_proto::kv_client::KvClient;
+use faultline_proto::raft_transport_client::RaftTransportClient;
+use raftkv::client::tls::{self, ClientTls};
+use raftkv::client::{Client, NodeId};
+use tonic::transport::Channel;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
 
@@ -25,6 +33,8 @@ pub struct Cluster {
     pub addrs: Vec<String>,
     pub procs: Vec<Option<Child>>,
     pub extra_args: Vec<String>,
+    /// Mutual TLS (not `--insecure`): each node's folder is `DIR/tls/nN`.
+    pub tls: bool,
 }
 
 fn free_port() -> u16 {
@@ -36,13 +46,19 @@ impl Cluster {
     pub fn start(extra_args: &[&str]) -> Cluster {
         let serial = SERIAL.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
         let addrs: Vec<String> = (0..3).map(|_| format!("127.0.0.1:{}", free_port())).collect();
+        let tls = !extra_args.contains(&"--insecure");
         let mut c = Cluster {
             _serial: serial,
             dir: tempfile::tempdir().unwrap(),
             addrs,
             procs: vec![None, None, None],
             extra_args: extra_args.iter().map(|s| s.to_string()).collect(),
+            tls,
         };
+        if tls {
+            let nodes: Vec<(NodeId, String)> = (1..=3).map(|i| (NodeId(i), format!("n{i}"))).collect();
+            certs::Authority::new("node tests").unwrap().write_cluster(&c.dir.path().join("tls"), &nodes).unwrap();
+        }
         for i in 0..3 {
             c.start_node(i);
         }
@@ -57,6 +73,38 @@ impl Cluster {
         self.dir.path().join(format!("n{}", i + 1))
     }
 
+    /// Node `i`'s TLS folder (0-based).
+    pub fn tls_dir(&self, i: usize) -> PathBuf {
+        self.dir.path().join(format!("tls/n{}", i + 1))
+    }
+
+    /// What a client trusts: the cluster's CA, or nothing without TLS.
+    pub fn client_tls(&self) -> Option<ClientTls> {
+        self.tls.then(|| ClientTls::load(&self.dir.path().join("tls").join(tls::CA_FILE)).unwrap())
+    }
+
+    /// Node `i`'s log, as written so far.
+    pub fn log(&self, i: usize) -> String {
+        std::fs::read_to_string(self.dir.path().join(format!("n{}.log", i + 1))).unwrap_or_default()
+    }
+
+    /// A Raft transport stream to node `target`, dialled with `tls` (a
+    /// peer's folder, a client's CA, or plaintext).
+    pub async fn raft_peer(
+        &self,
+        target: usize,
+        tls: Option<&ClientTls>,
+    ) -> Result<RaftTransportClient<Channel>, tonic::transport::Error> {
+        let name = tls::peer_name(NodeId(target as u64 + 1));
+        Ok(RaftTransportClient::new(tls::endpoint(&self.addrs[target], tls, &name)?.connect().await?))
+    }
+
+    /// A bare gRPC client of node `i`'s `Kv` service, no redirects.
+    pub async fn raw_kv(&self, i: usize) -> KvClient<Channel> {
+        let tls = self.client_tls();
+        KvClient::new(tls::endpoint(&self.addrs[i], tls.as_ref(), tls::SERVER_NAME).unwrap().connect().await.unwrap())
+    }
+
     /// The `serve` command line of node `i` (0-based), without spawning.
     pub fn serve_cmd(&self, i: usize) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_raftkv"));
@@ -66,8 +114,16 @@ impl Cluster {
             .args(["--tick-interval", "50ms", "--log-level", "warn"])
             .args(&self.extra_args)
             .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit());
+            .stdout(Stdio::null());
+        if self.tls {
+            cmd.arg("--tls-dir").arg(self.tls_dir(i));
+        }
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.path().join(format!("n{}.log", i + 1)))
+            .unwrap();
+        cmd.stderr(log);
         cmd
     }
 
@@ -94,11 +150,11 @@ impl Cluster {
     }
 
     pub fn client(&self) -> Client {
-        Client::new(self.addrs.clone(), Duration::from_secs(5))
+        Client::new(self.addrs.clone(), Duration::from_secs(5)).with_tls(self.client_tls())
     }
 
     pub fn client_of(&self, i: usize) -> Client {
-        Client::new(vec![self.addrs[i].clone()], Duration::from_secs(5))
+        Client::new(vec![self.addrs[i].clone()], Duration::from_secs(5)).with_tls(self.client_tls())
     }
 
     /// Waits until a running node reports itself leader and the others that
