@@ -29,7 +29,11 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     let listen = args.listen_addr()?;
     // Certificates are checked before the data dir is touched.
     let tls = match &args.tls_dir {
-        Some(dir) => Some(NodeTls::load(dir).context("--tls-dir")?),
+        Some(dir) => {
+            let tls = NodeTls::load(dir).context("--tls-dir")?;
+            info!(tls_dir = %dir.display(), "mutual TLS: peers must present their own certificate");
+            Some(tls)
+        }
         None => {
             warn!("--insecure: plaintext, and any host that reaches this port can speak for a peer");
             None
