@@ -115,6 +115,9 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "local hosts left behind");
     let ps = Command::new("pgrep").args(["-f", "raftkv serve"]).output().unwrap();
     assert!(ps.stdout.is_empty(), "raftkv processes left behind: {}", String::from_utf8_lossy(&ps.stdout));
+    // Not even a zombie: run-test returns only once the nodes are reaped.
+    let zombies = processes_named("raftkv");
+    assert!(zombies.is_empty(), "raftkv processes (zombies?) left behind: {zombies:?}");
 
     let p = open(&run.join("report.html"));
     assert_clean(&p, "report");
@@ -407,4 +410,22 @@ fn an_unsynced_wal_is_caught_by_a_power_failure() {
     );
     assert_eq!(code, Some(1), "lost acknowledged writes were not flagged:\n{log}");
     assert!(log.contains("lost writes:") && !log.contains("lost writes: 0"), "{log}");
+}
+
+/// Every process whose name is `comm`, in any state (zombies included,
+/// which `pgrep -f` cannot see: they have no command line), as
+/// "PID STATE".
+fn processes_named(comm: &str) -> Vec<String> {
+    let mut found = Vec::new();
+    for e in std::fs::read_dir("/proc").unwrap().flatten() {
+        let Ok(stat) = std::fs::read_to_string(e.path().join("stat")) else { continue };
+        // PID (COMM) STATE …; the name may hold spaces, so split at the
+        // last parenthesis.
+        let (Some(open), Some(close)) = (stat.find('('), stat.rfind(')')) else { continue };
+        if &stat[open + 1..close] == comm {
+            let state = stat[close + 1..].split_whitespace().next().unwrap_or("?");
+            found.push(format!("{} {state}", stat[..open].trim()));
+        }
+    }
+    found
 }

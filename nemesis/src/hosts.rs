@@ -35,6 +35,8 @@ const SSH_USER_MARKER: &str = "faultline test hosts";
 
 /// The root-side steps (up, down, ssh up), as shell functions.
 const HOSTS_SH: &str = include_str!("hosts.sh");
+/// `wait_reaped`, shared with the lifecycle steps.
+pub(crate) const REAP_SH: &str = include_str!("reap.sh");
 
 #[derive(Debug, thiserror::Error)]
 pub enum HostsError {
@@ -167,6 +169,7 @@ impl Hosts {
         for (k, v) in extra {
             s.push_str(&format!("{k}={}\n", quote(v)));
         }
+        s.push_str(REAP_SH);
         s.push_str(HOSTS_SH);
         s.push_str(&format!("\n{step}\n"));
         s

@@ -43,11 +43,13 @@ step_up() {
 # Removes the namespaces (killing what runs in them), the links, our
 # FORWARD rule and our SSH login users. The blackhole route stays.
 step_down() {
-  local i ns u
+  local i ns u killed=() pids
   for i in "${!namespaces[@]}"; do
     ns=${namespaces[$i]}
     if [ -e "/run/netns/$ns" ]; then
-      ip netns pids "$ns" | xargs -r kill -9
+      mapfile -t pids < <(ip netns pids "$ns")
+      [ "${#pids[@]}" -eq 0 ] || kill -9 "${pids[@]}" 2>/dev/null
+      killed+=("${pids[@]}")
       ip netns del "$ns"
     fi
     ip link del "${veths[$i]}" 2>/dev/null || true
@@ -59,6 +61,8 @@ step_down() {
     userdel --remove "$u" 2>/dev/null || true
     rm -f "/etc/sudoers.d/faultline-$u"
   done
+  # Down means gone: no zombie of a node outlives its host.
+  wait_reaped "${killed[@]}" || exit 1
   for ns in "${namespaces[@]}"; do
     [ ! -e "/run/netns/$ns" ] || { echo "namespace $ns is still there" >&2; exit 1; }
   done

@@ -24,6 +24,7 @@ use raftkv_client::tls::{CA_FILE, CERT_FILE, KEY_FILE};
 
 use crate::clock::Offset;
 use crate::corrupt::Damage;
+use crate::hosts::REAP_SH;
 use crate::remote::{quote, Remote, RemoteError};
 
 /// Upper bound for one lifecycle step on a host. Steps wait for their
@@ -129,7 +130,7 @@ impl NodeProc {
         // `ps -o comm=` shows at most 15 characters of the name.
         let comm: String = comm.chars().take(15).collect();
         format!(
-            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\nfs={}\nclock={}\n{LIFECYCLE_SH}\n{step}\n",
+            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\nfs={}\nclock={}\n{REAP_SH}\n{LIFECYCLE_SH}\n{step}\n",
             quote(&self.spec.pid_file.to_string_lossy()),
             quote(&self.spec.binary.to_string_lossy()),
             quote(&comm),

@@ -215,6 +215,8 @@ step_stop() {
     for _ in $(seq 200); do [ "$(state)" = dead ] && break; sleep 0.05; done
     [ "$(state)" = dead ] || kill -9 "$pid" 2>/dev/null || true
     wait_state dead
+    # A stopped node is gone, not a zombie waiting for its parent.
+    wait_reaped "$pid" || exit 1
   fi
   rm -f "$pidfile" "$clockfile"
   fs_unmount

@@ -143,8 +143,16 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     }
     let server = builder
         .tcp_nodelay(true)
-        .add_service(RaftTransportServer::new(raft_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))
-        .add_service(KvServer::new(kv_svc).max_decoding_message_size(MAX_GRPC_MESSAGE))
+        .add_service(
+            RaftTransportServer::new(raft_svc)
+                .max_decoding_message_size(MAX_GRPC_MESSAGE)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE),
+        )
+        .add_service(
+            KvServer::new(kv_svc)
+                .max_decoding_message_size(MAX_GRPC_MESSAGE)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE),
+        )
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
             shutdown.await;
             let _ = stopping.send(());

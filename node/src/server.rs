@@ -60,7 +60,7 @@ impl RaftService {
     /// Decodes one peer message. Unknown senders, senders other than the
     /// peer whose certificate the stream came with, and undecodable bytes
     /// are logged and dropped: they must never reach Raft.
-    fn admit(&self, bytes: &[u8], sender: Option<u64>) -> Option<Message> {
+    pub fn admit(&self, bytes: &[u8], sender: Option<u64>) -> Option<Message> {
         let m = match Message::decode(bytes) {
             Ok(m) => m,
             Err(e) => {

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use bytes::Bytes;
 use faultline_proto::raft_transport_client::RaftTransportClient;
-use faultline_proto::{RaftMessage, SnapshotChunk};
+use faultline_proto::{RaftMessage, SnapshotChunk, MAX_GRPC_MESSAGE};
 use prost_011::Message as _;
 use raft::prelude::*;
 use raftkv_client::tls::{self, peer_name, ClientTls};
@@ -132,7 +132,9 @@ async fn peer_loop(
         was_connected = true;
         backoff = BACKOFF_MIN;
         let (tx, rx) = mpsc::channel::<RaftMessage>(256);
-        let mut client = RaftTransportClient::new(channel).max_encoding_message_size(usize::MAX);
+        let mut client = RaftTransportClient::new(channel)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE);
         let mut call = tokio::spawn(async move { client.send(ReceiverStream::new(rx)).await });
         loop {
             tokio::select! {
@@ -166,7 +168,9 @@ async fn send_snapshot(to: u64, addr: String, mut m: Message, events: Sender<Eve
     let head = Bytes::from(m.encode_to_vec());
     let result = async {
         let channel = connect(to, &addr, tls.as_ref()).await?;
-        let mut client = RaftTransportClient::new(channel);
+        let mut client = RaftTransportClient::new(channel)
+            .max_encoding_message_size(MAX_GRPC_MESSAGE)
+            .max_decoding_message_size(MAX_GRPC_MESSAGE);
         let mut chunks: Vec<SnapshotChunk> = data
             .chunks(SNAPSHOT_CHUNK)
             .map(|c| SnapshotChunk { message: Bytes::new(), data: Bytes::copy_from_slice(c), last: false })
