@@ -163,9 +163,8 @@ impl Client {
         }
         let endpoint = tls::endpoint(addr, self.tls.as_ref(), tls::SERVER_NAME)
             .map_err(|e| Attempt::Fatal(ClientError::InvalidArgument(format!("endpoint {addr:?}: {e}"))))?
-            .connect_timeout(CONNECT_TIMEOUT)
             .tcp_nodelay(true);
-        match endpoint.connect().await {
+        match tls::connect(endpoint, CONNECT_TIMEOUT).await {
             Ok(ch) => {
                 let c = KvClient::new(ch)
                     .max_decoding_message_size(MAX_GRPC_MESSAGE)

@@ -10,7 +10,9 @@
 
 use std::path::{Path, PathBuf};
 
-use tonic::transport::{Certificate, ClientTlsConfig, Endpoint, Identity};
+use std::time::Duration;
+
+use tonic::transport::{Certificate, Channel, ClientTlsConfig, Endpoint, Identity};
 
 use crate::NodeId;
 
@@ -80,6 +82,26 @@ impl ClientTls {
             c = c.identity(id.clone());
         }
         c
+    }
+}
+
+/// A connection that could not be opened; nothing was sent on it.
+#[derive(Debug, thiserror::Error)]
+pub enum ConnectError {
+    #[error(transparent)]
+    Transport(#[from] tonic::transport::Error),
+    #[error("no connection within {0:?} (the node may be paused or overloaded)")]
+    Timeout(Duration),
+}
+
+/// Opens a channel on `endpoint` within `within`: the TCP connect and,
+/// with TLS, the handshake. tonic's connect timeout covers only the first,
+/// and the kernel of a paused node still accepts connections, so without
+/// this a handshake with it would wait for as long as the pause lasts.
+pub async fn connect(endpoint: Endpoint, within: Duration) -> Result<Channel, ConnectError> {
+    match tokio::time::timeout(within, endpoint.connect_timeout(within).connect()).await {
+        Ok(r) => Ok(r?),
+        Err(_) => Err(ConnectError::Timeout(within)),
     }
 }
 

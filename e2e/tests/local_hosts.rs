@@ -251,7 +251,8 @@ async fn bad_input_names_the_node() {
 
 /// A node whose Raft thread panics (raft-rs's own panic, on a forged
 /// heartbeat: a high term and a commit far past the log) ends whole, so the
-/// nemesis sees it dead, not running; and a heal brings it back.
+/// nemesis sees it dead, not running; and a heal brings it back. The
+/// cluster runs `--insecure`, the one way a forged message reaches Raft.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_node_whose_raft_thread_panics_is_seen_dead() {
     use faultline_proto::raft_transport_client::RaftTransportClient;
@@ -259,7 +260,7 @@ async fn a_node_whose_raft_thread_panics_is_seen_dead() {
     use prost_011::Message as _;
     use raft::prelude::{Message, MessageType};
 
-    let h = TestHosts::up();
+    let h = TestHosts::up_with(|c| c.tls = None);
     h.start_cluster().await;
     let leader = h.control.leader().await.expect("a leader");
     let victim = h.control.names().into_iter().find(|n| *n != leader).unwrap();

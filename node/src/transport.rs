@@ -15,7 +15,7 @@ use faultline_proto::raft_transport_client::RaftTransportClient;
 use faultline_proto::{RaftMessage, SnapshotChunk, MAX_GRPC_MESSAGE};
 use prost_011::Message as _;
 use raft::prelude::*;
-use raftkv_client::tls::{self, peer_name, ClientTls};
+use raftkv_client::tls::{self, peer_name, ClientTls, ConnectError};
 use raftkv_client::NodeId;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
@@ -87,14 +87,12 @@ impl Transport {
 }
 
 /// Dials peer `id`; over TLS, its certificate must carry that peer's name.
-async fn connect(id: u64, addr: &str, tls: Option<&ClientTls>) -> Result<Channel, tonic::transport::Error> {
-    tls::endpoint(addr, tls, &peer_name(NodeId(id)))?
-        .connect_timeout(CONNECT_TIMEOUT)
+async fn connect(id: u64, addr: &str, tls: Option<&ClientTls>) -> Result<Channel, ConnectError> {
+    let endpoint = tls::endpoint(addr, tls, &peer_name(NodeId(id)))?
         .tcp_nodelay(true)
         .http2_keep_alive_interval(Duration::from_secs(1))
-        .keep_alive_timeout(Duration::from_secs(3))
-        .connect()
-        .await
+        .keep_alive_timeout(Duration::from_secs(3));
+    tls::connect(endpoint, CONNECT_TIMEOUT).await
 }
 
 /// Keeps one stream open to `addr`, reconnecting with backoff.

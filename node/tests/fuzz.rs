@@ -130,7 +130,7 @@ async fn live_nodes_survive_garbage_from_a_peer_and_hostile_client_requests() {
 
     // Hostile client requests, straight to the gRPC service.
     let mut raw = c.raw_kv(victim).await;
-    let mut blob = |max: usize, rng: &mut rand::rngs::StdRng| -> Vec<u8> {
+    let blob = |max: usize, rng: &mut rand::rngs::StdRng| -> Vec<u8> {
         let len = match rng.gen_range(0..4) {
             0 => 0,
             1 => rng.gen_range(1..8),
