@@ -468,7 +468,7 @@ fn run_clients(a: RunArgs) -> u8 {
     let workload = a.workload;
     let opts = runner::RunOptions {
         endpoints,
-        tls,
+        store: runner::store::StoreKind::Raftkv { tls },
         workload,
         mix: a.mix,
         concurrency: a.concurrency,

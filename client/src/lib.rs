@@ -76,6 +76,11 @@ pub enum ClientError {
     /// A read could not be served; reads change nothing.
     #[error("read unavailable: {0}")]
     ReadUnavailable(String),
+    /// The system refused the request before acting on it (no leader,
+    /// overloaded, or an op that gave up before it wrote); nothing was
+    /// applied.
+    #[error("refused: {0}")]
+    Refused(String),
     /// The request may or may not have taken effect.
     #[error("outcome unknown: {0}")]
     Unknown(String),
@@ -88,7 +93,13 @@ pub enum ClientError {
 impl ClientError {
     /// True when the operation certainly did not take effect.
     pub fn is_definite(&self) -> bool {
-        matches!(self, ClientError::NoLeader(_) | ClientError::InvalidArgument(_) | ClientError::Unreachable(_))
+        matches!(
+            self,
+            ClientError::NoLeader(_)
+                | ClientError::InvalidArgument(_)
+                | ClientError::Unreachable(_)
+                | ClientError::Refused(_)
+        )
     }
 }
 
@@ -418,6 +429,7 @@ mod tests {
         assert!(ClientError::NoLeader("x".into()).is_definite());
         assert!(ClientError::InvalidArgument("x".into()).is_definite());
         assert!(ClientError::Unreachable("x".into()).is_definite());
+        assert!(ClientError::Refused("x".into()).is_definite());
         assert!(!ClientError::Unknown("x".into()).is_definite());
         assert!(!ClientError::Timeout(Duration::from_secs(1)).is_definite());
         assert!(!ClientError::ReadUnavailable("x".into()).is_definite());

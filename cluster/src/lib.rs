@@ -9,4 +9,4 @@ pub mod clock;
 pub mod spec;
 
 pub use raftkv_client::NodeId;
-pub use spec::{Cluster, ClusterError, HostSpec, NodeCertFiles, NodeSpec, TlsSpec};
+pub use spec::{Cluster, ClusterError, DbKind, HostSpec, NodeCertFiles, NodeSpec, TlsSpec};

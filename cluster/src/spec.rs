@@ -44,6 +44,45 @@ pub struct Cluster {
     /// nodes run `--insecure`: plaintext, peers unauthenticated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub tls: Option<TlsSpec>,
+    /// The system under test; raftkv unless named.
+    #[serde(default, skip_serializing_if = "DbKind::is_raftkv")]
+    pub db: DbKind,
+}
+
+/// Which system the nodes run.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DbKind {
+    /// `raftkv serve`, this project's node.
+    #[default]
+    Raftkv,
+    /// etcd 3.x: clients on the node's port, peers on the port after it.
+    Etcd,
+}
+
+impl DbKind {
+    pub fn is_raftkv(&self) -> bool {
+        *self == DbKind::Raftkv
+    }
+
+    /// The name `--db` takes and reports show.
+    pub fn name(&self) -> &'static str {
+        match self {
+            DbKind::Raftkv => "raftkv",
+            DbKind::Etcd => "etcd",
+        }
+    }
+}
+
+impl std::str::FromStr for DbKind {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "raftkv" => Ok(DbKind::Raftkv),
+            "etcd" => Ok(DbKind::Etcd),
+            _ => Err(format!("unknown system {s:?}; known: raftkv, etcd")),
+        }
+    }
 }
 
 /// The certificates of a cluster, as files on this (the controlling)
@@ -155,6 +194,12 @@ impl NodeSpec {
         self.binary.with_file_name("tls")
     }
 
+    /// The port a system with a separate peer port (etcd) serves its peers
+    /// on: the one after [`NodeSpec::port`].
+    pub fn peer_port(&self) -> u16 {
+        self.port.saturating_add(1)
+    }
+
     /// `address:port`, as peers and clients dial it.
     pub fn endpoint(&self) -> String {
         format!("{}:{}", self.address, self.port)
@@ -168,6 +213,20 @@ impl fmt::Display for NodeSpec {
 }
 
 impl Cluster {
+    /// A raftkv cluster of `nodes` with nothing else set: no node flags,
+    /// plain data dirs, true clocks, no TLS.
+    pub fn new(name: &str, nodes: Vec<NodeSpec>) -> Cluster {
+        Cluster {
+            name: name.to_string(),
+            nodes,
+            node_args: vec![],
+            lossy_fs: false,
+            faked_clock: false,
+            tls: None,
+            db: DbKind::Raftkv,
+        }
+    }
+
     /// Machines reached over SSH in the standard layout, as the Vagrant
     /// set-up describes its VMs: `nodes` are (name, address) in id order,
     /// and each name is also the `Host` of `ssh_config`.
@@ -193,7 +252,7 @@ impl Cluster {
                 NodeSpec::standard(NodeId(i as u64 + 1), n, addr, port, host, base)
             })
             .collect();
-        Cluster { name: name.to_string(), nodes, node_args: vec![], lossy_fs: false, faked_clock: false, tls: None }
+        Cluster::new(name, nodes)
     }
 
     /// Reads and validates a cluster file.
@@ -272,6 +331,22 @@ impl Cluster {
                     return Err(format!("node {}: ssh host needs a target and a user", n.name));
                 }
                 _ => {}
+            }
+        }
+        if self.db == DbKind::Etcd {
+            if self.tls.is_some() {
+                return Err("tls: the etcd nodes run plaintext here; drop tls (nemesis describe --insecure)".into());
+            }
+            if self.faked_clock {
+                return Err("faked_clock: the clock shim cannot move a Go program's clocks (etcd reads them \
+                            without libc); clock faults are for raftkv"
+                    .into());
+            }
+            if let Some(n) = self.nodes.iter().find(|n| n.port == u16::MAX) {
+                return Err(format!(
+                    "node {}: etcd serves peers on port+1, and port {} has none after it",
+                    n.name, n.port
+                ));
             }
         }
         if let Some(tls) = &self.tls {
@@ -381,6 +456,7 @@ mod tests {
             lossy_fs: false,
             faked_clock: false,
             tls: None,
+            db: DbKind::Raftkv,
         }
     }
 

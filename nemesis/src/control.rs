@@ -9,20 +9,18 @@ use std::fmt;
 use std::path::Path;
 use std::time::Duration;
 
-use cluster::{Cluster, ClusterError};
+use cluster::{Cluster, ClusterError, NodeSpec};
 use futures_util::future::join_all;
 use lossyfs::{Loss, LossReport};
-use raftkv_client::tls::{ClientTls, TlsError};
-use raftkv_client::Client;
+use raftkv_client::tls::TlsError;
 use serde::Serialize;
 
 use crate::clock;
+use crate::db::{self, Db, Report};
 use crate::lifecycle::{NodeProc, ProcState, STEP_TIMEOUT};
 use crate::partition::{self, Grudge};
 use crate::remote::RemoteError;
 
-/// How long one Status RPC may take.
-const STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
 /// How long a node restarted on damaged files gets to serve, or to die.
 const RECOVERY_WAIT: Duration = Duration::from_secs(10);
 
@@ -103,8 +101,8 @@ impl fmt::Display for HealReport {
 pub struct Control {
     pub cluster: Cluster,
     pub nodes: Vec<NodeProc>,
-    /// What its clients trust: the cluster's CA, if it has TLS.
-    client_tls: Option<ClientTls>,
+    /// The system under test: how to start a node and ask it about itself.
+    db: Box<dyn Db>,
 }
 
 fn collect<T>(results: Vec<Result<T, RemoteError>>) -> Result<Vec<T>, ControlError> {
@@ -127,18 +125,18 @@ impl Control {
     /// Control of `cluster`; its CA, when it has TLS, is read now so that
     /// a bad file is named before anything is done.
     pub fn new(cluster: Cluster) -> Result<Control, ControlError> {
-        let nodes = cluster.nodes.iter().map(|n| NodeProc::new(&cluster, n)).collect();
-        let client_tls = cluster.client_tls()?;
-        Ok(Control { cluster, nodes, client_tls })
+        let db = db::for_cluster(&cluster, cluster.client_tls()?);
+        let nodes = cluster.nodes.iter().map(|n| NodeProc::new(&cluster, n, db.as_ref())).collect();
+        Ok(Control { cluster, nodes, db })
     }
 
     pub fn load(path: &Path) -> Result<Control, ControlError> {
         Control::new(Cluster::load(path)?)
     }
 
-    /// A client for asking single nodes (no endpoints of its own).
-    fn status_client(&self) -> Client {
-        Client::new(vec![], STATUS_TIMEOUT).with_tls(self.client_tls.clone())
+    /// What `node` says of itself, through the system's own protocol.
+    async fn report(&self, node: &NodeSpec) -> Result<Report, String> {
+        self.db.report(&self.cluster, node).await
     }
 
     pub fn names(&self) -> Vec<String> {
@@ -226,8 +224,7 @@ impl Control {
                     return Ok(Some(why.trim().to_string()));
                 }
                 _ => {
-                    let mut c = self.status_client();
-                    if c.status_of(&n.spec.endpoint()).await.is_ok() {
+                    if self.report(&n.spec).await.is_ok() {
                         return Ok(None);
                     }
                 }
@@ -311,10 +308,9 @@ impl Control {
 
     /// The name of the node that says it leads, with the highest term.
     pub async fn leader(&self) -> Option<String> {
-        let statuses = join_all(self.cluster.nodes.iter().map(|n| async move {
-            let mut c = self.status_client();
-            c.status_of(&n.endpoint()).await.ok().map(|s| (n.name.clone(), s))
-        }))
+        let statuses = join_all(
+            self.cluster.nodes.iter().map(|n| async move { self.report(n).await.ok().map(|s| (n.name.clone(), s)) }),
+        )
         .await;
         statuses.into_iter().flatten().filter(|(_, s)| s.role == "leader").max_by_key(|(_, s)| s.term).map(|(n, _)| n)
     }
@@ -339,11 +335,7 @@ impl Control {
         let rules = self.rules().await;
         let clocks = join_all(self.nodes.iter().map(|n| n.clock())).await;
         let disks = join_all(self.nodes.iter().map(|n| n.disk_full())).await;
-        let raft = join_all(self.cluster.nodes.iter().map(|n| async move {
-            let mut c = self.status_client();
-            c.status_of(&n.endpoint()).await
-        }))
-        .await;
+        let raft = join_all(self.cluster.nodes.iter().map(|n| self.report(n))).await;
         let mut out = Vec::new();
         let all = self.cluster.nodes.iter().zip(states).zip(rules).zip(raft).zip(clocks).zip(disks);
         for (((((spec, state), rules), raft), clock), disk) in all {
@@ -363,18 +355,13 @@ impl Control {
             };
             match raft {
                 Ok(r) => {
-                    s.role = Some(r.role.clone());
+                    s.role = Some(r.role);
                     s.term = Some(r.term);
-                    s.leader = (r.leader_id != 0).then(|| {
-                        self.cluster
-                            .node_by_id(cluster::NodeId(r.leader_id))
-                            .map(|n| n.name.clone())
-                            .unwrap_or_else(|| format!("id {}", r.leader_id))
-                    });
-                    s.commit = Some(r.commit);
-                    s.applied = Some(r.applied);
+                    s.leader = r.leader;
+                    s.commit = r.commit;
+                    s.applied = r.applied;
                 }
-                Err(e) => s.raft_error = Some(e.to_string()),
+                Err(e) => s.raft_error = Some(e),
             }
             out.push(s);
         }

@@ -145,7 +145,7 @@ impl Hosts {
                 NodeSpec::standard(NodeId(i as u64), &format!("n{i}"), &addr, self.port, host, &self.state_dir)
             })
             .collect();
-        Cluster { name: "local".into(), nodes, node_args: vec![], lossy_fs: false, faked_clock: false, tls: None }
+        Cluster::new("local", nodes)
     }
 
     /// `hosts.sh` with this host set's names, addresses and folders set

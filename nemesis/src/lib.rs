@@ -5,6 +5,8 @@
 //! Layout:
 //! - [`hosts`]: the local test hosts (network namespaces on a bridge);
 //! - [`remote`]: running a shell command on a host (`ip netns exec` or SSH);
+//! - [`db`]: the DB protocol: how to start a node of the system under test
+//!   (raftkv, etcd) and ask it about itself;
 //! - [`lifecycle`]: one node's process: install, start, stop, kill, pause;
 //! - [`partition`]: grudges, partition shapes, and their iptables rules
 //!   (whole, or a random share of the packets);
@@ -23,6 +25,7 @@ pub mod cli;
 pub mod clock;
 pub mod control;
 pub mod corrupt;
+pub mod db;
 pub mod events;
 pub mod faults;
 pub mod hosts;

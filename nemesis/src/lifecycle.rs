@@ -24,6 +24,7 @@ use raftkv_client::tls::{CA_FILE, CERT_FILE, KEY_FILE};
 
 use crate::clock::Offset;
 use crate::corrupt::Damage;
+use crate::db::Db;
 use crate::hosts::REAP_SH;
 use crate::remote::{quote, Remote, RemoteError};
 
@@ -83,24 +84,9 @@ pub const LOSSYFS: &str = "lossyfs";
 pub const CLOCKSHIM: &str = "libclockshim.so";
 
 impl NodeProc {
-    pub fn new(cluster: &Cluster, spec: &NodeSpec) -> NodeProc {
-        let mut args: Vec<String> = vec![
-            spec.binary.to_string_lossy().into_owned(),
-            "serve".into(),
-            "--id".into(),
-            spec.id.to_string(),
-            "--peers".into(),
-            cluster.peers_arg(),
-            "--data-dir".into(),
-            spec.data_dir.to_string_lossy().into_owned(),
-            "--listen".into(),
-            format!("0.0.0.0:{}", spec.port),
-        ];
-        match &cluster.tls {
-            Some(_) => args.extend(["--tls-dir".into(), spec.tls_dir().to_string_lossy().into_owned()]),
-            None => args.push("--insecure".into()),
-        }
-        args.extend(cluster.node_args.iter().cloned());
+    /// The lifecycle of `spec`, started with `db`'s command line.
+    pub fn new(cluster: &Cluster, spec: &NodeSpec, db: &dyn Db) -> NodeProc {
+        let args = db.command(cluster, spec);
         let serve = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         let lossyfs = cluster.lossy_fs.then(|| spec.binary.with_file_name(LOSSYFS));
         let clockshim = cluster.faked_clock.then(|| spec.binary.with_file_name(CLOCKSHIM));
@@ -321,8 +307,9 @@ mod tests {
                 ca: base.join("ca.pem"),
                 nodes: [("n1".to_string(), NodeCertFiles { cert: base.join("c.pem"), key: base.join("k.pem") })].into(),
             }),
+            db: cluster::DbKind::Raftkv,
         };
-        let node = NodeProc::new(&cluster, &spec);
+        let node = NodeProc::new(&cluster, &spec, crate::db::for_cluster(&cluster, None).as_ref());
         let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "$fs" "$clock" "${serve[@]}""#;
         let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
         assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));

@@ -83,7 +83,7 @@ fs_mount() {
 # Starts the node unless it runs already; the log is appended to.
 step_start() {
   case $(state) in running|paused) exit 0;; esac
-  [ -x "$bin" ] || { echo "raftkv binary $bin is missing or not executable on this host" >&2; exit 3; }
+  [ -x "$bin" ] || { echo "node binary $bin is missing or not executable on this host" >&2; exit 3; }
   mkdir -p "$data" "$(dirname "$log")" "$(dirname "$pidfile")"
   fs_mount
   rm -f "$pidfile"

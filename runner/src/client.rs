@@ -1,5 +1,5 @@
-//! How the runner invokes one op on raftkv and classifies its outcome
-//! (Jepsen's Client). What each outcome is recorded as (the history must
+//! How the runner invokes one op on the system under test (through its
+//! [`Store`]) and classifies its outcome. What each outcome is recorded as (the history must
 //! be exactly true):
 //! - an answer is `ok`;
 //! - an error that proves the request never took effect (connection refused
@@ -12,7 +12,9 @@
 //!
 //! Keys are stored under a per-run prefix, and values encoded per model.
 
-use raftkv_client::{CasResult, Client, ClientError};
+use raftkv_client::{CasResult, ClientError};
+
+use crate::store::Store;
 
 use crate::workload::Invocation;
 use checker::history::{EventType, OpType, Value};
@@ -68,7 +70,7 @@ fn failed_write(e: ClientError, value: Value) -> Completion {
     Completion { kind, value, error: Some(e.to_string()) }
 }
 
-pub(crate) async fn perform(client: &mut Client, workload: ModelName, prefix: &str, inv: &Invocation) -> Completion {
+pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix: &str, inv: &Invocation) -> Completion {
     let key = key_bytes(prefix, inv.key);
     match inv.f {
         OpType::Read => match client.get(&key).await {

@@ -4,13 +4,18 @@
 //!
 //! Layout:
 //! - [`workload`]: the op generators (mix, keys, values);
-//! - [`client`]: invoking one op on raftkv and classifying its outcome;
+//! - [`store`]: the Client protocol, one implementation per system
+//!   (raftkv's client library, and [`etcd`]);
+//! - [`client`]: invoking one op through a store and classifying its
+//!   outcome as ok, fail or info;
 //! - [`recorder`]: the one writer of history.jsonl;
 //! - [`run`]: the clients, the final reads, the run's summary.
 
 pub mod client;
+pub mod etcd;
 pub mod recorder;
 pub mod run;
+pub mod store;
 pub mod workload;
 
 /// What a run trusts to reach the nodes over TLS.

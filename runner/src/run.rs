@@ -13,8 +13,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use raftkv_client::tls::ClientTls;
-use raftkv_client::Client;
+use crate::store::{Store, StoreKind};
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
@@ -31,8 +30,8 @@ use checker::results::{Latency, Results, ResultsFile, RunStats};
 #[derive(Clone, Debug)]
 pub struct RunOptions {
     pub endpoints: Vec<String>,
-    /// TLS to the nodes (the cluster's CA); plaintext when absent.
-    pub tls: Option<ClientTls>,
+    /// The system's client: raftkv (with its TLS) or etcd.
+    pub store: StoreKind,
     pub workload: ModelName,
     pub mix: WorkloadOptions,
     pub concurrency: usize,
@@ -111,7 +110,7 @@ impl Shared {
     }
 
     /// Invokes, performs and completes one op; returns the completion type.
-    async fn op(&self, client: &mut Client, process: u64, inv: &Invocation, samples: &mut Vec<Sample>) -> EventType {
+    async fn op(&self, client: &mut dyn Store, process: u64, inv: &Invocation, samples: &mut Vec<Sample>) -> EventType {
         let w = self.opts.workload;
         let t0 = self.recorder.record(process, EventType::Invoke, inv.f, inv.key, inv.value.clone(), None);
         let c = perform(client, w, &self.key_prefix, inv).await;
@@ -131,9 +130,17 @@ impl Shared {
 
     /// A client bound to one node (worker i to node i mod n), as Jepsen
     /// binds its clients: reads and writes reach followers first, so a node
-    /// that answers what it should redirect is exercised.
-    fn client(&self, home: usize) -> Client {
-        Client::new(self.opts.endpoints.clone(), self.opts.timeout).with_home(home).with_tls(self.opts.tls.clone())
+    /// that answers what it should redirect is exercised. The probe has
+    /// opened one with the same options, so this fails only if that
+    /// changed; the worker then records nothing and says why.
+    async fn client(&self, home: usize) -> Option<Box<dyn Store>> {
+        match self.opts.store.open(&self.opts.endpoints, home, self.opts.timeout).await {
+            Ok(s) => Some(s),
+            Err(e) => {
+                eprintln!("checker run: worker {home}: cannot open a {} client: {e}", self.opts.store.system());
+                None
+            }
+        }
     }
 }
 
@@ -141,7 +148,7 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(shared.opts.seed ^ (id as u64).wrapping_mul(0x9E37_79B9));
     let mut process = shared.new_process();
-    let mut client = shared.client(id);
+    let Some(mut client) = shared.client(id).await else { return samples };
     // Jepsen's stagger: a uniform wait averaging concurrency/rate.
     let mean_gap = (shared.opts.rate > 0.0).then(|| shared.opts.concurrency as f64 / shared.opts.rate);
     loop {
@@ -156,7 +163,7 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
             break;
         }
         let inv = shared.generator.lock().unwrap().next_op();
-        if shared.op(&mut client, process, &inv, &mut samples).await == EventType::Info {
+        if shared.op(client.as_mut(), process, &inv, &mut samples).await == EventType::Info {
             process = shared.new_process();
         }
     }
@@ -167,14 +174,14 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
 /// read succeeds or `deadline`.
 async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>, deadline: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
-    let mut client = shared.client(id);
+    let Some(mut client) = shared.client(id).await else { return samples };
     loop {
         let Some(key) = keys.lock().unwrap().pop() else { break };
         let process = shared.new_process();
         let inv = Invocation { f: OpType::Read, key, value: Value::Nil };
         while Instant::now() < deadline {
             let t = Instant::now();
-            if shared.op(&mut client, process, &inv, &mut samples).await == EventType::Ok {
+            if shared.op(client.as_mut(), process, &inv, &mut samples).await == EventType::Ok {
                 break;
             }
             // Pace retries a little: the cluster may still be electing.
@@ -187,17 +194,16 @@ async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>
 /// Waits until some node serves a read.
 async fn probe(opts: &RunOptions) -> Result<(), RunError> {
     let deadline = Instant::now() + opts.connect_deadline;
-    let mut client = Client::new(opts.endpoints.clone(), opts.timeout).with_tls(opts.tls.clone());
+    let unreachable = |last: String| RunError::Unreachable {
+        endpoints: opts.endpoints.join(","),
+        within: opts.connect_deadline,
+        last,
+    };
+    let mut client = opts.store.open(&opts.endpoints, 0, opts.timeout).await.map_err(|e| unreachable(e.to_string()))?;
     loop {
         match client.get(b"faultline-probe").await {
             Ok(_) => return Ok(()),
-            Err(e) if Instant::now() >= deadline => {
-                return Err(RunError::Unreachable {
-                    endpoints: opts.endpoints.join(","),
-                    within: opts.connect_deadline,
-                    last: e.to_string(),
-                })
-            }
+            Err(e) if Instant::now() >= deadline => return Err(unreachable(e.to_string())),
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }
     }

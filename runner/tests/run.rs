@@ -19,7 +19,7 @@ const DEADLINE: Duration = Duration::from_secs(30);
 fn options(endpoints: Vec<String>, workload: ModelName, out: &Path) -> RunOptions {
     RunOptions {
         endpoints,
-        tls: None,
+        store: runner::store::StoreKind::Raftkv { tls: None },
         workload,
         mix: WorkloadOptions { active_keys: 4, ops_per_key: 60, ..Default::default() },
         concurrency: 6,
