@@ -177,6 +177,10 @@ pub struct RunArgs {
     /// (PEM). A cluster file names its own.
     #[arg(long, value_name = "FILE", requires = "endpoints")]
     pub tls_ca: Option<PathBuf>,
+    /// etcd only: serializable reads (served by the member alone, possibly
+    /// stale, as etcd documents) instead of linearizable ones.
+    #[arg(long)]
+    pub serializable_reads: bool,
     #[arg(long, value_enum, default_value_t = ModelName::Register)]
     pub workload: ModelName,
     /// Concurrent clients.
@@ -452,23 +456,31 @@ fn run_clients(a: RunArgs) -> u8 {
         eprintln!("checker run: {msg}");
         EXIT_UNUSABLE
     };
-    let (endpoints, tls) = match &a.cluster {
+    let (endpoints, store) = match &a.cluster {
         Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
+            Ok(c) if c.db == cluster::DbKind::Etcd => {
+                (c.endpoints(), runner::store::StoreKind::Etcd { serializable: a.serializable_reads })
+            }
             Ok(c) => match c.client_tls() {
-                Ok(tls) => (c.endpoints(), tls),
+                Ok(tls) => (c.endpoints(), runner::store::StoreKind::Raftkv { tls }),
                 Err(e) => return bad(format!("cluster file {}: tls.ca: {e}", path.display())),
             },
             Err(e) => return bad(e.to_string()),
         },
         _ => match a.tls_ca.as_deref().map(runner::ClientTls::load).transpose() {
-            Ok(tls) => (a.endpoints.clone(), tls),
+            Ok(tls) => (a.endpoints.clone(), runner::store::StoreKind::Raftkv { tls }),
             Err(e) => return bad(format!("--tls-ca: {e}")),
         },
     };
+    if a.serializable_reads && !matches!(store, runner::store::StoreKind::Etcd { .. }) {
+        return bad("--serializable-reads is for etcd clusters; a raftkv node's read mode is its \
+                    --read-consistency flag"
+            .into());
+    }
     let workload = a.workload;
     let opts = runner::RunOptions {
         endpoints,
-        store: runner::store::StoreKind::Raftkv { tls },
+        store,
         workload,
         mix: a.mix,
         concurrency: a.concurrency,

@@ -101,6 +101,11 @@ enum Cmd {
         /// Run each node under the clock shim, which the clock faults need.
         #[arg(long)]
         faked_clock: bool,
+        /// The system the nodes run: raftkv, or etcd (plaintext; each
+        /// node's binary becomes `etcd` beside where raftkv's would be, and
+        /// `nemesis install --binary` takes etcd's).
+        #[arg(long, default_value = "raftkv")]
+        db: cluster::DbKind,
         /// Plaintext, with no peer authentication (`raftkv serve
         /// --insecure`), for benchmarks. Without it, a cluster file that
         /// names no certificates gets a fresh CA and one certificate per
@@ -284,20 +289,27 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("local test hosts down (the blackhole route for {} stays)", h.subnet);
             Ok(0)
         }
-        Cmd::Describe { cluster, node_args, lossy_fs, faked_clock, insecure, out } => {
+        Cmd::Describe { cluster, node_args, lossy_fs, faked_clock, db, insecure, out } => {
             let mut c = cluster::Cluster::load(&cluster.cluster)?;
             let extra =
                 shlex::split(&node_args).with_context(|| format!("--node-args {node_args:?}: unbalanced quotes"))?;
             c.node_args.extend(extra);
             c.lossy_fs |= lossy_fs;
             c.faked_clock |= faked_clock;
-            if insecure {
+            if db != cluster::DbKind::Raftkv {
+                c.db = db;
+                for n in &mut c.nodes {
+                    n.binary = n.binary.with_file_name(db.name());
+                }
+            }
+            if insecure || c.db == cluster::DbKind::Etcd {
                 c.tls = None;
             } else if c.tls.is_none() {
                 let base = out.parent().unwrap_or(Path::new("."));
                 crate::tls::issue(&mut c, base)
                     .with_context(|| format!("certificates in {}", base.join(crate::tls::DIR).display()))?;
             }
+            c.validate().map_err(|e| anyhow::anyhow!("{}: {e}", out.display()))?;
             c.save(&out)?;
             println!("{}", out.display());
             Ok(0)

@@ -13,6 +13,8 @@ use crate::run_dir::{self, RunStatus};
 struct Row {
     link: String,
     name: String,
+    /// The system under test.
+    db: String,
     timestamp: String,
     faults: String,
     workload: String,
@@ -65,6 +67,7 @@ pub fn render(root: &Path) -> std::io::Result<PathBuf> {
             Row {
                 link: dir.strip_prefix(root).unwrap_or(&dir).join("report.html").to_string_lossy().into_owned(),
                 name: field(|t| &t.name),
+                db: field(|t| &t.db),
                 timestamp: field(|t| &t.timestamp),
                 faults: field(|t| &t.faults),
                 workload: field(|t| &t.workload),
@@ -85,12 +88,13 @@ table { border-collapse: collapse; width: 100%; } th, td { text-align: left; pad
     if rows.is_empty() {
         html.push_str(r#"<p id="no-runs">No runs yet: <code>scripts/run-test</code> makes one.</p>"#);
     } else {
-        html.push_str(r#"<table id="runs"><tr><th>name</th><th>time</th><th>faults</th><th>workload</th><th>ops</th><th>verdict</th><th></th></tr>"#);
+        html.push_str(r#"<table id="runs"><tr><th>name</th><th>system</th><th>time</th><th>faults</th><th>workload</th><th>ops</th><th>verdict</th><th></th></tr>"#);
         for r in &rows {
             let _ = write!(
                 html,
-                r#"<tr class="run"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="verdict {}">{}</td><td><a href="{}">report</a></td></tr>"#,
+                r#"<tr class="run"><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td class="verdict {}">{}</td><td><a href="{}">report</a></td></tr>"#,
                 esc(&r.name),
+                esc(&r.db),
                 esc(&r.timestamp),
                 esc(&r.faults),
                 esc(&r.workload),

@@ -25,6 +25,11 @@ pub enum RunStatus {
 pub struct TestRecord {
     #[arg(long)]
     pub name: String,
+    /// The system under test (`scripts/run-test --db`); its version is
+    /// among `versions`.
+    #[arg(long, default_value = "raftkv")]
+    #[serde(default = "raftkv")]
+    pub db: String,
     /// UTC, `YYYYMMDDTHHMMSSZ`: the run folder's name.
     #[arg(long)]
     pub timestamp: String,
@@ -73,6 +78,11 @@ pub struct TestRecord {
     /// Each binary's `--version`, as `NAME=VERSION` (repeat the flag).
     #[arg(long = "version-of")]
     pub versions: Vec<BinaryVersion>,
+}
+
+/// Records written before there was a choice tested raftkv.
+fn raftkv() -> String {
+    "raftkv".into()
 }
 
 /// One binary's name and what its `--version` printed.
@@ -186,6 +196,7 @@ mod tests {
     fn record() -> TestRecord {
         TestRecord {
             name: "a \"quoted\" name\\with\nodd characters".into(),
+            db: "raftkv".into(),
             timestamp: "20260101T000000Z".into(),
             status: RunStatus::Done,
             exit_code: Some(1),

@@ -245,6 +245,7 @@ mod tests {
         std::fs::create_dir_all(&dir).unwrap();
         let record = TestRecord {
             name: name.into(),
+            db: "raftkv".into(),
             timestamp: "20260101T000000Z".into(),
             status: if code == 3 { RunStatus::Broken } else { RunStatus::Done },
             exit_code: Some(code),

@@ -48,6 +48,7 @@ fn fixture_checked(dir: &Path, gen_args: &[&str], check: &CheckOptions) -> PathB
     std::fs::write(dir.join("nemesis.jsonl"), lines.join("\n") + "\n").unwrap();
     let record = TestRecord {
         name: dir.file_name().unwrap().to_string_lossy().into_owned(),
+        db: "raftkv".into(),
         timestamp: "20260101T000000Z".into(),
         status: RunStatus::Done,
         exit_code: None,
