@@ -126,8 +126,14 @@ impl Control {
     /// a bad file is named before anything is done.
     pub fn new(cluster: Cluster) -> Result<Control, ControlError> {
         let db = db::for_cluster(&cluster, cluster.client_tls()?);
+        Ok(Control::with_db(cluster, db))
+    }
+
+    /// Control of `cluster` running `db` (a system the cluster file cannot
+    /// name, such as a test's fake).
+    pub fn with_db(cluster: Cluster, db: Box<dyn Db>) -> Control {
         let nodes = cluster.nodes.iter().map(|n| NodeProc::new(&cluster, n, db.as_ref())).collect();
-        Ok(Control { cluster, nodes, db })
+        Control { cluster, nodes, db }
     }
 
     pub fn load(path: &Path) -> Result<Control, ControlError> {

@@ -168,3 +168,79 @@ impl Db for Etcd {
         tokio::time::timeout(STATUS_TIMEOUT * 2, ask).await.map_err(|_| "no answer in time".to_string())?
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::control::Control;
+    use cluster::{HostSpec, NodeId};
+    use std::collections::BTreeMap;
+
+    fn cluster(db: DbKind) -> Cluster {
+        let nodes = (1..=3)
+            .map(|i| {
+                let host = HostSpec::Netns { namespace: format!("fake-n{i}") };
+                NodeSpec::standard(NodeId(i), &format!("n{i}"), &format!("10.1.0.{i}"), 7001, host, "/h".as_ref())
+            })
+            .collect();
+        Cluster { db, ..Cluster::new("t", nodes) }
+    }
+
+    /// A fake system: fixed answers per node name.
+    struct FakeDb(BTreeMap<String, Result<Report, String>>);
+
+    #[tonic::async_trait]
+    impl Db for FakeDb {
+        fn command(&self, _: &Cluster, node: &NodeSpec) -> Vec<String> {
+            vec!["fake-db".into(), node.name.clone()]
+        }
+        async fn report(&self, _: &Cluster, node: &NodeSpec) -> Result<Report, String> {
+            self.0[&node.name].clone()
+        }
+    }
+
+    fn says(role: &str, term: u64) -> Result<Report, String> {
+        Ok(Report { role: role.into(), term, ..Report::default() })
+    }
+
+    /// The nemesis finds the leader through the system's own answers: the
+    /// node that says it leads in the highest term (an old leader cut off
+    /// may still say so in a lower one), and none while nobody leads.
+    #[tokio::test]
+    async fn the_leader_is_whoever_says_so_in_the_highest_term() {
+        let db = FakeDb(
+            [("n1", says("leader", 3)), ("n2", says("leader", 5)), ("n3", Err("paused".into()))]
+                .into_iter()
+                .map(|(n, r)| (n.to_string(), r))
+                .collect(),
+        );
+        let c = Control::with_db(cluster(DbKind::Raftkv), Box::new(db));
+        assert_eq!(c.leader().await.as_deref(), Some("n2"));
+        let db = FakeDb(["n1", "n2", "n3"].into_iter().map(|n| (n.to_string(), says("follower", 5))).collect());
+        let c = Control::with_db(cluster(DbKind::Raftkv), Box::new(db));
+        assert_eq!(c.leader().await, None);
+    }
+
+    #[test]
+    fn raftkv_runs_with_tls_or_says_insecure() {
+        let c = cluster(DbKind::Raftkv);
+        let cmd = Raftkv { client_tls: None }.command(&c, &c.nodes[1]);
+        assert_eq!(cmd[..4], ["/h/n2/bin/raftkv", "serve", "--id", "2"]);
+        assert!(cmd.contains(&"--insecure".to_string()), "{cmd:?}");
+        assert!(cmd.contains(&"1=10.1.0.1:7001,2=10.1.0.2:7001,3=10.1.0.3:7001".to_string()), "{cmd:?}");
+    }
+
+    /// Every etcd member bootstraps the same cluster, peers on the port
+    /// after the client port.
+    #[test]
+    fn etcd_members_share_one_initial_cluster() {
+        let c = cluster(DbKind::Etcd);
+        let cmd = Etcd.command(&c, &c.nodes[0]);
+        let arg = |flag: &str| cmd[cmd.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(arg("--name"), "n1");
+        assert_eq!(arg("--initial-cluster"), "n1=http://10.1.0.1:7002,n2=http://10.1.0.2:7002,n3=http://10.1.0.3:7002");
+        assert_eq!(arg("--advertise-client-urls"), "http://10.1.0.1:7001");
+        assert_eq!(arg("--listen-peer-urls"), "http://0.0.0.0:7002");
+        assert_eq!(arg("--data-dir"), "/h/n1/data");
+    }
+}

@@ -111,6 +111,83 @@ pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::collections::HashMap;
+
+    /// A fake system: an in-memory map whose next answer can be an error.
+    #[derive(Default)]
+    struct FakeStore {
+        map: HashMap<Vec<u8>, Vec<u8>>,
+        fail_next: Option<ClientError>,
+    }
+
+    impl FakeStore {
+        fn answer<T>(&mut self, ok: impl FnOnce(&mut HashMap<Vec<u8>, Vec<u8>>) -> T) -> Result<T, ClientError> {
+            match self.fail_next.take() {
+                Some(e) => Err(e),
+                None => Ok(ok(&mut self.map)),
+            }
+        }
+    }
+
+    #[tonic::async_trait]
+    impl Store for FakeStore {
+        async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
+            self.answer(|m| m.get(key).cloned())
+        }
+        async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+            self.answer(|m| drop(m.insert(key.to_vec(), value.to_vec())))
+        }
+        async fn delete(&mut self, key: &[u8]) -> Result<(), ClientError> {
+            self.answer(|m| drop(m.remove(key)))
+        }
+        async fn append(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {
+            self.answer(|m| m.entry(key.to_vec()).or_default().extend_from_slice(value))
+        }
+        async fn cas(&mut self, key: &[u8], expected: Option<&[u8]>, new: &[u8]) -> Result<CasResult, ClientError> {
+            self.answer(|m| {
+                if m.get(key).map(Vec::as_slice) == expected {
+                    m.insert(key.to_vec(), new.to_vec());
+                    CasResult::Swapped
+                } else {
+                    CasResult::Mismatch { current: m.get(key).cloned() }
+                }
+            })
+        }
+    }
+
+    fn inv(f: OpType, value: Value) -> Invocation {
+        Invocation { f, key: 1, value }
+    }
+
+    /// The Client protocol through a fake system: every op's answer
+    /// becomes ok, fail or info as the history needs, whatever the system.
+    #[tokio::test]
+    async fn a_store_s_answers_become_ok_fail_or_info() {
+        let mut s = FakeStore::default();
+        let w = ModelName::Register;
+        let c = perform(&mut s, w, "p/", &inv(OpType::Write, Value::Int(3))).await;
+        assert_eq!(c.kind, EventType::Ok);
+        let c = perform(&mut s, w, "p/", &inv(OpType::Read, Value::Nil)).await;
+        assert_eq!((c.kind, c.value), (EventType::Ok, Value::Int(3)));
+        let cas = |e: i64, n: i64| inv(OpType::Cas, Value::List(vec![Value::Int(e), Value::Int(n)].into()));
+        let c = perform(&mut s, w, "p/", &cas(9, 4)).await;
+        assert_eq!(c.kind, EventType::Fail);
+        assert!(c.error.unwrap().contains("cas mismatch: current 3"));
+        assert_eq!(perform(&mut s, w, "p/", &cas(3, 4)).await.kind, EventType::Ok);
+        // A refusal is a definite fail; an unknown outcome is info; a read
+        // that fails is a fail whatever the cause.
+        s.fail_next = Some(ClientError::Refused("no leader".into()));
+        assert_eq!(perform(&mut s, w, "p/", &inv(OpType::Write, Value::Int(5))).await.kind, EventType::Fail);
+        s.fail_next = Some(ClientError::Unknown("request timed out".into()));
+        assert_eq!(perform(&mut s, w, "p/", &inv(OpType::Delete, Value::Nil)).await.kind, EventType::Info);
+        s.fail_next = Some(ClientError::Unknown("x".into()));
+        assert_eq!(perform(&mut s, w, "p/", &inv(OpType::Read, Value::Nil)).await.kind, EventType::Fail);
+        let l = ModelName::ListAppend;
+        perform(&mut s, l, "q/", &inv(OpType::Append, Value::Int(1))).await;
+        perform(&mut s, l, "q/", &inv(OpType::Append, Value::Int(2))).await;
+        let c = perform(&mut s, l, "q/", &inv(OpType::Read, Value::Nil)).await;
+        assert_eq!(c.value, Value::List(vec![Value::Int(1), Value::Int(2)].into()));
+    }
 
     /// A write that certainly did not happen is fail; one that may have is
     /// info, so its process retires.
