@@ -192,6 +192,9 @@ fn bad_options_are_refused_up_front_naming_them() {
             &["--faults", "partition,klil"][..],
             r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, pause, pause-isolate"#,
         ),
+        (&["--db", "zookeeper"][..], "--db zookeeper: unknown system; use raftkv or etcd"),
+        (&["--db", "etcd", "--read-consistency", "lease"][..], "etcd's are linearizable and serializable"),
+        (&["--db", "etcd", "--faults", "clock"][..], "clock faults cannot move etcd's clocks"),
     ] {
         let started = std::time::Instant::now();
         let (code, log) = run_test(results.path(), args);
@@ -327,6 +330,62 @@ fn local_reads_under_partitions_are_flagged_invalid() {
         assert_eq!(text.matches("raftkv starting").count(), 1, "{n}:\n{text}");
         assert!(!text.contains('\x1b'), "{n} holds ANSI escapes");
     }
+}
+
+/// A system we did not write, through the same rig: etcd 3.4 under
+/// partitions, kills and pauses comes out valid, and test.json, the report
+/// and the index name it with its version. Its serializable reads, which
+/// etcd documents as possibly stale, are caught under partitions.
+#[test]
+fn etcd_is_tested_by_the_same_rig_and_its_stale_reads_are_caught() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let (code, log) = run_test(
+        results.path(),
+        &["--db", "etcd", "--faults", "partition,kill,pause", "--time-limit", "20", "--interval", "4s", "--seed", "2"],
+    );
+    assert_eq!(code, Some(0), "etcd was not valid:\n{log}");
+    assert!(log.contains("installed") && log.contains("etcd on n1, n2, n3"), "{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let test: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["db"], "etcd");
+    let versions = test["versions"].to_string();
+    assert!(versions.contains("etcd Version: 3.4"), "{versions}");
+    let n1 = std::fs::read_to_string(run.join("n1.log")).unwrap();
+    assert!(n1.contains("etcd"), "n1.log holds no etcd log:\n{n1}");
+    let p = open(&run.join("report.html"));
+    assert_clean(&p, "etcd report");
+    assert!(p.dom.contains("etcd Version: 3.4"), "the report does not name etcd's version");
+    let index = std::fs::read_to_string(results.path().join("index.html")).unwrap();
+    assert!(index.contains("<td>etcd</td>"), "the index does not name the system");
+    let zombies = processes_named("etcd");
+    assert!(zombies.is_empty(), "etcd processes left behind: {zombies:?}");
+
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--db",
+            "etcd",
+            "--read-consistency",
+            "serializable",
+            "--faults",
+            "partition",
+            "--time-limit",
+            "30",
+            "--interval",
+            "4s",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(1), "etcd's serializable reads were not flagged:\n{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let r: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let why = r["failures"][0]["explanation"].as_str().unwrap_or_default().to_string();
+    assert!(why.starts_with("read of key"), "{why}");
 }
 
 /// The faults below the process, through the whole rig: the safe node stays
