@@ -376,7 +376,9 @@ fn classify(addr: &str, s: &Status, is_read: bool) -> Attempt {
     }
 }
 
-fn is_connect_error(s: &Status) -> bool {
+/// Whether a status is tonic's own failure to connect: the request never
+/// left this process.
+pub fn is_connect_error(s: &Status) -> bool {
     let mut text = s.message().to_string();
     let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(s);
     while let Some(e) = src {

@@ -337,22 +337,12 @@ async fn a_safe_node_reports_no_unsafe_setting() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_panic_in_the_raft_loop_ends_the_process() {
     use faultline_proto::RaftMessage;
-    use prost_011::Message as _;
-    use raft::prelude::{Message, MessageType};
-
     let mut c = Cluster::start(&["--insecure"]);
     let leader = c.wait_leader().await;
     let victim = (leader + 1) % 3;
-    let forged = Message {
-        msg_type: MessageType::MsgHeartbeat as i32,
-        from: (leader + 1) as u64,
-        to: (victim + 1) as u64,
-        term: 1_000,
-        commit: 1_000_000_000,
-        ..Default::default()
-    };
+    let forged = forged_heartbeat(leader, victim);
     let mut peer = c.raft_peer(victim, None).await.unwrap();
-    let sent = tokio_stream::iter(vec![RaftMessage { message: forged.encode_to_vec().into() }]);
+    let sent = tokio_stream::iter(vec![RaftMessage { message: forged.into() }]);
     let _ = peer.send(sent).await;
     let status = wait_for("the node to exit", || {
         let exited = c.procs[victim].as_mut().and_then(|p| p.try_wait().unwrap());
@@ -407,23 +397,13 @@ async fn a_snapshot_past_the_size_limit_is_refused_and_the_node_serves_on() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_forged_peer_without_its_certificate_is_refused_logged_and_the_node_serves_on() {
     use faultline_proto::RaftMessage;
-    use prost_011::Message as _;
-    use raft::prelude::{Message, MessageType};
-
     let mut c = Cluster::start(&[]);
     let leader = c.wait_leader().await;
     let victim = (leader + 1) % 3;
     let claimed = (victim + 1) % 3;
     let impostor = (victim + 2) % 3;
-    let forged = Message {
-        msg_type: MessageType::MsgHeartbeat as i32,
-        from: (claimed + 1) as u64,
-        to: (victim + 1) as u64,
-        term: 1_000,
-        commit: 1_000_000_000,
-        ..Default::default()
-    };
-    let stream = || tokio_stream::iter(vec![RaftMessage { message: forged.encode_to_vec().into() }]);
+    let forged = forged_heartbeat(claimed, victim);
+    let stream = || tokio_stream::iter(vec![RaftMessage { message: forged.clone().into() }]);
 
     // Plaintext.
     if let Ok(mut p) = c.raft_peer(victim, None).await {
@@ -461,4 +441,21 @@ async fn a_forged_peer_without_its_certificate_is_refused_logged_and_the_node_se
     client.put(b"after-forgery", b"1").await.unwrap();
     assert_eq!(client.get(b"after-forgery").await.unwrap(), Some(b"1".to_vec()));
     assert!(c.status(victim).await.term < 1_000);
+}
+
+/// A heartbeat from node `from` to node `to` (0-based) with a high term
+/// and a commit far past any log: raft-rs panics on it, so it must never
+/// reach Raft from anyone but a genuine peer.
+fn forged_heartbeat(from: usize, to: usize) -> Vec<u8> {
+    use prost_011::Message as _;
+    use raft::prelude::{Message, MessageType};
+    Message {
+        msg_type: MessageType::MsgHeartbeat as i32,
+        from: (from + 1) as u64,
+        to: (to + 1) as u64,
+        term: 1_000,
+        commit: 1_000_000_000,
+        ..Default::default()
+    }
+    .encode_to_vec()
 }

@@ -96,21 +96,10 @@ pub fn classify(endpoint: &str, e: &EtcdError, is_read: bool) -> ClientError {
     match status.code() {
         Code::InvalidArgument => ClientError::InvalidArgument(msg),
         _ if refused => ClientError::Refused(msg),
-        Code::Unavailable if never_connected(status) => ClientError::Unreachable(msg),
+        Code::Unavailable if raftkv_client::is_connect_error(status) => ClientError::Unreachable(msg),
         _ if is_read => ClientError::ReadUnavailable(msg),
         _ => ClientError::Unknown(msg),
     }
-}
-
-/// An `UNAVAILABLE` from tonic's own connect: the request never left.
-fn never_connected(s: &tonic::Status) -> bool {
-    let mut text = s.message().to_string();
-    let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(s);
-    while let Some(e) = src {
-        text.push_str(&e.to_string());
-        src = e.source();
-    }
-    text.contains("tcp connect error") || text.contains("Connection refused")
 }
 
 #[tonic::async_trait]
