@@ -81,7 +81,7 @@ pub struct TestRecord {
 }
 
 /// Records written before there was a choice tested raftkv.
-fn raftkv() -> String {
+pub(crate) fn raftkv() -> String {
     "raftkv".into()
 }
 

@@ -36,6 +36,9 @@ pub struct Group {
     /// The runs' name less the seed suffix: `unsafe-local` for
     /// `unsafe-local-s3`, `mutant-follower-reads` for a mutant's runs.
     pub name: String,
+    /// The system under test.
+    #[serde(default = "crate::run_dir::raftkv")]
+    pub db: String,
     pub node_args: String,
     pub faults: String,
     pub workload: String,
@@ -113,20 +116,28 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
         };
         let name = stem(&test.name);
         let same = |g: &&mut Group| {
-            (g.name.as_str(), g.node_args.as_str(), g.faults.as_str(), g.workload.as_str(), g.time_limit.as_str())
-                == (
-                    name,
-                    test.node_args.as_str(),
-                    test.faults.as_str(),
-                    test.workload.as_str(),
-                    test.time_limit.as_str(),
-                )
+            (
+                g.name.as_str(),
+                g.db.as_str(),
+                g.node_args.as_str(),
+                g.faults.as_str(),
+                g.workload.as_str(),
+                g.time_limit.as_str(),
+            ) == (
+                name,
+                test.db.as_str(),
+                test.node_args.as_str(),
+                test.faults.as_str(),
+                test.workload.as_str(),
+                test.time_limit.as_str(),
+            )
         };
         let g = match groups.iter_mut().find(|g| same(g)) {
             Some(g) => g,
             None => {
                 groups.push(Group {
                     name: name.to_string(),
+                    db: test.db.clone(),
                     node_args: test.node_args.clone(),
                     faults: test.faults.clone(),
                     workload: test.workload.clone(),
@@ -189,11 +200,12 @@ impl Summary {
 /// The summary as a table for people: one line per configuration, then one
 /// example explanation per configuration caught.
 pub fn table(s: &Summary) -> String {
-    let mut out = String::from("| runs | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| runs | system | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
     for g in &s.groups {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n",
             g.name,
+            g.db,
             if g.node_args.is_empty() { "(none)" } else { &g.node_args },
             g.faults,
             g.workload,
