@@ -181,6 +181,12 @@ pub struct RunArgs {
     /// stale, as etcd documents) instead of linearizable ones.
     #[arg(long)]
     pub serializable_reads: bool,
+    /// Drive the system through an external adapter program instead of a
+    /// built-in client: a shell-quoted command line, started once per
+    /// client, speaking JSON Lines on stdin/stdout (README: "Testing etcd,
+    /// and any other system").
+    #[arg(long, value_name = "COMMAND", conflicts_with = "serializable_reads")]
+    pub adapter: Option<String>,
     #[arg(long, value_enum, default_value_t = ModelName::Register)]
     pub workload: ModelName,
     /// Concurrent clients.
@@ -470,6 +476,13 @@ fn run_clients(a: RunArgs) -> u8 {
         _ => match a.tls_ca.as_deref().map(runner::ClientTls::load).transpose() {
             Ok(tls) => (a.endpoints.clone(), runner::store::StoreKind::Raftkv { tls }),
             Err(e) => return bad(format!("--tls-ca: {e}")),
+        },
+    };
+    let store = match &a.adapter {
+        None => store,
+        Some(cmd) => match shlex::split(cmd) {
+            Some(program) if !program.is_empty() => runner::store::StoreKind::Adapter { program },
+            _ => return bad(format!("--adapter {cmd:?}: not a command line (empty, or unbalanced quotes)")),
         },
     };
     if a.serializable_reads && !matches!(store, runner::store::StoreKind::Etcd { .. }) {

@@ -344,7 +344,8 @@ mod tests {
         assert_eq!((safe.valid, safe.broken), (1, 1));
         let back: Summary = serde_json::from_slice(&std::fs::read(root.path().join("summary.json")).unwrap()).unwrap();
         assert_eq!(back.runs, 5);
-        assert!(table(&s).contains("| unsafe-local | raftkv | --read-consistency local | partition | register | 30s | 2/3 |"));
+        assert!(table(&s)
+            .contains("| unsafe-local | raftkv | --read-consistency local | partition | register | 30s | 2/3 |"));
         assert!(!s.all(Verdict::Valid) && !s.all(Verdict::Invalid));
         assert_eq!(
             (stem("mutant-follower-reads-s10"), stem("e2e"), stem("a-s")),

@@ -5,12 +5,14 @@
 //! Layout:
 //! - [`workload`]: the op generators (mix, keys, values);
 //! - [`store`]: the Client protocol, one implementation per system
-//!   (raftkv's client library, and [`etcd`]);
+//!   (raftkv's client library, [`etcd`], and [`adapter`]: any system,
+//!   through an external program speaking JSON Lines);
 //! - [`client`]: invoking one op through a store and classifying its
 //!   outcome as ok, fail or info;
 //! - [`recorder`]: the one writer of history.jsonl;
 //! - [`run`]: the clients, the final reads, the run's summary.
 
+pub mod adapter;
 pub mod client;
 pub mod etcd;
 pub mod recorder;

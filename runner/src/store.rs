@@ -17,7 +17,15 @@ use std::time::Duration;
 use raftkv_client::tls::ClientTls;
 use raftkv_client::{CasResult, Client, ClientError};
 
+use crate::adapter::AdapterStore;
 use crate::etcd::EtcdStore;
+
+/// Worker `home`'s node.
+fn home_of(endpoints: &[String], home: usize) -> Result<&String, ClientError> {
+    endpoints
+        .get(home % endpoints.len().max(1))
+        .ok_or_else(|| ClientError::InvalidArgument("no endpoints given".into()))
+}
 
 /// Which system's client a run uses, and how.
 #[derive(Clone, Debug)]
@@ -26,6 +34,8 @@ pub enum StoreKind {
     Raftkv { tls: Option<ClientTls> },
     /// etcd 3.x; `serializable` reads may be stale, as etcd documents.
     Etcd { serializable: bool },
+    /// Any system, through an external adapter program ([`crate::adapter`]).
+    Adapter { program: Vec<String> },
 }
 
 impl StoreKind {
@@ -34,6 +44,7 @@ impl StoreKind {
         match self {
             StoreKind::Raftkv { .. } => "raftkv",
             StoreKind::Etcd { .. } => "etcd",
+            StoreKind::Adapter { .. } => "adapter",
         }
     }
 
@@ -51,10 +62,10 @@ impl StoreKind {
                 Ok(Box::new(Client::new(endpoints.to_vec(), timeout).with_home(home).with_tls(tls.clone())))
             }
             StoreKind::Etcd { serializable } => {
-                let endpoint = endpoints
-                    .get(home % endpoints.len().max(1))
-                    .ok_or_else(|| ClientError::InvalidArgument("no endpoints given".into()))?;
-                Ok(Box::new(EtcdStore::connect(endpoint, timeout, *serializable).await?))
+                Ok(Box::new(EtcdStore::connect(home_of(endpoints, home)?, timeout, *serializable).await?))
+            }
+            StoreKind::Adapter { program } => {
+                Ok(Box::new(AdapterStore::new(program.clone(), home_of(endpoints, home)?, endpoints, timeout)))
             }
         }
     }

@@ -192,3 +192,60 @@ async fn bad_input_is_refused_before_anything_is_recorded() {
     assert_eq!(out.status.code(), Some(3));
     assert!(String::from_utf8_lossy(&out.stderr).contains("HOST:PORT"));
 }
+
+/// A system with no Rust client, through an external adapter: the example
+/// Python adapter drives raftkv through its command line, and the run
+/// comes out valid with every op type answered.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_external_adapter_drives_a_real_cluster_validly() {
+    let nodes = Nodes::start();
+    let dir = tempfile::tempdir().unwrap();
+    let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
+    let mut o = options(nodes.addrs.clone(), ModelName::Register, dir.path());
+    o.store = runner::store::StoreKind::Adapter {
+        program: vec![
+            "python3".into(),
+            repo.join("adapters/raftkv-cli.py").to_string_lossy().into_owned(),
+            testkit::bins::path("raftkv").to_string_lossy().into_owned(),
+        ],
+    };
+    o.duration = Duration::from_secs(4);
+    o.concurrency = 3;
+    o.rate = 60.0;
+    o.timeout = Duration::from_secs(5);
+    let out = runner::run(o).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
+    let count = |f: OpType, t: EventType| out.stats.counts.get(&f).and_then(|c| c.get(&t)).copied().unwrap_or(0);
+    for f in [OpType::Read, OpType::Write] {
+        assert!(count(f, EventType::Ok) >= 5, "too few ok {f} ops: {:?}", out.stats.counts);
+    }
+    assert!(out.stats.final_reads_missing.is_empty());
+}
+
+/// An adapter that breaks the protocol: a line that is no answer, or no
+/// answer at all within the timeout, is an unknown outcome (never a
+/// definite one), and the adapter is restarted for the next op. One that
+/// cannot be started never received the op: definite.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_adapter_that_breaks_the_protocol_gives_unknown_outcomes() {
+    use raftkv_client::ClientError;
+    use runner::adapter::AdapterStore;
+    use runner::store::Store;
+
+    let eps = vec!["127.0.0.1:1".to_string()];
+    let bash = |script: &str| vec!["bash".to_string(), "-c".to_string(), script.to_string()];
+    let mut garbage = AdapterStore::new(bash("while read -r l; do echo nope; done"), &eps[0], &eps, DEADLINE);
+    let e = garbage.put(b"k", b"1").await.unwrap_err();
+    assert!(matches!(e, ClientError::Unknown(_)) && e.to_string().contains("\"nope\""), "{e:?}");
+    let mut silent = AdapterStore::new(bash("sleep 30"), &eps[0], &eps, Duration::from_millis(300));
+    assert!(matches!(silent.put(b"k", b"1").await.unwrap_err(), ClientError::Timeout(_)));
+    // The environment names the endpoint; an answer with the request's id
+    // is taken (the restarted adapter counts ids on from the runner's).
+    let echo = r#"while read -r l; do id=${l#*\"id\":}; id=${id%%,*}; echo "{\"id\":$id,\"type\":\"ok\",\"value\":\"$FAULTLINE_ENDPOINT\"}"; done"#;
+    let mut ok = AdapterStore::new(bash(echo), &eps[0], &eps, DEADLINE);
+    assert_eq!(ok.get(b"k").await.unwrap(), Some(b"127.0.0.1:1".to_vec()));
+    assert_eq!(ok.get(b"k").await.unwrap(), Some(b"127.0.0.1:1".to_vec()));
+    let mut missing = AdapterStore::new(vec!["/nonexistent/adapter".into()], &eps[0], &eps, DEADLINE);
+    let e = missing.put(b"k", b"1").await.unwrap_err();
+    assert!(e.is_definite(), "{e:?}");
+}
