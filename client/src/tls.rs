@@ -68,12 +68,17 @@ impl ClientTls {
     /// A node's TLS folder: trusts its CA and presents its certificate (a
     /// peer).
     pub fn load_dir(dir: &Path) -> Result<ClientTls, TlsError> {
-        let mut tls = ClientTls::load(&dir.join(CA_FILE))?;
-        tls.identity = Some(Identity::from_pem(
-            read_pem(&dir.join(CERT_FILE), "CERTIFICATE")?,
-            read_pem(&dir.join(KEY_FILE), "PRIVATE KEY")?,
-        ));
-        Ok(tls)
+        Ok(ClientTls::peer(
+            &read_pem(&dir.join(CA_FILE), "CERTIFICATE")?,
+            &read_pem(&dir.join(CERT_FILE), "CERTIFICATE")?,
+            &read_pem(&dir.join(KEY_FILE), "PRIVATE KEY")?,
+        ))
+    }
+
+    /// Trusts the CA `ca` and presents `cert` with its `key` (PEM, already
+    /// read and checked).
+    pub fn peer(ca: &[u8], cert: &[u8], key: &[u8]) -> ClientTls {
+        ClientTls { ca: Certificate::from_pem(ca), identity: Some(Identity::from_pem(cert, key)) }
     }
 
     fn config(&self, server_name: &str) -> ClientTlsConfig {

@@ -8,13 +8,12 @@
 //! writes it for VMs. The format is documented in `docs/cluster-format.md`.
 
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use raftkv_client::tls::{ClientTls, TlsError};
 use raftkv_client::Client;
-use std::fmt;
-use std::path::{Path, PathBuf};
-
 use serde::{Deserialize, Serialize};
 
 use crate::NodeId;

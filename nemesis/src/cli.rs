@@ -115,8 +115,6 @@ enum Cmd {
         #[arg(long)]
         out: PathBuf,
     },
-    /// Writes the description of three machines reached over SSH (as
-    /// `vagrant ssh-config` describes them), in the standard layout.
     /// Issues a fresh CA and a certificate for each of nodes 1-3 into DIR:
     /// `DIR/ca.pem` for clients, `DIR/nN/` as node N's `raftkv serve
     /// --tls-dir`. For nodes run by hand or by a benchmark; `describe`
@@ -125,6 +123,8 @@ enum Cmd {
         #[arg(long, value_name = "DIR")]
         out: PathBuf,
     },
+    /// Writes the description of three machines reached over SSH (as
+    /// `vagrant ssh-config` describes them), in the standard layout.
     SshCluster {
         #[arg(long, default_value = "ssh")]
         name: String,
@@ -218,6 +218,9 @@ enum Cmd {
         /// A comma-separated list to check, such as partition,kill.
         #[arg(long)]
         check: Option<String>,
+        /// With --check: also refuse the faults this system cannot take.
+        #[arg(long, default_value = "raftkv", requires = "check")]
+        db: cluster::DbKind,
     },
     /// Injects random faults on a seeded schedule, then heals everything.
     Run {
@@ -404,14 +407,17 @@ async fn run(cli: Cli) -> Result<i32> {
             }
             Ok(0)
         }
-        Cmd::Faults { check: Some(list) } => match FaultKind::parse_list(&list) {
-            Ok(_) => Ok(0),
-            Err(e) => {
-                eprintln!("nemesis: --faults {list}: {e}");
-                Ok(2)
+        Cmd::Faults { check: Some(list), db } => {
+            let unfit = |kinds: Vec<FaultKind>| kinds.into_iter().find_map(|k| k.unfit_for(db).map(String::from));
+            match FaultKind::parse_list(&list).map(unfit) {
+                Ok(None) => Ok(0),
+                Ok(Some(why)) | Err(why) => {
+                    eprintln!("nemesis: --faults {list}: {why}");
+                    Ok(2)
+                }
             }
-        },
-        Cmd::Faults { check: None } => {
+        }
+        Cmd::Faults { check: None, .. } => {
             println!("{:<14} no faults at all", "none");
             for (_, name, what) in FAULT_KINDS {
                 println!("{name:<14} {what}");

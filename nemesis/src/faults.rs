@@ -14,6 +14,7 @@ use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Value};
 
+use cluster::DbKind;
 use lossyfs::journal::LOSSES;
 use lossyfs::{Loss, LossReport};
 
@@ -112,6 +113,19 @@ impl FaultKind {
     /// nemesis; every other fault waits for the one before it to end.
     pub fn own_lane(self) -> bool {
         self == FaultKind::Clock
+    }
+
+    /// Why a system cannot take this fault, if it cannot: the clock shim
+    /// moves only clocks read through libc, which a Go program (etcd) does
+    /// not use, and `corrupt` knows only raftkv's RocksDB files.
+    pub fn unfit_for(self, db: DbKind) -> Option<&'static str> {
+        match (self, db) {
+            (FaultKind::Clock | FaultKind::ClockIsolate, DbKind::Etcd) => Some(
+                "clock faults cannot move etcd's clocks (a Go program reads them without libc); they are for raftkv",
+            ),
+            (FaultKind::Corrupt, DbKind::Etcd) => Some("corrupt knows raftkv's RocksDB files, not etcd's"),
+            _ => None,
+        }
     }
 
     pub fn name(self) -> &'static str {
@@ -568,6 +582,19 @@ impl Applied {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The one place that says which faults a system cannot take: every
+    /// fault fits raftkv; etcd refuses the clock faults and corrupt, with
+    /// the reason.
+    #[test]
+    fn each_system_takes_the_faults_it_can() {
+        for (kind, name, _) in FAULT_KINDS {
+            assert_eq!(kind.unfit_for(DbKind::Raftkv), None, "{name}");
+            let unfit = matches!(kind, FaultKind::Clock | FaultKind::ClockIsolate | FaultKind::Corrupt);
+            assert_eq!(kind.unfit_for(DbKind::Etcd).is_some(), unfit, "{name}");
+        }
+        assert!(FaultKind::Clock.unfit_for(DbKind::Etcd).unwrap().contains("cannot move etcd's clocks"));
+    }
 
     #[test]
     fn fault_lists() {

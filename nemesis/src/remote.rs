@@ -55,12 +55,10 @@ impl Remote {
         self.run_with_input(what, script, None, timeout).await
     }
 
-    /// Writes `local` to `dest` on the host with mode 0755, atomically (a
+    /// Writes `local` to `dest` on the host with `mode`, atomically (a
     /// temporary file renamed into place), so a running binary is never
-    /// overwritten in place.
-    /// Copies the local file to `dest` on the host with `mode`, atomically
-    /// (a temporary beside it, renamed). The temporary is made under umask
-    /// 077, so a key is never readable by others, even for a moment.
+    /// overwritten in place. The temporary is made under umask 077, so a
+    /// key is never readable by others, even for a moment.
     pub async fn upload(&self, local: &Path, dest: &Path, mode: u32, timeout: Duration) -> Result<(), RemoteError> {
         let bytes = std::fs::read(local).map_err(|e| RemoteError::Failed {
             node: self.node.clone(),

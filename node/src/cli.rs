@@ -44,10 +44,6 @@ impl ClientArgs {
     pub fn tls(&self) -> Result<Option<ClientTls>, TlsError> {
         self.tls_ca.as_deref().map(ClientTls::load).transpose()
     }
-
-    fn open(&self) -> Result<Client, TlsError> {
-        Ok(Client::new(self.endpoints.clone(), self.timeout).with_tls(self.tls()?))
-    }
 }
 
 #[derive(Debug, Subcommand)]
@@ -117,8 +113,13 @@ fn fail(e: impl std::fmt::Display) -> ExitCode {
     ExitCode::from(EXIT_ERROR)
 }
 
+/// The client's trust, or the exit after saying which file is wrong.
+fn tls_of(client: &ClientArgs) -> Result<Option<ClientTls>, ExitCode> {
+    client.tls().map_err(|e| fail(format!("--tls-ca: {e}")))
+}
+
 fn open(client: &ClientArgs) -> Result<Client, ExitCode> {
-    client.open().map_err(|e| fail(format!("--tls-ca: {e}")))
+    Ok(Client::new(client.endpoints.clone(), client.timeout).with_tls(tls_of(client)?))
 }
 
 /// Runs a client subcommand (everything but `serve`).
@@ -202,7 +203,7 @@ async fn run_client_inner(command: Command) -> Result<ExitCode, ExitCode> {
             if args.clients == 0 {
                 return Err(fail("--clients must be at least 1"));
             }
-            let tls = client.tls().map_err(|e| fail(format!("--tls-ca: {e}")))?;
+            let tls = tls_of(&client)?;
             let report = bench::run(client.endpoints, client.timeout, tls, &args).await;
             println!("{}", serde_json::to_string(&report).expect("report serialises"));
             ExitCode::SUCCESS

@@ -39,7 +39,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
             None
         }
     };
-    let dialler = tls.as_ref().map(NodeTls::dialler).transpose().context("--tls-dir")?;
+    let dialler = tls.as_ref().map(NodeTls::dialler);
     Identity::claim(&args.data_dir, args.id, &args.peers)?;
     let db_dir = args.data_dir.join("db");
     let mut storage = Storage::open(&db_dir).with_context(|| format!("opening {}", db_dir.display()))?;

@@ -9,7 +9,7 @@
 //! (checked per message in `server.rs`). So a forged `from` gets nowhere
 //! without that node's key.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use raftkv_client::tls::{peer_name, read_pem, ClientTls, TlsError, CA_FILE, CERT_FILE, KEY_FILE};
 use raftkv_client::NodeId;
@@ -19,7 +19,6 @@ use tonic::transport::{Certificate, Identity, ServerTlsConfig};
 /// A node's TLS folder, read and checked at start-up.
 #[derive(Clone, Debug)]
 pub struct NodeTls {
-    dir: PathBuf,
     ca: Vec<u8>,
     cert: Vec<u8>,
     key: Vec<u8>,
@@ -29,7 +28,6 @@ impl NodeTls {
     /// Reads `dir/ca.pem`, `dir/node.pem` and `dir/node.key`.
     pub fn load(dir: &Path) -> Result<NodeTls, TlsError> {
         Ok(NodeTls {
-            dir: dir.to_path_buf(),
             ca: read_pem(&dir.join(CA_FILE), "CERTIFICATE")?,
             cert: read_pem(&dir.join(CERT_FILE), "CERTIFICATE")?,
             key: read_pem(&dir.join(KEY_FILE), "PRIVATE KEY")?,
@@ -47,8 +45,8 @@ impl NodeTls {
 
     /// The dialling side, for this node's own connections to its peers: it
     /// presents this node's certificate.
-    pub fn dialler(&self) -> Result<ClientTls, TlsError> {
-        ClientTls::load_dir(&self.dir)
+    pub fn dialler(&self) -> ClientTls {
+        ClientTls::peer(&self.ca, &self.cert, &self.key)
     }
 }
 

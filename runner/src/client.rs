@@ -1,6 +1,6 @@
 //! How the runner invokes one op on the system under test (through its
-//! [`Store`]) and classifies its outcome. What each outcome is recorded as (the history must
-//! be exactly true):
+//! [`Store`]) and classifies its outcome. What each outcome is recorded as
+//! (the history must be exactly true):
 //! - an answer is `ok`;
 //! - an error that proves the request never took effect (connection refused
 //!   before sending, NotLeader, invalid argument) is `fail`, and so is a cas

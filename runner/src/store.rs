@@ -9,8 +9,9 @@
 //! sorts its system's errors into those variants, and says in its module
 //! docs how.
 //!
-//! Implementations: raftkv ([`raftkv_client::Client`], below) and etcd
-//! ([`crate::etcd`]).
+//! Implementations: raftkv ([`raftkv_client::Client`], below), etcd
+//! ([`crate::etcd`]), and any system through an external program
+//! ([`crate::adapter`]).
 
 use std::time::Duration;
 
