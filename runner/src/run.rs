@@ -7,7 +7,7 @@
 //! passes. The history is then checked with the same engine as
 //! `checker check`.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -372,14 +372,8 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     stats.final_reads_ok = finals.len() as u64;
     stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
     if opts.workload == ModelName::ListAppend {
-        for (key, acked) in shared.acked.lock().unwrap().iter() {
-            let Some(Value::List(read)) = finals.get(key) else { continue };
-            let lost: Vec<i64> = acked.iter().copied().filter(|e| !read.contains(&Value::Int(*e))).collect();
-            if !lost.is_empty() {
-                stats.lost_write_count += lost.len();
-                stats.lost_writes.insert(*key, lost);
-            }
-        }
+        stats.lost_writes = lost_appends(&shared.acked.lock().unwrap(), &finals);
+        stats.lost_write_count = stats.lost_writes.values().map(Vec::len).sum();
     }
 
     let file = ResultsFile { check: results, run: Some(stats) };
@@ -388,6 +382,26 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         .map_err(|e| RunError::Output(format!("writing {}: {e}", path.display())))?;
     let ResultsFile { check: results, run } = file;
     Ok(RunOutcome { stats: run.expect("set above"), results })
+}
+
+/// The acknowledged appends of each key that its final read lacks. A key
+/// read back absent (nil) has lost every append: a store that forgot the
+/// key is the worst loss, not a key to skip. A key with no ok final read
+/// proves nothing and is left out (`final_reads_missing` names it).
+fn lost_appends(acked: &HashMap<i64, Vec<i64>>, finals: &HashMap<i64, Value>) -> BTreeMap<i64, Vec<i64>> {
+    let mut out = BTreeMap::new();
+    for (key, acked) in acked {
+        let read: &[Value] = match finals.get(key) {
+            Some(Value::List(read)) => read,
+            Some(Value::Nil) => &[],
+            _ => continue,
+        };
+        let lost: Vec<i64> = acked.iter().copied().filter(|e| !read.contains(&Value::Int(*e))).collect();
+        if !lost.is_empty() {
+            out.insert(*key, lost);
+        }
+    }
+    out
 }
 
 /// The value of the last ok read of each key among the final reads: the
@@ -446,4 +460,25 @@ pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
         out.push_str(&format!("\n  key {}: {}", f.key, f.explanation));
     }
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_read_back_absent_has_lost_every_acknowledged_append() {
+        let acked = HashMap::from([(1, vec![1, 2, 3]), (2, vec![4, 5]), (3, vec![6]), (4, vec![7])]);
+        let finals = HashMap::from([
+            // Kept all of key 1's appends.
+            (1, Value::List(vec![Value::Int(1), Value::Int(2), Value::Int(3)].into())),
+            // Forgot key 2 altogether.
+            (2, Value::Nil),
+            // Lost key 3's only append.
+            (3, Value::List(Vec::new().into())),
+            // Key 4 has no final read: nothing is known.
+        ]);
+        let lost = lost_appends(&acked, &finals);
+        assert_eq!(lost, BTreeMap::from([(2, vec![4, 5]), (3, vec![6])]));
+    }
 }
