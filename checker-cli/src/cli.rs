@@ -343,13 +343,19 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
-        Command::TestRecord { run, record } => match report::run_dir::write_test(&run, &record) {
-            Ok(()) => 0,
-            Err(e) => {
-                eprintln!("checker test-record: {e}");
-                EXIT_UNUSABLE
+        Command::TestRecord { run, mut record } => {
+            match cluster::DbKind::from_arg(&record.db).map_err(|e| format!("--db: {e}")).and_then(|db| {
+                // A system described by commands is recorded by its name.
+                record.db = db.name().to_string();
+                report::run_dir::write_test(&run, &record).map_err(|e| e.to_string())
+            }) {
+                Ok(()) => 0,
+                Err(e) => {
+                    eprintln!("checker test-record: {e}");
+                    EXIT_UNUSABLE
+                }
             }
-        },
+        }
         Command::Summary { dir, expect } => match report::summary::write(&dir) {
             Ok(s) => {
                 print!("{}", report::summary::table(&s));
@@ -466,6 +472,22 @@ fn run_clients(a: RunArgs) -> u8 {
         Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
             Ok(c) if c.db == cluster::DbKind::Etcd => {
                 (c.endpoints(), runner::store::StoreKind::Etcd { serializable: a.serializable_reads })
+            }
+            Ok(cluster::Cluster { db: cluster::DbKind::Command(db), nodes, .. }) => {
+                let endpoints = nodes.iter().map(|n| n.endpoint()).collect();
+                match (db.adapter, &a.adapter) {
+                    (Some(program), _) => (endpoints, runner::store::StoreKind::Adapter { program }),
+                    // --adapter, below, names it.
+                    (None, Some(_)) => (endpoints, runner::store::StoreKind::Adapter { program: vec![] }),
+                    (None, None) => {
+                        return bad(format!(
+                            "cluster file {}: its system {} names no client adapter (db.adapter); give one \
+                             with --adapter",
+                            path.display(),
+                            db.name
+                        ))
+                    }
+                }
             }
             Ok(c) => match c.client_tls() {
                 Ok(tls) => (c.endpoints(), runner::store::StoreKind::Raftkv { tls }),

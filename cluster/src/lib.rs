@@ -2,11 +2,15 @@
 //!
 //! - [`spec`]: the cluster description, `cluster.json`: every node, its
 //!   address, how to reach its host, and where its files live;
+//! - [`db`]: which system the nodes run, and a system described by
+//!   commands;
 //! - [`clock`]: the CLOCK_MONOTONIC time stamps that histories and nemesis
 //!   events share, so a report can lay faults over operations.
 
 pub mod clock;
+pub mod db;
 pub mod spec;
 
+pub use db::{CommandDb, DbKind};
 pub use raftkv_client::NodeId;
-pub use spec::{Cluster, ClusterError, DbKind, HostSpec, NodeCertFiles, NodeSpec, TlsSpec};
+pub use spec::{Cluster, ClusterError, HostSpec, NodeCertFiles, NodeSpec, TlsSpec};

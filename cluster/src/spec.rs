@@ -16,6 +16,7 @@ use raftkv_client::tls::{ClientTls, TlsError};
 use raftkv_client::Client;
 use serde::{Deserialize, Serialize};
 
+use crate::db::DbKind;
 use crate::NodeId;
 
 pub use raftkv_client::CLUSTER_SIZE;
@@ -46,42 +47,6 @@ pub struct Cluster {
     /// The system under test; raftkv unless named.
     #[serde(default, skip_serializing_if = "DbKind::is_raftkv")]
     pub db: DbKind,
-}
-
-/// Which system the nodes run.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum DbKind {
-    /// `raftkv serve`, this project's node.
-    #[default]
-    Raftkv,
-    /// etcd 3.x: clients on the node's port, peers on the port after it.
-    Etcd,
-}
-
-impl DbKind {
-    pub fn is_raftkv(&self) -> bool {
-        *self == DbKind::Raftkv
-    }
-
-    /// The name `--db` takes and reports show.
-    pub fn name(&self) -> &'static str {
-        match self {
-            DbKind::Raftkv => "raftkv",
-            DbKind::Etcd => "etcd",
-        }
-    }
-}
-
-impl std::str::FromStr for DbKind {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, Self::Err> {
-        match s {
-            "raftkv" => Ok(DbKind::Raftkv),
-            "etcd" => Ok(DbKind::Etcd),
-            _ => Err(format!("unknown system {s:?}; known: raftkv, etcd")),
-        }
-    }
 }
 
 /// The certificates of a cluster, as files on this (the controlling)
@@ -348,6 +313,15 @@ impl Cluster {
                 ));
             }
         }
+        if let DbKind::Command(db) = &self.db {
+            db.validate()?;
+            if self.tls.is_some() {
+                return Err(format!(
+                    "tls: a system described by commands ({}) runs plaintext here; drop tls (nemesis describe --insecure)",
+                    db.name
+                ));
+            }
+        }
         if let Some(tls) = &self.tls {
             for n in &self.nodes {
                 if !tls.nodes.contains_key(&n.name) {
@@ -368,6 +342,11 @@ impl Cluster {
                 if p.is_relative() {
                     *p = base.join(&*p);
                 }
+            }
+        }
+        if let DbKind::Command(db) = &mut self.db {
+            if db.binary.is_relative() {
+                db.binary = base.join(&db.binary);
             }
         }
         for n in &mut self.nodes {

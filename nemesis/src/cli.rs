@@ -101,9 +101,11 @@ enum Cmd {
         /// Run each node under the clock shim, which the clock faults need.
         #[arg(long)]
         faked_clock: bool,
-        /// The system the nodes run: raftkv, or etcd (plaintext; each
-        /// node's binary becomes `etcd` beside where raftkv's would be, and
-        /// `nemesis install --binary` takes etcd's).
+        /// The system the nodes run: raftkv, etcd (plaintext; each node's
+        /// binary becomes `etcd` beside where raftkv's would be, and
+        /// `nemesis install --binary` takes etcd's), or FILE.json, a system
+        /// described by commands (docs/cluster-format.md; plaintext, its
+        /// binary named after it).
         #[arg(long, default_value = "raftkv")]
         db: cluster::DbKind,
         /// Plaintext, with no peer authentication (`raftkv serve
@@ -150,8 +152,10 @@ enum Cmd {
     Install {
         #[command(flatten)]
         cluster: ClusterArg,
+        /// The node binary on this machine [default: a system described
+        /// by commands names its own (db.binary); raftkv and etcd need it].
         #[arg(long)]
-        binary: PathBuf,
+        binary: Option<PathBuf>,
         /// The folder holding the helpers the cluster may need (lossyfs,
         /// libclockshim.so) [default: the folder of this nemesis].
         #[arg(long)]
@@ -300,12 +304,17 @@ async fn run(cli: Cli) -> Result<i32> {
             c.lossy_fs |= lossy_fs;
             c.faked_clock |= faked_clock;
             if db != cluster::DbKind::Raftkv {
-                c.db = db;
                 for n in &mut c.nodes {
                     n.binary = n.binary.with_file_name(db.name());
                 }
+                c.db = db;
             }
-            if insecure || c.db == cluster::DbKind::Etcd {
+            if let cluster::DbKind::Command(d) = &mut c.db {
+                // Absolute, so that the description holds wherever it is read.
+                d.binary = std::fs::canonicalize(&d.binary)
+                    .with_context(|| format!("db.binary {}: the program to install", d.binary.display()))?;
+            }
+            if insecure || !c.db.is_raftkv() {
                 c.tls = None;
             } else if c.tls.is_none() {
                 let base = out.parent().unwrap_or(Path::new("."));
@@ -349,6 +358,11 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Install { cluster, binary, helpers } => {
             let c = Control::load(&cluster.cluster)?;
+            let binary = match (binary, &c.cluster.db) {
+                (Some(b), _) => b,
+                (None, cluster::DbKind::Command(db)) => db.binary.clone(),
+                (None, db) => bail!("--binary: name the {} binary to install", db.name()),
+            };
             let helpers = match helpers {
                 Some(p) => p,
                 None => std::env::current_exe()
@@ -408,7 +422,7 @@ async fn run(cli: Cli) -> Result<i32> {
             Ok(0)
         }
         Cmd::Faults { check: Some(list), db } => {
-            let unfit = |kinds: Vec<FaultKind>| kinds.into_iter().find_map(|k| k.unfit_for(db).map(String::from));
+            let unfit = |kinds: Vec<FaultKind>| kinds.into_iter().find_map(|k| k.unfit_for(&db).map(String::from));
             match FaultKind::parse_list(&list).map(unfit) {
                 Ok(None) => Ok(0),
                 Ok(Some(why)) | Err(why) => {

@@ -7,27 +7,43 @@
 //! - how to ask a node about itself: its role and term (for leader-aimed
 //!   faults such as `pause-isolate`, and for `nemesis status`).
 //!
-//! Implementations: [`Raftkv`] (its Status RPC) and [`Etcd`] (etcd 3.x's
-//! maintenance Status). The cluster description's `db` picks one.
+//! A system may add a command run on each host after install, and one that
+//! asks a node to stop before the nemesis's SIGTERM.
+//!
+//! Implementations: [`Raftkv`] (its Status RPC), [`Etcd`] (etcd 3.x's
+//! maintenance Status) and [`Commands`] (a system described by commands in
+//! the cluster file, run on the node's host). The cluster description's
+//! `db` picks one.
 
 use std::time::Duration;
 
-use cluster::{Cluster, DbKind, NodeSpec};
+use cluster::{Cluster, CommandDb, DbKind, NodeSpec};
 use raftkv_client::tls::ClientTls;
 use raftkv_client::Client;
+use serde::Deserialize;
+
+use crate::remote::{quote, Remote};
 
 /// Each status question gives up after this: a paused node never answers.
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
 
-/// What a node says of itself.
-#[derive(Clone, Debug, Default, PartialEq, Eq)]
+/// A status command runs through the host's shell (`ip netns exec`, or
+/// SSH), so it gets longer than an RPC.
+pub const STATUS_COMMAND_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// What a node says of itself; also what a command DB's status command
+/// prints, as JSON (other fields are ignored).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
 pub struct Report {
     /// "leader", "follower", "candidate", …
     pub role: String,
     pub term: u64,
     /// The leader it knows of, by node name.
+    #[serde(default)]
     pub leader: Option<String>,
+    #[serde(default)]
     pub commit: Option<u64>,
+    #[serde(default)]
     pub applied: Option<u64>,
 }
 
@@ -38,14 +54,24 @@ pub trait Db: Send + Sync {
     fn command(&self, cluster: &Cluster, node: &NodeSpec) -> Vec<String>;
     /// Asks `node` about itself.
     async fn report(&self, cluster: &Cluster, node: &NodeSpec) -> Result<Report, String>;
+    /// Run on `node`'s host after its binary is copied there, if the
+    /// system needs it.
+    fn install_command(&self, _cluster: &Cluster, _node: &NodeSpec) -> Option<Vec<String>> {
+        None
+    }
+    /// Asks a running node to stop, before the nemesis's own SIGTERM.
+    fn stop_command(&self, _cluster: &Cluster, _node: &NodeSpec) -> Option<Vec<String>> {
+        None
+    }
 }
 
 /// The implementation the cluster description names. `client_tls` is what
 /// a client of a TLS cluster trusts (raftkv only).
 pub fn for_cluster(cluster: &Cluster, client_tls: Option<ClientTls>) -> Box<dyn Db> {
-    match cluster.db {
+    match &cluster.db {
         DbKind::Raftkv => Box::new(Raftkv { client_tls }),
         DbKind::Etcd => Box::new(Etcd),
+        DbKind::Command(c) => Box::new(Commands(c.clone())),
     }
 }
 
@@ -166,6 +192,45 @@ impl Db for Etcd {
             })
         };
         tokio::time::timeout(STATUS_TIMEOUT * 2, ask).await.map_err(|_| "no answer in time".to_string())?
+    }
+}
+
+/// A system described by commands in the cluster file: each is filled in
+/// for the node and run on its host, as the nemesis's own steps are.
+pub struct Commands(pub CommandDb);
+
+impl Commands {
+    fn words(&self, words: Option<&Vec<String>>, cluster: &Cluster, node: &NodeSpec) -> Option<Vec<String>> {
+        words.map(|w| self.0.command_for(w, cluster, node))
+    }
+}
+
+#[tonic::async_trait]
+impl Db for Commands {
+    fn command(&self, cluster: &Cluster, node: &NodeSpec) -> Vec<String> {
+        let mut args = self.0.command_for(&self.0.start, cluster, node);
+        args.extend(cluster.node_args.iter().cloned());
+        args
+    }
+
+    async fn report(&self, cluster: &Cluster, node: &NodeSpec) -> Result<Report, String> {
+        let Some(words) = self.words(self.0.status.as_ref(), cluster, node) else {
+            return Err(format!("{} has no status command (db.status), so it cannot say who leads", self.0.name));
+        };
+        let script = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
+        let out =
+            Remote::for_node(node).run("status", &script, STATUS_COMMAND_TIMEOUT).await.map_err(|e| e.to_string())?;
+        serde_json::from_str(out.trim()).map_err(|e| {
+            format!("the status command printed {:?}, not a JSON object with role and term: {e}", out.trim())
+        })
+    }
+
+    fn install_command(&self, cluster: &Cluster, node: &NodeSpec) -> Option<Vec<String>> {
+        self.words(self.0.install.as_ref(), cluster, node)
+    }
+
+    fn stop_command(&self, cluster: &Cluster, node: &NodeSpec) -> Option<Vec<String>> {
+        self.words(self.0.stop.as_ref(), cluster, node)
     }
 }
 

@@ -117,13 +117,21 @@ impl FaultKind {
 
     /// Why a system cannot take this fault, if it cannot: the clock shim
     /// moves only clocks read through libc, which a Go program (etcd) does
-    /// not use, and `corrupt` knows only raftkv's RocksDB files.
-    pub fn unfit_for(self, db: DbKind) -> Option<&'static str> {
+    /// not use; `corrupt` knows only raftkv's RocksDB files; and a system
+    /// described by commands names its leader only through its status
+    /// command.
+    pub fn unfit_for(self, db: &DbKind) -> Option<&'static str> {
         match (self, db) {
             (FaultKind::Clock | FaultKind::ClockIsolate, DbKind::Etcd) => Some(
                 "clock faults cannot move etcd's clocks (a Go program reads them without libc); they are for raftkv",
             ),
-            (FaultKind::Corrupt, DbKind::Etcd) => Some("corrupt knows raftkv's RocksDB files, not etcd's"),
+            (FaultKind::Corrupt, DbKind::Etcd | DbKind::Command(_)) => {
+                Some("corrupt knows raftkv's RocksDB files, not this system's")
+            }
+            (FaultKind::PauseIsolate | FaultKind::ClockIsolate, DbKind::Command(c)) if c.status.is_none() => Some(
+                "it is aimed at the leader, and a system described by commands names its leader only through a \
+                 status command (db.status), which this one lacks",
+            ),
             _ => None,
         }
     }
@@ -589,11 +597,32 @@ mod tests {
     #[test]
     fn each_system_takes_the_faults_it_can() {
         for (kind, name, _) in FAULT_KINDS {
-            assert_eq!(kind.unfit_for(DbKind::Raftkv), None, "{name}");
+            assert_eq!(kind.unfit_for(&DbKind::Raftkv), None, "{name}");
             let unfit = matches!(kind, FaultKind::Clock | FaultKind::ClockIsolate | FaultKind::Corrupt);
-            assert_eq!(kind.unfit_for(DbKind::Etcd).is_some(), unfit, "{name}");
+            assert_eq!(kind.unfit_for(&DbKind::Etcd).is_some(), unfit, "{name}");
         }
-        assert!(FaultKind::Clock.unfit_for(DbKind::Etcd).unwrap().contains("cannot move etcd's clocks"));
+        assert!(FaultKind::Clock.unfit_for(&DbKind::Etcd).unwrap().contains("cannot move etcd's clocks"));
+        // A system described by commands takes the clock shim, but not
+        // corrupt, and the leader-aimed faults only with a status command.
+        let commands = |status: Option<Vec<String>>| {
+            DbKind::Command(cluster::CommandDb {
+                name: "mykv".into(),
+                binary: "mykv".into(),
+                start: vec!["mykv".into()],
+                install: None,
+                stop: None,
+                status,
+                adapter: None,
+            })
+        };
+        for (kind, name, _) in FAULT_KINDS {
+            let leader_aimed = matches!(kind, FaultKind::PauseIsolate | FaultKind::ClockIsolate);
+            let with = kind.unfit_for(&commands(Some(vec!["mykv-status".into()])));
+            assert_eq!(with.is_some(), kind == FaultKind::Corrupt, "{name}");
+            let without = kind.unfit_for(&commands(None));
+            assert_eq!(without.is_some(), kind == FaultKind::Corrupt || leader_aimed, "{name}");
+        }
+        assert!(FaultKind::PauseIsolate.unfit_for(&commands(None)).unwrap().contains("db.status"));
     }
 
     #[test]

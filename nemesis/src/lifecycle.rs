@@ -65,8 +65,14 @@ impl fmt::Display for ProcState {
 pub struct NodeProc {
     pub spec: NodeSpec,
     pub remote: Remote,
-    /// The full `raftkv serve` command line, quoted for the shell.
+    /// The full command line that starts the node, quoted for the shell.
     serve: String,
+    /// Its program's name as `ps` shows it (at most 15 characters).
+    comm: String,
+    /// The system's own stop command, quoted; empty for none.
+    stop: String,
+    /// The system's own install command, quoted, if it has one.
+    install: Option<String>,
     /// The lossyfs binary on the host, when the data dir is a lossyfs mount.
     lossyfs: Option<PathBuf>,
     /// The clock shim on the host, when the node's clocks are the
@@ -86,12 +92,29 @@ pub const CLOCKSHIM: &str = "libclockshim.so";
 impl NodeProc {
     /// The lifecycle of `spec`, started with `db`'s command line.
     pub fn new(cluster: &Cluster, spec: &NodeSpec, db: &dyn Db) -> NodeProc {
+        let quoted = |args: Vec<String>| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         let args = db.command(cluster, spec);
-        let serve = args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
+        // The started program is the node's process; `ps -o comm=` shows
+        // at most 15 characters of its name.
+        let comm = args.first().and_then(|a| Path::new(a).file_name()).map(|f| f.to_string_lossy().into_owned());
+        let comm = comm.unwrap_or_default().chars().take(15).collect();
+        let serve = quoted(args);
+        let stop = db.stop_command(cluster, spec).map(quoted).unwrap_or_default();
+        let install = db.install_command(cluster, spec).map(quoted);
         let lossyfs = cluster.lossy_fs.then(|| spec.binary.with_file_name(LOSSYFS));
         let clockshim = cluster.faked_clock.then(|| spec.binary.with_file_name(CLOCKSHIM));
         let tls = cluster.tls.as_ref().and_then(|t| t.nodes.get(&spec.name).map(|f| (t.ca.clone(), f.clone())));
-        NodeProc { spec: spec.clone(), remote: Remote::for_node(spec), serve, lossyfs, clockshim, tls }
+        NodeProc {
+            spec: spec.clone(),
+            remote: Remote::for_node(spec),
+            serve,
+            comm,
+            stop,
+            install,
+            lossyfs,
+            clockshim,
+            tls,
+        }
     }
 
     pub fn name(&self) -> &str {
@@ -112,25 +135,24 @@ impl NodeProc {
     /// The script of one step: the inputs, quoted, then `lifecycle.sh`,
     /// then the step.
     fn script(&self, step: &str) -> String {
-        let comm: String = self.spec.binary.file_name().map(|f| f.to_string_lossy().into_owned()).unwrap_or_default();
-        // `ps -o comm=` shows at most 15 characters of the name.
-        let comm: String = comm.chars().take(15).collect();
         format!(
-            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\nfs={}\nclock={}\n{REAP_SH}\n{LIFECYCLE_SH}\n{step}\n",
+            "pidfile={}\nbin={}\ncomm={}\ndata={}\nlog={}\nserve=({})\nstopcmd=({})\nfs={}\nclock={}\n{REAP_SH}\n{LIFECYCLE_SH}\n{step}\n",
             quote(&self.spec.pid_file.to_string_lossy()),
             quote(&self.spec.binary.to_string_lossy()),
-            quote(&comm),
+            quote(&self.comm),
             quote(&self.spec.data_dir.to_string_lossy()),
             quote(&self.spec.log_file.to_string_lossy()),
             self.serve,
+            self.stop,
             quote(&self.lossyfs.as_deref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
             quote(&self.clockshim.as_deref().map(|p| p.to_string_lossy().into_owned()).unwrap_or_default()),
         )
     }
 
-    /// Copies the local `raftkv` binary to the node's binary path, and
-    /// beside it the helpers the cluster needs (`lossyfs`, the clock shim),
-    /// taken from `helpers`, and the node's TLS folder.
+    /// Copies the local binary (raftkv's, etcd's, or a command DB's) to the
+    /// node's binary path, and beside it the helpers the cluster needs
+    /// (`lossyfs`, the clock shim), taken from `helpers`, and the node's TLS
+    /// folder; then runs the system's install command, if it has one.
     pub async fn install(&self, local_binary: &Path, helpers: &Path) -> Result<(), RemoteError> {
         self.remote.upload(local_binary, &self.spec.binary, 0o755, INSTALL_TIMEOUT).await?;
         for dest in self.lossyfs.iter().chain(&self.clockshim) {
@@ -142,6 +164,9 @@ impl NodeProc {
             self.remote.upload(ca, &dir.join(CA_FILE), 0o644, STEP_TIMEOUT).await?;
             self.remote.upload(&files.cert, &dir.join(CERT_FILE), 0o644, STEP_TIMEOUT).await?;
             self.remote.upload(&files.key, &dir.join(KEY_FILE), 0o600, STEP_TIMEOUT).await?;
+        }
+        if let Some(install) = &self.install {
+            self.remote.run("install command", install, INSTALL_TIMEOUT).await?;
         }
         Ok(())
     }
@@ -253,8 +278,9 @@ impl NodeProc {
         self.step("resume", "step_resume").await.map(drop)
     }
 
-    /// A graceful stop (SIGTERM, then SIGKILL after 10 s); removes the pid
-    /// file, so a heal will not restart the node.
+    /// A graceful stop (the system's own stop command if it has one, then
+    /// SIGTERM, then SIGKILL after 10 s); removes the pid file, so a heal
+    /// will not restart the node.
     pub async fn stop(&self) -> Result<(), RemoteError> {
         self.step("stop", "step_stop").await.map(drop)
     }
@@ -335,5 +361,64 @@ mod tests {
         assert!(got.contains(&path(&spec.data_dir)));
         assert!(got.windows(2).any(|w| w[0] == "--tls-dir" && w[1] == path(&spec.tls_dir())), "{got:?}");
         assert!(!canary.exists(), "a path or a node argument ran as code");
+    }
+
+    /// A system described by commands starts with its own command line,
+    /// filled in for the node, and its stop command reaches the script as
+    /// words; the process `ps` must see is its start's first word.
+    #[test]
+    fn a_command_db_starts_and_stops_with_its_own_words() {
+        let dir = tempfile::tempdir().unwrap();
+        let base = dir.path().join("it's $(x)");
+        let host = HostSpec::Netns { namespace: "fl-n2".into() };
+        let spec = NodeSpec::standard(NodeId(2), "n2", "10.0.0.2", 7001, host, &base);
+        let db = cluster::CommandDb {
+            name: "mykv".into(),
+            binary: "/x/mykv".into(),
+            start: vec!["/opt/my kv/mykv-server".into(), "--data={data_dir}".into(), "--me={{{name}}}".into()],
+            install: None,
+            stop: Some(vec![
+                "sh".into(),
+                "-c".into(),
+                "kill \"$(cat \"$1\")\"".into(),
+                "stop".into(),
+                "{pid_file}".into(),
+            ]),
+            status: None,
+            adapter: None,
+        };
+        let cluster = Cluster {
+            db: cluster::DbKind::Command(db),
+            node_args: vec!["--fast".into()],
+            ..Cluster::new("t", vec![spec.clone()])
+        };
+        let node = NodeProc::new(&cluster, &spec, crate::db::for_cluster(&cluster, None).as_ref());
+        let show = r#"printf '%s\0' "$comm" "${#serve[@]}" "${serve[@]}" "${stopcmd[@]}""#;
+        let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let got: Vec<String> = out
+            .stdout
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect();
+        let data = spec.data_dir.to_string_lossy();
+        let pid = spec.pid_file.to_string_lossy();
+        assert_eq!(
+            got,
+            [
+                "mykv-server",
+                "4",
+                "/opt/my kv/mykv-server",
+                &format!("--data={data}"),
+                "--me={n2}",
+                "--fast",
+                "sh",
+                "-c",
+                "kill \"$(cat \"$1\")\"",
+                "stop",
+                &pid,
+            ]
+        );
     }
 }

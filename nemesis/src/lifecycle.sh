@@ -3,9 +3,10 @@
 # The nemesis runs this file with a preamble that sets the inputs below
 # (each value quoted) and ends with one step: `step_start`, `step_kill`…
 #
-# Inputs: pidfile, bin (the raftkv binary), comm (its name as `ps` shows
-# it), data (the data dir), log (the node's log file), serve (an array:
-# the full `raftkv serve` command line), fs: the lossyfs binary when the
+# Inputs: pidfile, bin (the node's binary), comm (the started program's
+# name as `ps` shows it), data (the data dir), log (the node's log file), serve (an array:
+# the full command line that starts the node), stopcmd (an array: the
+# system's own stop command, or empty), fs: the lossyfs binary when the
 # data dir is a lossyfs mount, else empty, and clock: the clock shim (an
 # LD_PRELOAD library that offsets the node's clocks by what $data.clock
 # says), else empty.
@@ -15,6 +16,8 @@
 # namespace of its own on the local hosts (`ip netns exec`), and a mount is
 # seen only by the processes started in the step that made it.
 set -u
+# stopcmd may be empty, which `${x?}` cannot tell from unset.
+declare -p stopcmd >/dev/null || exit 3
 : "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${fs?}" "${clock?}"
 clockfile="$data.clock"
 disk="$data.disk"
@@ -211,7 +214,12 @@ step_stop() {
     local pid
     pid=$(cat "$pidfile")
     kill -CONT "$pid" 2>/dev/null || true
-    kill -TERM "$pid" 2>/dev/null || true
+    # The system's own stop command first (5 s to act), then ours.
+    if [ ${#stopcmd[@]} -gt 0 ]; then
+      timeout 5 "${stopcmd[@]}" >> "$log" 2>&1 || echo "the stop command failed or timed out; sending SIGTERM" >> "$log"
+      for _ in $(seq 100); do [ "$(state)" = dead ] && break; sleep 0.05; done
+    fi
+    [ "$(state)" = dead ] || kill -TERM "$pid" 2>/dev/null || true
     for _ in $(seq 200); do [ "$(state)" = dead ] && break; sleep 0.05; done
     [ "$(state)" = dead ] || kill -9 "$pid" 2>/dev/null || true
     wait_state dead

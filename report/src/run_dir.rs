@@ -25,8 +25,10 @@ pub enum RunStatus {
 pub struct TestRecord {
     #[arg(long)]
     pub name: String,
-    /// The system under test (`scripts/run-test --db`); its version is
-    /// among `versions`.
+    /// The system under test (`scripts/run-test --db`): raftkv, etcd, or
+    /// the name of a system described by commands (`checker test-record
+    /// --db` also takes its file). raftkv's and etcd's versions are among
+    /// `versions`.
     #[arg(long, default_value = "raftkv")]
     #[serde(default = "raftkv")]
     pub db: String,
