@@ -468,46 +468,48 @@ fn run_clients(a: RunArgs) -> u8 {
         eprintln!("checker run: {msg}");
         EXIT_UNUSABLE
     };
-    let (endpoints, store) = match &a.cluster {
-        Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
-            Ok(c) if c.db == cluster::DbKind::Etcd => {
-                (c.endpoints(), runner::store::StoreKind::Etcd { serializable: a.serializable_reads })
-            }
-            Ok(cluster::Cluster { db: cluster::DbKind::Command(db), nodes, .. }) => {
-                let endpoints = nodes.iter().map(|n| n.endpoint()).collect();
-                match (db.adapter, &a.adapter) {
-                    (Some(program), _) => (endpoints, runner::store::StoreKind::Adapter { program }),
-                    // --adapter, below, names it.
-                    (None, Some(_)) => (endpoints, runner::store::StoreKind::Adapter { program: vec![] }),
-                    (None, None) => {
-                        return bad(format!(
-                            "cluster file {}: its system {} names no client adapter (db.adapter); give one \
-                             with --adapter",
-                            path.display(),
-                            db.name
-                        ))
-                    }
-                }
-            }
-            Ok(c) => match c.client_tls() {
-                Ok(tls) => (c.endpoints(), runner::store::StoreKind::Raftkv { tls }),
-                Err(e) => return bad(format!("cluster file {}: tls.ca: {e}", path.display())),
-            },
-            Err(e) => return bad(e.to_string()),
-        },
-        _ => match a.tls_ca.as_deref().map(runner::ClientTls::load).transpose() {
-            Ok(tls) => (a.endpoints.clone(), runner::store::StoreKind::Raftkv { tls }),
-            Err(e) => return bad(format!("--tls-ca: {e}")),
-        },
-    };
-    let store = match &a.adapter {
-        None => store,
+    use runner::store::StoreKind;
+    // --adapter names the client, whatever the system.
+    let adapter = match &a.adapter {
+        None => None,
         Some(cmd) => match shlex::split(cmd) {
-            Some(program) if !program.is_empty() => runner::store::StoreKind::Adapter { program },
+            Some(program) if !program.is_empty() => Some(StoreKind::Adapter { program }),
             _ => return bad(format!("--adapter {cmd:?}: not a command line (empty, or unbalanced quotes)")),
         },
     };
-    if a.serializable_reads && !matches!(store, runner::store::StoreKind::Etcd { .. }) {
+    let (endpoints, store) = match &a.cluster {
+        Some(path) if a.endpoints.is_empty() => match cluster::Cluster::load(path) {
+            Ok(c) => {
+                let store = match (&c.db, adapter) {
+                    (_, Some(adapter)) => adapter,
+                    (cluster::DbKind::Etcd, None) => StoreKind::Etcd { serializable: a.serializable_reads },
+                    (cluster::DbKind::Command(db), None) => match &db.adapter {
+                        Some(program) => StoreKind::Adapter { program: program.clone() },
+                        None => {
+                            return bad(format!(
+                                "cluster file {}: its system {} names no client adapter (db.adapter); give one \
+                                 with --adapter",
+                                path.display(),
+                                db.name
+                            ))
+                        }
+                    },
+                    (cluster::DbKind::Raftkv, None) => match c.client_tls() {
+                        Ok(tls) => StoreKind::Raftkv { tls },
+                        Err(e) => return bad(format!("cluster file {}: tls.ca: {e}", path.display())),
+                    },
+                };
+                (c.endpoints(), store)
+            }
+            Err(e) => return bad(e.to_string()),
+        },
+        _ => match (adapter, a.tls_ca.as_deref().map(runner::ClientTls::load).transpose()) {
+            (Some(adapter), _) => (a.endpoints.clone(), adapter),
+            (None, Ok(tls)) => (a.endpoints.clone(), StoreKind::Raftkv { tls }),
+            (None, Err(e)) => return bad(format!("--tls-ca: {e}")),
+        },
+    };
+    if a.serializable_reads && !matches!(store, StoreKind::Etcd { .. }) {
         return bad("--serializable-reads is for etcd clusters; a raftkv node's read mode is its \
                     --read-consistency flag"
             .into());

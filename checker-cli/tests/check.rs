@@ -63,3 +63,41 @@ fn numbers_out_of_range_are_refused_naming_the_option() {
     refused(&[&run[..], &["--ops-per-key", "18446744073709551615"]].concat(), &["--ops-per-key", "1..=10000000"]);
     refused(&[&run[..], &["--reads", "4294967295"]].concat(), &["--reads", "0..=1000"]);
 }
+
+/// `checker run` on a cluster of a system described by commands takes its
+/// client from the description, and one that names none is refused, with
+/// what to do, before anything is recorded.
+#[test]
+fn a_system_described_by_commands_without_an_adapter_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let nodes: Vec<serde_json::Value> = (1..=3)
+        .map(|i| {
+            serde_json::json!({
+                "id": i, "name": format!("n{i}"), "address": "127.0.0.1", "port": 7000 + i,
+                "host": {"kind": "netns", "namespace": format!("x-n{i}")},
+                "data_dir": format!("/x/n{i}/data"), "log_file": format!("/x/n{i}/log"),
+                "pid_file": format!("/x/n{i}/pid"), "binary": format!("/x/n{i}/mykv"),
+            })
+        })
+        .collect();
+    let cluster = serde_json::json!({
+        "name": "t", "nodes": nodes,
+        "db": {"command": {"name": "mykv", "binary": "/x/mykv", "start": ["{binary}", "--id", "{id}"]}},
+    });
+    let file = dir.path().join("cluster.json");
+    std::fs::write(&file, cluster.to_string()).unwrap();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_checker"))
+        .args(["run", "--cluster"])
+        .arg(&file)
+        .args(["--duration", "1s", "--out"])
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{stderr}");
+    assert!(
+        stderr.contains("its system mykv names no client adapter (db.adapter); give one with --adapter"),
+        "{stderr}"
+    );
+    assert!(!dir.path().join("run").exists(), "a refused run left a folder");
+}

@@ -182,6 +182,9 @@ fn bad_options_are_refused_up_front_naming_them() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     require_root();
     let results = tempfile::tempdir().unwrap();
+    let bad = tempfile::tempdir().unwrap();
+    let bad_db = bad.path().join("mykv.json").to_string_lossy().into_owned();
+    std::fs::write(&bad_db, r#"{"name": "mykv", "binary": "mykv", "start": ["mykv", "--data={datadir}"]}"#).unwrap();
     for (args, want) in [
         (&["--time-limit", "3O"][..], "--time-limit 3O: not a duration like 30 (seconds), 30s, 500ms, 2m or 1h"),
         (&["--interval", "soon"][..], "--interval soon: not a duration"),
@@ -192,7 +195,17 @@ fn bad_options_are_refused_up_front_naming_them() {
             &["--faults", "partition,klil"][..],
             r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, pause, pause-isolate"#,
         ),
-        (&["--db", "zookeeper"][..], "--db zookeeper: unknown system; use raftkv or etcd"),
+        (&["--db", "zookeeper"][..], "--db zookeeper: unknown system; use raftkv, etcd, or the FILE.json"),
+        (&["--db", "/no/such.json"][..], "--db /no/such.json: no such file"),
+        (
+            &["--db", "systems/raftkv-by-commands.json", "--faults", "corrupt"][..],
+            "corrupt knows raftkv's RocksDB files",
+        ),
+        (
+            &["--db", "systems/raftkv-by-commands.json", "--read-consistency", "lease"][..],
+            "give a system described by commands its flags",
+        ),
+        (&["--db", &bad_db][..], "db.start: \"--data={datadir}\": unknown placeholder {datadir}"),
         (&["--db", "etcd", "--read-consistency", "lease"][..], "etcd's are linearizable and serializable"),
         (&["--db", "etcd", "--faults", "clock"][..], "clock faults cannot move etcd's clocks"),
     ] {
@@ -479,6 +492,74 @@ fn an_unsynced_wal_is_caught_by_a_power_failure() {
     );
     assert_eq!(code, Some(1), "lost acknowledged writes were not flagged:\n{log}");
     assert!(log.contains("lost writes:") && !log.contains("lost writes: 0"), "{log}");
+}
+
+/// A third system with no Rust: raftkv itself, described by commands
+/// (`systems/raftkv-by-commands.json`) and driven through the Python
+/// adapter. The nemesis starts it with its start command, finds the leader
+/// with its status command (pause-isolate needs it), stops it with its
+/// stop command, and the run is valid and named after the system.
+#[test]
+fn a_system_described_by_commands_is_tested_through_its_commands_and_adapter() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let example = repo().join("systems/raftkv-by-commands.json");
+    let mut db: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&example).unwrap()).unwrap();
+    // The prebuilt binaries, wherever they are.
+    let raftkv = bin_dir().join("raftkv").to_string_lossy().into_owned();
+    db["binary"] = raftkv.clone().into();
+    let adapter = db["adapter"].as_array_mut().unwrap();
+    assert_eq!(adapter[2], "target/release/raftkv", "the example's adapter changed: {adapter:?}");
+    adapter[2] = raftkv.into();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("raftkv-cmd.json");
+    std::fs::write(&file, db.to_string()).unwrap();
+
+    let results = tempfile::tempdir().unwrap();
+    let file_arg = file.to_string_lossy();
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--db",
+            &file_arg,
+            "--faults",
+            "partition,kill,pause-isolate",
+            "--time-limit",
+            "15",
+            "--interval",
+            "3s",
+            "--seed",
+            "1",
+        ],
+    );
+    assert_eq!(code, Some(0), "the system described by commands was not valid:\n{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let test: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    assert_eq!(test["db"], "raftkv-cmd");
+    let index = std::fs::read_to_string(results.path().join("index.html")).unwrap();
+    assert!(index.contains("<td>raftkv-cmd</td>"), "the index does not name the system");
+    // The status command found a leader for every pause-isolate.
+    let events = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
+    let isolations: Vec<serde_json::Value> = events
+        .lines()
+        .map(|l| serde_json::from_str::<serde_json::Value>(l).unwrap())
+        .filter(|e| e["f"] == "pause-isolate" && e["type"] != "invoke")
+        .collect();
+    assert!(!isolations.is_empty(), "no pause-isolate ran:\n{events}");
+    assert!(isolations.iter().all(|e| e["type"] != "fail"), "a pause-isolate failed:\n{events}");
+    // The adapter was the client: its ops are in the history.
+    let summary = std::fs::read_to_string(run.join("summary.txt")).unwrap();
+    assert!(summary.contains("verdict: valid"), "{summary}");
+    // Each node was stopped through the stop command, which writes to the
+    // node's log on its host, after the run fetched the logs.
+    for n in ["n1", "n2", "n3"] {
+        let host_log = format!("/var/tmp/faultline/hosts/{n}/raftkv.log");
+        let text = std::fs::read_to_string(&host_log).unwrap_or_default();
+        assert!(text.contains("stop command: SIGINT"), "{host_log} shows no stop command");
+    }
+    let left = processes_named("raftkv-cmd");
+    assert!(left.is_empty(), "nodes left behind: {left:?}");
 }
 
 /// Every process whose name is `comm`, in any state (zombies included,
