@@ -147,6 +147,7 @@ pub fn run_case(case: &Case, limit: Duration) -> CaseResult {
     let results = match case.model {
         ModelName::Register => check::check(&Register, &history, &opts),
         ModelName::ListAppend => check::check(&ListAppend, &history, &opts),
+        ModelName::Mixed => check::check_mixed(&history, &opts),
     };
     let check_ms = started.elapsed().as_secs_f64() * 1e3;
     let info_ops = history.ops.iter().flatten().filter(|o| o.kind == history::EventType::Info).count();

@@ -8,7 +8,9 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::history::{Action, History, Op, OpType, Value};
-use crate::model::{Model, SearchOp};
+use crate::list_append::ListAppend;
+use crate::model::{Model, ModelName, SearchOp};
+use crate::register::Register;
 use crate::results::{KeyFailure, KeyResult, OpView, Results, Validity};
 use crate::wgl::{self, Abort, Limits, Outcome};
 use rayon::prelude::*;
@@ -33,12 +35,48 @@ impl Default for CheckOptions {
 /// Checks every key of `history` against `model`.
 pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Results {
     let started = Instant::now();
+    let all: Vec<usize> = (0..history.keys.len()).collect();
+    let per_key = check_keys(model, history, &all, opts, started);
+    assemble(model.name(), history, per_key, started)
+}
+
+/// Whether a key's ops make it a list (it has appends) rather than a
+/// register, in a history of both.
+pub fn is_list_key(ops: &[Op]) -> bool {
+    ops.iter().any(|o| o.f == OpType::Append)
+}
+
+/// Checks a history of both kinds of key, as the mixed workload makes:
+/// each key with appends against the list-append model, every other key
+/// against the register model. Keys are independent, so this is exactly
+/// checking each kind of key on its own; the time limit covers both.
+pub fn check_mixed(history: &History, opts: &CheckOptions) -> Results {
+    let started = Instant::now();
+    let (lists, registers): (Vec<usize>, Vec<usize>) =
+        (0..history.keys.len()).partition(|&k| is_list_key(&history.ops[k]));
+    let mut per_key = check_keys(&ListAppend, history, &lists, opts, started);
+    per_key.extend(check_keys(&Register, history, &registers, opts, started));
+    assemble(ModelName::Mixed, history, per_key, started)
+}
+
+type KeyOutcome = (usize, KeyResult, Option<KeyFailure>);
+
+/// Checks the keys `which` of `history` against `model`, in parallel, until
+/// `opts.time_limit` after `started`.
+fn check_keys<M: Model>(
+    model: &M,
+    history: &History,
+    which: &[usize],
+    opts: &CheckOptions,
+    started: Instant,
+) -> Vec<KeyOutcome> {
     let cancel = Arc::new(AtomicBool::new(false));
     let timer = opts.time_limit.map(|limit| {
         let cancel = cancel.clone();
+        let left = limit.saturating_sub(started.elapsed());
         let (tx, rx) = std::sync::mpsc::channel::<()>();
         let handle = std::thread::spawn(move || {
-            if rx.recv_timeout(limit).is_err() {
+            if rx.recv_timeout(left).is_err() {
                 cancel.store(true, Ordering::Relaxed);
             }
         });
@@ -47,9 +85,9 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
     let limits = Limits { cancel: &cancel, max_memo_bytes: opts.max_memo_bytes, search_only: opts.search_only };
 
     // Biggest keys first, so one long key does not start last.
-    let mut order: Vec<usize> = (0..history.keys.len()).collect();
+    let mut order: Vec<usize> = which.to_vec();
     order.sort_by_key(|&k| std::cmp::Reverse(history.ops[k].len()));
-    let mut per_key: Vec<(usize, KeyResult, Option<KeyFailure>)> = order
+    let per_key: Vec<KeyOutcome> = order
         .par_iter()
         .map(|&k| {
             let t = Instant::now();
@@ -80,8 +118,12 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
         drop(tx);
         let _ = handle.join();
     }
-    per_key.sort_by_key(|(k, _, _)| *k);
+    per_key
+}
 
+/// The results of a whole history from its keys' outcomes.
+fn assemble(model: ModelName, history: &History, mut per_key: Vec<KeyOutcome>, started: Instant) -> Results {
+    per_key.sort_by_key(|(k, _, _)| *k);
     let valid = per_key.iter().map(|(_, r, _)| r.valid).max().unwrap_or(Validity::Valid);
     let invalid_keys: Vec<Value> =
         per_key.iter().filter(|(_, r, _)| r.valid == Validity::Invalid).map(|(_, r, _)| r.key.clone()).collect();
@@ -89,8 +131,7 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
         per_key.iter().filter(|(_, r, _)| r.valid == Validity::Unknown).map(|(_, r, _)| r.key.clone()).collect();
     let ops_checked = history.ops.iter().map(Vec::len).sum();
     let check_time_ms = started.elapsed().as_secs_f64() * 1e3;
-    let summary =
-        summarise(valid, model.name().as_str(), history, ops_checked, &invalid_keys, &unknown_keys, check_time_ms);
+    let summary = summarise(valid, model, history, ops_checked, &invalid_keys, &unknown_keys, check_time_ms);
     let mut keys = Vec::with_capacity(per_key.len());
     let mut failures = Vec::new();
     for (_, r, f) in per_key {
@@ -99,7 +140,7 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
     }
     Results {
         valid,
-        model: model.name(),
+        model,
         summary,
         events: history.events,
         ops_checked,
@@ -124,18 +165,22 @@ pub fn fmt_ms(ms: f64) -> String {
 
 fn summarise(
     valid: Validity,
-    model: &str,
+    model: ModelName,
     history: &History,
     ops: usize,
     invalid: &[Value],
     unknown: &[Value],
     ms: f64,
 ) -> String {
+    let model = match model {
+        ModelName::Mixed => "register and list-append models".to_string(),
+        m => format!("{m} model"),
+    };
     if history.keys.is_empty() {
-        return format!("valid: the history holds no client operations to check ({model} model)");
+        return format!("valid: the history holds no client operations to check ({model})");
     }
     let head = format!(
-        "{}: {ops} ops over {} keys checked against the {model} model in {}",
+        "{}: {ops} ops over {} keys checked against the {model} in {}",
         valid.word(),
         history.keys.len(),
         fmt_ms(ms)

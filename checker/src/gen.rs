@@ -36,10 +36,10 @@ pub struct GenOptions {
     /// Fraction of ops that are reads.
     #[arg(long, default_value_t = 0.5, value_parser = flags::fraction)]
     pub read_rate: f64,
-    /// Fraction of ops that are cas (register only).
+    /// Fraction of ops that are cas (register keys only).
     #[arg(long, default_value_t = 0.2, value_parser = flags::fraction)]
     pub cas_rate: f64,
-    /// Fraction of ops that are deletes (register only).
+    /// Fraction of ops that are deletes (register keys only).
     #[arg(long, default_value_t = 0.0, value_parser = flags::fraction)]
     pub delete_rate: f64,
     /// Make one late read stale (the history becomes invalid).
@@ -109,13 +109,13 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                 issued += 1;
                 let key = rng.gen_range(0..keys);
                 let r: f64 = rng.gen();
-                let kind = match o.model {
+                let kind = match o.model.of_key(key) {
                     ModelName::ListAppend if r < o.read_rate => OpType::Read,
                     ModelName::ListAppend => OpType::Append,
                     ModelName::Register if r < o.read_rate => OpType::Read,
                     ModelName::Register if r < o.read_rate + o.cas_rate => OpType::Cas,
                     ModelName::Register if r < o.read_rate + o.cas_rate + o.delete_rate => OpType::Delete,
-                    ModelName::Register => OpType::Write,
+                    ModelName::Register | ModelName::Mixed => OpType::Write,
                 };
                 let mut fresh = || {
                     let c = counters.entry(key).or_insert(0);
@@ -152,10 +152,12 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                 if op.takes_effect {
                     match op.kind {
                         OpType::Read => {
-                            op.result = Some(match o.model {
-                                ModelName::Register => register.get(&op.key).cloned().unwrap_or(Value::Nil),
+                            op.result = Some(match o.model.of_key(op.key) {
                                 ModelName::ListAppend => {
                                     Value::List(lists.get(&op.key).cloned().unwrap_or_default().into())
+                                }
+                                ModelName::Register | ModelName::Mixed => {
+                                    register.get(&op.key).cloned().unwrap_or(Value::Nil)
                                 }
                             })
                         }
@@ -200,7 +202,9 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
     if o.stale_read {
         match o.model {
             ModelName::Register => make_stale(&mut events),
-            ModelName::ListAppend => make_short(&mut events),
+            // In a mixed history only the lists' reads return lists, so a
+            // short list lands on a list key.
+            ModelName::ListAppend | ModelName::Mixed => make_short(&mut events),
         }
     }
     events

@@ -6,7 +6,7 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 
 use crate::check::{self, CheckOptions};
-use crate::history::{self, Event, History, HistoryError};
+use crate::history::{self, Event, History, HistoryError, OpType};
 use crate::list_append::ListAppend;
 use crate::model::{Model, ModelName};
 use crate::register::Register;
@@ -78,13 +78,39 @@ pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, Inpu
     }
 }
 
-/// Which model fits a history when none was named.
+/// Which model fits a history when none was named: list-append when it
+/// appends, mixed when it also writes, cas-es or deletes, else register.
 pub fn infer_model(history: &History) -> ModelName {
-    if history.has_appends() {
-        ModelName::ListAppend
-    } else {
-        ModelName::Register
+    let register_only = [OpType::Write, OpType::Cas, OpType::Delete];
+    match (history.has_appends(), register_only.iter().any(|f| history.first_line.contains_key(f))) {
+        (true, true) => ModelName::Mixed,
+        (true, false) => ModelName::ListAppend,
+        (false, _) => ModelName::Register,
     }
+}
+
+/// A mixed history must keep its kinds of key apart: a key that appends
+/// is a list, and a list cannot be written, cas-ed or deleted.
+fn validate_mixed(h: &History) -> Result<(), HistoryError> {
+    h.validate_for(|f| Register::accepts(f) || ListAppend::accepts(f), ModelName::Mixed.as_str())?;
+    for (key, ops) in h.keys.iter().zip(&h.ops) {
+        if check::is_list_key(ops) {
+            if let Some(op) = ops.iter().find(|o| !ListAppend::accepts(o.f)) {
+                let line = h.first_line.get(&op.f).copied().unwrap_or(0);
+                return Err(HistoryError::new(
+                    line,
+                    "f",
+                    format!(
+                        "key {key} is appended to (a list) and also takes a {} ({}): in a mixed history a key is \
+                         a list or a register, not both",
+                        op.f,
+                        op.words()
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// Checks a paired history with the named model (or the inferred one).
@@ -100,6 +126,10 @@ pub fn check_history(
     match model.unwrap_or_else(|| infer_model(history)) {
         ModelName::Register => run(Register, history, opts),
         ModelName::ListAppend => run(ListAppend, history, opts),
+        ModelName::Mixed => {
+            validate_mixed(history)?;
+            Ok(check::check_mixed(history, opts))
+        }
     }
 }
 

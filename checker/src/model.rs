@@ -24,6 +24,9 @@ pub struct SearchOp {
 pub enum ModelName {
     Register,
     ListAppend,
+    /// Both kinds of key in one history: a key with appends is a list,
+    /// any other a register ([`crate::check::check_mixed`]).
+    Mixed,
 }
 
 impl ModelName {
@@ -32,6 +35,17 @@ impl ModelName {
         match self {
             ModelName::Register => "register",
             ModelName::ListAppend => "list-append",
+            ModelName::Mixed => "mixed",
+        }
+    }
+
+    /// The model of one key: `key`'s kind in the mixed workload (odd keys
+    /// are lists), else the model itself.
+    pub fn of_key(self, key: i64) -> ModelName {
+        match self {
+            ModelName::Mixed if key.rem_euclid(2) == 1 => ModelName::ListAppend,
+            ModelName::Mixed => ModelName::Register,
+            m => m,
         }
     }
 }

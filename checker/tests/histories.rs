@@ -1,7 +1,7 @@
 //! Hand-made histories with known verdicts, and bad input.
 
 use checker::check::CheckOptions;
-use checker::history::{parse_jsonl, EventType, OpType};
+use checker::history::{parse_jsonl, EventType, OpType, Value};
 use checker::input::check_events;
 use checker::model::ModelName;
 use checker::results::{Results, Validity};
@@ -354,4 +354,45 @@ fn the_list_append_model_refuses_deletes_by_name() {
     let (events, lines) = parse_jsonl(&text).unwrap();
     let err = check_events(&events, &lines, ModelName::ListAppend, &CheckOptions::default()).unwrap_err().to_string();
     assert!(err.contains("delete"), "{err}");
+}
+
+/// The mixed workload's histories: a key that appends is a list, any other
+/// a register, each checked against its own model, and the model is
+/// inferred from a history that has both. A key that is both is refused,
+/// naming it.
+#[test]
+fn a_mixed_history_checks_each_key_against_its_own_model() {
+    let rows = [
+        (0, "invoke", "write", 0, "1"),
+        (0, "ok", "write", 0, "1"),
+        (1, "invoke", "append", 1, "1"),
+        (1, "ok", "append", 1, "1"),
+        (0, "invoke", "read", 0, "null"),
+        (0, "ok", "read", 0, "1"),
+        (1, "invoke", "read", 1, "null"),
+        (1, "ok", "read", 1, "[1]"),
+    ];
+    let text = history(&rows);
+    let (events, lines) = parse_jsonl(&text).unwrap();
+    let h = checker::history::pair_all(events.iter().cloned().zip(lines.iter().copied())).unwrap();
+    assert_eq!(checker::input::infer_model(&h), ModelName::Mixed);
+    let r = verdict(&text, ModelName::Mixed);
+    assert_eq!(r.valid, Validity::Valid, "{}", r.summary);
+    assert!(r.summary.contains("checked against the register and list-append models"), "{}", r.summary);
+    // A lost append on the list key, and a stale read on the register.
+    let mut bad = rows;
+    bad[7].4 = "[]";
+    let r = verdict(&history(&bad), ModelName::Mixed);
+    assert_eq!(r.valid, Validity::Invalid);
+    assert_eq!(r.invalid_keys, [Value::Int(1)]);
+    let mut bad = rows;
+    bad[5].4 = "null";
+    let r = verdict(&history(&bad), ModelName::Mixed);
+    assert_eq!(r.invalid_keys, [Value::Int(0)]);
+    // Key 1 appended to and written.
+    let mut both = rows.to_vec();
+    both.extend([(2, "invoke", "write", 1, "5"), (2, "ok", "write", 1, "5")]);
+    let (events, lines) = parse_jsonl(&history(&both)).unwrap();
+    let err = check_events(&events, &lines, ModelName::Mixed, &CheckOptions::default()).unwrap_err().to_string();
+    assert!(err.contains("key 1 is appended to (a list) and also takes a write"), "{err}");
 }

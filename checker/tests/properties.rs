@@ -35,7 +35,7 @@ fn opts(seed: u64, ops: usize, keys: usize, processes: usize, info: f64, model: 
 }
 
 fn model_strategy() -> impl Strategy<Value = ModelName> {
-    prop_oneof![Just(ModelName::Register), Just(ModelName::ListAppend)]
+    prop_oneof![Just(ModelName::Register), Just(ModelName::ListAppend), Just(ModelName::Mixed)]
 }
 
 proptest! {
@@ -63,9 +63,10 @@ proptest! {
         prop_assume!(!reads.is_empty());
         let i = reads[pick.index(reads.len())];
         // No op ever writes or appends a negative number.
-        events[i].value = match model {
-            ModelName::Register => Value::Int(-1),
+        let Some(Value::Int(key)) = events[i].key else { unreachable!("generated keys are ints") };
+        events[i].value = match model.of_key(key) {
             ModelName::ListAppend => Value::List(vec![Value::Int(-1)].into()),
+            _ => Value::Int(-1),
         };
         let r = run(&events, model);
         prop_assert_eq!(r.valid, Validity::Invalid, "{}", r.summary);
@@ -279,6 +280,7 @@ fn contended_single_key_histories_are_decided_both_ways() {
                         let r = match model {
                             ModelName::Register => check::check(&Register, &h, &opts),
                             ModelName::ListAppend => check::check(&ListAppend, &h, &opts),
+                            ModelName::Mixed => check::check_mixed(&h, &opts),
                         };
                         assert_eq!(r.valid, want, "{o:?} search_only={search_only}: {}", r.summary);
                     }

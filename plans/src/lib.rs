@@ -8,7 +8,8 @@
 //!   faults.
 //! - `hunt`: tuned for detection power. Few keys at a high rate from many
 //!   clients (contention makes stale reads and lost updates visible), the
-//!   list-append workload (whose reads expose every lost write), faults aimed
+//!   mixed workload (list keys, whose reads expose every lost write, beside
+//!   register keys, which take cas and deletes), faults aimed
 //!   at the leader (`pause-isolate`, kills and pauses that often take the
 //!   leader, partitions), and short intervals between faults.
 //! - `nightly`: the matrix: fault mixes × both workloads, each over several
@@ -102,17 +103,17 @@ pub fn all() -> Vec<Plan> {
         },
         Plan {
             name: "hunt",
-            purpose: "detection power: few keys, a high rate from many clients, list-append, \
-                      leader-aimed faults at short intervals",
+            purpose: "detection power: few keys, a high rate from many clients, lists and registers \
+                      side by side (the mixed workload), leader-aimed faults at short intervals",
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",
                 faults: "pause-isolate,partition,kill,pause",
                 interval: "3s",
-                workload: "list-append",
+                workload: "mixed",
                 concurrency: 30,
                 rate: 1000,
-                workload_args: "--active-keys 3 --ops-per-key 300",
+                workload_args: "--active-keys 4 --ops-per-key 300",
             }],
         },
         Plan {

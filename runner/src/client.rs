@@ -54,7 +54,9 @@ fn decode(workload: ModelName, bytes: Option<Vec<u8>>) -> Value {
                 .map(|s| s.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(s.into())))
                 .collect(),
         ),
-        ModelName::Register => text.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(text.into())),
+        ModelName::Register | ModelName::Mixed => {
+            text.parse().map(Value::Int).unwrap_or_else(|_| Value::Str(text.into()))
+        }
     }
 }
 
@@ -72,6 +74,8 @@ fn failed_write(e: ClientError, value: Value) -> Completion {
 
 pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix: &str, inv: &Invocation) -> Completion {
     let key = key_bytes(prefix, inv.key);
+    // In a mixed run, each key is stored as its own kind.
+    let workload = workload.of_key(inv.key);
     match inv.f {
         OpType::Read => match client.get(&key).await {
             Ok(v) => Completion { kind: EventType::Ok, value: decode(workload, v), error: None },

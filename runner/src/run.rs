@@ -371,7 +371,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     }
     stats.final_reads_ok = finals.len() as u64;
     stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
-    if opts.workload == ModelName::ListAppend {
+    if opts.workload != ModelName::Register {
         stats.lost_writes = lost_appends(&shared.acked.lock().unwrap(), &finals);
         stats.lost_write_count = stats.lost_writes.values().map(Vec::len).sum();
     }
@@ -448,7 +448,7 @@ pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
         out.push_str(&format!(" (no successful final read of {} keys)", s.final_reads_missing.len()));
     }
     out.push('\n');
-    if workload == ModelName::ListAppend {
+    if workload != ModelName::Register {
         out.push_str(&format!("lost writes: {}", s.lost_write_count));
         if let Some((k, v)) = s.lost_writes.iter().next() {
             out.push_str(&format!(" (e.g. key {k}: acknowledged appends {v:?} missing from the final read)"));

@@ -14,6 +14,9 @@
 //!   key absent, so a read of nil is an observation too, and a value that
 //!   comes back after its delete is caught.
 //! - **list-append**: append of unique elements, and read of the whole list.
+//! - **mixed**: both in one run, on alternate keys (odd keys are lists,
+//!   [`ModelName::of_key`]), so one run sees what each can: every lost
+//!   append, and every cas and delete.
 
 use clap::builder::RangedU64ValueParser;
 use rand::rngs::StdRng;
@@ -44,13 +47,13 @@ pub struct WorkloadOptions {
     /// Relative weight of reads (0 to 1,000, as are the other weights).
     #[arg(long, default_value_t = 2, value_parser = weight())]
     pub reads: u32,
-    /// Relative weight of writes (register) or appends (list-append).
+    /// Relative weight of writes (register keys) or appends (list keys).
     #[arg(long, default_value_t = 2, value_parser = weight())]
     pub writes: u32,
-    /// Relative weight of cas (register only).
+    /// Relative weight of cas (register keys only).
     #[arg(long, default_value_t = 1, value_parser = weight())]
     pub cas: u32,
-    /// Relative weight of deletes (register only).
+    /// Relative weight of deletes (register keys only).
     #[arg(long, default_value_t = 1, value_parser = weight())]
     pub deletes: u32,
 }
@@ -78,7 +81,7 @@ impl WorkloadOptions {
                 return Err(format!("{flag} {w}: must be from 0 to {MAX_WEIGHT}"));
             }
         }
-        let register_only = if workload == ModelName::Register { self.cas + self.deletes } else { 0 };
+        let register_only = if workload != ModelName::ListAppend { self.cas + self.deletes } else { 0 };
         if self.reads + self.writes + register_only == 0 {
             return Err("--reads, --writes, --cas and --deletes are all 0: there is no op to run".into());
         }
@@ -136,15 +139,23 @@ impl Generator {
     /// The next op.
     pub fn next_op(&mut self) -> Invocation {
         let slot = self.rng.gen_range(0..self.active.len());
+        let model = self.workload.of_key(self.active[slot].key);
         let (cas_weight, delete_weight) =
-            if self.workload == ModelName::Register { (self.opts.cas, self.opts.deletes) } else { (0, 0) };
-        let roll = self.rng.gen_range(0..self.opts.reads + self.opts.writes + cas_weight + delete_weight);
+            if model == ModelName::Register { (self.opts.cas, self.opts.deletes) } else { (0, 0) };
+        let total = self.opts.reads + self.opts.writes + cas_weight + delete_weight;
+        if total == 0 {
+            // A list key of a mixed run whose register-only ops alone
+            // have weight: read it.
+            let key = self.active[slot].key;
+            return self.spend(slot, Invocation { f: OpType::Read, key, value: Value::Nil });
+        }
+        let roll = self.rng.gen_range(0..total);
         let st = &mut self.active[slot];
         let inv = if roll < self.opts.reads {
             Invocation { f: OpType::Read, key: st.key, value: Value::Nil }
         } else if roll < self.opts.reads + self.opts.writes {
             st.last += 1;
-            let f = if self.workload == ModelName::Register { OpType::Write } else { OpType::Append };
+            let f = if model == ModelName::Register { OpType::Write } else { OpType::Append };
             Invocation { f, key: st.key, value: Value::Int(st.last) }
         } else if roll >= self.opts.reads + self.opts.writes + cas_weight {
             st.deleted = true;
@@ -164,6 +175,13 @@ impl Generator {
             st.last += 1;
             Invocation { f: OpType::Cas, key: st.key, value: Value::List(vec![expected, Value::Int(st.last)].into()) }
         };
+        self.spend(slot, inv)
+    }
+
+    /// Counts `inv` against its key's ops, retiring the key when they are
+    /// spent.
+    fn spend(&mut self, slot: usize, inv: Invocation) -> Invocation {
+        let st = &mut self.active[slot];
         st.ops_left -= 1;
         if st.ops_left == 0 {
             self.active[slot] = self.fresh_key();
@@ -212,6 +230,24 @@ mod tests {
         }
         // 1000 ops at 15–25 per key over 3 active keys: many keys retired.
         assert!(g.keys_touched() > 30, "{}", g.keys_touched());
+    }
+
+    #[test]
+    fn the_mixed_workload_keeps_each_key_a_list_or_a_register() {
+        let mut g = Generator::new(ModelName::Mixed, WorkloadOptions::default(), 4);
+        let mut fs: std::collections::HashMap<bool, std::collections::HashSet<OpType>> = Default::default();
+        for _ in 0..2000 {
+            let inv = g.next_op();
+            fs.entry(inv.key % 2 == 1).or_default().insert(inv.f);
+        }
+        let set = |fs: &[OpType]| fs.iter().copied().collect::<std::collections::HashSet<_>>();
+        assert_eq!(fs[&true], set(&[OpType::Read, OpType::Append]));
+        assert_eq!(fs[&false], set(&[OpType::Read, OpType::Write, OpType::Cas, OpType::Delete]));
+        // Only cas and deletes weighed: the lists are read.
+        let opts = WorkloadOptions { reads: 0, writes: 0, ..Default::default() };
+        assert_eq!(opts.validate(ModelName::Mixed), Ok(()));
+        let mut g = Generator::new(ModelName::Mixed, opts, 4);
+        assert!((0..200).map(|_| g.next_op()).all(|i| (i.key % 2 == 1) == (i.f == OpType::Read)));
     }
 
     #[test]

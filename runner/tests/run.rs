@@ -117,6 +117,19 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
     assert_eq!(out.stats.lost_write_count, 0);
     assert!(out.stats.counts[&OpType::Append][&EventType::Ok] > 20);
+
+    // Both kinds of key in one run: every call of the API, each key
+    // checked against its own model.
+    drop(nodes);
+    let nodes = Nodes::start();
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner::run(options(nodes.addrs.clone(), ModelName::Mixed, dir.path())).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
+    assert!(out.results.summary.contains("register and list-append models"), "{}", out.results.summary);
+    for f in [OpType::Read, OpType::Write, OpType::Cas, OpType::Delete, OpType::Append] {
+        assert!(out.stats.counts.get(&f).is_some_and(|c| c.get(&EventType::Ok).copied().unwrap_or(0) > 0), "no ok {f}");
+    }
+    assert_eq!(out.stats.lost_write_count, 0);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
