@@ -193,7 +193,7 @@ fn bad_options_are_refused_up_front_naming_them() {
         (&["--workload", "bank"][..], "--workload bank: use register or list-append"),
         (
             &["--faults", "partition,klil"][..],
-            r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, pause, pause-isolate"#,
+            r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, bounce, pause, pause-isolate"#,
         ),
         (&["--db", "zookeeper"][..], "--db zookeeper: unknown system; use raftkv, etcd, or the FILE.json"),
         (&["--db", "/no/such.json"][..], "--db /no/such.json: no such file"),

@@ -33,6 +33,9 @@ pub enum FaultKind {
     KillAll,
     /// Kill a random majority at once.
     KillMajority,
+    /// Kill the leader, one node or a majority and restart it at once, so
+    /// that it comes back during the election its death began.
+    Bounce,
     Pause,
     /// Pause the leader, cut it off from the others, wait until they elect
     /// a new one, then resume it: for a while it still believes it leads.
@@ -56,11 +59,17 @@ pub enum FaultKind {
 
 /// Every fault family: its name on the command line and what it does. The
 /// one table of fault names (`nemesis faults` prints it).
-pub const FAULT_KINDS: [(FaultKind, &str, &str); 12] = [
+pub const FAULT_KINDS: [(FaultKind, &str, &str); 13] = [
     (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way"),
     (FaultKind::Kill, "kill", "SIGKILL one node, the leader, a majority or all, then restart them"),
     (FaultKind::KillAll, "kill-all", "SIGKILL every node at once, then restart them"),
     (FaultKind::KillMajority, "kill-majority", "SIGKILL a random majority at once, then restart it"),
+    (
+        FaultKind::Bounce,
+        "bounce",
+        "SIGKILL the leader, one node or a majority and restart it within 300 ms, so that it comes back during \
+         the election its death began (votes and terms must survive the restart)",
+    ),
     (FaultKind::Pause, "pause", "SIGSTOP one node, the leader, a majority or all, then SIGCONT"),
     (
         FaultKind::PauseIsolate,
@@ -223,6 +232,8 @@ impl Target {
 pub enum Fault {
     Partition(Shape),
     Kill(Target),
+    /// A kill held for at most [`BOUNCE_HOLD`].
+    Bounce(Target),
     Pause(Target),
     PauseIsolate,
     /// A power failure on `target`; `seed` seeds each node's tear.
@@ -253,7 +264,20 @@ pub enum Fault {
 /// the others to elect a new leader before they go on anyway.
 const NEW_LEADER_WAIT: Duration = Duration::from_secs(10);
 
+/// The longest a [`Fault::Bounce`] keeps its nodes down: well inside an
+/// election timeout, so they rejoin the election their death began.
+pub const BOUNCE_HOLD: Duration = Duration::from_millis(300);
+
 impl Fault {
+    /// How long to hold the fault: `drawn` (the schedule's jittered
+    /// interval), except for a bounce, which comes back at once.
+    pub fn hold<R: Rng>(&self, drawn: Duration, rng: &mut R) -> Duration {
+        match self {
+            Fault::Bounce(_) => BOUNCE_HOLD.mul_f64(rng.gen_range(0.0..=1.0)),
+            _ => drawn,
+        }
+    }
+
     /// A random fault of `kind`.
     pub fn choose<R: Rng>(kind: FaultKind, rng: &mut R) -> Fault {
         match kind {
@@ -263,6 +287,9 @@ impl Fault {
             }
             FaultKind::KillAll => Fault::Kill(Target::All),
             FaultKind::KillMajority => Fault::Kill(Target::Majority),
+            FaultKind::Bounce => {
+                Fault::Bounce([Target::Leader, Target::One, Target::Majority].choose(rng).unwrap().clone())
+            }
             FaultKind::Pause => {
                 Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone())
             }
@@ -296,6 +323,7 @@ impl Fault {
         match self {
             Fault::Partition(_) => "start-partition",
             Fault::Kill(_) => "kill",
+            Fault::Bounce(_) => "bounce",
             Fault::Pause(_) => "pause",
             Fault::PauseIsolate => "pause-isolate",
             Fault::LoseUnsynced { .. } => "lose-unsynced",
@@ -311,7 +339,9 @@ impl Fault {
     pub fn value(&self) -> Value {
         match self {
             Fault::Partition(s) => json!({ "shape": s.name() }),
-            Fault::Kill(t) | Fault::Pause(t) | Fault::DiskFull(t) => json!({ "target": t.to_string() }),
+            Fault::Kill(t) | Fault::Bounce(t) | Fault::Pause(t) | Fault::DiskFull(t) => {
+                json!({ "target": t.to_string() })
+            }
             Fault::PauseIsolate => json!({ "target": "leader" }),
             Fault::Corrupt { target, how } => json!({ "target": target.to_string(), "how": how }),
             Fault::ClockIsolate { offset_ms } => json!({ "target": "leader", "offset_ms": offset_ms }),
@@ -402,7 +432,7 @@ impl Fault {
                 let lost = control.lose(&nodes, *loss, *seed).await?;
                 Ok(Applied::Lost { loss: *loss, lost })
             }
-            Fault::Kill(t) => {
+            Fault::Kill(t) | Fault::Bounce(t) => {
                 let nodes = t.resolve(control, rng).await?;
                 control.kill(&nodes).await?;
                 Ok(Applied::Killed(nodes))
@@ -634,6 +664,14 @@ mod tests {
         assert_eq!(Fault::choose(kinds[2], &mut rng), Fault::PauseIsolate);
         assert_eq!(Fault::choose(kinds[0], &mut rng), Fault::Kill(Target::All));
         assert_eq!(Fault::choose(kinds[1], &mut rng), Fault::Kill(Target::Majority));
+        // A bounce is a kill held for a moment, whatever the interval.
+        let bounce = Fault::choose(FaultKind::Bounce, &mut rng);
+        assert!(matches!(bounce, Fault::Bounce(Target::Leader | Target::One | Target::Majority)), "{bounce:?}");
+        assert_eq!(bounce.f(), "bounce");
+        for _ in 0..100 {
+            assert!(bounce.hold(Duration::from_secs(8), &mut rng) <= BOUNCE_HOLD);
+        }
+        assert_eq!(Fault::Kill(Target::One).hold(Duration::from_secs(8), &mut rng), Duration::from_secs(8));
         let err = FaultKind::parse_list("partition,meteor").unwrap_err();
         assert!(err.contains("meteor") && err.contains("clock"), "{err}");
     }

@@ -98,7 +98,7 @@ async fn lane(
         let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
         let fault = Fault::choose(kind, &mut rng);
         let mut sub = StdRng::seed_from_u64(rng.gen());
-        let hold = jitter(interval, &mut rng);
+        let hold = fault.hold(jitter(interval, &mut rng), &mut sub);
         write("invoke", fault.f(), fault.value(), None)?;
         let applied = match fault.apply(control, &mut sub).await {
             Ok(a) => {

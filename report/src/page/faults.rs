@@ -30,7 +30,7 @@ pub(super) fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError>
 pub(super) fn undo_of(f: &str) -> Option<&'static str> {
     Some(match f {
         "start-partition" | "pause-isolate" | "clock-isolate" => "stop-partition",
-        "kill" | "lose-unsynced" | "corrupt" => "restart",
+        "kill" | "bounce" | "lose-unsynced" | "corrupt" => "restart",
         "pause" => "resume",
         "packet-loss" => "stop-packet-loss",
         "clock" => "reset-clock",
