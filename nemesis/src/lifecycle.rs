@@ -312,6 +312,18 @@ mod tests {
     use super::*;
     use cluster::{Cluster, HostSpec, NodeId, NodeSpec, TlsSpec};
 
+    /// Runs `node`'s step preamble in bash, then `show`, which prints
+    /// words NUL-separated; returns the words.
+    fn preamble_words(node: &NodeProc, show: &str) -> Vec<String> {
+        let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        out.stdout
+            .split(|b| *b == 0)
+            .filter(|s| !s.is_empty())
+            .map(|s| String::from_utf8_lossy(s).into_owned())
+            .collect()
+    }
+
     /// Every path and node argument reaches the script as itself, however
     /// hostile: quotes, command substitutions, spaces and newlines are data,
     /// never code. Checked by running the script's preamble in bash.
@@ -337,14 +349,7 @@ mod tests {
         };
         let node = NodeProc::new(&cluster, &spec, crate::db::for_cluster(&cluster, None).as_ref());
         let show = r#"printf '%s\0' "$pidfile" "$bin" "$data" "$log" "$fs" "$clock" "${serve[@]}""#;
-        let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let got: Vec<String> = out
-            .stdout
-            .split(|b| *b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect();
+        let got = preamble_words(&node, show);
         let path = |p: &std::path::Path| p.to_string_lossy().into_owned();
         assert_eq!(
             got[..6],
@@ -394,14 +399,7 @@ mod tests {
         };
         let node = NodeProc::new(&cluster, &spec, crate::db::for_cluster(&cluster, None).as_ref());
         let show = r#"printf '%s\0' "$comm" "${#serve[@]}" "${serve[@]}" "${stopcmd[@]}""#;
-        let out = std::process::Command::new("bash").arg("-c").arg(node.script(show)).output().unwrap();
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        let got: Vec<String> = out
-            .stdout
-            .split(|b| *b == 0)
-            .filter(|s| !s.is_empty())
-            .map(|s| String::from_utf8_lossy(s).into_owned())
-            .collect();
+        let got = preamble_words(&node, show);
         let data = spec.data_dir.to_string_lossy();
         let pid = spec.pid_file.to_string_lossy();
         assert_eq!(
