@@ -10,6 +10,7 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
+use futures_util::future::join_all;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -574,17 +575,28 @@ impl Applied {
     }
 
     /// Ends the fault; returns the value of the completion event: what was
-    /// undone, and for a damaged node whether it refused to start.
+    /// undone, and for nodes whose files were damaged (corrupt) or lost
+    /// (a power failure), whether any refused to start: the system's
+    /// finding, not the rig's failure, so such a node is left stopped.
     pub async fn undo(&self, control: &Control) -> Result<Value, ControlError> {
-        if let Applied::Corrupted { node, .. } = self {
-            let mut v = self.value();
-            if let Some(why) = control.start_after_damage(node).await? {
-                v["refused"] = json!(true);
-                v["why"] = json!(why);
+        let damaged: Vec<&String> = match self {
+            Applied::Corrupted { node, .. } => vec![node],
+            Applied::Lost { lost, .. } => lost.iter().map(|(n, _)| n).collect(),
+            _ => return self.undo_plain(control).await.map(|()| self.value()),
+        };
+        let refusals = join_all(damaged.iter().map(|n| control.start_after_damage(n))).await;
+        let mut why = Vec::new();
+        for (node, refusal) in damaged.iter().zip(refusals) {
+            if let Some(w) = refusal? {
+                why.push(if damaged.len() > 1 { format!("{node}: {w}") } else { w });
             }
-            return Ok(v);
         }
-        self.undo_plain(control).await.map(|()| self.value())
+        let mut v = self.value();
+        if !why.is_empty() {
+            v["refused"] = json!(true);
+            v["why"] = json!(why.join("\n"));
+        }
+        Ok(v)
     }
 
     async fn undo_plain(&self, control: &Control) -> Result<(), ControlError> {
@@ -593,10 +605,6 @@ impl Applied {
                 control.heal_network().await
             }
             Applied::Killed(n) => control.start(n).await,
-            Applied::Lost { lost, .. } => {
-                let nodes: Vec<String> = lost.iter().map(|(n, _)| n.clone()).collect();
-                control.start(&nodes).await
-            }
             Applied::Clock { nodes, .. } => control.set_clock(nodes, 0).await,
             // A node that stopped on a write it could not make comes back
             // once there is room.
@@ -604,7 +612,7 @@ impl Applied {
                 control.fill(n, false).await?;
                 control.start(n).await
             }
-            Applied::Corrupted { node, .. } => control.start(std::slice::from_ref(node)).await,
+            Applied::Corrupted { .. } | Applied::Lost { .. } => unreachable!("undone by undo, node by node"),
             // The clock first: its timers catch up, check-quorum demotes it
             // while it is still cut off; then the network.
             Applied::ClockIsolated { node, .. } => {

@@ -395,10 +395,10 @@ mod tests {
         );
     }
 
-    /// A node that refused its damaged files is a finding, not a failure
-    /// of the rig.
+    /// A node that refused its damaged or lost files is a finding, not a
+    /// failure of the rig.
     #[test]
-    fn a_refusal_after_corruption_is_a_finding() {
+    fn a_refusal_after_corruption_or_a_power_failure_is_a_finding() {
         let ev =
             |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
         let damage = serde_json::json!({"file": "db/000011.log", "how": "flip-bits", "offset": 8, "len": 2});
@@ -417,6 +417,19 @@ mod tests {
         assert_eq!(
             view.findings,
             ["node refused to start after corruption (corrupt n2: flip-bits db/000011.log at 8+2): corruption in WAL"]
+        );
+        // So is one that refused to come back after a power failure.
+        let lost = serde_json::json!({"nodes": ["n1", "n3"], "loss": "tail", "lost": {}});
+        let mut refused = lost.clone();
+        refused["refused"] = true.into();
+        refused["why"] = "n3: member has already been bootstrapped".into();
+        let events = vec![ev(1, "info", "lose-unsynced", lost), ev(5, "info", "restart", refused)];
+        let view = fault_windows(&events, 0, 100);
+        assert!(view.failures.is_empty());
+        assert_eq!(
+            view.findings,
+            ["node refused to start after a power failure (lose-unsynced (tail) n1,n3): n3: member has already been \
+              bootstrapped"]
         );
     }
 }
