@@ -190,7 +190,7 @@ fn bad_options_are_refused_up_front_naming_them() {
         (&["--interval", "soon"][..], "--interval soon: not a duration"),
         (&["--concurrency", "0"][..], "--concurrency 0: must be a whole number from 1 to 1000"),
         (&["--rate", "fast"][..], "--rate fast: must be a number of ops per second"),
-        (&["--workload", "bank"][..], "--workload bank: use register or list-append"),
+        (&["--workload", "bank"][..], "--workload bank: use register, list-append or mixed"),
         (
             &["--faults", "partition,klil"][..],
             r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, bounce, pause, pause-isolate"#,
