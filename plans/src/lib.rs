@@ -11,7 +11,8 @@
 //!   mixed workload (list keys, whose reads expose every lost write, beside
 //!   register keys, which take cas and deletes), faults aimed
 //!   at the leader (`pause-isolate`, kills and pauses that often take the
-//!   leader, partitions), and short intervals between faults.
+//!   leader, bounces that bring it back mid-election, partitions), and
+//!   short intervals between faults.
 //! - `nightly`: the matrix: fault mixes × both workloads, each over several
 //!   seeds.
 
@@ -108,7 +109,7 @@ pub fn all() -> Vec<Plan> {
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",
-                faults: "pause-isolate,partition,kill,pause",
+                faults: "pause-isolate,partition,kill,pause,bounce",
                 interval: "3s",
                 workload: "mixed",
                 concurrency: 30,
