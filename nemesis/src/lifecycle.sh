@@ -16,9 +16,8 @@
 # namespace of its own on the local hosts (`ip netns exec`), and a mount is
 # seen only by the processes started in the step that made it.
 set -u
-# stopcmd may be empty, which `${x?}` cannot tell from unset.
-declare -p stopcmd >/dev/null || exit 3
-: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${fs?}" "${clock?}"
+# stopcmd may be an empty array; bash then counts it as unset.
+: "${pidfile:?}" "${bin:?}" "${comm:?}" "${data:?}" "${log:?}" "${serve:?}" "${stopcmd[*]-}" "${fs?}" "${clock?}"
 clockfile="$data.clock"
 disk="$data.disk"
 fsock="$data.fs.sock"
