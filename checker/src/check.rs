@@ -40,10 +40,11 @@ pub fn check<M: Model>(model: &M, history: &History, opts: &CheckOptions) -> Res
     assemble(model.name(), history, per_key, started)
 }
 
-/// Whether a key's ops make it a list (it has appends) rather than a
-/// register, in a history of both.
+/// Whether a key's ops make it a list rather than a register, in a
+/// history of both: it has appends, or a read of it returned a list (a
+/// list key nobody has appended to yet reads as the empty list).
 pub fn is_list_key(ops: &[Op]) -> bool {
-    ops.iter().any(|o| o.f == OpType::Append)
+    ops.iter().any(|o| o.f == OpType::Append || matches!(o.action, Action::Read(Value::List(_))))
 }
 
 /// Checks a history of both kinds of key, as the mixed workload makes:

@@ -90,7 +90,8 @@ pub fn infer_model(history: &History) -> ModelName {
 }
 
 /// A mixed history must keep its kinds of key apart: a key that appends
-/// is a list, and a list cannot be written, cas-ed or deleted.
+/// (or reads as a list) is a list, and a list cannot be written, cas-ed
+/// or deleted.
 fn validate_mixed(h: &History) -> Result<(), HistoryError> {
     h.validate_for(|f| Register::accepts(f) || ListAppend::accepts(f), ModelName::Mixed.as_str())?;
     for (key, ops) in h.keys.iter().zip(&h.ops) {
@@ -101,8 +102,8 @@ fn validate_mixed(h: &History) -> Result<(), HistoryError> {
                     line,
                     "f",
                     format!(
-                        "key {key} is appended to (a list) and also takes a {} ({}): in a mixed history a key is \
-                         a list or a register, not both",
+                        "key {key} is a list (appended to, or read as a list) and also takes a {} ({}): in a mixed \
+                         history a key is a list or a register, not both",
                         op.f,
                         op.words()
                     ),

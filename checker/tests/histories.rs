@@ -394,5 +394,9 @@ fn a_mixed_history_checks_each_key_against_its_own_model() {
     both.extend([(2, "invoke", "write", 1, "5"), (2, "ok", "write", 1, "5")]);
     let (events, lines) = parse_jsonl(&history(&both)).unwrap();
     let err = check_events(&events, &lines, ModelName::Mixed, &CheckOptions::default()).unwrap_err().to_string();
-    assert!(err.contains("key 1 is appended to (a list) and also takes a write"), "{err}");
+    assert!(err.contains("key 1 is a list (appended to, or read as a list) and also takes a write"), "{err}");
+    // A list key nobody appended to reads as the empty list: still a list.
+    let unappended = [(0, "invoke", "read", 3, "null"), (0, "ok", "read", 3, "[]")];
+    let r = verdict(&history(&[&rows[..], &unappended[..]].concat()), ModelName::Mixed);
+    assert_eq!(r.valid, Validity::Valid, "{}", r.summary);
 }
