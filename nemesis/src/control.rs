@@ -213,11 +213,23 @@ impl Control {
         collect(join_all(steps).await)
     }
 
-    /// Starts a node whose files were damaged, and waits for it to serve or
-    /// to die. A node that dies has refused its damaged files: it is left
-    /// stopped (a heal will not retry it), and the last lines of its log,
-    /// which should say why, are returned.
-    pub async fn start_after_damage(&self, name: &str) -> Result<Option<String>, ControlError> {
+    /// Starts nodes whose files were damaged (corrupt) or lost (a power
+    /// failure), in parallel, and waits for each to serve or to die. A node
+    /// that dies has refused its files: it is left stopped (a heal will not
+    /// retry it). Returns each refusal, with the last lines of that node's
+    /// log, which should say why.
+    pub async fn start_after_damage(&self, names: &[String]) -> Result<Vec<(String, String)>, ControlError> {
+        let outcomes = join_all(names.iter().map(|n| self.start_one_after_damage(n))).await;
+        let mut refused = Vec::new();
+        for (name, outcome) in names.iter().zip(outcomes) {
+            if let Some(why) = outcome? {
+                refused.push((name.clone(), why));
+            }
+        }
+        Ok(refused)
+    }
+
+    async fn start_one_after_damage(&self, name: &str) -> Result<Option<String>, ControlError> {
         let n = self.node(name)?;
         let one = [name.to_string()];
         self.start(&one).await?;

@@ -22,7 +22,7 @@ use raftkv_client::tls::ClientTls;
 use raftkv_client::Client;
 use serde::Deserialize;
 
-use crate::remote::{quote, Remote};
+use crate::remote::{quote_words, Remote};
 
 /// Each status question gives up after this: a paused node never answers.
 pub const STATUS_TIMEOUT: Duration = Duration::from_millis(1000);
@@ -217,9 +217,10 @@ impl Db for Commands {
         let Some(words) = self.words(self.0.status.as_ref(), cluster, node) else {
             return Err(format!("{} has no status command (db.status), so it cannot say who leads", self.0.name));
         };
-        let script = words.iter().map(|w| quote(w)).collect::<Vec<_>>().join(" ");
-        let out =
-            Remote::for_node(node).run("status", &script, STATUS_COMMAND_TIMEOUT).await.map_err(|e| e.to_string())?;
+        let out = Remote::for_node(node)
+            .run("status", &quote_words(&words), STATUS_COMMAND_TIMEOUT)
+            .await
+            .map_err(|e| e.to_string())?;
         serde_json::from_str(out.trim()).map_err(|e| {
             format!("the status command printed {:?}, not a JSON object with role and term: {e}", out.trim())
         })

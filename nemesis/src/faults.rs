@@ -10,7 +10,6 @@ use std::fmt;
 use std::str::FromStr;
 use std::time::Duration;
 
-use futures_util::future::join_all;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde_json::{json, Value};
@@ -579,28 +578,23 @@ impl Applied {
     /// (a power failure), whether any refused to start: the system's
     /// finding, not the rig's failure, so such a node is left stopped.
     pub async fn undo(&self, control: &Control) -> Result<Value, ControlError> {
-        let damaged: Vec<&String> = match self {
-            Applied::Corrupted { node, .. } => vec![node],
-            Applied::Lost { lost, .. } => lost.iter().map(|(n, _)| n).collect(),
-            _ => return self.undo_plain(control).await.map(|()| self.value()),
-        };
-        let refusals = join_all(damaged.iter().map(|n| control.start_after_damage(n))).await;
-        let mut why = Vec::new();
-        for (node, refusal) in damaged.iter().zip(refusals) {
-            if let Some(w) = refusal? {
-                why.push(if damaged.len() > 1 { format!("{node}: {w}") } else { w });
-            }
-        }
+        let refused = self.end(control).await?;
         let mut v = self.value();
-        if !why.is_empty() {
+        if !refused.is_empty() {
+            // Among several restarted nodes, say which refused.
+            let several = matches!(self, Applied::Lost { lost, .. } if lost.len() > 1);
+            let why: Vec<String> =
+                refused.into_iter().map(|(node, why)| if several { format!("{node}: {why}") } else { why }).collect();
             v["refused"] = json!(true);
             v["why"] = json!(why.join("\n"));
         }
         Ok(v)
     }
 
-    async fn undo_plain(&self, control: &Control) -> Result<(), ControlError> {
-        match self {
+    /// Ends the fault; returns the nodes restarted on damaged or lost files
+    /// that refused to start, each with why.
+    async fn end(&self, control: &Control) -> Result<Vec<(String, String)>, ControlError> {
+        let ended = match self {
             Applied::Partition(_) | Applied::PausedIsolated { .. } | Applied::PacketLoss { .. } => {
                 control.heal_network().await
             }
@@ -612,7 +606,11 @@ impl Applied {
                 control.fill(n, false).await?;
                 control.start(n).await
             }
-            Applied::Corrupted { .. } | Applied::Lost { .. } => unreachable!("undone by undo, node by node"),
+            Applied::Corrupted { node, .. } => return control.start_after_damage(std::slice::from_ref(node)).await,
+            Applied::Lost { lost, .. } => {
+                let nodes: Vec<String> = lost.iter().map(|(n, _)| n.clone()).collect();
+                return control.start_after_damage(&nodes).await;
+            }
             // The clock first: its timers catch up, check-quorum demotes it
             // while it is still cut off; then the network.
             Applied::ClockIsolated { node, .. } => {
@@ -621,7 +619,8 @@ impl Applied {
                 clock.and(net)
             }
             Applied::Paused(n) => control.resume(n).await,
-        }
+        };
+        ended.map(|()| Vec::new())
     }
 }
 

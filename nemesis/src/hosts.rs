@@ -23,7 +23,7 @@ use std::str::FromStr;
 
 use cluster::{Cluster, HostSpec, NodeId, NodeSpec};
 
-use crate::remote::quote;
+use crate::remote::{quote, quote_words};
 
 /// Metric of the blackhole route: worse than the bridge's connected route
 /// (metric 0), so it only acts when that route is gone.
@@ -151,7 +151,7 @@ impl Hosts {
     /// `hosts.sh` with this host set's names, addresses and folders set
     /// (quoted), then `extra`, ending with `step`.
     fn script(&self, step: &str, extra: &[(&str, String)]) -> String {
-        let each = |f: &dyn Fn(u32) -> String| (1..=self.count).map(|i| quote(&f(i))).collect::<Vec<_>>().join(" ");
+        let each = |f: &dyn Fn(u32) -> String| quote_words(&(1..=self.count).map(f).collect::<Vec<_>>());
         let mut s = format!(
             "subnet={}\nmetric={BLACKHOLE_METRIC}\nbridge={}\ngateway={}\nlen={}\nmarker={}\n\
              namespaces=({})\nveths=({})\naddrs=({})\ndirs=({})\npidfiles=({})\n",

@@ -26,7 +26,7 @@ use crate::clock::Offset;
 use crate::corrupt::Damage;
 use crate::db::Db;
 use crate::hosts::REAP_SH;
-use crate::remote::{quote, Remote, RemoteError};
+use crate::remote::{quote, quote_words, Remote, RemoteError};
 
 /// Upper bound for one lifecycle step on a host. Steps wait for their
 /// effect (a pid file, a dead process) with their own shorter deadlines.
@@ -92,15 +92,14 @@ pub const CLOCKSHIM: &str = "libclockshim.so";
 impl NodeProc {
     /// The lifecycle of `spec`, started with `db`'s command line.
     pub fn new(cluster: &Cluster, spec: &NodeSpec, db: &dyn Db) -> NodeProc {
-        let quoted = |args: Vec<String>| args.iter().map(|a| quote(a)).collect::<Vec<_>>().join(" ");
         let args = db.command(cluster, spec);
         // The started program is the node's process; `ps -o comm=` shows
         // at most 15 characters of its name.
         let comm = args.first().and_then(|a| Path::new(a).file_name()).map(|f| f.to_string_lossy().into_owned());
         let comm = comm.unwrap_or_default().chars().take(15).collect();
-        let serve = quoted(args);
-        let stop = db.stop_command(cluster, spec).map(quoted).unwrap_or_default();
-        let install = db.install_command(cluster, spec).map(quoted);
+        let serve = quote_words(&args);
+        let stop = db.stop_command(cluster, spec).map(|w| quote_words(&w)).unwrap_or_default();
+        let install = db.install_command(cluster, spec).map(|w| quote_words(&w));
         let lossyfs = cluster.lossy_fs.then(|| spec.binary.with_file_name(LOSSYFS));
         let clockshim = cluster.faked_clock.then(|| spec.binary.with_file_name(CLOCKSHIM));
         let tls = cluster.tls.as_ref().and_then(|t| t.nodes.get(&spec.name).map(|f| (t.ca.clone(), f.clone())));
@@ -223,8 +222,7 @@ impl NodeProc {
 
     /// Damages one file of the node, which must not be running.
     pub async fn corrupt(&self, damage: &Damage) -> Result<(), RemoteError> {
-        let args: Vec<String> = damage.args().iter().map(|a| quote(a)).collect();
-        self.step("corrupt", &format!("step_corrupt {}", args.join(" "))).await.map(drop)
+        self.step("corrupt", &format!("step_corrupt {}", quote_words(&damage.args()))).await.map(drop)
     }
 
     /// The last `lines` lines of the node's log.

@@ -177,8 +177,7 @@ const PARTITION_SH: &str = include_str!("partition.sh");
 /// `partition.sh` with our chain set, ending with `step` and its quoted
 /// arguments.
 fn script(step: &str, args: &[String]) -> String {
-    let args: Vec<String> = args.iter().map(|a| crate::remote::quote(a)).collect();
-    format!("chain={}\n{PARTITION_SH}\n{step} {}\n", crate::remote::quote(CHAIN), args.join(" "))
+    format!("chain={}\n{PARTITION_SH}\n{step} {}\n", crate::remote::quote(CHAIN), crate::remote::quote_words(args))
 }
 
 /// The script that makes a host drop packets from `sources` (addresses),

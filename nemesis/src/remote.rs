@@ -155,6 +155,13 @@ impl Remote {
     }
 }
 
+/// Quotes each of `words` as one word for a POSIX shell, space-separated:
+/// a command line, or an array's elements, that the shell reads back as
+/// the same words.
+pub fn quote_words<S: AsRef<str>>(words: &[S]) -> String {
+    words.iter().map(|w| quote(w.as_ref())).collect::<Vec<_>>().join(" ")
+}
+
 /// Quotes `s` as one word for a POSIX shell.
 pub fn quote(s: &str) -> String {
     shlex::try_quote(s).map(|q| q.into_owned()).unwrap_or_else(|_| {
