@@ -28,6 +28,12 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// A JSON file of a run (test.json, results.json, cluster.json).
+fn read_json(path: &Path) -> serde_json::Value {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
+}
+
 /// Runs scripts/run-test with the prebuilt binaries, its runs going into
 /// `results`; returns the exit code and everything it printed.
 fn run_test(results: &Path, args: &[&str]) -> (Option<i32>, String) {
@@ -89,11 +95,9 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
         let len = std::fs::metadata(run.join(f)).map(|m| m.len()).unwrap_or(0);
         assert!(len > 0, "{f} is missing or empty in {}", run.display());
     }
-    let results_json: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let results_json: serde_json::Value = read_json(&run.join("results.json"));
     assert_eq!(results_json["valid"], true);
-    let test: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    let test: serde_json::Value = read_json(&run.join("test.json"));
     assert_eq!(test["seed"], 1);
     assert_eq!(test["status"], "done");
     // The quick plan by default, with the options given here overriding it.
@@ -324,16 +328,14 @@ fn local_reads_under_partitions_are_flagged_invalid() {
     );
     assert_eq!(code, Some(1), "stale local reads were not flagged:\n{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let r: serde_json::Value = read_json(&run.join("results.json"));
     assert_eq!(r["valid"], false);
     let why = r["failures"][0]["explanation"].as_str().unwrap_or_default().to_string();
     assert!(why.starts_with("read of key"), "{why}");
     let p = open(&run.join("report.html"));
     assert_clean(&p, "unsafe report");
     assert!(p.dom.contains(r#"id="first-error""#));
-    let test: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    let test: serde_json::Value = read_json(&run.join("test.json"));
     assert_eq!(test["node_args"], "--read-consistency local");
     // Each run's node logs are that run's alone (the wipe before it starts
     // them fresh, and this run restarts nothing, though the runs before it
@@ -361,8 +363,7 @@ fn etcd_is_tested_by_the_same_rig_and_its_stale_reads_are_caught() {
     assert_eq!(code, Some(0), "etcd was not valid:\n{log}");
     assert!(log.contains("installed") && log.contains("etcd on n1, n2, n3"), "{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
-    let test: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    let test: serde_json::Value = read_json(&run.join("test.json"));
     assert_eq!(test["db"], "etcd");
     let versions = test["versions"].to_string();
     assert!(versions.contains("etcd Version: 3.4"), "{versions}");
@@ -405,8 +406,7 @@ fn etcd_is_tested_by_the_same_rig_and_its_stale_reads_are_caught() {
     let (code, log) = outcome;
     assert_eq!(code, Some(1), "etcd's serializable reads were not flagged in two seeds:\n{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let r: serde_json::Value = read_json(&run.join("results.json"));
     let why = r["failures"][0]["explanation"].as_str().unwrap_or_default().to_string();
     assert!(why.starts_with("read of key"), "{why}");
 }
@@ -439,8 +439,7 @@ fn faults_below_the_process_leave_the_safe_node_valid_and_nothing_behind() {
     );
     assert_eq!(code, Some(0), "the safe node was not valid:\n{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
-    let cluster: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("cluster.json")).unwrap()).unwrap();
+    let cluster: serde_json::Value = read_json(&run.join("cluster.json"));
     assert_eq!((cluster["lossy_fs"].as_bool(), cluster["faked_clock"].as_bool()), (Some(true), Some(true)));
     let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
     let applied =
@@ -448,8 +447,7 @@ fn faults_below_the_process_leave_the_safe_node_valid_and_nothing_behind() {
     assert!(applied("clock"), "no clock fault applied:\n{nemesis}");
     let kinds = ["lose-unsynced", "packet-loss", "disk-full", "clock-isolate"].iter().filter(|f| applied(f)).count();
     assert!(kinds >= 2, "too few kinds of fault applied:\n{nemesis}");
-    let r: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("results.json")).unwrap()).unwrap();
+    let r: serde_json::Value = read_json(&run.join("results.json"));
     assert_eq!(r["run"]["lost_write_count"], 0, "{r}");
     let p = open(&run.join("report.html"));
     assert_clean(&p, "report");
@@ -534,8 +532,7 @@ fn a_system_described_by_commands_is_tested_through_its_commands_and_adapter() {
     );
     assert_eq!(code, Some(0), "the system described by commands was not valid:\n{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
-    let test: serde_json::Value =
-        serde_json::from_str(&std::fs::read_to_string(run.join("test.json")).unwrap()).unwrap();
+    let test: serde_json::Value = read_json(&run.join("test.json"));
     assert_eq!(test["db"], "raftkv-cmd");
     let index = std::fs::read_to_string(results.path().join("index.html")).unwrap();
     assert!(index.contains("<td>raftkv-cmd</td>"), "the index does not name the system");
