@@ -3,17 +3,13 @@
 //! rather than skip): every operation, and the error mapping in the cases
 //! loopback can make happen.
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use raftkv_client::{CasResult, ClientError};
 use runner::etcd::EtcdStore;
 use runner::store::Store;
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
+use testkit::ports::free_port;
 
 /// etcd members on loopback, killed on drop.
 struct Members {

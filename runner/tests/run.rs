@@ -1,7 +1,6 @@
 //! `checker run` end to end: against a real 3-node raftkv cluster, against
 //! deliberately broken servers, killed mid-run, and given bad input.
 
-use std::net::TcpListener;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -13,6 +12,7 @@ use checker::results::Validity;
 use runner::workload::WorkloadOptions;
 use runner::{RunError, RunOptions};
 use testkit::mock_kv::{self, Behaviour};
+use testkit::ports::free_port;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
@@ -40,10 +40,6 @@ fn options(endpoints: Vec<String>, workload: ModelName, out: &Path) -> RunOption
 async fn mock(behaviour: Behaviour) -> Vec<String> {
     let addr = mock_kv::spawn("127.0.0.1:0".parse().unwrap(), behaviour).await.unwrap();
     vec![addr.to_string()]
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// Three raftkv processes on loopback, killed on drop.

@@ -5,8 +5,10 @@
 //!   recorder benchmark's server and the runner tests' fixtures; also the
 //!   `mock-kv` binary);
 //! - [`browser`]: headless Chromium for the page tests;
-//! - [`bins`]: the workspace's built binaries, found beside the test.
+//! - [`bins`]: the workspace's built binaries, found beside the test;
+//! - [`ports`]: loopback ports for the processes a test starts.
 
 pub mod bins;
 pub mod browser;
 pub mod mock_kv;
+pub mod ports;

@@ -10,7 +10,6 @@
 #![allow(dead_code)]
 
 use std::future::Future;
-use std::net::TcpListener;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -19,6 +18,7 @@ use faultline_proto::kv_client::KvClient;
 use faultline_proto::raft_transport_client::RaftTransportClient;
 use raftkv::client::tls::{self, ClientTls};
 use raftkv::client::{Client, NodeId};
+use testkit::ports::free_port;
 use tonic::transport::Channel;
 
 pub const DEADLINE: Duration = Duration::from_secs(20);
@@ -35,10 +35,6 @@ pub struct Cluster {
     pub extra_args: Vec<String>,
     /// Mutual TLS (not `--insecure`): each node's folder is `DIR/tls/nN`.
     pub tls: bool,
-}
-
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 impl Cluster {
@@ -161,7 +157,7 @@ impl Cluster {
     /// run agree; returns its index.
     pub async fn wait_leader(&self) -> usize {
         let running: Vec<usize> = (0..3).filter(|i| self.procs[*i].is_some()).collect();
-        wait_for("a leader", || async {
+        let leader = poll_until(|| async {
             let mut leader = None;
             for &i in &running {
                 let s = self.client_of(i).status_of(&self.addrs[i]).await.ok()?;
@@ -178,7 +174,34 @@ impl Cluster {
             }
             Some(l)
         })
-        .await
+        .await;
+        leader.unwrap_or_else(|| panic!("timed out after {DEADLINE:?} waiting for a leader\n{}", self.diagnosis()))
+    }
+
+    /// What each node is doing, for a failed wait: whether its process is
+    /// still alive, and the end of its log. A node that could not start (a
+    /// port taken, a refused data dir) says why here.
+    pub fn diagnosis(&self) -> String {
+        let mut out = String::new();
+        for i in 0..3 {
+            let state = match &self.procs[i] {
+                None => "not started".to_string(),
+                Some(p) => match std::fs::read_to_string(format!("/proc/{}/stat", p.id())) {
+                    // The state is the field after the parenthesised name.
+                    Ok(stat) if stat.rsplit(')').next().is_some_and(|r| !r.trim_start().starts_with('Z')) => {
+                        format!("running (pid {})", p.id())
+                    }
+                    _ => format!("exited (pid {})", p.id()),
+                },
+            };
+            let log = self.log(i);
+            let tail: Vec<&str> = log.lines().rev().take(15).collect();
+            out.push_str(&format!("-- n{} at {}: {state}; its log ends:\n", i + 1, self.addrs[i]));
+            for line in tail.iter().rev() {
+                out.push_str(&format!("   {line}\n"));
+            }
+        }
+        out
     }
 
     pub async fn status(&self, i: usize) -> faultline_proto::StatusResponse {
@@ -187,11 +210,14 @@ impl Cluster {
 
     /// Waits until node `i` has applied at least `index`.
     pub async fn wait_applied(&self, i: usize, index: u64) {
-        wait_for(&format!("node {} to apply {index}", i + 1), || async {
+        let applied = poll_until(|| async {
             let s = self.client_of(i).status_of(&self.addrs[i]).await.ok()?;
             (s.applied >= index).then_some(())
         })
-        .await
+        .await;
+        if applied.is_none() {
+            panic!("timed out after {DEADLINE:?} waiting for node {} to apply {index}\n{}", i + 1, self.diagnosis());
+        }
     }
 }
 
@@ -209,7 +235,16 @@ fn unsafe_sigterm(pid: u32) {
 }
 
 /// Polls `probe` until it yields a value, failing the test at DEADLINE.
-pub async fn wait_for<T, F, Fut>(what: &str, mut probe: F) -> T
+pub async fn wait_for<T, F, Fut>(what: &str, probe: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    poll_until(probe).await.unwrap_or_else(|| panic!("timed out after {DEADLINE:?} waiting for {what}"))
+}
+
+/// Polls `probe` until it yields a value, or gives `None` at DEADLINE.
+pub async fn poll_until<T, F, Fut>(mut probe: F) -> Option<T>
 where
     F: FnMut() -> Fut,
     Fut: Future<Output = Option<T>>,
@@ -217,9 +252,11 @@ where
     let deadline = Instant::now() + DEADLINE;
     loop {
         if let Some(v) = probe().await {
-            return v;
+            return Some(v);
         }
-        assert!(Instant::now() < deadline, "timed out after {DEADLINE:?} waiting for {what}");
+        if Instant::now() >= deadline {
+            return None;
+        }
         tokio::time::sleep(Duration::from_millis(25)).await; // poll interval
     }
 }
