@@ -133,6 +133,47 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     assert!(p.dom.contains(r#"class="verdict valid">valid"#) && p.dom.contains(">e2e<"), "{}", p.dom);
 }
 
+/// A plan carries the node settings it tests with: hunt's raftkv compacts
+/// its log every 300 entries. An option that adds node flags keeps them;
+/// `--node-args` on the command line replaces them.
+#[test]
+fn the_hunt_plan_runs_the_node_with_its_settings_and_the_command_line_replaces_them() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let (code, log) = run_test(
+        results.path(),
+        &["--plan", "hunt", "--read-consistency", "index", "--time-limit", "8", "--seed", "1", "--name", "hunt"],
+    );
+    assert_eq!(code, Some(0), "a short hunt run of the safe node was not valid:\n{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let test: serde_json::Value = read_json(&run.join("test.json"));
+    assert_eq!((test["plan"].as_str(), test["workload"].as_str()), (Some("hunt"), Some("mixed")));
+    assert_eq!(test["node_args"], "--read-consistency index --snapshot-threshold 300");
+    let ps = Command::new("pgrep").args(["-af", "raftkv serve"]).output().unwrap();
+    assert!(ps.stdout.is_empty(), "raftkv processes left behind: {}", String::from_utf8_lossy(&ps.stdout));
+
+    let (code, log) = run_test(
+        results.path(),
+        &[
+            "--plan",
+            "hunt",
+            "--node-args",
+            "--snapshot-threshold 200",
+            "--faults",
+            "none",
+            "--time-limit",
+            "4",
+            "--name",
+            "hunt-own-args",
+        ],
+    );
+    assert_eq!(code, Some(0), "{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let test: serde_json::Value = read_json(&run.join("test.json"));
+    assert_eq!(test["node_args"], "--snapshot-threshold 200");
+}
+
 /// Plans are picked by name; a wrong name, or a matrix without the run to
 /// take from it, is refused before anything starts.
 #[test]

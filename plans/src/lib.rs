@@ -11,8 +11,9 @@
 //!   mixed workload (list keys, whose reads expose every lost write, beside
 //!   register keys, which take cas and deletes), faults aimed
 //!   at the leader (`pause-isolate`, kills and pauses that often take the
-//!   leader, bounces that bring it back mid-election, partitions), and
-//!   short intervals between faults.
+//!   leader, bounces that bring it back mid-election, partitions), short
+//!   intervals between faults, and a raftkv node that compacts its log
+//!   often, so lagging followers catch up by snapshot.
 //! - `nightly`: the matrix: fault mixes × both workloads, each over several
 //!   seeds.
 
@@ -29,6 +30,10 @@ pub struct Run {
     pub rate: u32,
     /// `checker run`'s workload options (keys, ops per key, op mix).
     pub workload_args: &'static str,
+    /// Settings of the raftkv node the run tests (`raftkv serve` flags),
+    /// empty for none. They are raftkv's, so `scripts/run-test` leaves them
+    /// out when it tests another system.
+    pub node_args: &'static str,
 }
 
 impl Run {
@@ -42,6 +47,7 @@ impl Run {
             ("--concurrency", self.concurrency.to_string()),
             ("--rate", self.rate.to_string()),
             ("--workload-args", self.workload_args.to_string()),
+            ("--node-args", self.node_args.to_string()),
         ];
         pairs.into_iter().flat_map(|(k, v)| [k.to_string(), v]).collect()
     }
@@ -76,6 +82,7 @@ const QUICK: Run = Run {
     concurrency: 10,
     rate: 100,
     workload_args: "--active-keys 8 --ops-per-key 200",
+    node_args: "",
 };
 
 /// Every plan, in the order `checker plan` lists them.
@@ -105,7 +112,8 @@ pub fn all() -> Vec<Plan> {
         Plan {
             name: "hunt",
             purpose: "detection power: few keys, a high rate from many clients, lists and registers \
-                      side by side (the mixed workload), leader-aimed faults at short intervals",
+                      side by side (the mixed workload), leader-aimed faults at short intervals, \
+                      a node that compacts its log often",
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",
@@ -115,6 +123,11 @@ pub fn all() -> Vec<Plan> {
                 concurrency: 30,
                 rate: 1000,
                 workload_args: "--active-keys 4 --ops-per-key 300",
+                // Compacting the log every few hundred entries (10,000 by
+                // default) makes a follower that was cut off or killed for
+                // a fault's length catch up by snapshot, not by log, so the
+                // snapshot install path is tested in every run.
+                node_args: "--snapshot-threshold 300",
             }],
         },
         Plan {
@@ -160,6 +173,10 @@ mod tests {
         let at = |flag: &str| args.iter().position(|a| a == flag).map(|i| args[i + 1].as_str());
         assert_eq!(at("--faults"), Some("partition,kill,pause"));
         assert_eq!(at("--workload-args"), Some("--active-keys 8 --ops-per-key 200"));
+        assert_eq!(at("--node-args"), Some(""));
+        let hunt = find("hunt").unwrap().runs[0].args();
+        let at = |flag: &str| hunt.iter().position(|a| a == flag).map(|i| hunt[i + 1].as_str());
+        assert_eq!(at("--node-args"), Some("--snapshot-threshold 300"));
     }
 
     #[test]
