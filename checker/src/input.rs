@@ -79,10 +79,13 @@ pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, Inpu
 }
 
 /// Which model fits a history when none was named: list-append when it
-/// appends, mixed when it also writes, cas-es or deletes, else register.
+/// has list keys (appended to, or read as a list: a list nobody has
+/// appended to yet reads as `[]`), mixed when it also writes, cas-es or
+/// deletes, else register.
 pub fn infer_model(history: &History) -> ModelName {
     let register_only = [OpType::Write, OpType::Cas, OpType::Delete];
-    match (history.has_appends(), register_only.iter().any(|f| history.first_line.contains_key(f))) {
+    let lists = history.has_appends() || history.ops.iter().any(|ops| check::is_list_key(ops));
+    match (lists, register_only.iter().any(|f| history.first_line.contains_key(f))) {
         (true, true) => ModelName::Mixed,
         (true, false) => ModelName::ListAppend,
         (false, _) => ModelName::Register,

@@ -399,4 +399,12 @@ fn a_mixed_history_checks_each_key_against_its_own_model() {
     let unappended = [(0, "invoke", "read", 3, "null"), (0, "ok", "read", 3, "[]")];
     let r = verdict(&history(&[&rows[..], &unappended[..]].concat()), ModelName::Mixed);
     assert_eq!(r.valid, Validity::Valid, "{}", r.summary);
+    // With no model named, a list read alone (no append yet) makes a list
+    // key: beside a write, the history is mixed; alone, it is list-append.
+    let pair = |rows: &[(i64, &str, &str, i64, &str)]| {
+        let (events, lines) = parse_jsonl(&history(rows)).unwrap();
+        checker::history::pair_all(events.into_iter().zip(lines)).unwrap()
+    };
+    assert_eq!(checker::input::infer_model(&pair(&[&rows[..2], &unappended[..]].concat())), ModelName::Mixed);
+    assert_eq!(checker::input::infer_model(&pair(&unappended)), ModelName::ListAppend);
 }

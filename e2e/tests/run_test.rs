@@ -104,6 +104,7 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     assert_eq!((test["plan"].as_str(), test["faults"].as_str()), (Some("quick"), Some("partition,kill")));
     assert_eq!(test["workload_args"], "--active-keys 8 --ops-per-key 200");
     assert_eq!(test["time_limit"], "25s");
+    assert!(test["versions"].to_string().contains("raftkv 0.1"), "{test}");
     assert!(test["git_commit"].as_str().is_some_and(|c| c.len() >= 40), "{test}");
     // Faults really happened, and the nemesis healed at the end.
     let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
@@ -408,6 +409,7 @@ fn etcd_is_tested_by_the_same_rig_and_its_stale_reads_are_caught() {
     assert_eq!(test["db"], "etcd");
     let versions = test["versions"].to_string();
     assert!(versions.contains("etcd Version: 3.4"), "{versions}");
+    assert!(!versions.contains("raftkv"), "raftkv's version is listed for a run of etcd: {versions}");
     let n1 = std::fs::read_to_string(run.join("n1.log")).unwrap();
     assert!(n1.contains("etcd"), "n1.log holds no etcd log:\n{n1}");
     let p = open(&run.join("report.html"));
