@@ -157,7 +157,7 @@ impl Cluster {
     /// run agree; returns its index.
     pub async fn wait_leader(&self) -> usize {
         let running: Vec<usize> = (0..3).filter(|i| self.procs[*i].is_some()).collect();
-        let leader = poll_until(|| async {
+        self.wait_or_explain("a leader", || async {
             let mut leader = None;
             for &i in &running {
                 let s = self.client_of(i).status_of(&self.addrs[i]).await.ok()?;
@@ -174,8 +174,18 @@ impl Cluster {
             }
             Some(l)
         })
-        .await;
-        leader.unwrap_or_else(|| panic!("timed out after {DEADLINE:?} waiting for a leader\n{}", self.diagnosis()))
+        .await
+    }
+
+    /// [`wait_for`], failing with each node's [`diagnosis`](Self::diagnosis).
+    async fn wait_or_explain<T, F, Fut>(&self, what: &str, probe: F) -> T
+    where
+        F: FnMut() -> Fut,
+        Fut: Future<Output = Option<T>>,
+    {
+        poll_until(probe)
+            .await
+            .unwrap_or_else(|| panic!("timed out after {DEADLINE:?} waiting for {what}\n{}", self.diagnosis()))
     }
 
     /// What each node is doing, for a failed wait: whether its process is
@@ -210,14 +220,11 @@ impl Cluster {
 
     /// Waits until node `i` has applied at least `index`.
     pub async fn wait_applied(&self, i: usize, index: u64) {
-        let applied = poll_until(|| async {
+        self.wait_or_explain(&format!("node {} to apply {index}", i + 1), || async {
             let s = self.client_of(i).status_of(&self.addrs[i]).await.ok()?;
             (s.applied >= index).then_some(())
         })
-        .await;
-        if applied.is_none() {
-            panic!("timed out after {DEADLINE:?} waiting for node {} to apply {index}\n{}", i + 1, self.diagnosis());
-        }
+        .await
     }
 }
 
