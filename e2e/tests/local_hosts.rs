@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use nemesis::faults::{Applied, Fault};
+use nemesis::faults::{Applied, Fault, FaultKind};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::{Grudge, Shape};
 use rand::SeedableRng;
@@ -150,6 +150,33 @@ async fn isolating_the_leader_elects_a_new_leader_on_the_majority_side() {
     client.put(b"after", b"isolation").await.expect("the majority side commits");
 
     assert!(h.control.heal().await.is_healed());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_deaf_leader_loses_office_to_a_node_that_still_hears_it() {
+    let h = TestHosts::up();
+    let old = h.start_cluster().await;
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let applied = Fault::choose(FaultKind::DeafLeader, &mut rng).apply(&h.control, &mut rng).await.unwrap();
+    let Applied::Partition(grudge) = &applied else { panic!("not a partition: {applied:?}") };
+    // Only the old leader drops packets, and it drops every other node's.
+    assert_eq!(grudge.0.keys().collect::<Vec<_>>(), [&old], "{grudge}");
+    assert_eq!(grudge.0[&old].len(), 2, "{grudge}");
+    // Hearing no acknowledgement, it cannot keep office: check-quorum
+    // deposes it, and the others, no longer sent heartbeats once TCP
+    // stalls, elect one of their own.
+    wait_for("a new leader among the nodes that still hear each other", || async {
+        matches!(h.control.leader().await, Some(l) if l != old)
+    })
+    .await;
+    for other in h.control.names().into_iter().filter(|n| *n != old) {
+        assert!(!h.tcp_ok(&old, &other), "{old} still hears {other}");
+    }
+    applied.undo(&h.control).await.unwrap();
+    assert!(h.control.heal().await.is_healed());
+    for other in h.control.names().into_iter().filter(|n| *n != old) {
+        assert!(h.tcp_ok(&old, &other), "the heal did not give {old} its hearing of {other} back");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

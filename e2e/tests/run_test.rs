@@ -135,7 +135,7 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
 }
 
 /// A plan carries the node settings it tests with: hunt's raftkv compacts
-/// its log every 300 entries. An option that adds node flags keeps them;
+/// its log every 300 entries and ticks every 20 ms. An option that adds node flags keeps them;
 /// `--node-args` on the command line replaces them.
 #[test]
 fn the_hunt_plan_runs_the_node_with_its_settings_and_the_command_line_replaces_them() {
@@ -150,7 +150,7 @@ fn the_hunt_plan_runs_the_node_with_its_settings_and_the_command_line_replaces_t
     let run = results.path().join("latest").canonicalize().unwrap();
     let test: serde_json::Value = read_json(&run.join("test.json"));
     assert_eq!((test["plan"].as_str(), test["workload"].as_str()), (Some("hunt"), Some("mixed")));
-    assert_eq!(test["node_args"], "--read-consistency index --snapshot-threshold 300");
+    assert_eq!(test["node_args"], "--read-consistency index --snapshot-threshold 300 --tick-interval 20ms");
     let ps = Command::new("pgrep").args(["-af", "raftkv serve"]).output().unwrap();
     assert!(ps.stdout.is_empty(), "raftkv processes left behind: {}", String::from_utf8_lossy(&ps.stdout));
 

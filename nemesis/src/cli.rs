@@ -190,7 +190,7 @@ enum Cmd {
     Partition {
         #[command(flatten)]
         cluster: ClusterArg,
-        /// isolate-one, isolate-leader, halves, bridge, majorities-ring or one-way.
+        /// isolate-one, isolate-leader, halves, bridge, majorities-ring, one-way or deaf-leader.
         #[arg(long)]
         shape: Shape,
         #[arg(long)]

@@ -55,12 +55,15 @@ pub enum FaultKind {
     /// reset it behind the cut: pause-isolate with a clock instead of a
     /// pause.
     ClockIsolate,
+    /// Partition with the deaf-leader shape: the leader hears nobody while
+    /// its packets still arrive.
+    DeafLeader,
 }
 
 /// Every fault family: its name on the command line and what it does. The
 /// one table of fault names (`nemesis faults` prints it).
-pub const FAULT_KINDS: [(FaultKind, &str, &str); 13] = [
-    (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way"),
+pub const FAULT_KINDS: [(FaultKind, &str, &str); 14] = [
+    (FaultKind::Partition, "partition", "cut the network along a random shape: one node or the leader off, halves, a bridge, a ring of majorities, one way, a leader that hears nobody"),
     (FaultKind::Kill, "kill", "SIGKILL one node, the leader, a majority or all, then restart them"),
     (FaultKind::KillAll, "kill-all", "SIGKILL every node at once, then restart them"),
     (FaultKind::KillMajority, "kill-majority", "SIGKILL a random majority at once, then restart it"),
@@ -111,6 +114,12 @@ pub const FAULT_KINDS: [(FaultKind, &str, &str); 13] = [
         "set the leader's clock back 5-15 s (its timers stall), cut it off, wait for a new leader; reset the \
          clock, then heal (needs the clock shim; run-test sets it up)",
     ),
+    (
+        FaultKind::DeafLeader,
+        "deaf-leader",
+        "the leader drops every other node's packets while its own still arrive: followers take entries it \
+         never learns are committed, and it steps down with those writes pending; then heal",
+    ),
 ];
 
 /// The shares of packets a packet-loss fault drops, in percent.
@@ -137,10 +146,14 @@ impl FaultKind {
             (FaultKind::Corrupt, DbKind::Etcd | DbKind::Command(_)) => {
                 Some("corrupt knows raftkv's RocksDB files, not this system's")
             }
-            (FaultKind::PauseIsolate | FaultKind::ClockIsolate, DbKind::Command(c)) if c.status.is_none() => Some(
-                "it is aimed at the leader, and a system described by commands names its leader only through a \
+            (FaultKind::PauseIsolate | FaultKind::ClockIsolate | FaultKind::DeafLeader, DbKind::Command(c))
+                if c.status.is_none() =>
+            {
+                Some(
+                    "it is aimed at the leader, and a system described by commands names its leader only through a \
                  status command (db.status), which this one lacks",
-            ),
+                )
+            }
             _ => None,
         }
     }
@@ -294,6 +307,7 @@ impl Fault {
                 Fault::Pause([Target::One, Target::Leader, Target::Majority].choose(rng).unwrap().clone())
             }
             FaultKind::PauseIsolate => Fault::PauseIsolate,
+            FaultKind::DeafLeader => Fault::Partition(Shape::DeafLeader),
             FaultKind::LoseUnsynced => Fault::LoseUnsynced {
                 target: [Target::Majority, Target::All].choose(rng).unwrap().clone(),
                 loss: *LOSSES.choose(rng).unwrap(),
@@ -487,7 +501,7 @@ async fn await_new_leader(control: &Control, old: &str) {
 /// The grudge of `shape` over the cluster now (the leader is looked up
 /// only when the shape needs it).
 async fn grudge_of<R: Rng>(shape: Shape, control: &Control, rng: &mut R) -> Result<Grudge, ControlError> {
-    let leader = if shape == Shape::IsolateLeader { control.leader().await } else { None };
+    let leader = if shape.needs_leader() { control.leader().await } else { None };
     shape.grudge(&control.names(), leader.as_deref(), rng).map_err(ControlError::NoLeader)
 }
 

@@ -90,10 +90,24 @@ pub enum Shape {
     MajoritiesRing,
     /// One node drops the packets of one other; the reverse way is open.
     OneWay,
+    /// The current leader drops every other node's packets, while its own
+    /// still arrive. Its appends keep reaching the followers (until TCP,
+    /// hearing no acks, stops sending) and their acks never come back: the
+    /// followers hold entries the leader never learns are committed. The
+    /// leader steps down with those writes pending, and the next leader
+    /// commits them, the case where "failed" is the wrong answer.
+    DeafLeader,
 }
 
-pub const ALL_SHAPES: [Shape; 6] =
-    [Shape::IsolateOne, Shape::IsolateLeader, Shape::Halves, Shape::Bridge, Shape::MajoritiesRing, Shape::OneWay];
+pub const ALL_SHAPES: [Shape; 7] = [
+    Shape::IsolateOne,
+    Shape::IsolateLeader,
+    Shape::Halves,
+    Shape::Bridge,
+    Shape::MajoritiesRing,
+    Shape::OneWay,
+    Shape::DeafLeader,
+];
 
 impl Shape {
     pub fn name(self) -> &'static str {
@@ -104,11 +118,18 @@ impl Shape {
             Shape::Bridge => "bridge",
             Shape::MajoritiesRing => "majorities-ring",
             Shape::OneWay => "one-way",
+            Shape::DeafLeader => "deaf-leader",
         }
     }
 
-    /// Builds the grudge over `nodes`. `leader` is needed only by
-    /// isolate-leader, which fails without one.
+    /// Whether the shape is built around the current leader.
+    pub fn needs_leader(self) -> bool {
+        matches!(self, Shape::IsolateLeader | Shape::DeafLeader)
+    }
+
+    /// Builds the grudge over `nodes`. `leader` is needed only by the
+    /// shapes built around it ([`Shape::needs_leader`]), which fail without
+    /// one.
     pub fn grudge<R: Rng>(self, nodes: &[String], leader: Option<&str>, rng: &mut R) -> Result<Grudge, String> {
         let mut shuffled = nodes.to_vec();
         shuffled.shuffle(rng);
@@ -121,6 +142,12 @@ impl Shape {
             Shape::IsolateLeader => {
                 let l = leader.ok_or("no leader is known, so there is no leader to isolate")?;
                 Grudge::complete(&[vec![l.to_string()], rest(l)])
+            }
+            Shape::DeafLeader => {
+                let l = leader.ok_or("no leader is known, so there is no leader to deafen")?;
+                let mut g = Grudge::default();
+                g.0.insert(l.to_string(), rest(l).into_iter().collect());
+                g
             }
             Shape::Halves => {
                 let (a, b) = shuffled.split_at(shuffled.len() / 2);
@@ -214,6 +241,13 @@ mod tests {
         let g = Shape::IsolateLeader.grudge(&nodes(), Some("n2"), &mut rng).unwrap();
         assert!(!g.connected("n2", "n1") && !g.connected("n2", "n3") && g.connected("n1", "n3"));
         assert!(Shape::IsolateLeader.grudge(&nodes(), None, &mut rng).is_err());
+
+        // The deaf leader hears nobody; everybody hears it.
+        let g = Shape::DeafLeader.grudge(&nodes(), Some("n2"), &mut rng).unwrap();
+        assert_eq!(g.0.len(), 1, "{g}");
+        assert_eq!(g.0["n2"], BTreeSet::from(["n1".to_string(), "n3".to_string()]));
+        assert!(Shape::DeafLeader.grudge(&nodes(), None, &mut rng).is_err());
+        assert!(Shape::DeafLeader.needs_leader() && !Shape::Halves.needs_leader());
 
         for _ in 0..20 {
             let g = Shape::IsolateOne.grudge(&nodes(), None, &mut rng).unwrap();

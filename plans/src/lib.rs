@@ -6,14 +6,16 @@
 //!
 //! - `quick`: the everyday default; moderate load on many keys under mixed
 //!   faults.
-//! - `hunt`: tuned for detection power. Few keys at a high rate from many
-//!   clients (contention makes stale reads and lost updates visible), the
-//!   mixed workload (list keys, whose reads expose every lost write, beside
-//!   register keys, which take cas and deletes), faults aimed
-//!   at the leader (`pause-isolate`, kills and pauses that often take the
-//!   leader, bounces that bring it back mid-election, partitions), short
-//!   intervals between faults, and a raftkv node that compacts its log
-//!   often, so lagging followers catch up by snapshot.
+//! - `hunt`: tuned for detection power, against the mutation suite. Few
+//!   keys at a high rate from many clients (contention makes stale reads
+//!   and lost updates visible), the mixed workload (list keys, whose reads
+//!   expose every lost write, beside register keys, which take cas and
+//!   deletes) with reads of keys at rest, faults aimed at the leader
+//!   (`deaf-leader`, `pause-isolate`, kills and pauses that often take the
+//!   leader, bounces that bring it back mid-election, partitions), power
+//!   failures, short intervals between faults, and a raftkv node that
+//!   compacts its log often (lagging followers catch up by snapshot) and
+//!   elects fast.
 //! - `nightly`: the matrix: fault mixes × both workloads, each over several
 //!   seeds.
 
@@ -112,22 +114,30 @@ pub fn all() -> Vec<Plan> {
         Plan {
             name: "hunt",
             purpose: "detection power: few keys, a high rate from many clients, lists and registers \
-                      side by side (the mixed workload), leader-aimed faults at short intervals, \
-                      a node that compacts its log often",
+                      side by side (the mixed workload), reads of keys at rest, leader-aimed faults \
+                      (a deaf leader among them) and power failures at short intervals, a node \
+                      that compacts its log often and elects fast",
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",
-                faults: "pause-isolate,partition,kill,pause,bounce",
+                faults: "deaf-leader,pause-isolate,partition,kill,pause,bounce,lose-unsynced",
                 interval: "3s",
                 workload: "mixed",
                 concurrency: 30,
                 rate: 1000,
-                workload_args: "--active-keys 4 --ops-per-key 300",
+                // Reads of keys just retired: a stale value a replica kept
+                // (a key a snapshot install failed to delete, an append
+                // applied twice) stays in view on a key nobody rewrites.
+                workload_args: "--active-keys 4 --ops-per-key 300 --retired-reads 2",
                 // Compacting the log every few hundred entries (10,000 by
                 // default) makes a follower that was cut off or killed for
                 // a fault's length catch up by snapshot, not by log, so the
-                // snapshot install path is tested in every run.
-                node_args: "--snapshot-threshold 300",
+                // snapshot install path is tested in every run. A 20 ms
+                // tick (100 ms by default) elects in 200-400 ms and lets
+                // check-quorum depose a leader as fast: a deposed leader
+                // answers its waiting clients within their 1 s timeout, so
+                // what it answers is recorded, not lost to a timeout.
+                node_args: "--snapshot-threshold 300 --tick-interval 20ms",
             }],
         },
         Plan {
@@ -176,7 +186,8 @@ mod tests {
         assert_eq!(at("--node-args"), Some(""));
         let hunt = find("hunt").unwrap().runs[0].args();
         let at = |flag: &str| hunt.iter().position(|a| a == flag).map(|i| hunt[i + 1].as_str());
-        assert_eq!(at("--node-args"), Some("--snapshot-threshold 300"));
+        assert_eq!(at("--node-args"), Some("--snapshot-threshold 300 --tick-interval 20ms"));
+        assert!(at("--faults").unwrap().starts_with("deaf-leader,"));
     }
 
     #[test]

@@ -17,6 +17,14 @@
 //! - **mixed**: both in one run, on alternate keys (odd keys are lists,
 //!   [`ModelName::of_key`]), so one run sees what each can: every lost
 //!   append, and every cas and delete.
+//!
+//! With `--retired-reads`, some reads go to a key that has just retired
+//! (one of the last [`RECENTLY_RETIRED`]): a key at rest, as etcd's
+//! robustness traffic reads keys nobody writes any more. An active key is
+//! rewritten within milliseconds, so a replica that holds a stale value of
+//! it (a key a snapshot install failed to delete, an append applied twice
+//! after a restart) is overwritten before anyone reads it; a key at rest
+//! keeps the stale value in view until that replica serves a read.
 
 use clap::builder::RangedU64ValueParser;
 use rand::rngs::StdRng;
@@ -28,6 +36,10 @@ use checker::model::ModelName;
 const MAX_ACTIVE_KEYS: u64 = 100_000;
 const MAX_OPS_PER_KEY: u64 = 10_000_000;
 const MAX_WEIGHT: u32 = 1_000;
+/// How many of the most recently retired keys `--retired-reads` reads: the
+/// ones whose last writes may still sit in a lagging replica's log or
+/// snapshot.
+pub const RECENTLY_RETIRED: usize = 16;
 
 /// An op weight: small enough that the weights' sum cannot overflow.
 fn weight() -> RangedU64ValueParser<u32> {
@@ -56,11 +68,15 @@ pub struct WorkloadOptions {
     /// Relative weight of deletes (register keys only).
     #[arg(long, default_value_t = 1, value_parser = weight())]
     pub deletes: u32,
+    /// Relative weight of reads of a recently retired key, one no client
+    /// writes any more (0, the default, for none).
+    #[arg(long, default_value_t = 0, value_parser = weight())]
+    pub retired_reads: u32,
 }
 
 impl Default for WorkloadOptions {
     fn default() -> Self {
-        WorkloadOptions { active_keys: 8, ops_per_key: 200, reads: 2, writes: 2, cas: 1, deletes: 1 }
+        WorkloadOptions { active_keys: 8, ops_per_key: 200, reads: 2, writes: 2, cas: 1, deletes: 1, retired_reads: 0 }
     }
 }
 
@@ -74,9 +90,13 @@ impl WorkloadOptions {
         if !(1..=MAX_OPS_PER_KEY as usize).contains(&self.ops_per_key) {
             return Err(format!("--ops-per-key {}: must be from 1 to {MAX_OPS_PER_KEY}", self.ops_per_key));
         }
-        for (flag, w) in
-            [("--reads", self.reads), ("--writes", self.writes), ("--cas", self.cas), ("--deletes", self.deletes)]
-        {
+        for (flag, w) in [
+            ("--reads", self.reads),
+            ("--writes", self.writes),
+            ("--cas", self.cas),
+            ("--deletes", self.deletes),
+            ("--retired-reads", self.retired_reads),
+        ] {
             if w > MAX_WEIGHT {
                 return Err(format!("{flag} {w}: must be from 0 to {MAX_WEIGHT}"));
             }
@@ -115,12 +135,21 @@ pub struct Generator {
     opts: WorkloadOptions,
     rng: StdRng,
     active: Vec<KeyState>,
+    /// The last [`RECENTLY_RETIRED`] keys retired, oldest first.
+    retired: std::collections::VecDeque<i64>,
     next_key: i64,
 }
 
 impl Generator {
     pub fn new(workload: ModelName, opts: WorkloadOptions, seed: u64) -> Generator {
-        let mut g = Generator { workload, opts, rng: StdRng::seed_from_u64(seed), active: Vec::new(), next_key: 0 };
+        let mut g = Generator {
+            workload,
+            opts,
+            rng: StdRng::seed_from_u64(seed),
+            active: Vec::new(),
+            retired: Default::default(),
+            next_key: 0,
+        };
         for _ in 0..g.opts.active_keys {
             let k = g.fresh_key();
             g.active.push(k);
@@ -138,6 +167,15 @@ impl Generator {
 
     /// The next op.
     pub fn next_op(&mut self) -> Invocation {
+        // Without retired reads no extra draw is made, so a seed hands out
+        // the same ops as before the option existed.
+        if self.opts.retired_reads > 0 && !self.retired.is_empty() {
+            let rest = self.opts.reads + self.opts.writes + self.opts.cas + self.opts.deletes;
+            if self.rng.gen_range(0..self.opts.retired_reads + rest) < self.opts.retired_reads {
+                let key = self.retired[self.rng.gen_range(0..self.retired.len())];
+                return Invocation { f: OpType::Read, key, value: Value::Nil };
+            }
+        }
         let slot = self.rng.gen_range(0..self.active.len());
         let model = self.workload.of_key(self.active[slot].key);
         let (cas_weight, delete_weight) =
@@ -184,6 +222,10 @@ impl Generator {
         let st = &mut self.active[slot];
         st.ops_left -= 1;
         if st.ops_left == 0 {
+            if self.retired.len() == RECENTLY_RETIRED {
+                self.retired.pop_front();
+            }
+            self.retired.push_back(st.key);
             self.active[slot] = self.fresh_key();
         }
         inv
@@ -248,6 +290,35 @@ mod tests {
         assert_eq!(opts.validate(ModelName::Mixed), Ok(()));
         let mut g = Generator::new(ModelName::Mixed, opts, 4);
         assert!((0..200).map(|_| g.next_op()).all(|i| (i.key % 2 == 1) == (i.f == OpType::Read)));
+    }
+
+    #[test]
+    fn retired_reads_read_recently_retired_keys_and_change_nothing_when_off() {
+        let opts = WorkloadOptions { active_keys: 2, ops_per_key: 8, ..Default::default() };
+        let plain: Vec<_> = {
+            let mut g = Generator::new(ModelName::Mixed, opts.clone(), 9);
+            (0..400).map(|_| g.next_op()).collect()
+        };
+        let mut g = Generator::new(ModelName::Mixed, opts.clone(), 9);
+        assert_eq!((0..400).map(|_| g.next_op()).collect::<Vec<_>>(), plain, "weight 0 changed the sequence");
+
+        let mut g = Generator::new(ModelName::Mixed, WorkloadOptions { retired_reads: 3, ..opts }, 9);
+        let mut retired_reads = 0;
+        for _ in 0..2000 {
+            let active: Vec<i64> = g.active.iter().map(|k| k.key).collect();
+            let retired = g.retired.clone();
+            let inv = g.next_op();
+            if !active.contains(&inv.key) {
+                assert_eq!(inv.f, OpType::Read, "a retired key was written: {inv:?}");
+                assert!(retired.contains(&inv.key), "key {} was not among the recently retired", inv.key);
+                retired_reads += 1;
+            }
+            assert!(g.retired.len() <= RECENTLY_RETIRED);
+        }
+        // Weight 3 against the other 6: about a third of the ops.
+        assert!((400..=950).contains(&retired_reads), "{retired_reads} retired reads in 2000 ops");
+        let heavy = WorkloadOptions { retired_reads: 1001, ..Default::default() };
+        assert!(heavy.validate(ModelName::Mixed).unwrap_err().starts_with("--retired-reads 1001"));
     }
 
     #[test]
