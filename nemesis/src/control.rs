@@ -213,13 +213,14 @@ impl Control {
         collect(join_all(steps).await)
     }
 
-    /// Starts nodes whose files were damaged (corrupt) or lost (a power
-    /// failure), in parallel, and waits for each to serve or to die. A node
-    /// that dies has refused its files: it is left stopped (a heal will not
-    /// retry it). Returns each refusal, with the last lines of that node's
-    /// log, which should say why.
-    pub async fn start_after_damage(&self, names: &[String]) -> Result<Vec<(String, String)>, ControlError> {
-        let outcomes = join_all(names.iter().map(|n| self.start_one_after_damage(n))).await;
+    /// Starts nodes after a crash (a kill), a power failure (lost files)
+    /// or damage (corrupt), in parallel, and waits for each to serve or to
+    /// die. A node that dies has refused to recover from what it was left
+    /// with: the system's finding, not the rig's failure. It is left
+    /// stopped (a heal will not retry it). Returns each refusal, with the
+    /// last lines of that node's log, which should say why.
+    pub async fn restart_after_crash(&self, names: &[String]) -> Result<Vec<(String, String)>, ControlError> {
+        let outcomes = join_all(names.iter().map(|n| self.restart_one_after_crash(n))).await;
         let mut refused = Vec::new();
         for (name, outcome) in names.iter().zip(outcomes) {
             if let Some(why) = outcome? {
@@ -229,7 +230,7 @@ impl Control {
         Ok(refused)
     }
 
-    async fn start_one_after_damage(&self, name: &str) -> Result<Option<String>, ControlError> {
+    async fn restart_one_after_crash(&self, name: &str) -> Result<Option<String>, ControlError> {
         let n = self.node(name)?;
         let one = [name.to_string()];
         self.start(&one).await?;

@@ -588,15 +588,19 @@ impl Applied {
     }
 
     /// Ends the fault; returns the value of the completion event: what was
-    /// undone, and for nodes whose files were damaged (corrupt) or lost
-    /// (a power failure), whether any refused to start: the system's
-    /// finding, not the rig's failure, so such a node is left stopped.
+    /// undone, and for nodes restarted after a kill, a power failure or
+    /// damage, whether any refused to start: the system's finding, not the
+    /// rig's failure, so such a node is left stopped.
     pub async fn undo(&self, control: &Control) -> Result<Value, ControlError> {
         let refused = self.end(control).await?;
         let mut v = self.value();
         if !refused.is_empty() {
             // Among several restarted nodes, say which refused.
-            let several = matches!(self, Applied::Lost { lost, .. } if lost.len() > 1);
+            let several = match self {
+                Applied::Lost { lost, .. } => lost.len() > 1,
+                Applied::Killed(n) => n.len() > 1,
+                _ => false,
+            };
             let why: Vec<String> =
                 refused.into_iter().map(|(node, why)| if several { format!("{node}: {why}") } else { why }).collect();
             v["refused"] = json!(true);
@@ -605,14 +609,17 @@ impl Applied {
         Ok(v)
     }
 
-    /// Ends the fault; returns the nodes restarted on damaged or lost files
-    /// that refused to start, each with why.
+    /// Ends the fault; returns the nodes restarted after a kill, a power
+    /// failure or damage that refused to start, each with why.
     async fn end(&self, control: &Control) -> Result<Vec<(String, String)>, ControlError> {
         let ended = match self {
             Applied::Partition(_) | Applied::PausedIsolated { .. } | Applied::PacketLoss { .. } => {
                 control.heal_network().await
             }
-            Applied::Killed(n) => control.start(n).await,
+            // A node that cannot come back from a SIGKILL (its own files,
+            // as it left them, refused) is a finding, like one after a
+            // power failure.
+            Applied::Killed(n) => return control.restart_after_crash(n).await,
             Applied::Clock { nodes, .. } => control.set_clock(nodes, 0).await,
             // A node that stopped on a write it could not make comes back
             // once there is room.
@@ -620,10 +627,10 @@ impl Applied {
                 control.fill(n, false).await?;
                 control.start(n).await
             }
-            Applied::Corrupted { node, .. } => return control.start_after_damage(std::slice::from_ref(node)).await,
+            Applied::Corrupted { node, .. } => return control.restart_after_crash(std::slice::from_ref(node)).await,
             Applied::Lost { lost, .. } => {
                 let nodes: Vec<String> = lost.iter().map(|(n, _)| n.clone()).collect();
-                return control.start_after_damage(&nodes).await;
+                return control.restart_after_crash(&nodes).await;
             }
             // The clock first: its timers catch up, check-quorum demotes it
             // while it is still cut off; then the network.

@@ -93,7 +93,7 @@ pub(super) fn fault_label(f: &str, value: &Json) -> String {
 
 /// What the nemesis events say: the fault windows, the nemesis commands
 /// that failed (the rig's trouble), and the findings (the system's: a node
-/// that refused to start on damaged or lost files).
+/// that refused to start after a crash, or on damaged or lost files).
 pub(super) struct NemesisView {
     pub windows: Vec<FaultWindow>,
     pub failures: Vec<String>,
@@ -116,7 +116,11 @@ pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> Neme
                 } else if let Some(pos) = open.iter().position(|(of, _, _)| undo_of(of) == Some(f)) {
                     let (of, label, start) = open.remove(pos);
                     if v["value"]["refused"] == Json::Bool(true) {
-                        let after = if of == "lose-unsynced" { "a power failure" } else { "corruption" };
+                        let after = match of.as_str() {
+                            "lose-unsynced" => "a power failure",
+                            "corrupt" => "corruption",
+                            _ => "a crash",
+                        };
                         findings.push(format!(
                             "node refused to start after {after} ({label}): {}",
                             v["value"]["why"].as_str().unwrap_or("(its log said nothing)")

@@ -395,10 +395,10 @@ mod tests {
         );
     }
 
-    /// A node that refused its damaged or lost files is a finding, not a
-    /// failure of the rig.
+    /// A node that refused its damaged or lost files, or its own files
+    /// after a crash, is a finding, not a failure of the rig.
     #[test]
-    fn a_refusal_after_corruption_or_a_power_failure_is_a_finding() {
+    fn a_refusal_after_corruption_a_power_failure_or_a_crash_is_a_finding() {
         let ev =
             |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
         let damage = serde_json::json!({"file": "db/000011.log", "how": "flip-bits", "offset": 8, "len": 2});
@@ -431,5 +431,14 @@ mod tests {
             ["node refused to start after a power failure (lose-unsynced (tail) n1,n3): n3: member has already been \
               bootstrapped"]
         );
+        // And one that could not come back from a plain SIGKILL.
+        let events = vec![
+            ev(1, "info", "kill", serde_json::json!({"target": "leader", "nodes": ["n3"]})),
+            ev(5, "info", "restart", serde_json::json!({"nodes": ["n3"], "refused": true, "why": "panicked"})),
+        ];
+        let view = fault_windows(&events, 0, 100);
+        assert_eq!(view.findings.len(), 1, "{:?}", view.findings);
+        assert!(view.findings[0].starts_with("node refused to start after a crash (kill"), "{:?}", view.findings);
+        assert!(view.findings[0].ends_with(": panicked"), "{:?}", view.findings);
     }
 }
