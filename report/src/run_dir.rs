@@ -150,6 +150,9 @@ pub enum RecordError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{path}: {source}")]
     Json { path: PathBuf, source: serde_json::Error },
+    /// The nemesis events file holds a line that is not an event.
+    #[error("{path}: {detail}")]
+    Events { path: PathBuf, detail: String },
 }
 
 fn read<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, RecordError> {

@@ -26,6 +26,10 @@ pub struct RunRow {
     /// The first failure's explanation, for an invalid run.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub explanation: Option<String>,
+    /// The system's findings beside the verdict: a node that refused to
+    /// start after a crash, a power failure or corruption.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub findings: Vec<String>,
     /// The run folder, relative to the summarised folder.
     pub dir: PathBuf,
 }
@@ -48,6 +52,10 @@ pub struct Group {
     pub invalid: usize,
     pub unknown: usize,
     pub broken: usize,
+    /// Runs in which a node refused to start (a finding), whatever their
+    /// verdict: a mutant that crashes its node on restart shows here.
+    #[serde(default)]
+    pub refused: usize,
     /// Median time from the start of the workload to the first op that
     /// could not be linearized, over the invalid runs.
     pub median_time_to_invalid_s: Option<f64>,
@@ -112,6 +120,7 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
             lost_write_count: run.map(|r| r.lost_write_count as u64),
             time_to_invalid_s: run.and_then(|r| r.time_to_invalid_s).filter(|_| verdict == Verdict::Invalid),
             explanation: results.as_ref().and_then(|r| r.check.failures.first()).map(|f| f.explanation.clone()),
+            findings: crate::page::findings(&dir)?,
             dir: dir.strip_prefix(root).unwrap_or(&dir).to_path_buf(),
         };
         let name = stem(&test.name);
@@ -147,6 +156,7 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
                     invalid: 0,
                     unknown: 0,
                     broken: 0,
+                    refused: 0,
                     median_time_to_invalid_s: None,
                     example: None,
                     rows: Vec::new(),
@@ -160,6 +170,9 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
             Verdict::Invalid => g.invalid += 1,
             Verdict::Unknown => g.unknown += 1,
             Verdict::Broken | Verdict::Running => g.broken += 1,
+        }
+        if !row.findings.is_empty() {
+            g.refused += 1;
         }
         if g.example.is_none() && verdict == Verdict::Invalid {
             g.example = row
@@ -200,10 +213,10 @@ impl Summary {
 /// The summary as a table for people: one line per configuration, then one
 /// example explanation per configuration caught.
 pub fn table(s: &Summary) -> String {
-    let mut out = String::from("| runs | system | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| runs | system | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | node refused to start | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for g in &s.groups {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {} |\n",
             g.name,
             g.db,
             if g.node_args.is_empty() { "(none)" } else { &g.node_args },
@@ -215,6 +228,7 @@ pub fn table(s: &Summary) -> String {
             g.valid,
             g.unknown,
             g.broken,
+            g.refused,
             g.median_time_to_invalid_s.map_or("-".to_string(), |t| format!("{t:.1} s"))
         ));
     }
@@ -351,5 +365,30 @@ mod tests {
             (stem("mutant-follower-reads-s10"), stem("e2e"), stem("a-s")),
             ("mutant-follower-reads", "e2e", "a-s")
         );
+    }
+
+    /// A node that refused to start is counted beside the verdict, from
+    /// the run's nemesis events; a bad events file is an error naming it.
+    #[test]
+    fn a_node_that_refused_to_start_is_counted_whatever_the_verdict() {
+        let root = tempfile::tempdir().unwrap();
+        run(root.path(), "mutant-x-s1", "", 1, 0, None);
+        run(root.path(), "mutant-x-s2", "", 2, 1, Some(3.0));
+        let events = [
+            r#"{"time":1,"type":"info","f":"kill","value":{"target":"one","nodes":["n3"]}}"#,
+            r#"{"time":5,"type":"info","f":"restart","value":{"nodes":["n3"],"refused":true,"why":"panicked"}}"#,
+        ];
+        let dir = root.path().join("mutant-x-s1/20260101T000000Z");
+        std::fs::write(dir.join("nemesis.jsonl"), events.join("\n")).unwrap();
+        let s = write(root.path()).unwrap();
+        let g = &s.groups[0];
+        assert_eq!((g.runs, g.valid, g.invalid, g.refused), (2, 1, 1, 1));
+        assert!(g.rows[0].findings[0].ends_with(": panicked"), "{:?}", g.rows[0].findings);
+        assert!(g.rows[1].findings.is_empty());
+        assert!(table(&s).contains("| 1/2 | 1 | 0 | 0 | 1 |"), "{}", table(&s));
+
+        std::fs::write(dir.join("nemesis.jsonl"), "not json\n").unwrap();
+        let err = summarise(root.path()).unwrap_err().to_string();
+        assert!(err.contains("nemesis.jsonl") && err.contains("line 1"), "{err}");
     }
 }

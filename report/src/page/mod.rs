@@ -320,6 +320,17 @@ fn faults_table(run: &Run) -> String {
     out
 }
 
+/// The system's findings in a run folder (a node that refused to start
+/// after a crash, a power failure or corruption), from its nemesis events;
+/// none when it has no events file.
+pub fn findings(dir: &Path) -> Result<Vec<String>, run_dir::RecordError> {
+    let events = read_nemesis(&dir.join("nemesis.jsonl")).map_err(|e| match e {
+        ReportError::Input { path, detail } => run_dir::RecordError::Events { path, detail },
+        other => run_dir::RecordError::Events { path: dir.join("nemesis.jsonl"), detail: other.to_string() },
+    })?;
+    Ok(fault_windows(&events, 0, u64::MAX).findings)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
