@@ -674,7 +674,8 @@ mod tests {
             })
         };
         for (kind, name, _) in FAULT_KINDS {
-            let leader_aimed = matches!(kind, FaultKind::PauseIsolate | FaultKind::ClockIsolate);
+            let leader_aimed =
+                matches!(kind, FaultKind::PauseIsolate | FaultKind::ClockIsolate | FaultKind::DeafLeader);
             let with = kind.unfit_for(&commands(Some(vec!["mykv-status".into()])));
             assert_eq!(with.is_some(), kind == FaultKind::Corrupt, "{name}");
             let without = kind.unfit_for(&commands(None));
