@@ -151,7 +151,7 @@ impl FaultKind {
             {
                 Some(
                     "it is aimed at the leader, and a system described by commands names its leader only through a \
-                 status command (db.status), which this one lacks",
+                     status command (db.status), which this one lacks",
                 )
             }
             _ => None,
