@@ -1,6 +1,13 @@
 //! The fault schedule of `nemesis run`: wait, apply a random fault, hold
 //! it, undo it, and again, until the duration is over.
 //!
+//! Faults are dealt from a shuffled deck of the mix's kinds, reshuffled
+//! once it is used up: in a mix of k kinds each kind comes once in every
+//! round of k faults, in a random order. A kind drawn independently each
+//! time would be missing from a whole run now and then (with seven kinds
+//! and ten faults, about one run in five lacks any given kind), and a bug
+//! that only one kind reaches would then go unseen for that seed.
+//!
 //! Clock faults run in a lane of their own beside the others (a skewed
 //! clock has to meet a partition to matter), each lane with its own RNG.
 //!
@@ -51,6 +58,29 @@ async fn sleep_before(d: Duration, end: Instant) -> bool {
     }
 }
 
+/// The kinds of a mix, dealt in rounds: each round is every kind once, in
+/// an order shuffled from the schedule's RNG.
+struct Deck {
+    kinds: Vec<FaultKind>,
+    left: Vec<FaultKind>,
+}
+
+impl Deck {
+    fn new(kinds: &[FaultKind]) -> Deck {
+        assert!(!kinds.is_empty(), "a deck needs at least one kind");
+        Deck { kinds: kinds.to_vec(), left: Vec::new() }
+    }
+
+    /// The next kind, starting a new shuffled round when this one is used up.
+    fn deal(&mut self, rng: &mut StdRng) -> FaultKind {
+        if self.left.is_empty() {
+            self.left = self.kinds.clone();
+            self.left.shuffle(rng);
+        }
+        self.left.pop().expect("a round is never empty")
+    }
+}
+
 /// Salts the RNG of the clock lane, so that adding clock faults to a mix
 /// leaves the other faults' choices as they were.
 const OWN_LANE_SALT: u64 = 0x636c_6f63_6b00_0000;
@@ -91,11 +121,12 @@ async fn lane(
         tokio::time::sleep_until(end).await;
         return Ok(());
     }
+    let mut deck = Deck::new(kinds);
     loop {
         if !sleep_before(jitter(interval, &mut rng), end).await {
             return Ok(());
         }
-        let kind = *kinds.choose(&mut rng).expect("kinds is not empty");
+        let kind = deck.deal(&mut rng);
         let fault = Fault::choose(kind, &mut rng);
         let mut sub = StdRng::seed_from_u64(rng.gen());
         let hold = fault.hold(jitter(interval, &mut rng), &mut sub);
@@ -179,4 +210,30 @@ pub async fn run_and_heal(
         let _ = log.write("fail", "heal", value, Some(report.to_string()));
     }
     Ok((ending, report))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_deck_deals_every_kind_once_per_round_in_a_seeded_order() {
+        let kinds =
+            FaultKind::parse_list("partition,kill,pause,bounce,lose-unsynced,deaf-leader,pause-isolate").unwrap();
+        let deal = |seed: u64| {
+            let mut rng = StdRng::seed_from_u64(seed);
+            let mut deck = Deck::new(&kinds);
+            (0..kinds.len() * 3).map(|_| deck.deal(&mut rng)).collect::<Vec<_>>()
+        };
+        let dealt = deal(7);
+        for round in dealt.chunks(kinds.len()) {
+            let mut seen = round.to_vec();
+            seen.sort_by_key(|k| kinds.iter().position(|x| x == k));
+            assert_eq!(seen, kinds, "a round is every kind once");
+        }
+        assert_eq!(deal(7), dealt, "the same seed deals the same faults");
+        assert_ne!(deal(8), dealt, "another seed deals another order");
+        let rounds: std::collections::HashSet<&[FaultKind]> = dealt.chunks(kinds.len()).collect();
+        assert!(rounds.len() > 1, "each round is shuffled anew");
+    }
 }
