@@ -121,10 +121,11 @@ pub fn all() -> Vec<Plan> {
             runs: vec![Run {
                 time_limit: "60s",
                 faults: "deaf-leader,pause-isolate,partition,kill,pause,bounce,lose-unsynced",
-                // Short faults, often: about fifteen a run, so the deck of
-                // seven kinds (`nemesis run` deals each kind once a round)
-                // goes round twice and every kind, a power failure among
-                // them, comes early in each run.
+                // Short faults, often: about eleven a run (with the
+                // restarts' waits), so the deck of seven kinds (`nemesis
+                // run` deals each kind once a round) goes round at least
+                // once and every kind, a power failure among them, comes
+                // in every run.
                 interval: "2s",
                 workload: "mixed",
                 concurrency: 30,
