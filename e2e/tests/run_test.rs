@@ -193,6 +193,19 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
 }
 
+/// scripts/nightly takes a cluster file for all its runs; one that is not
+/// there is refused before anything is built or started.
+#[test]
+fn a_nightly_on_a_missing_cluster_file_is_refused_naming_it() {
+    let out = Command::new(repo().join("scripts/nightly"))
+        .args(["--plan", "quick", "--seeds", "1", "--cluster", "/nonexistent/flq.cluster.json"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    assert!(log.contains("nightly: --cluster /nonexistent/flq.cluster.json: no such file"), "{log}");
+}
+
 /// One run at a time per host set: while another run holds the local
 /// hosts, a second is refused at once, naming the first.
 #[test]
