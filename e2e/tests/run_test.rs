@@ -193,17 +193,21 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
 }
 
-/// scripts/nightly takes a cluster file for all its runs; one that is not
-/// there is refused before anything is built or started.
+/// scripts/nightly and scripts/mutants take a cluster file for all their
+/// runs; one that is not there is refused before anything is built or
+/// started.
 #[test]
-fn a_nightly_on_a_missing_cluster_file_is_refused_naming_it() {
-    let out = Command::new(repo().join("scripts/nightly"))
-        .args(["--plan", "quick", "--seeds", "1", "--cluster", "/nonexistent/flq.cluster.json"])
-        .output()
-        .unwrap();
-    let log = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(3), "{log}");
-    assert!(log.contains("nightly: --cluster /nonexistent/flq.cluster.json: no such file"), "{log}");
+fn a_night_or_a_mutation_run_on_a_missing_cluster_file_is_refused_naming_it() {
+    for (script, prefix) in [("scripts/nightly", "nightly"), ("scripts/mutants", "mutants")] {
+        let out = Command::new(repo().join(script))
+            .args(["--plan", "quick", "--seeds", "1", "--cluster", "/nonexistent/flq.cluster.json"])
+            .output()
+            .unwrap();
+        let log = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(3), "{script}: {log}");
+        let want = format!("{prefix}: --cluster /nonexistent/flq.cluster.json: no such file");
+        assert!(log.contains(&want), "{script}: {log}");
+    }
 }
 
 /// One run at a time per host set: while another run holds the local
