@@ -208,6 +208,10 @@ fn a_night_or_a_mutation_run_on_a_missing_cluster_file_is_refused_naming_it() {
         let want = format!("{prefix}: --cluster /nonexistent/flq.cluster.json: no such file");
         assert!(log.contains(&want), "{script}: {log}");
     }
+    let out = Command::new(repo().join("scripts/nightly")).args(["--first-seed", "x"]).output().unwrap();
+    let log = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(3), "{log}");
+    assert!(log.contains("nightly: --first-seed must be a non-negative integer"), "{log}");
 }
 
 /// One run at a time per host set: while another run holds the local
