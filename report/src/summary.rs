@@ -56,11 +56,6 @@ pub struct Group {
     /// verdict: a mutant that crashes its node on restart shows here.
     #[serde(default)]
     pub refused: usize,
-    /// Runs the rig flagged: an invalid history, or a node that refused
-    /// to start, or both. What a mutant is caught by, and what the safe
-    /// node must show none of.
-    #[serde(default)]
-    pub flagged: usize,
     /// Median time from the start of the workload to the first op that
     /// could not be linearized, over the invalid runs.
     pub median_time_to_invalid_s: Option<f64>,
@@ -162,7 +157,6 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
                     unknown: 0,
                     broken: 0,
                     refused: 0,
-                    flagged: 0,
                     median_time_to_invalid_s: None,
                     example: None,
                     rows: Vec::new(),
@@ -179,9 +173,6 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
         }
         if !row.findings.is_empty() {
             g.refused += 1;
-        }
-        if verdict == Verdict::Invalid || !row.findings.is_empty() {
-            g.flagged += 1;
         }
         if g.example.is_none() && verdict == Verdict::Invalid {
             g.example = row
@@ -217,21 +208,15 @@ impl Summary {
     pub fn all(&self, verdict: Verdict) -> bool {
         self.runs > 0 && self.groups.iter().flat_map(|g| &g.rows).all(|r| r.verdict == verdict)
     }
-
-    /// Runs with a finding (a node that refused to start), whatever their
-    /// verdict. A valid history beside such a finding is still a bug.
-    pub fn with_findings(&self) -> usize {
-        self.groups.iter().map(|g| g.refused).sum()
-    }
 }
 
 /// The summary as a table for people: one line per configuration, then one
 /// example explanation per configuration caught.
 pub fn table(s: &Summary) -> String {
-    let mut out = String::from("| runs | system | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | node refused to start | flagged | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| runs | system | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | node refused to start | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for g in &s.groups {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {}/{} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {} |\n",
             g.name,
             g.db,
             if g.node_args.is_empty() { "(none)" } else { &g.node_args },
@@ -244,8 +229,6 @@ pub fn table(s: &Summary) -> String {
             g.unknown,
             g.broken,
             g.refused,
-            g.flagged,
-            g.runs,
             g.median_time_to_invalid_s.map_or("-".to_string(), |t| format!("{t:.1} s"))
         ));
     }
@@ -264,9 +247,6 @@ pub fn table(s: &Summary) -> String {
         },
         s.lost_writes
     ));
-    if s.with_findings() > 0 {
-        out.push_str(&format!("{} runs with a node that refused to start\n", s.with_findings()));
-    }
     out
 }
 
@@ -405,8 +385,7 @@ mod tests {
         assert_eq!((g.runs, g.valid, g.invalid, g.refused), (2, 1, 1, 1));
         assert!(g.rows[0].findings[0].ends_with(": panicked"), "{:?}", g.rows[0].findings);
         assert!(g.rows[1].findings.is_empty());
-        assert!(table(&s).contains("| 1/2 | 1 | 0 | 0 | 1 | 2/2 |"), "{}", table(&s));
-        assert_eq!((g.flagged, s.with_findings()), (2, 1), "the refusal flags the valid run, once");
+        assert!(table(&s).contains("| 1/2 | 1 | 0 | 0 | 1 |"), "{}", table(&s));
 
         std::fs::write(dir.join("nemesis.jsonl"), "not json\n").unwrap();
         let err = summarise(root.path()).unwrap_err().to_string();
