@@ -230,7 +230,8 @@ enum Cmd {
     Run {
         #[command(flatten)]
         cluster: ClusterArg,
-        /// Comma-separated names from `nemesis faults`, or none.
+        /// Comma-separated names from `nemesis faults`, or none. They are
+        /// dealt in rounds: each kind once a round, in a shuffled order.
         #[arg(long, default_value = "partition,kill,pause")]
         faults: String,
         /// Mean time a fault is held, and between faults (each drawn from 0.5x to 1.5x).
