@@ -12,7 +12,7 @@ use checker::check::{self, CheckOptions};
 use checker::gen::{self, GenOptions};
 use checker::input::{check_history, history_path, load_history, read_events, write_json, Format};
 use checker::model::ModelName;
-use checker::results::Results;
+use checker::results::{clip_line, Results};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
@@ -280,12 +280,16 @@ pub fn run(cli: Cli) -> u8 {
                         EXIT_UNUSABLE
                     }
                     Ok(results) => {
-                        println!("{}: {}", file.display(), results.summary);
+                        let dest = out.clone().or_else(|| p.is_dir().then(|| p.join("results.json")));
+                        let whole = match &dest {
+                            Some(d) => d.display().to_string(),
+                            None => "results.json (checker check --out FILE)".to_string(),
+                        };
+                        println!("{}: {}", file.display(), clip_line(&results.summary, &whole));
                         for f in results.failures.iter().take(5) {
-                            println!("  key {}: {}", f.key, f.explanation);
+                            println!("  key {}: {}", f.key, clip_line(&f.explanation, &whole));
                         }
                         total_ms += results.check_time_ms;
-                        let dest = out.clone().or_else(|| p.is_dir().then(|| p.join("results.json")));
                         if let Some(dest) = dest {
                             if let Err(e) = write_json(&dest, &results) {
                                 eprintln!("checker: writing {}: {e}", dest.display());

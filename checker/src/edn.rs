@@ -29,10 +29,32 @@ struct Scan {
     /// one followed by a multi-byte character, which edn-format slices
     /// through and panics on. Such input is refused before it is parsed.
     bad_escape: Option<usize>,
+    /// The line where nesting first passed [`MAX_DEPTH`]. edn-format parses
+    /// by recursion, so such input would overflow the stack (an abort, not
+    /// an error); it is refused before it is parsed.
+    too_deep: Option<usize>,
+}
+
+/// The deepest nesting of brackets accepted. A history's values nest a
+/// few levels (a vector of op maps holding `[k [old new]]`); 8,000 levels
+/// would abort the process inside edn-format.
+pub const MAX_DEPTH: usize = 100;
+
+/// Refuses text nested deeper than [`MAX_DEPTH`], naming the line (counted
+/// from `first_line`) and `field`.
+pub(crate) fn check_depth(text: &str, first_line: usize, field: &'static str) -> Result<(), HistoryError> {
+    match scan(text).too_deep {
+        Some(line) => Err(HistoryError::new(
+            first_line + line - 1,
+            field,
+            format!("EDN nested more than {MAX_DEPTH} levels deep"),
+        )),
+        None => Ok(()),
+    }
 }
 
 fn scan(text: &str) -> Scan {
-    let mut out = Scan { map_lines: Vec::new(), bad_escape: None };
+    let mut out = Scan { map_lines: Vec::new(), bad_escape: None, too_deep: None };
     let (mut depth, mut line, mut in_str, mut escaped, mut comment) = (0usize, 1usize, false, false, false);
     let mut outer_is_collection = false;
     let mut seen_any = false;
@@ -79,6 +101,9 @@ fn scan(text: &str) -> Scan {
                     out.map_lines.push(line);
                 }
                 depth += 1;
+                if depth > MAX_DEPTH && out.too_deep.is_none() {
+                    out.too_deep = Some(line);
+                }
             }
             '}' | ']' | ')' => depth = depth.saturating_sub(1),
             _ => {}
@@ -124,9 +149,12 @@ fn error_line(text: &str) -> usize {
 
 /// Parses an EDN history into events and their line numbers.
 pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
-    let Scan { map_lines: lines, bad_escape } = scan(text);
+    let Scan { map_lines: lines, bad_escape, too_deep } = scan(text);
     if let Some(line) = bad_escape {
         return Err(HistoryError::new(line, "(edn)", "malformed EDN: \\u must be followed by four hex digits"));
+    }
+    if let Some(line) = too_deep {
+        return Err(HistoryError::new(line, "(edn)", format!("EDN nested more than {MAX_DEPTH} levels deep")));
     }
     let mut maps = Vec::new();
     for item in edn_format::Parser::from_str(text, Default::default()) {
@@ -298,6 +326,19 @@ mod tests {
         events[0].f = "delete".into();
         assert!(emit(&events[0]).contains(":f :write"), "{}", emit(&events[0]));
         assert!(emit(&events[0]).contains(":value [3 nil]"), "{}", emit(&events[0]));
+    }
+
+    #[test]
+    fn deep_nesting_is_refused_naming_its_line_not_aborted() {
+        for open in ["[", "{", "(", "#{"] {
+            let text = format!("{{:process 0 :type :invoke :f :read :value nil}}\n{}", open.repeat(8_000));
+            let err = parse(&text).unwrap_err();
+            assert_eq!(err.line, 2, "{err}");
+            assert!(err.to_string().contains("nested more than 100 levels"), "{err}");
+        }
+        // Brackets inside strings and comments do not count.
+        let quoted = format!("{{:process 0 :type :invoke :f :write :value \"{}\"}} ; {}", "[".repeat(500), "(".repeat(500));
+        assert!(parse(&quoted).is_ok());
     }
 
     #[test]

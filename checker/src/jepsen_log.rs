@@ -46,6 +46,7 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
             .strip_prefix(':')
             .filter(|f| !f.is_empty())
             .ok_or_else(|| HistoryError::new(line, "f", format!("{f:?} is not a keyword")))?;
+        crate::edn::check_depth(value, line, "value")?;
         let edn = edn_format::parse_str(value)
             .map_err(|e| HistoryError::new(line, "value", format!("{value:?} is not an EDN value: {e}")))?;
         let (value, error) = match (&edn, kind) {
@@ -116,6 +117,14 @@ mod tests {
         assert_eq!(events[1].kind, EventType::Fail);
         assert_eq!(events[2].process, Process::Client(17));
         assert_eq!(events[3].error.as_deref(), Some("timed-out"));
+    }
+
+    #[test]
+    fn a_deeply_nested_value_is_refused_not_aborted() {
+        let text = format!("INFO jepsen.util - 0\t:invoke\t:write\t{}\n", "[".repeat(8_000));
+        let err = parse(&text).unwrap_err();
+        assert_eq!((err.line, err.field), (1, "value"), "{err}");
+        assert!(err.to_string().contains("nested more than"), "{err}");
     }
 
     #[test]

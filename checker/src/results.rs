@@ -124,6 +124,24 @@ pub struct KeyFailure {
     pub key_ops: Vec<OpView>,
 }
 
+/// The longest verdict or explanation line printed to a terminal, in
+/// bytes. A value in an explanation can be megabytes long; the whole text
+/// stays in `results.json`.
+pub const MAX_PRINTED_LINE: usize = 4096;
+
+/// `text` cut to at most [`MAX_PRINTED_LINE`] bytes (at a character
+/// boundary), saying how much was cut and where the whole is (`whole`).
+pub fn clip_line<'a>(text: &'a str, whole: &str) -> std::borrow::Cow<'a, str> {
+    if text.len() <= MAX_PRINTED_LINE {
+        return text.into();
+    }
+    let mut end = MAX_PRINTED_LINE;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{} … [{} more bytes cut; the whole text is in {whole}]", &text[..end], text.len() - end).into()
+}
+
 /// What `checker check` writes as results.json.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Results {
@@ -225,5 +243,19 @@ mod tests {
         assert!(err.contains(r#"valid is "maybe": expected true, false or "unknown""#), "{err}");
         assert_eq!(serde_json::from_str::<Validity>(r#""unknown""#).unwrap(), Validity::Unknown);
         assert_eq!(serde_json::from_str::<Validity>("false").unwrap(), Validity::Invalid);
+    }
+}
+
+#[cfg(test)]
+mod clip_tests {
+    use super::*;
+
+    #[test]
+    fn a_long_line_is_cut_at_a_character_boundary_saying_where_the_rest_is() {
+        assert_eq!(clip_line("short", "results.json"), "short");
+        let long = "é".repeat(MAX_PRINTED_LINE);
+        let cut = clip_line(&long, "results.json");
+        assert!(cut.len() < MAX_PRINTED_LINE + 100, "{}", cut.len());
+        assert!(cut.ends_with(&format!("[{} more bytes cut; the whole text is in results.json]", long.len() - MAX_PRINTED_LINE)), "{cut}");
     }
 }

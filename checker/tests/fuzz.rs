@@ -150,6 +150,45 @@ proptest! {
     }
 }
 
+/// Brackets of every kind, nested up to 20,000 deep (recursion in the
+/// EDN parser would overflow the stack long before), with a history line
+/// around them or not: each reader refuses with an error, never aborts.
+fn nested() -> impl Strategy<Value = String> {
+    let open = prop_oneof![Just("["), Just("{"), Just("("), Just("#{"), Just("[1 "), Just("{:a ")];
+    (proptest::collection::vec(open, 1..8), 0usize..20_000, any::<bool>(), any::<bool>()).prop_map(
+        |(opens, depth, closed, as_log)| {
+            let mut body: String = (0..depth).map(|i| opens[i % opens.len()]).collect();
+            if closed {
+                let closer = |open: &str| match open.as_bytes()[0] {
+                    b'[' => ']',
+                    b'(' => ')',
+                    _ => '}',
+                };
+                body.extend((0..depth).rev().map(|i| closer(opens[i % opens.len()])));
+            }
+            if as_log {
+                format!("INFO  jepsen.util - 0\t:invoke\t:write\t{body}\n")
+            } else {
+                format!("{{:process 0 :type :invoke :f :write :value {body}}}\n")
+            }
+        },
+    )
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 300, ..ProptestConfig::default() })]
+
+    #[test]
+    fn deep_nesting_never_aborts_a_reader(text in nested()) {
+        if let Ok((events, lines)) = edn::parse(&text) {
+            pair_and_check(events, lines);
+        }
+        if let Ok((events, lines)) = jepsen_log::parse(&text) {
+            pair_and_check(events, lines);
+        }
+    }
+}
+
 /// The seeds themselves parse, so the edits start from valid input.
 #[test]
 fn the_seed_inputs_are_valid() {

@@ -408,3 +408,19 @@ fn a_mixed_history_checks_each_key_against_its_own_model() {
     assert_eq!(checker::input::infer_model(&pair(&[&rows[..2], &unappended[..]].concat())), ModelName::Mixed);
     assert_eq!(checker::input::infer_model(&pair(&unappended)), ModelName::ListAppend);
 }
+
+/// Explanations cite events by index, so an index that repeats or goes
+/// back is refused, naming its line and the line it clashes with.
+#[test]
+fn an_index_that_does_not_increase_is_refused_naming_the_line() {
+    for (second, word) in [(0, "repeats"), (7, "goes back")] {
+        let text = format!(
+            "{{\"index\":5,\"process\":0,\"type\":\"invoke\",\"f\":\"read\",\"key\":1,\"value\":null}}\n\
+             {{\"index\":9,\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"key\":1,\"value\":null}}\n\
+             {{\"index\":{},\"process\":1,\"type\":\"invoke\",\"f\":\"read\",\"key\":1,\"value\":null}}\n",
+            if second == 0 { 9 } else { second }
+        );
+        let err = pair_error(&text);
+        assert!(err.contains("line 3") && err.contains("does not increase: line 2 has index 9"), "{word}: {err}");
+    }
+}

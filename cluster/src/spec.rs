@@ -294,6 +294,13 @@ impl Cluster {
                 HostSpec::Ssh { target, user, .. } if target.is_empty() || user.is_empty() => {
                     return Err(format!("node {}: ssh host needs a target and a user", n.name));
                 }
+                HostSpec::Ssh { target, user, .. } if target.starts_with('-') || user.starts_with('-') => {
+                    return Err(format!(
+                        "node {}: ssh target {target:?} and user {user:?} must not begin with '-' \
+                         (ssh would read them as options)",
+                        n.name
+                    ));
+                }
                 _ => {}
             }
         }
@@ -509,6 +516,25 @@ mod tests {
         let mut c = cluster();
         c.nodes.pop();
         assert!(c.validate().unwrap_err().contains("exactly 3 nodes"));
+    }
+
+    /// ssh reads an argument that begins with `-` as an option: a target of
+    /// `-V` would print ssh's version and let the caller think it reached
+    /// a host. Such a target or user is refused.
+    #[test]
+    fn an_ssh_target_or_user_that_looks_like_an_option_is_refused() {
+        for (target, user) in [("-V", "vagrant"), ("-oProxyCommand=sh", "vagrant"), ("n3", "-V")] {
+            let mut c = cluster();
+            c.nodes[2].host = HostSpec::Ssh {
+                target: target.into(),
+                user: user.into(),
+                ssh_config: None,
+                identity_file: None,
+                port: None,
+            };
+            let err = c.validate().unwrap_err();
+            assert!(err.contains("node n3") && err.contains("must not begin with '-'"), "{err}");
+        }
     }
 
     /// A NUL would panic the quoting of every script the nemesis runs as

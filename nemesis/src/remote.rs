@@ -100,21 +100,7 @@ impl Remote {
                     (c, "ip netns exec")
                 }
                 HostSpec::Ssh { target, user, ssh_config, identity_file, port } => {
-                    let mut c = Command::new("ssh");
-                    if let Some(cfg) = ssh_config {
-                        c.arg("-F").arg(cfg);
-                    }
-                    if let Some(id) = identity_file {
-                        c.arg("-i").arg(id);
-                    }
-                    if let Some(p) = port {
-                        c.arg("-p").arg(p.to_string());
-                    }
-                    c.args(["-o", "BatchMode=yes", "-o"])
-                        .arg(format!("ConnectTimeout={SSH_CONNECT_TIMEOUT_S}"))
-                        .args(["-o", "ServerAliveInterval=5", "-l", user, target, "--"]);
-                    let sudo = if user == "root" { "" } else { "sudo -n " };
-                    c.arg(format!("{sudo}bash -c {}", quote(script)));
+                    let c = ssh_command(target, user, ssh_config.as_deref(), identity_file.as_deref(), *port, script);
                     (c, "ssh")
                 }
             };
@@ -169,4 +155,48 @@ pub fn quote(s: &str) -> String {
         // holds one.
         panic!("cannot quote a string holding NUL: {s:?}")
     })
+}
+
+/// The ssh command line that runs `script` as root on `target`. Every
+/// option comes before `--`, and only the target and the command after it,
+/// so nothing taken from a cluster file is read as an option.
+fn ssh_command(
+    target: &str,
+    user: &str,
+    ssh_config: Option<&Path>,
+    identity_file: Option<&Path>,
+    port: Option<u16>,
+    script: &str,
+) -> Command {
+    let mut c = Command::new("ssh");
+    if let Some(cfg) = ssh_config {
+        c.arg("-F").arg(cfg);
+    }
+    if let Some(id) = identity_file {
+        c.arg("-i").arg(id);
+    }
+    if let Some(p) = port {
+        c.arg("-p").arg(p.to_string());
+    }
+    c.args(["-o", "BatchMode=yes", "-o"])
+        .arg(format!("ConnectTimeout={SSH_CONNECT_TIMEOUT_S}"))
+        .args(["-o", "ServerAliveInterval=5", "-l", user, "--", target]);
+    let sudo = if user == "root" { "" } else { "sudo -n " };
+    c.arg(format!("{sudo}bash -c {}", quote(script)));
+    c
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn nothing_from_the_cluster_file_reaches_ssh_as_an_option() {
+        let c = ssh_command("-V", "vagrant", Some(Path::new("/c")), None, Some(2222), "true");
+        let args: Vec<String> = c.as_std().get_args().map(|a| a.to_string_lossy().into_owned()).collect();
+        let dashes = args.iter().position(|a| a == "--").expect("a -- in the ssh command line");
+        assert_eq!(args[dashes + 1], "-V", "{args:?}");
+        assert_eq!(args.len(), dashes + 3, "only the target and the command follow --: {args:?}");
+        assert!(args[dashes + 2].starts_with("sudo -n bash -c "), "{args:?}");
+    }
 }

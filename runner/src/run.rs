@@ -24,7 +24,7 @@ use checker::check::CheckOptions;
 use checker::history::{EventType, OpType, Value};
 use checker::input::{check_history, load_history};
 use checker::model::ModelName;
-use checker::results::{Latency, Results, ResultsFile, RunStats};
+use checker::results::{clip_line, Latency, Results, ResultsFile, RunStats};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -451,13 +451,16 @@ pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
     if workload != ModelName::Register {
         out.push_str(&format!("lost writes: {}", s.lost_write_count));
         if let Some((k, v)) = s.lost_writes.iter().next() {
-            out.push_str(&format!(" (e.g. key {k}: acknowledged appends {v:?} missing from the final read)"));
+            let example = format!(" (e.g. key {k}: acknowledged appends {v:?} missing from the final read)");
+            out.push_str(&clip_line(&example, "the run's results.json"));
         }
         out.push('\n');
     }
-    out.push_str(&format!("verdict: {}", o.results.summary));
+    // The run's results.json holds the whole text of what is cut here.
+    let whole = "the run's results.json";
+    out.push_str(&format!("verdict: {}", clip_line(&o.results.summary, whole)));
     for f in o.results.failures.iter().take(5) {
-        out.push_str(&format!("\n  key {}: {}", f.key, f.explanation));
+        out.push_str(&format!("\n  key {}: {}", f.key, clip_line(&f.explanation, whole)));
     }
     out
 }

@@ -127,6 +127,8 @@ pub struct Pairer {
     counts: FastMap<(OpType, EventType), u64>,
     /// Ordinal of the next event: the real-time position.
     pos: u64,
+    /// The last event's index and line.
+    last_index: Option<(u64, usize)>,
 }
 
 fn cas_action(value: Value) -> Action {
@@ -154,6 +156,7 @@ impl Pairer {
             retired: FastMap::default(),
             counts: FastMap::default(),
             pos: 0,
+            last_index: None,
         }
     }
 
@@ -169,6 +172,16 @@ impl Pairer {
 
     /// Takes the next event; `line` is its source line, for errors.
     pub fn feed(&mut self, e: Event, line: usize) -> Result<(), HistoryError> {
+        // Explanations cite events by index, so an index must name one
+        // event only, in history order.
+        if let Some((prev, prev_line)) = self.last_index.filter(|(prev, _)| e.index <= *prev) {
+            return Err(HistoryError::new(
+                line,
+                "index",
+                format!("index {} does not increase: line {prev_line} has index {prev}", e.index),
+            ));
+        }
+        self.last_index = Some((e.index, line));
         let pos = self.pos;
         self.pos += 1;
         let p = match e.process {
