@@ -337,7 +337,8 @@ mod tests {
             assert!(err.to_string().contains("nested more than 100 levels"), "{err}");
         }
         // Brackets inside strings and comments do not count.
-        let quoted = format!("{{:process 0 :type :invoke :f :write :value \"{}\"}} ; {}", "[".repeat(500), "(".repeat(500));
+        let quoted =
+            format!("{{:process 0 :type :invoke :f :write :value \"{}\"}} ; {}", "[".repeat(500), "(".repeat(500));
         assert!(parse(&quoted).is_ok());
     }
 

@@ -256,6 +256,12 @@ mod clip_tests {
         let long = "é".repeat(MAX_PRINTED_LINE);
         let cut = clip_line(&long, "results.json");
         assert!(cut.len() < MAX_PRINTED_LINE + 100, "{}", cut.len());
-        assert!(cut.ends_with(&format!("[{} more bytes cut; the whole text is in results.json]", long.len() - MAX_PRINTED_LINE)), "{cut}");
+        assert!(
+            cut.ends_with(&format!(
+                "[{} more bytes cut; the whole text is in results.json]",
+                long.len() - MAX_PRINTED_LINE
+            )),
+            "{cut}"
+        );
     }
 }

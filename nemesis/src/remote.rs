@@ -81,29 +81,28 @@ impl Remote {
         input: Option<Vec<u8>>,
         timeout: Duration,
     ) -> Result<String, RemoteError> {
-        let (mut cmd, program) =
-            match &self.host {
-                HostSpec::Netns { namespace } => {
-                    // `ip netns exec` on a missing namespace says little; say
-                    // what to do instead.
-                    if !Path::new("/run/netns").join(namespace).exists() {
-                        return Err(RemoteError::Unreachable {
-                            node: self.node.clone(),
-                            detail: format!(
-                                "network namespace {namespace} does not exist (bring the local hosts up with \
+        let (mut cmd, program) = match &self.host {
+            HostSpec::Netns { namespace } => {
+                // `ip netns exec` on a missing namespace says little; say
+                // what to do instead.
+                if !Path::new("/run/netns").join(namespace).exists() {
+                    return Err(RemoteError::Unreachable {
+                        node: self.node.clone(),
+                        detail: format!(
+                            "network namespace {namespace} does not exist (bring the local hosts up with \
                              `nemesis hosts up`)"
-                            ),
-                        });
-                    }
-                    let mut c = Command::new("ip");
-                    c.args(["netns", "exec", namespace, "bash", "-c", script]);
-                    (c, "ip netns exec")
+                        ),
+                    });
                 }
-                HostSpec::Ssh { target, user, ssh_config, identity_file, port } => {
-                    let c = ssh_command(target, user, ssh_config.as_deref(), identity_file.as_deref(), *port, script);
-                    (c, "ssh")
-                }
-            };
+                let mut c = Command::new("ip");
+                c.args(["netns", "exec", namespace, "bash", "-c", script]);
+                (c, "ip netns exec")
+            }
+            HostSpec::Ssh { target, user, ssh_config, identity_file, port } => {
+                let c = ssh_command(target, user, ssh_config.as_deref(), identity_file.as_deref(), *port, script);
+                (c, "ssh")
+            }
+        };
         cmd.stdin(if input.is_some() { Stdio::piped() } else { Stdio::null() })
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
@@ -178,9 +177,14 @@ fn ssh_command(
     if let Some(p) = port {
         c.arg("-p").arg(p.to_string());
     }
-    c.args(["-o", "BatchMode=yes", "-o"])
-        .arg(format!("ConnectTimeout={SSH_CONNECT_TIMEOUT_S}"))
-        .args(["-o", "ServerAliveInterval=5", "-l", user, "--", target]);
+    c.args(["-o", "BatchMode=yes", "-o"]).arg(format!("ConnectTimeout={SSH_CONNECT_TIMEOUT_S}")).args([
+        "-o",
+        "ServerAliveInterval=5",
+        "-l",
+        user,
+        "--",
+        target,
+    ]);
     let sudo = if user == "root" { "" } else { "sudo -n " };
     c.arg(format!("{sudo}bash -c {}", quote(script)));
     c

@@ -13,6 +13,7 @@ use crate::bench::{self, BenchArgs};
 use crate::client::tls::{ClientTls, TlsError};
 use crate::client::{CasResult, Client};
 use crate::config::ServeArgs;
+use crate::revocation;
 
 #[derive(Debug, Parser)]
 #[command(name = "raftkv", version, about = "A three-node Raft key-value store")]
@@ -93,6 +94,13 @@ pub enum Command {
     Status {
         #[command(flatten)]
         client: ClientArgs,
+    },
+    /// Print the SHA-256 fingerprint of a certificate (PEM), the form a
+    /// node's `revoked.txt` lists: append it there and send the node
+    /// SIGHUP to revoke that certificate.
+    Fingerprint {
+        /// A PEM file holding the certificate (its first one is used).
+        cert: PathBuf,
     },
     /// Load a running cluster and print throughput and latency as JSON.
     Bench {
@@ -198,6 +206,16 @@ async fn run_client_inner(command: Command) -> Result<ExitCode, ExitCode> {
                 println!("{line}");
             }
             code
+        }
+        Command::Fingerprint { cert } => {
+            use rustls_pki_types::pem::PemObject as _;
+            match rustls_pki_types::CertificateDer::from_pem_file(&cert) {
+                Ok(der) => {
+                    println!("{}", revocation::to_hex(&revocation::fingerprint(&der)));
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(format!("{}: no PEM certificate: {e}", cert.display())),
+            }
         }
         Command::Bench { client, bench: args } => {
             if args.clients == 0 {

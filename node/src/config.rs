@@ -136,10 +136,23 @@ pub struct ServeArgs {
     /// Largest value accepted, in bytes.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_value_size: usize,
-    /// Largest snapshot a peer may send, in bytes, once its chunks are
-    /// reassembled: a stream past it is refused before it is all in memory.
-    #[arg(long, default_value_t = 2 << 30)]
+    /// Snapshot bytes held in memory at once, over every incoming snapshot
+    /// stream together: a stream that would pass it is refused before it
+    /// is all in memory. It is also the largest snapshot a peer can send.
+    #[arg(long, default_value_t = 64 << 20)]
     pub max_snapshot_size: u64,
+    /// How long a new connection may take to finish its TLS handshake, and
+    /// then to send its first HTTP/2 bytes.
+    #[arg(long, default_value = "3s", value_parser = flags::duration)]
+    pub handshake_timeout: Duration,
+    /// Connections served at once; a quarter as many more may be in their
+    /// handshake. Both are fitted inside the file-descriptor limit.
+    #[arg(long, default_value_t = 1024)]
+    pub max_connections: usize,
+    /// Requests in progress at once, over all connections (peer streams
+    /// included); more wait their turn.
+    #[arg(long, default_value_t = 1024)]
+    pub max_inflight_requests: usize,
     /// How reads are served: index (linearizable), or the unsafe local or
     /// lease.
     #[arg(long, value_enum, default_value_t = ReadConsistency::Index)]
@@ -242,6 +255,9 @@ impl ServeArgs {
             ("tick-interval", self.tick_interval.as_millis() as u64),
             ("request-timeout", self.request_timeout.as_millis() as u64),
             ("read-index-retry", self.read_index_retry.as_millis() as u64),
+            ("handshake-timeout", self.handshake_timeout.as_millis() as u64),
+            ("max-connections", self.max_connections as u64),
+            ("max-inflight-requests", self.max_inflight_requests as u64),
         ] {
             if v == 0 {
                 return Err(ConfigError::NotPositive { flag });

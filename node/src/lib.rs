@@ -7,22 +7,32 @@
 //! - [`storage`]: RocksDB column families behind raft-rs's `Storage` trait;
 //! - [`state_machine`]: what an applied command does to the key-value data;
 //! - [`raft_loop`]: the single thread that owns Raft and handles `Ready`;
+//! - [`admission`]: what a sane peer can send, checked before Raft sees it;
 //! - [`transport`]: outbound peer streams and chunked snapshots;
 //! - [`server`]: the gRPC services (peers and clients);
+//! - [`listener`]: the accept loop, its handshake deadline and its caps;
+//! - [`deadline`]: the server-side deadline on every client call;
+//! - [`tls`] and [`revocation`]: mutual TLS and the revoked certificates;
+//! - [`throttle`]: log lines at a bounded rate;
 //! - [`node`]: wires one node together and shuts it down;
 //! - [`client`]: the client library with leader redirects;
 //! - [`bench`]: the closed-loop benchmark;
 //! - [`cli`] and [`logging`]: the command line and log set-up.
 
+pub mod admission;
 pub mod bench;
 pub mod cli;
 pub mod config;
+pub mod deadline;
+pub mod listener;
 pub mod logging;
 pub mod node;
 pub mod raft_loop;
+pub mod revocation;
 pub mod server;
 pub mod state_machine;
 pub mod storage;
+pub mod throttle;
 pub mod tls;
 pub mod transport;
 

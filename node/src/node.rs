@@ -3,18 +3,27 @@
 //! and shuts them down in order.
 
 use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::pin::Pin;
+use std::sync::Arc;
+use std::time::Duration;
 
 use anyhow::Context as _;
 use faultline_proto::kv_server::KvServer;
 use faultline_proto::raft_transport_server::RaftTransportServer;
 use raft::prelude::*;
-use tokio_stream::wrappers::TcpListenerStream;
+use tower::limit::GlobalConcurrencyLimitLayer;
 use tracing::{info, warn};
 
+use crate::admission::SANE_LIMIT;
 use crate::config::{Identity, ReadConsistency, ServeArgs};
+use crate::deadline::KvDeadlineLayer;
+use crate::listener::{self, Limits};
 use crate::raft_loop::{self, Event, LoopConfig, RaftLoop};
+use crate::revocation::Revoked;
 use crate::server::{KvService, RaftService, MAX_GRPC_MESSAGE};
 use crate::storage::Storage;
+use crate::throttle::Throttle;
 use crate::tls::NodeTls;
 use crate::transport::Transport;
 
@@ -22,6 +31,13 @@ use crate::transport::Transport;
 const MAX_SIZE_PER_MSG: u64 = 1 << 20;
 /// Append messages in flight per follower.
 const MAX_INFLIGHT_MSGS: usize = 256;
+
+/// How often the server pings an idle connection, and how long it waits
+/// for the answer before closing it.
+const KEEPALIVE_INTERVAL: Duration = Duration::from_secs(10);
+const KEEPALIVE_TIMEOUT: Duration = Duration::from_secs(5);
+/// Concurrent calls on one connection.
+const MAX_STREAMS_PER_CONNECTION: usize = 256;
 
 /// Runs a node until `shutdown` resolves.
 pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
@@ -63,6 +79,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         );
     }
     let hs = storage.hard_state().clone();
+    refuse_poisoned_state(&args.data_dir, &hs, storage.last())?;
     info!(
         id = %args.id,
         peers = %args.peers,
@@ -115,13 +132,23 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         })
         .context("spawning the raft loop thread")?;
 
+    let revoked = Arc::new(match &args.tls_dir {
+        Some(dir) => Revoked::load(dir).context("--tls-dir")?,
+        None => Revoked::default(),
+    });
+    if !revoked.is_empty() {
+        info!(revoked = revoked.len(), "revoked certificates are refused");
+    }
     let addrs = peer_list.iter().cloned().collect();
     let raft_svc = RaftService {
         id: args.id.get(),
         peers: peer_list.iter().cloned().collect(),
         events: events.clone(),
         max_snapshot_size: args.max_snapshot_size,
+        snapshot_bytes: Arc::default(),
         authenticate: tls.is_some(),
+        revoked: revoked.clone(),
+        refused: Throttle::per_second(),
     };
     let kv_svc = KvService {
         events: events.clone(),
@@ -132,31 +159,70 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         max_value_size: args.max_value_size,
         unsafe_settings,
     };
-    let listener = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
-    info!(%listen, "serving raft peers and clients");
+    let max_request = kv_svc.max_request_size();
+    let nofile = listener::raise_fd_limit().context("raising the file-descriptor limit")?;
+    let limits = Limits {
+        handshake_timeout: args.handshake_timeout,
+        max_connections: args.max_connections,
+        max_pending: (args.max_connections / 4).max(1),
+    }
+    .within(nofile);
+    let tcp = tokio::net::TcpListener::bind(listen).await.with_context(|| format!("binding {listen}"))?;
+    info!(%listen, nofile, max_connections = limits.max_connections, max_pending = limits.max_pending, "serving raft peers and clients");
+    if let Some(dir) = args.tls_dir.clone() {
+        tokio::spawn(reload_on_sighup(dir, revoked.clone()));
+    }
     // Peers hold long-lived streams that never end on their own, so a
     // graceful stop waits for in-flight requests only up to a grace period.
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
-    let mut builder = tonic::transport::Server::builder();
-    if let Some(t) = &tls {
-        builder = builder.tls_config(t.server()).context("--tls-dir: the node's certificate or key")?;
-    }
-    let server = builder
+    let router = tonic::transport::Server::builder()
         .tcp_nodelay(true)
+        // Idle connections answer pings or are closed.
+        .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
+        .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))
+        .concurrency_limit_per_connection(MAX_STREAMS_PER_CONNECTION)
+        .layer(
+            tower::ServiceBuilder::new()
+                .layer(KvDeadlineLayer { deadline: args.request_timeout * 2 })
+                .layer(GlobalConcurrencyLimitLayer::new(args.max_inflight_requests)),
+        )
         .add_service(
             RaftTransportServer::new(raft_svc)
                 .max_decoding_message_size(MAX_GRPC_MESSAGE)
                 .max_encoding_message_size(MAX_GRPC_MESSAGE),
         )
         .add_service(
-            KvServer::new(kv_svc)
-                .max_decoding_message_size(MAX_GRPC_MESSAGE)
-                .max_encoding_message_size(MAX_GRPC_MESSAGE),
-        )
-        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async move {
-            shutdown.await;
-            let _ = stopping.send(());
-        });
+            KvServer::new(kv_svc).max_decoding_message_size(max_request).max_encoding_message_size(MAX_GRPC_MESSAGE),
+        );
+    let signal = async move {
+        shutdown.await;
+        let _ = stopping.send(());
+    };
+    let server: Pin<Box<dyn Future<Output = Result<(), tonic::transport::Error>> + Send>> = match &tls {
+        Some(t) => {
+            let config = t.server().context("--tls-dir: the node's certificate or key")?;
+            let acceptor = tokio_rustls::TlsAcceptor::from(Arc::new(config));
+            let revoked = revoked.clone();
+            let incoming = listener::incoming(tcp, limits, move |tcp| {
+                let (acceptor, revoked) = (acceptor.clone(), revoked.clone());
+                async move {
+                    let stream = acceptor.accept(tcp).await?;
+                    if revoked.revokes(stream.get_ref().1.peer_certificates()) {
+                        return Err(std::io::Error::new(
+                            std::io::ErrorKind::PermissionDenied,
+                            "the certificate presented is revoked (revoked.txt)",
+                        ));
+                    }
+                    Ok(stream)
+                }
+            });
+            Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+        }
+        None => {
+            let incoming = listener::incoming(tcp, limits, |tcp| async move { Ok(tcp) });
+            Box::pin(router.serve_with_incoming_shutdown(incoming, signal))
+        }
+    };
     let grace = args.request_timeout;
     let mut failed = None;
     let served = tokio::select! {
@@ -173,7 +239,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
             // (its sender is then dropped unsent).
             failed = Some(match ended {
                 Ok(Ok(())) => "the Raft loop stopped unasked".to_string(),
-                Ok(Err(e)) => format!("storage failure in the Raft loop: {e}"),
+                Ok(Err(e)) => e.to_string(),
                 Err(_) => "the Raft loop panicked".to_string(),
             });
             Ok(())
@@ -188,4 +254,41 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     served.context("grpc server")?;
     info!("stopped");
     Ok(())
+}
+
+/// Stops start-up on saved Raft state that no sane cluster reaches: such a
+/// term (persisted from a hostile message before admission refused them)
+/// would wrap inside raft-rs and crash the node again and again.
+fn refuse_poisoned_state(data_dir: &Path, hs: &HardState, last_index: u64) -> anyhow::Result<()> {
+    for (what, value) in [("term", hs.term), ("commit", hs.commit), ("last log index", last_index)] {
+        anyhow::ensure!(
+            value < SANE_LIMIT,
+            "data dir {} holds a saved {what} of {value}, past any value a sane cluster reaches \
+             (limit {SANE_LIMIT}): the state was poisoned, likely by a hostile peer message. \
+             This node will not start on it; move the data dir aside so that the node rejoins \
+             empty and catches up from its peers, and revoke the peer key that sent it",
+            data_dir.display()
+        );
+    }
+    Ok(())
+}
+
+/// Reads the revoked list again on every SIGHUP; a bad file is logged and
+/// the list in force kept.
+async fn reload_on_sighup(dir: PathBuf, revoked: Arc<Revoked>) {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut hup = match signal(SignalKind::hangup()) {
+        Ok(h) => h,
+        Err(e) => {
+            warn!("cannot watch SIGHUP, so the revoked list is read at start only: {e}");
+            return;
+        }
+    };
+    while hup.recv().await.is_some() {
+        match revoked.reload() {
+            // A warning: a change of who is trusted belongs in any log.
+            Ok(n) => warn!(revoked = n, dir = %dir.display(), "SIGHUP: revoked certificates read again"),
+            Err(e) => warn!("SIGHUP: the revoked list was not changed: {e}"),
+        }
+    }
 }

@@ -15,12 +15,14 @@ use faultline_proto::command::Op;
 use faultline_proto::Command;
 use prost::Message as _;
 use raft::prelude::*;
-use raft::{StateRole, Storage as _};
+use raft::{GetEntriesContext, StateRole, Storage as _};
 use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
+use crate::admission;
 use crate::state_machine::{self, Outcome, Overlay};
 use crate::storage::Storage;
+use crate::throttle::Throttle;
 use crate::transport::Transport;
 
 /// Why a write could not be answered with its result.
@@ -46,6 +48,15 @@ pub enum ReadError {
     Unavailable(String),
     #[error("storage: {0}")]
     Storage(String),
+}
+
+/// Why the loop stopped on its own.
+#[derive(Debug, thiserror::Error)]
+pub enum LoopError {
+    #[error("storage failure in the Raft loop: {0}")]
+    Storage(#[from] crate::storage::StoreError),
+    #[error(transparent)]
+    Diverged(admission::Divergence),
 }
 
 /// A snapshot of the node's Raft state, for the Status RPC.
@@ -137,6 +148,10 @@ pub struct RaftLoop {
     reads_ready: Vec<(u64, Vec<ReadWaiter>)>,
     role: StateRole,
     leader: u64,
+    /// Peer messages refused by [`admission`], for a throttled log.
+    refused: Throttle,
+    /// Set when a leader's entry proved this node's log diverged.
+    diverged: Option<admission::Divergence>,
 }
 
 impl RaftLoop {
@@ -158,14 +173,17 @@ impl RaftLoop {
             reads_ready: Vec::new(),
             role: StateRole::Follower,
             leader: 0,
+            refused: Throttle::per_second(),
+            diverged: None,
         }
     }
 
     /// Runs until [`Event::Shutdown`] or until every sender is gone; or
     /// until a storage write fails, which it returns. A failed disk write
     /// leaves this node's state unknown, so the only safe move is to stop
-    /// (as etcd and TiKV do); the caller ends the process.
-    pub fn run(mut self) -> Result<(), crate::storage::StoreError> {
+    /// (as etcd and TiKV do); the caller ends the process. Likewise for a
+    /// log proven to have diverged from the leader's (fail-stop).
+    pub fn run(mut self) -> Result<(), LoopError> {
         let mut next_tick = Instant::now() + self.cfg.tick_interval;
         loop {
             let wait = next_tick.saturating_duration_since(Instant::now());
@@ -179,13 +197,11 @@ impl RaftLoop {
                     while n < MAX_EVENTS_PER_ROUND {
                         match self.inbox.try_recv() {
                             Ok(Event::Shutdown) => {
-                                self.shutdown();
-                                return Ok(());
+                                return self.shutdown();
                             }
                             Ok(ev) => {
                                 if !self.handle(ev) {
-                                    self.shutdown();
-                                    return Ok(());
+                                    return self.shutdown();
                                 }
                             }
                             Err(_) => break,
@@ -208,26 +224,27 @@ impl RaftLoop {
             if let Err(e) = self.on_ready() {
                 error!("storage failure in the Raft loop, stopping the node: {e}");
                 self.fail_pending("node stopping after a storage failure");
-                return Err(e);
+                return Err(e.into());
             }
         }
-        self.shutdown();
-        Ok(())
+        self.shutdown()
     }
 
-    fn shutdown(&mut self) {
+    /// Fails what is pending; a proven divergence is the loop's error.
+    fn shutdown(&mut self) -> Result<(), LoopError> {
+        if let Some(d) = self.diverged.take() {
+            self.fail_pending("node stopping: its log diverged from the leader's");
+            return Err(LoopError::Diverged(d));
+        }
         self.fail_pending("node shutting down");
         info!("raft loop stopped");
+        Ok(())
     }
 
     /// Handles one event. Returns false when the loop must stop.
     fn handle(&mut self, ev: Event) -> bool {
         match ev {
-            Event::Raft(m) => {
-                if let Err(e) = self.raw.step(*m) {
-                    warn!("dropping peer message: {e}");
-                }
-            }
+            Event::Raft(m) => return self.step(*m),
             Event::Propose { mut cmd, reply } => self.propose(&mut cmd, reply),
             Event::Read { key, reply } => {
                 if self.cfg.local_reads {
@@ -248,6 +265,42 @@ impl RaftLoop {
                 self.raw.report_snapshot(to, status);
             }
             Event::Shutdown => return false,
+        }
+        true
+    }
+
+    /// Feeds one peer message to Raft, after [`admission`]'s checks. A
+    /// proven divergence stops the loop (returns false) with the proof kept
+    /// for [`run`](Self::run) to return.
+    fn step(&mut self, m: Message) -> bool {
+        let view = admission::View {
+            id: self.raw.raft.id,
+            term: self.raw.raft.term,
+            leader_id: self.raw.raft.leader_id,
+            is_leader: self.is_leader(),
+            last_index: self.raw.raft.raft_log.last_index(),
+        };
+        if let Err(refusal) = admission::check(&m, &view) {
+            if self.refused.admit() {
+                warn!(from = m.from, kind = ?m.get_msg_type(), suppressed = self.refused.take_suppressed(), "refusing a peer message: {refusal}");
+            }
+            return true;
+        }
+        let log = &self.raw.raft.raft_log;
+        let (first, last) = (log.first_index(), log.last_index());
+        let held = |i: u64| {
+            if i < first || i > last {
+                return None;
+            }
+            log.entries(i, 0, GetEntriesContext::empty(false)).ok()?.into_iter().next()
+        };
+        if let Some(d) = admission::divergence(&m, held) {
+            error!("{d}");
+            self.diverged = Some(d);
+            return false;
+        }
+        if let Err(e) = self.raw.step(m) {
+            warn!("dropping peer message: {e}");
         }
         true
     }

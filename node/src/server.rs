@@ -7,7 +7,9 @@
 //! in `raftkv.proto`.
 
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
+use std::sync::Arc;
 use std::time::Duration;
 
 use faultline_proto::command::Op;
@@ -22,7 +24,9 @@ use tonic::{Request, Response, Status, Streaming};
 use tracing::warn;
 
 use crate::raft_loop::{Event, ProposeError, ReadError, StatusInfo};
+use crate::revocation::{self, Fingerprint, Revoked};
 use crate::state_machine::Outcome;
+use crate::throttle::Throttle;
 
 pub use faultline_proto::{LEADER_ADDR_KEY, LEADER_ID_KEY, MAX_GRPC_MESSAGE};
 
@@ -31,29 +35,58 @@ pub struct RaftService {
     pub id: u64,
     pub peers: BTreeMap<u64, String>,
     pub events: Sender<Event>,
-    /// Most bytes of snapshot data one stream may carry.
+    /// Snapshot bytes all incoming streams together may hold in memory.
     pub max_snapshot_size: u64,
+    /// Snapshot bytes held now, over every stream.
+    pub snapshot_bytes: Arc<AtomicU64>,
     /// Mutual TLS is on: a stream is taken only from a connection whose
     /// certificate names a peer, and carries only that peer's messages.
     pub authenticate: bool,
+    /// Certificates refused even though the CA signed them.
+    pub revoked: Arc<Revoked>,
+    /// Streams refused for their certificate, for a throttled log.
+    pub refused: Throttle,
+}
+
+/// The peer a stream speaks for, and its certificate's fingerprint.
+#[derive(Clone, Copy)]
+struct PeerStream {
+    id: u64,
+    fingerprint: Fingerprint,
 }
 
 impl RaftService {
     /// The peer a stream comes from, by its connection's certificate; `None`
     /// without TLS, where only the messages' own `from` says.
-    fn sender<T>(&self, request: &Request<T>) -> Result<Option<u64>, Status> {
+    fn sender<T>(&self, request: &Request<T>) -> Result<Option<PeerStream>, Status> {
         if !self.authenticate {
             return Ok(None);
         }
         let chain = request.peer_certs();
+        let chain = chain.as_deref().map(Vec::as_slice);
         let peers = self.peers.keys().filter(|id| **id != self.id).map(|id| NodeId(*id));
-        match crate::tls::peer_of(chain.as_deref().map(Vec::as_slice), peers) {
-            Some(id) => Ok(Some(id.get())),
-            None => {
-                let remote = request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
-                warn!(%remote, "refusing raft traffic from a connection without a peer's certificate");
+        let remote = || request.remote_addr().map(|a| a.to_string()).unwrap_or_else(|| "unknown".into());
+        match (crate::tls::peer_of(chain, peers), chain.and_then(|c| c.first())) {
+            (Some(id), Some(leaf)) => {
+                let fingerprint = revocation::fingerprint(leaf);
+                if self.revoked.contains(&fingerprint) {
+                    self.refuse(&remote(), "refusing raft traffic over a revoked certificate", Some(id.get()));
+                    return Err(Status::permission_denied("this peer certificate is revoked"));
+                }
+                Ok(Some(PeerStream { id: id.get(), fingerprint }))
+            }
+            _ => {
+                self.refuse(&remote(), "refusing raft traffic from a connection without a peer's certificate", None);
                 Err(Status::unauthenticated("raft traffic needs a peer's certificate"))
             }
+        }
+    }
+
+    /// Logs a refused stream, at a bounded rate: anyone who reaches the
+    /// port can cause one.
+    fn refuse(&self, remote: &str, what: &str, peer: Option<u64>) {
+        if self.refused.admit() {
+            warn!(%remote, ?peer, suppressed = self.refused.take_suppressed(), "{what}");
         }
     }
 
@@ -90,7 +123,12 @@ impl RaftTransport for RaftService {
         let sender = self.sender(&request)?;
         let mut stream = request.into_inner();
         while let Some(msg) = stream.message().await? {
-            if let Some(m) = self.admit(&msg.message, sender) {
+            // A revocation (SIGHUP) also cuts a stream opened before it.
+            if sender.is_some_and(|s| self.revoked.contains(&s.fingerprint)) {
+                warn!(peer = sender.map(|s| s.id), "cutting a raft stream: its certificate was revoked");
+                return Err(Status::permission_denied("this peer certificate is revoked"));
+            }
+            if let Some(m) = self.admit(&msg.message, sender.map(|s| s.id)) {
                 if self.events.send(Event::Raft(Box::new(m))).is_err() {
                     return Err(Status::unavailable("node shutting down"));
                 }
@@ -100,10 +138,13 @@ impl RaftTransport for RaftService {
     }
 
     async fn snapshot(&self, request: Request<Streaming<SnapshotChunk>>) -> Result<Response<SnapshotAck>, Status> {
-        let sender = self.sender(&request)?;
+        let sender = self.sender(&request)?.map(|s| s.id);
         let mut stream = request.into_inner();
         let mut head: Option<Message> = None;
         let mut data = Vec::new();
+        // What this stream holds of the shared budget, given back when the
+        // stream ends, however it ends.
+        let mut held = Held { total: &self.snapshot_bytes, bytes: 0 };
         while let Some(chunk) = stream.message().await? {
             if head.is_none() {
                 head = Some(
@@ -111,10 +152,13 @@ impl RaftTransport for RaftService {
                         .ok_or_else(|| Status::invalid_argument("bad snapshot header"))?,
                 );
             }
-            if (data.len() + chunk.data.len()) as u64 > self.max_snapshot_size {
-                warn!(limit = self.max_snapshot_size, "refusing a snapshot past --max-snapshot-size");
+            if !held.take(chunk.data.len() as u64, self.max_snapshot_size) {
+                warn!(
+                    limit = self.max_snapshot_size,
+                    "refusing a snapshot: the snapshots in flight would pass --max-snapshot-size"
+                );
                 return Err(Status::resource_exhausted(format!(
-                    "snapshot larger than --max-snapshot-size ({} bytes)",
+                    "snapshots in flight would pass --max-snapshot-size ({} bytes, over all streams)",
                     self.max_snapshot_size
                 )));
             }
@@ -127,6 +171,31 @@ impl RaftTransport for RaftService {
             }
         }
         Err(Status::invalid_argument("snapshot stream ended before its last chunk"))
+    }
+}
+
+/// One stream's share of the snapshot budget.
+struct Held<'a> {
+    total: &'a AtomicU64,
+    bytes: u64,
+}
+
+impl Held<'_> {
+    /// Takes `n` more bytes if the total stays within `limit`.
+    fn take(&mut self, n: u64, limit: u64) -> bool {
+        let before = self.total.fetch_add(n, Ordering::AcqRel);
+        if before.saturating_add(n) > limit {
+            self.total.fetch_sub(n, Ordering::AcqRel);
+            return false;
+        }
+        self.bytes += n;
+        true
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        self.total.fetch_sub(self.bytes, Ordering::AcqRel);
     }
 }
 
@@ -144,6 +213,13 @@ pub struct KvService {
 }
 
 impl KvService {
+    /// The largest request a client may send: a cas with a key and two
+    /// values at their limits, plus framing. Anything larger is refused
+    /// as soon as its length is read.
+    pub fn max_request_size(&self) -> usize {
+        self.max_key_size + 2 * self.max_value_size + 1024
+    }
+
     fn check_key(&self, key: &[u8]) -> Result<(), Status> {
         if key.is_empty() {
             return Err(Status::invalid_argument("key is empty"));
@@ -187,7 +263,7 @@ impl KvService {
 
     async fn propose(&self, op: Op) -> Result<Outcome, Status> {
         let (reply, rx) = oneshot::channel();
-        let cmd = Command { request_id: 0, op: Some(op) };
+        let cmd = Command { request_id: 0, op: Some(op), max_value_size: self.max_value_size as u64 };
         self.events.send(Event::Propose { cmd, reply }).map_err(|_| {
             let mut s = Status::unavailable("node shutting down; nothing was proposed");
             s.metadata_mut().insert(NOT_PROPOSED_KEY, tonic::metadata::MetadataValue::from_static("1"));
@@ -215,11 +291,11 @@ impl KvService {
     }
 }
 
-fn written(outcome: Outcome) -> Response<WriteResponse> {
-    let index = match outcome {
-        Outcome::Written { index } | Outcome::Cas { index, .. } => index,
-    };
-    Response::new(WriteResponse { index })
+fn written(outcome: Outcome) -> Reply<WriteResponse> {
+    match outcome {
+        Outcome::Written { index } | Outcome::Cas { index, .. } => Ok(Response::new(WriteResponse { index })),
+        Outcome::Refused { reason, .. } => Err(Status::invalid_argument(reason)),
+    }
 }
 
 type Reply<T> = Result<Response<T>, Status>;
@@ -251,20 +327,20 @@ impl Kv for KvService {
         let req = request.into_inner();
         self.check_key(&req.key)?;
         self.check_value("value", &req.value)?;
-        self.propose(Op::Put(req)).await.map(written)
+        self.propose(Op::Put(req)).await.and_then(written)
     }
 
     async fn delete(&self, request: Request<DeleteRequest>) -> Reply<WriteResponse> {
         let req = request.into_inner();
         self.check_key(&req.key)?;
-        self.propose(Op::Delete(req)).await.map(written)
+        self.propose(Op::Delete(req)).await.and_then(written)
     }
 
     async fn append(&self, request: Request<AppendRequest>) -> Reply<WriteResponse> {
         let req = request.into_inner();
         self.check_key(&req.key)?;
         self.check_value("appended value", &req.value)?;
-        self.propose(Op::Append(req)).await.map(written)
+        self.propose(Op::Append(req)).await.and_then(written)
     }
 
     async fn cas(&self, request: Request<CasRequest>) -> Reply<CasResponse> {
@@ -282,6 +358,7 @@ impl Kv for KvService {
             Outcome::Written { index } => {
                 Err(Status::internal(format!("cas at index {index} applied as a plain write")))
             }
+            Outcome::Refused { reason, .. } => Err(Status::invalid_argument(reason)),
         }
     }
 

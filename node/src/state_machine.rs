@@ -46,6 +46,9 @@ pub enum Outcome {
     /// A compare-and-set was decided at this log index. On a mismatch,
     /// `current` is the value found (`None`: the key was absent).
     Cas { succeeded: bool, current: Option<Vec<u8>>, index: u64 },
+    /// The command was applied at this log index as a refusal: it changed
+    /// nothing, on every replica alike.
+    Refused { reason: String, index: u64 },
 }
 
 /// Applies one command at log `index`.
@@ -62,6 +65,17 @@ pub fn apply(storage: &Storage, overlay: &mut Overlay, cmd: &Command, index: u64
         }
         Some(Op::Append(a)) => {
             let mut value = overlay.get(storage, &a.key)?.unwrap_or_default();
+            let limit = cmd.max_value_size as usize;
+            if limit > 0 && value.len() + a.value.len() > limit {
+                return Ok(Outcome::Refused {
+                    reason: format!(
+                        "the append would make the value {} bytes, over the limit of {limit} bytes \
+                         (--max-value-size); nothing was appended",
+                        value.len() + a.value.len()
+                    ),
+                    index,
+                });
+            }
             value.extend_from_slice(&a.value);
             overlay.set(&a.key, Some(value));
             Ok(written)

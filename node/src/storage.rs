@@ -534,6 +534,7 @@ mod tests {
         let mut overlay = Overlay::default();
         let cmd = faultline_proto::Command {
             request_id: 7,
+            max_value_size: 0,
             op: Some(faultline_proto::command::Op::Put(faultline_proto::PutRequest {
                 key: "k".into(),
                 value: "v".into(),
@@ -571,6 +572,7 @@ mod tests {
         for (i, k) in ["a", "b", "c"].iter().enumerate() {
             let cmd = faultline_proto::Command {
                 request_id: i as u64,
+                max_value_size: 0,
                 op: Some(faultline_proto::command::Op::Put(faultline_proto::PutRequest {
                     key: k.to_string().into(),
                     value: format!("v{i}").into(),
@@ -590,6 +592,7 @@ mod tests {
         let mut overlay = Overlay::default();
         let stale = faultline_proto::Command {
             request_id: 9,
+            max_value_size: 0,
             op: Some(faultline_proto::command::Op::Put(faultline_proto::PutRequest {
                 key: "stale".into(),
                 value: "x".into(),

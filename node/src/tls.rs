@@ -10,11 +10,14 @@
 //! without that node's key.
 
 use std::path::Path;
+use std::sync::Arc;
 
 use raftkv_client::tls::{peer_name, read_pem, ClientTls, TlsError, CA_FILE, CERT_FILE, KEY_FILE};
 use raftkv_client::NodeId;
-use rustls_pki_types::{CertificateDer, ServerName};
-use tonic::transport::{Certificate, Identity, ServerTlsConfig};
+use rustls::server::WebPkiClientVerifier;
+use rustls::{RootCertStore, ServerConfig};
+use rustls_pki_types::pem::PemObject as _;
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 
 /// A node's TLS folder, read and checked at start-up.
 #[derive(Clone, Debug)]
@@ -35,12 +38,29 @@ impl NodeTls {
     }
 
     /// The server side: this node's certificate, and client certificates
-    /// asked for, checked against the CA when given, never required.
-    pub fn server(&self) -> ServerTlsConfig {
-        ServerTlsConfig::new()
-            .identity(Identity::from_pem(&self.cert, &self.key))
-            .client_ca_root(Certificate::from_pem(&self.ca))
-            .client_auth_optional(true)
+    /// asked for, checked against the CA when given, never required. The
+    /// handshake itself runs in [`crate::listener`], under its deadline.
+    pub fn server(&self) -> Result<ServerConfig, rustls::Error> {
+        let bad_pem = |what: &str, e: rustls_pki_types::pem::Error| rustls::Error::General(format!("{what}: {e}"));
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        let mut roots = RootCertStore::empty();
+        for ca in CertificateDer::pem_slice_iter(&self.ca) {
+            roots.add(ca.map_err(|e| bad_pem("ca.pem", e))?)?;
+        }
+        let verifier = WebPkiClientVerifier::builder_with_provider(Arc::new(roots), provider.clone())
+            .allow_unauthenticated()
+            .build()
+            .map_err(|e| rustls::Error::General(format!("ca.pem: {e}")))?;
+        let chain = CertificateDer::pem_slice_iter(&self.cert)
+            .collect::<Result<Vec<_>, _>>()
+            .map_err(|e| bad_pem("node.pem", e))?;
+        let key = PrivateKeyDer::from_pem_slice(&self.key).map_err(|e| bad_pem("node.key", e))?;
+        let mut config = ServerConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()?
+            .with_client_cert_verifier(verifier)
+            .with_single_cert(chain, key)?;
+        config.alpn_protocols = vec![b"h2".to_vec()];
+        Ok(config)
     }
 
     /// The dialling side, for this node's own connections to its peers: it
@@ -66,7 +86,6 @@ mod tests {
     use super::*;
 
     fn der(pem: &str) -> CertificateDer<'static> {
-        use rustls_pki_types::pem::PemObject as _;
         CertificateDer::from_pem_slice(pem.as_bytes()).unwrap()
     }
 

@@ -379,7 +379,7 @@ async fn a_snapshot_past_the_size_limit_is_refused_and_the_node_serves_on() {
     let mut peer = c.raft_peer(victim, Some(&as_leader)).await.unwrap();
     let err = peer.snapshot(tokio_stream::iter(chunks)).await.unwrap_err();
     assert_eq!(err.code(), tonic::Code::ResourceExhausted, "{err}");
-    assert!(err.message().contains("--max-snapshot-size (1000 bytes)"), "{err}");
+    assert!(err.message().contains("--max-snapshot-size (1000 bytes, over all streams)"), "{err}");
     let mut client = c.client();
     client.put(b"after", b"1").await.unwrap();
     assert_eq!(client.get(b"after").await.unwrap(), Some(b"1".to_vec()));

@@ -34,7 +34,10 @@ fn service() -> RaftService {
         peers: BTreeMap::from([(1, "a:1".into()), (2, "b:2".into()), (3, "c:3".into())]),
         events,
         max_snapshot_size: 1 << 20,
+        snapshot_bytes: Default::default(),
         authenticate: true,
+        revoked: Default::default(),
+        refused: raftkv::throttle::Throttle::per_second(),
     }
 }
 

@@ -55,7 +55,7 @@ fn single_node_campaigns_commits_and_applies() {
     }
 
     let (reply, rx) = oneshot::channel();
-    let cmd = Command { request_id: 0, op: Some(Op::Put(PutRequest { key: "k".into(), value: "v".into() })) };
+    let cmd = Command { op: Some(Op::Put(PutRequest { key: "k".into(), value: "v".into() })), ..Default::default() };
     events.send(Event::Propose { cmd, reply }).unwrap();
     let outcome = rx.blocking_recv().unwrap().expect("proposal applied");
     let Outcome::Written { index } = outcome else { panic!("unexpected outcome {outcome:?}") };

@@ -1,0 +1,220 @@
+//! What a sane peer can send: the checks a peer message passes, against
+//! this node's own Raft state, before raft-rs sees it.
+//!
+//! `server.rs` already drops what no genuine peer sent (undecodable bytes,
+//! a `from` that its certificate does not speak for). These checks are for
+//! what a genuine peer key can still send, whether the peer is faulty or
+//! its key has leaked:
+//! - a number no sane peer reaches (a term, an index or a commit near
+//!   `u64::MAX`): raft-rs persists such a term and then wraps it, so one
+//!   message would brick the cluster for good;
+//! - a term far past this node's own: with pre-vote on, terms grow by one
+//!   an election, so a jump of a million is never an election;
+//! - a second leader of one term: Raft elects at most one leader a term, so
+//!   a leader's message from anyone but the leader this node knows for its
+//!   term is a forgery;
+//! - an acknowledgement, to a leader, of entries past its own log: the
+//!   follower holds entries this leader never sent.
+//!
+//! [`divergence`] is the other half: a leader's entry that contradicts
+//! what this node already holds at the same index and term proves that
+//! two different entries were accepted for one slot. Raft's log matching
+//! cannot repair that, so the node must stop rather than serve on.
+//!
+//! What this cannot catch: an entry forged under the leader's own key for
+//! an index the leader has already filled and had acknowledged. Raft
+//! compares only terms, so telling those apart would need a hash chain
+//! over the log, which raftkv does not keep. A leaked peer key is revoked
+//! (see [`crate::revocation`]), not survived.
+
+use raft::eraftpb::{Entry, Message, MessageType};
+
+/// Values at or past this cannot come from a sane peer: a term or index
+/// that high would take longer than the age of the universe to reach, and
+/// it leaves raft-rs room to add without overflowing.
+pub const SANE_LIMIT: u64 = 1 << 62;
+/// The largest term jump a sane peer can cause: a million elections.
+pub const MAX_TERM_JUMP: u64 = 1 << 20;
+
+/// The part of this node's Raft state the checks need.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct View {
+    pub id: u64,
+    pub term: u64,
+    /// The leader this node knows for `term`; 0 when none.
+    pub leader_id: u64,
+    pub is_leader: bool,
+    /// The last index of this node's log.
+    pub last_index: u64,
+}
+
+/// Why a peer message was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("{field} {value} is past any value a sane peer reaches (limit {SANE_LIMIT})")]
+    NearOverflow { field: &'static str, value: u64 },
+    #[error("term {theirs} is more than {MAX_TERM_JUMP} past this node's term {ours}")]
+    TermJump { theirs: u64, ours: u64 },
+    #[error("node {from} acts as leader of term {term}, whose leader is node {leader}")]
+    SecondLeader { from: u64, term: u64, leader: u64 },
+    #[error("node {from} acknowledges index {index}, past this leader's last index {last}")]
+    AckBeyondLog { from: u64, index: u64, last: u64 },
+}
+
+/// Checks one peer message against this node's state.
+pub fn check(m: &Message, view: &View) -> Result<(), Refusal> {
+    let mut fields: Vec<(&'static str, u64)> = vec![
+        ("term", m.term),
+        ("log_term", m.log_term),
+        ("index", m.index),
+        ("commit", m.commit),
+        ("commit_term", m.commit_term),
+        ("reject_hint", m.reject_hint),
+    ];
+    for e in &m.entries {
+        fields.push(("entry index", e.index));
+        fields.push(("entry term", e.term));
+    }
+    if let Some(meta) = m.snapshot.as_ref().and_then(|s| s.metadata.as_ref()) {
+        fields.push(("snapshot index", meta.index));
+        fields.push(("snapshot term", meta.term));
+    }
+    if let Some((field, value)) = fields.into_iter().find(|(_, v)| *v >= SANE_LIMIT) {
+        return Err(Refusal::NearOverflow { field, value });
+    }
+    if m.term > view.term.saturating_add(MAX_TERM_JUMP) {
+        return Err(Refusal::TermJump { theirs: m.term, ours: view.term });
+    }
+    let from_a_leader =
+        matches!(m.get_msg_type(), MessageType::MsgAppend | MessageType::MsgHeartbeat | MessageType::MsgSnapshot);
+    if from_a_leader && m.term == view.term {
+        let leader = if view.is_leader { view.id } else { view.leader_id };
+        if leader != 0 && leader != m.from {
+            return Err(Refusal::SecondLeader { from: m.from, term: m.term, leader });
+        }
+    }
+    // A follower acknowledges only what this leader sent it. An ack past
+    // the leader's log means the follower holds entries someone else put
+    // there; taken, it would stop the leader from ever sending its own
+    // entries for those indexes, and the divergence would stay hidden.
+    let acks = m.get_msg_type() == MessageType::MsgAppendResponse && !m.reject;
+    if acks && view.is_leader && m.term == view.term && m.index > view.last_index {
+        return Err(Refusal::AckBeyondLog { from: m.from, index: m.index, last: view.last_index });
+    }
+    Ok(())
+}
+
+/// Proof that this node's log and a leader's disagree on an entry both
+/// hold at the same index and term.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "diverged from the leader's log: node {leader} sent an entry at index {index} (term {term}) \
+     that differs from the one this node holds at the same index and term; two entries were \
+     accepted for one slot, so this node's state cannot be trusted (a leaked peer key, or a \
+     bug). It stops; wipe its data dir so that it rejoins from a snapshot, and revoke the key \
+     if one leaked"
+)]
+pub struct Divergence {
+    pub leader: u64,
+    pub index: u64,
+    pub term: u64,
+}
+
+/// Compares an append's entries with the ones this node holds: `held`
+/// gives this node's entry at an index, if it has one.
+pub fn divergence(m: &Message, mut held: impl FnMut(u64) -> Option<Entry>) -> Option<Divergence> {
+    if m.get_msg_type() != MessageType::MsgAppend {
+        return None;
+    }
+    m.entries.iter().find_map(|e| {
+        let mine = held(e.index)?;
+        (mine.term == e.term && (mine.data != e.data || mine.entry_type != e.entry_type)).then_some(Divergence {
+            leader: m.from,
+            index: e.index,
+            term: e.term,
+        })
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn view() -> View {
+        View { id: 1, term: 5, leader_id: 2, is_leader: false, last_index: 10 }
+    }
+
+    fn msg(t: MessageType, from: u64, term: u64) -> Message {
+        Message { msg_type: t as i32, from, to: 1, term, ..Default::default() }
+    }
+
+    #[test]
+    fn ordinary_traffic_passes() {
+        assert_eq!(check(&msg(MessageType::MsgAppend, 2, 5), &view()), Ok(()));
+        assert_eq!(check(&msg(MessageType::MsgHeartbeat, 3, 6), &view()), Ok(()));
+        assert_eq!(check(&msg(MessageType::MsgRequestVote, 3, 5), &view()), Ok(()));
+        assert_eq!(check(&msg(MessageType::MsgAppendResponse, 3, 5 + MAX_TERM_JUMP), &view()), Ok(()));
+        // No leader known yet for the term: the first one to speak is taken.
+        let leaderless = View { leader_id: 0, ..view() };
+        assert_eq!(check(&msg(MessageType::MsgAppend, 3, 5), &leaderless), Ok(()));
+    }
+
+    #[test]
+    fn a_number_near_overflow_is_refused_naming_its_field() {
+        let m = msg(MessageType::MsgHeartbeat, 2, u64::MAX);
+        assert_eq!(check(&m, &view()), Err(Refusal::NearOverflow { field: "term", value: u64::MAX }));
+        let mut m = msg(MessageType::MsgAppend, 2, 5);
+        m.commit = SANE_LIMIT;
+        assert_eq!(check(&m, &view()), Err(Refusal::NearOverflow { field: "commit", value: SANE_LIMIT }));
+        let mut m = msg(MessageType::MsgAppend, 2, 5);
+        m.entries = vec![Entry { index: 9, term: u64::MAX - 1, ..Default::default() }];
+        assert!(matches!(check(&m, &view()), Err(Refusal::NearOverflow { field: "entry term", .. })));
+    }
+
+    #[test]
+    fn a_term_far_past_ours_is_refused() {
+        let m = msg(MessageType::MsgRequestVote, 3, 6 + MAX_TERM_JUMP);
+        assert_eq!(check(&m, &view()), Err(Refusal::TermJump { theirs: 6 + MAX_TERM_JUMP, ours: 5 }));
+    }
+
+    #[test]
+    fn a_second_leader_of_a_term_is_refused() {
+        let m = msg(MessageType::MsgAppend, 3, 5);
+        assert_eq!(check(&m, &view()), Err(Refusal::SecondLeader { from: 3, term: 5, leader: 2 }));
+        // This node leads the term itself.
+        let leading = View { is_leader: true, leader_id: 1, ..view() };
+        let m = msg(MessageType::MsgHeartbeat, 2, 5);
+        assert_eq!(check(&m, &leading), Err(Refusal::SecondLeader { from: 2, term: 5, leader: 1 }));
+    }
+
+    #[test]
+    fn a_leader_refuses_an_ack_past_its_own_log() {
+        let leading = View { is_leader: true, leader_id: 1, ..view() };
+        let mut ack = msg(MessageType::MsgAppendResponse, 3, 5);
+        ack.index = 10;
+        assert_eq!(check(&ack, &leading), Ok(()));
+        ack.index = 11;
+        assert_eq!(check(&ack, &leading), Err(Refusal::AckBeyondLog { from: 3, index: 11, last: 10 }));
+        // A rejection's hint may name a longer log: that is legal.
+        ack.reject = true;
+        ack.reject_hint = 40;
+        assert_eq!(check(&ack, &leading), Ok(()));
+    }
+
+    #[test]
+    fn an_entry_that_differs_at_the_same_index_and_term_is_a_divergence() {
+        let held = |i: u64| (i <= 10).then(|| Entry { index: i, term: 5, data: vec![i as u8], ..Default::default() });
+        let mut m = msg(MessageType::MsgAppend, 2, 5);
+        m.entries = vec![
+            Entry { index: 10, term: 5, data: vec![10], ..Default::default() },
+            Entry { index: 11, term: 5, data: vec![0], ..Default::default() },
+        ];
+        assert_eq!(divergence(&m, held), None);
+        m.entries[0].data = vec![99];
+        assert_eq!(divergence(&m, held), Some(Divergence { leader: 2, index: 10, term: 5 }));
+        // A different term at the same index is an ordinary conflict, which
+        // Raft resolves by truncation.
+        m.entries[0].term = 6;
+        assert_eq!(divergence(&m, held), None);
+    }
+}
