@@ -336,6 +336,9 @@ mod tests {
             assert_eq!(err.line, 2, "{err}");
             assert!(err.to_string().contains("nested more than 100 levels"), "{err}");
         }
+        // A whole MiB of them, the largest input the goal names.
+        assert!(parse(&"[{(".repeat(1 << 18)).is_err());
+        assert!(crate::history::parse_jsonl(&"[".repeat(1 << 20)).is_err());
         // Brackets inside strings and comments do not count.
         let quoted =
             format!("{{:process 0 :type :invoke :f :write :value \"{}\"}} ; {}", "[".repeat(500), "(".repeat(500));

@@ -344,13 +344,8 @@ async fn a_panic_in_the_raft_loop_ends_the_process() {
     let mut peer = c.raft_peer(victim, None).await.unwrap();
     let sent = tokio_stream::iter(vec![RaftMessage { message: forged.into() }]);
     let _ = peer.send(sent).await;
-    let status = wait_for("the node to exit", || {
-        let exited = c.procs[victim].as_mut().and_then(|p| p.try_wait().unwrap());
-        async move { exited }
-    })
-    .await;
+    let status = c.wait_exit(victim).await;
     assert_eq!(status.code(), Some(2), "node {} exited with {status}", victim + 1);
-    c.procs[victim] = None;
 }
 
 /// A peer's snapshot stream is refused once its data passes

@@ -120,12 +120,7 @@ async fn a_forged_entry_under_the_leaders_key_is_caught_as_divergence_and_the_no
     .await;
     // The leader's own next entry lands on the same index and term.
     c.client().put(b"genuine", b"1").await.unwrap();
-    let status = wait_for("the victim to stop", || {
-        let exited = c.procs[victim].as_mut().and_then(|p| p.try_wait().unwrap());
-        async move { exited }
-    })
-    .await;
-    c.procs[victim] = None;
+    let status = c.wait_exit(victim).await;
     assert_eq!(status.code(), Some(2), "{status}");
     let log = c.log(victim);
     assert!(log.contains("diverged from the leader's log"), "{log}");
@@ -171,12 +166,7 @@ async fn a_poisoned_saved_term_stops_start_up_naming_the_value() {
         storage.persist(None, &[], Some(&hs), true).unwrap();
     }
     c.start_node(2);
-    let status = wait_for("the poisoned node to exit", || {
-        let exited = c.procs[2].as_mut().and_then(|p| p.try_wait().unwrap());
-        async move { exited }
-    })
-    .await;
-    c.procs[2] = None;
+    let status = c.wait_exit(2).await;
     assert_eq!(status.code(), Some(2));
     let log = c.log(2);
     assert!(
@@ -276,12 +266,7 @@ async fn a_malformed_revoked_list_stops_start_up_naming_its_line() {
     c.stop(0);
     std::fs::write(c.tls_dir(0).join("revoked.txt"), "# fine\nnot-hex\n").unwrap();
     c.start_node(0);
-    let status = wait_for("the node to refuse to start", || {
-        let exited = c.procs[0].as_mut().and_then(|p| p.try_wait().unwrap());
-        async move { exited }
-    })
-    .await;
-    c.procs[0] = None;
+    let status = c.wait_exit(0).await;
     assert_eq!(status.code(), Some(2));
     assert!(c.log(0).contains("revoked.txt:2"), "{}", c.log(0));
 }

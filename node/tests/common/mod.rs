@@ -136,6 +136,18 @@ impl Cluster {
         }
     }
 
+    /// Waits for node `i`'s process to end on its own; returns how it
+    /// ended, and forgets the process.
+    pub async fn wait_exit(&mut self, i: usize) -> std::process::ExitStatus {
+        let status = wait_for(&format!("node {} to exit", i + 1), || {
+            let exited = self.procs[i].as_mut().and_then(|p| p.try_wait().unwrap());
+            async move { exited }
+        })
+        .await;
+        self.procs[i] = None;
+        status
+    }
+
     /// SIGTERM and wait for a clean exit.
     pub fn stop(&mut self, i: usize) {
         if let Some(mut p) = self.procs[i].take() {
