@@ -209,7 +209,7 @@ pub fn exit_code(results: &[CaseResult]) -> u8 {
 }
 
 /// This process's peak resident set, from getrusage.
-fn peak_rss_bytes() -> u64 {
+pub fn peak_rss_bytes() -> u64 {
     // SAFETY: getrusage only writes into the struct we hand it.
     let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
     let rc = unsafe { libc::getrusage(libc::RUSAGE_SELF, &mut usage) };

@@ -18,7 +18,9 @@
 //! - [`gen`]: a simulated linearizable store that writes histories;
 //! - [`brute`]: an all-orders checker that cross-checks the search;
 //! - [`bench`]: the contention benchmark (`checker bench`);
-//! - [`corpus`]: the public histories with known verdicts (`checker corpus`).
+//! - [`corpus`]: the public histories with known verdicts (`checker corpus`);
+//! - [`txn`]: transactions, checked as Elle does (list-append, Adya's
+//!   anomalies, consistency models).
 
 pub mod bench;
 pub mod bitset;
@@ -35,4 +37,5 @@ pub mod memo;
 pub mod model;
 pub mod register;
 pub mod results;
+pub mod txn;
 pub mod wgl;

@@ -1,0 +1,304 @@
+//! Transactions, checked as Elle checks them: list-append histories, the
+//! version order of each key inferred from its reads, a dependency graph
+//! between transactions, and the anomalies Adya named (G0, G1a, G1b, G1c,
+//! G-single, G2-item, and their real-time variants), each explained in
+//! words, judged against the consistency model the system claims.
+//!
+//! A transaction is one history event pair with `f: "txn"`, whose value
+//! is a list of micro-ops (see `docs/history-format.md`):
+//! `["append", key, element]` and `["r", key, list]`. The invocation holds
+//! the reads as `null`; the completion fills them in.
+//!
+//! Layout:
+//! - here: micro-ops, transactions, and their pairing from events;
+//! - [`append`]: what list-append reads tell: version orders, the
+//!   anomalies that need no cycle, and the edges of the graph;
+//! - [`graph`]: the dependency graph, its strongly connected components,
+//!   and the shortest cycle of each class inside them;
+//! - [`anomaly`]: anomaly classes, consistency models, explanations, and
+//!   the verdict ([`check`]);
+//! - [`brute`]: every serial order of a small history, the oracle the
+//!   property tests hold the checker to;
+//! - [`gen`]: a simulated store that writes list-append histories, with an
+//!   anomaly of a chosen class planted when asked.
+
+pub mod anomaly;
+pub mod append;
+pub mod brute;
+pub mod gen;
+pub mod graph;
+
+use std::sync::Arc;
+
+use crate::history::{Event, EventType, HistoryError, Process, Value};
+
+pub use anomaly::{check, Class, Model, TxnResults};
+
+/// A transaction's number: its position in invocation order.
+pub type TxnId = usize;
+
+/// One micro-op of a transaction.
+#[derive(Clone, Debug, PartialEq, Eq, Hash)]
+pub enum Mop {
+    /// Appends `elem` to the list at `key`.
+    Append { key: Value, elem: Value },
+    /// Reads the list at `key`; `None` when unknown (an invocation, or a
+    /// transaction whose outcome is unknown). An absent key reads `[]`.
+    Read { key: Value, list: Option<Arc<[Value]>> },
+}
+
+impl Mop {
+    pub fn key(&self) -> &Value {
+        match self {
+            Mop::Append { key, .. } | Mop::Read { key, .. } => key,
+        }
+    }
+}
+
+/// How a transaction ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Status {
+    /// Committed, once, between invocation and completion.
+    Ok,
+    /// Unknown: committed at some point after its invocation, or never.
+    Info,
+    /// Certainly did not commit.
+    Fail,
+}
+
+/// One transaction, as invoked and completed.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Txn {
+    pub process: u64,
+    pub status: Status,
+    pub ops: Vec<Mop>,
+    /// Event index of the invocation, by which explanations name it.
+    pub index: u64,
+    /// Position of the invocation and the completion among all events (the
+    /// completion is `usize::MAX` when there is none): real-time order.
+    pub invoked: usize,
+    pub completed: usize,
+    /// The invocation's line in the history file.
+    pub line: usize,
+}
+
+impl Txn {
+    /// The elements this transaction appends to `key`, in order.
+    pub fn appends_to<'a>(&'a self, key: &'a Value) -> impl Iterator<Item = &'a Value> + 'a {
+        self.ops.iter().filter_map(move |m| match m {
+            Mop::Append { key: k, elem } if k == key => Some(elem),
+            _ => None,
+        })
+    }
+}
+
+/// The transactions of a history, in invocation order.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct TxnHistory {
+    pub txns: Vec<Txn>,
+}
+
+/// Reads a transaction's micro-ops from an event's value.
+fn mops(value: &Value, line: usize, completion: bool) -> Result<Vec<Mop>, HistoryError> {
+    let Value::List(items) = value else {
+        return Err(HistoryError::new(
+            line,
+            "value",
+            format!("a txn's value must be a list of micro-ops, not {value}"),
+        ));
+    };
+    items
+        .iter()
+        .map(|m| {
+            let bad = |why: String| HistoryError::new(line, "value", format!("micro-op {m}: {why}"));
+            let Value::List(parts) = m else {
+                return Err(bad("expected [f, key, value]".into()));
+            };
+            let [f, key, v] = &parts[..] else {
+                return Err(bad(format!("expected 3 elements, found {}", parts.len())));
+            };
+            let f = match f {
+                Value::Str(s) => &**s,
+                other => return Err(bad(format!("{other} is not a micro-op name"))),
+            };
+            match f {
+                "append" => match v {
+                    Value::Int(_) | Value::Str(_) => Ok(Mop::Append { key: key.clone(), elem: v.clone() }),
+                    other => Err(bad(format!("an appended element must be an integer or a string, not {other}"))),
+                },
+                "r" => match v {
+                    Value::Nil => Ok(Mop::Read { key: key.clone(), list: None }),
+                    Value::List(l) if completion => Ok(Mop::Read { key: key.clone(), list: Some(l.clone()) }),
+                    Value::List(_) => Err(bad("an invocation's read must be null".into())),
+                    other => Err(bad(format!("a list-append read returns a list or null, not {other}"))),
+                },
+                "w" => Err(bad("w (rw-register) micro-ops are not checked yet; use append and r".into())),
+                other => Err(bad(format!("unknown micro-op {other:?} (known: append, r)"))),
+            }
+        })
+        .collect()
+}
+
+/// Whether a completion's micro-ops are its invocation's, reads filled in.
+fn matches(invoked: &[Mop], completed: &[Mop]) -> bool {
+    invoked.len() == completed.len()
+        && invoked.iter().zip(completed).all(|(i, c)| match (i, c) {
+            (Mop::Append { .. }, Mop::Append { .. }) => i == c,
+            (Mop::Read { key: a, .. }, Mop::Read { key: b, .. }) => a == b,
+            _ => false,
+        })
+}
+
+/// Pairs the events of a transaction history (`lines[i]` is event `i`'s
+/// line) into transactions. Nemesis events are skipped; any client event
+/// other than a txn, a completion that does not match its invocation, and
+/// every rule of the single-key format (one outstanding op per process,
+/// indices that increase) are refused naming the line.
+pub fn pair_txns(events: &[Event], lines: &[usize]) -> Result<TxnHistory, HistoryError> {
+    struct Open {
+        txn: usize,
+    }
+    let mut txns: Vec<Txn> = Vec::new();
+    let mut open: std::collections::HashMap<u64, Open> = std::collections::HashMap::new();
+    let mut last_index: Option<(u64, usize)> = None;
+    for (pos, (e, &line)) in events.iter().zip(lines).enumerate() {
+        if let Some((prev, prev_line)) = last_index.filter(|(prev, _)| e.index <= *prev) {
+            return Err(HistoryError::new(
+                line,
+                "index",
+                format!("index {} does not increase: line {prev_line} has index {prev}", e.index),
+            ));
+        }
+        last_index = Some((e.index, line));
+        let Process::Client(p) = e.process else { continue };
+        if e.f != "txn" {
+            return Err(HistoryError::new(line, "f", format!("{:?} in a transaction history; expected \"txn\"", e.f)));
+        }
+        match e.kind {
+            EventType::Invoke => {
+                if let Some(o) = open.get(&p) {
+                    return Err(HistoryError::new(
+                        line,
+                        "process",
+                        format!("process {p} invokes while its txn from line {} is still open", txns[o.txn].line),
+                    ));
+                }
+                open.insert(p, Open { txn: txns.len() });
+                txns.push(Txn {
+                    process: p,
+                    status: Status::Info,
+                    ops: mops(&e.value, line, false)?,
+                    index: e.index,
+                    invoked: pos,
+                    completed: usize::MAX,
+                    line,
+                });
+            }
+            kind => {
+                let Some(o) = open.remove(&p) else {
+                    return Err(HistoryError::new(
+                        line,
+                        "process",
+                        format!("process {p} completes a txn it never invoked"),
+                    ));
+                };
+                let t = &mut txns[o.txn];
+                match kind {
+                    EventType::Ok => {
+                        let done = mops(&e.value, line, true)?;
+                        if !matches(&t.ops, &done) {
+                            return Err(HistoryError::new(
+                                line,
+                                "value",
+                                format!("the completion's micro-ops do not match the invocation's on line {}", t.line),
+                            ));
+                        }
+                        if let Some(m) = done.iter().find(|m| matches!(m, Mop::Read { list: None, .. })) {
+                            return Err(HistoryError::new(
+                                line,
+                                "value",
+                                format!("an ok txn's read of {} is null", m.key()),
+                            ));
+                        }
+                        t.ops = done;
+                        t.status = Status::Ok;
+                        t.completed = pos;
+                    }
+                    EventType::Fail => {
+                        t.status = Status::Fail;
+                        t.completed = pos;
+                    }
+                    // Unknown: the reads stay unknown, and the completion
+                    // says nothing about when it took effect.
+                    _ => t.status = Status::Info,
+                }
+            }
+        }
+    }
+    Ok(TxnHistory { txns })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::history::parse_jsonl;
+
+    fn pair(text: &str) -> Result<TxnHistory, HistoryError> {
+        let (events, lines) = parse_jsonl(text).unwrap();
+        pair_txns(&events, &lines)
+    }
+
+    #[test]
+    fn invocations_and_completions_pair_into_transactions() {
+        let h = pair(concat!(
+            r#"{"index":0,"process":0,"type":"invoke","f":"txn","value":[["append",1,3],["r",2,null]]}"#,
+            "\n",
+            r#"{"index":1,"process":1,"type":"invoke","f":"txn","value":[["r",1,null]]}"#,
+            "\n",
+            r#"{"index":2,"process":0,"type":"ok","f":"txn","value":[["append",1,3],["r",2,[4]]]}"#,
+            "\n",
+            r#"{"index":3,"process":"nemesis","type":"info","f":"kill","value":null}"#,
+            "\n",
+            r#"{"index":4,"process":1,"type":"info","f":"txn","value":[["r",1,null]]}"#,
+            "\n",
+        ))
+        .unwrap();
+        assert_eq!(h.txns.len(), 2);
+        assert_eq!(h.txns[0].status, Status::Ok);
+        assert_eq!((h.txns[0].invoked, h.txns[0].completed), (0, 2));
+        assert_eq!(h.txns[0].ops[1], Mop::Read { key: Value::Int(2), list: Some(vec![Value::Int(4)].into()) });
+        assert_eq!(h.txns[1].status, Status::Info);
+        assert_eq!(h.txns[1].completed, usize::MAX);
+    }
+
+    #[test]
+    fn bad_transactions_are_refused_naming_the_line() {
+        let cases = [
+            (
+                r#"{"process":0,"type":"invoke","f":"txn","value":[["frob",1,3]]}"#,
+                "line 1",
+                "unknown micro-op \"frob\"",
+            ),
+            (r#"{"process":0,"type":"invoke","f":"txn","value":[["append",1]]}"#, "line 1", "expected 3 elements"),
+            (r#"{"process":0,"type":"invoke","f":"txn","value":7}"#, "line 1", "list of micro-ops"),
+            (r#"{"process":0,"type":"invoke","f":"read","value":null}"#, "line 1", "expected \"txn\""),
+            (
+                "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",1,null]]}\n\
+                 {\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",1,5]]}",
+                "line 2",
+                "a list-append read returns a list or null, not 5",
+            ),
+            (
+                "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",1,null]]}\n\
+                 {\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",2,[]]]}",
+                "line 2",
+                "do not match the invocation's on line 1",
+            ),
+        ];
+        for (text, line, what) in cases {
+            let err = pair(text).unwrap_err().to_string();
+            assert!(err.contains(line) && err.contains(what), "{text}: {err}");
+        }
+    }
+}
