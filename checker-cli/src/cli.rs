@@ -629,7 +629,7 @@ fn check_txns(path: &std::path::Path, model: TxnModel, format: Option<Format>, o
     for a in results.anomalies.iter().filter(|a| model.prohibits(a.class)) {
         // One example of each class.
         if shown.insert(a.class) {
-            println!("  {}", clip_line(&a.explanation, &whole));
+            println!("  {}: {}", a.class.name(), clip_line(&a.explanation, &whole));
         }
     }
     if let Some(o) = out {

@@ -69,7 +69,6 @@ fn a_cycle_is_explained_edge_by_edge() {
     assert_eq!(kinds.len(), 2, "{a:#?}");
     assert!(kinds.contains(&"rw") && kinds.contains(&"wr"), "{kinds:?}");
     let text = &a.explanation;
-    assert!(text.starts_with("G-single: "), "{text}");
     assert!(text.contains("read key \"planted-1\" = [], which misses 1, appended by T0 (process 900001)"), "{text}");
     assert!(
         text.contains("read key \"planted-2\" = [1], which ends with 1, appended by T0 (process 900001)"),

@@ -259,8 +259,7 @@ fn explain_cycle(h: &TxnHistory, a: &Analysis, class: Class, steps: &[Step]) -> 
     let mut order: Vec<String> = steps.iter().map(|(t, _)| format!("T{}", h.txns[*t].index)).collect();
     order.push(order[0].clone());
     let explanation = format!(
-        "{}: {}. So {}: a cycle, and no order of these transactions explains what they saw.",
-        class.name(),
+        "{}. So {}: a cycle, and no order of these transactions explains what they saw.",
         out.iter().map(|s| s.why.clone()).collect::<Vec<_>>().join("; "),
         order.join(" < ")
     );
