@@ -101,3 +101,53 @@ fn a_system_described_by_commands_without_an_adapter_is_refused() {
     );
     assert!(!dir.path().join("run").exists(), "a refused run left a folder");
 }
+
+/// `checker txn`: exit 0 for a valid history, 1 for an invalid one with
+/// the anomaly explained, 3 for bad input naming the line.
+#[test]
+fn transaction_histories_are_judged_by_model_and_bad_ones_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let checker = || std::process::Command::new(env!("CARGO_BIN_EXE_checker"));
+    let valid = dir.path().join("valid.jsonl");
+    let out = checker().args(["txn-gen", "--txns", "500", "--seed", "4"]).output().unwrap();
+    assert!(out.status.success());
+    std::fs::write(&valid, &out.stdout).unwrap();
+    let run = checker().arg("txn").arg(&valid).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(0), "{text}");
+    assert!(text.contains("VALID under strict-serializable: 500 transactions, no anomaly"), "{text}");
+
+    // Write skew: two transactions each read the key the other appends to.
+    let skew = dir.path().join("skew.jsonl");
+    let lines = [
+        r#"{"process":0,"type":"invoke","f":"txn","value":[["r",1,null],["append",2,1]]}"#,
+        r#"{"process":1,"type":"invoke","f":"txn","value":[["r",2,null],["append",1,1]]}"#,
+        r#"{"process":0,"type":"ok","f":"txn","value":[["r",1,[]],["append",2,1]]}"#,
+        r#"{"process":1,"type":"ok","f":"txn","value":[["r",2,[]],["append",1,1]]}"#,
+        r#"{"process":2,"type":"invoke","f":"txn","value":[["r",1,null],["r",2,null]]}"#,
+        r#"{"process":2,"type":"ok","f":"txn","value":[["r",1,[1]],["r",2,[1]]]}"#,
+    ];
+    std::fs::write(&skew, lines.join("\n")).unwrap();
+    let si = checker().arg("txn").arg(&skew).args(["--model", "snapshot-isolation"]).output().unwrap();
+    assert_eq!(si.status.code(), Some(0), "{}", String::from_utf8_lossy(&si.stdout));
+    let results = dir.path().join("results.json");
+    let ser =
+        checker().arg("txn").arg(&skew).args(["--model", "serializable", "--out"]).arg(&results).output().unwrap();
+    let text = String::from_utf8_lossy(&ser.stdout);
+    assert_eq!(ser.status.code(), Some(1), "{text}");
+    assert!(
+        text.contains("INVALID under serializable: G2-item")
+            && text.contains("  G2-item: T0 (process 0) read key 1 = []"),
+        "{text}"
+    );
+    let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
+    assert_eq!(json["valid"], false);
+    assert_eq!(json["anomalies"][0]["cycle"].as_array().unwrap().len(), 2, "{json}");
+
+    let bad = dir.path().join("bad.jsonl");
+    std::fs::write(&bad, "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"incr\",1,1]]}\n").unwrap();
+    let run = checker().arg("txn").arg(&bad).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout);
+    assert_eq!(run.status.code(), Some(3), "{text}");
+    assert!(text.contains("line 1") && text.contains("unknown micro-op \"incr\""), "{text}");
+}
