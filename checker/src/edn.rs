@@ -238,8 +238,12 @@ pub fn parse(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
 
 /// Moves `[k v]` tuples into `key` and `value` when every client op has one.
 fn split_independent(events: &mut [Event]) {
+    // A transaction's value is a list of micro-ops, never a [k v] tuple,
+    // even when it holds two of them.
     let tuple = |e: &Event| match &e.value {
-        Value::List(l) if l.len() == 2 => e.f != "cas" || matches!(&l[1], Value::List(c) if c.len() == 2),
+        Value::List(l) if l.len() == 2 && e.f != "txn" => {
+            e.f != "cas" || matches!(&l[1], Value::List(c) if c.len() == 2)
+        }
         _ => false,
     };
     let clients = || events.iter().filter(|e| e.process != Process::Nemesis);
