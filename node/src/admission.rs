@@ -14,7 +14,14 @@
 //!   a leader's message from anyone but the leader this node knows for its
 //!   term is a forgery;
 //! - an acknowledgement, to a leader, of entries past its own log: the
-//!   follower holds entries this leader never sent.
+//!   follower holds entries this leader never sent;
+//! - an append whose entries do not number on from the index it follows,
+//!   or whose terms fall or pass its own (raft-rs slices out of bounds on
+//!   a gap), and a snapshot whose data does not decode (storing it would
+//!   fail and stop the node).
+//!
+//! And one it corrects rather than refuses: a heartbeat's commit past this
+//! node's log ([`clamp_commit`]).
 //!
 //! [`divergence`] is the other half: a leader's entry that contradicts
 //! what this node already holds at the same index and term proves that
@@ -59,6 +66,10 @@ pub enum Refusal {
     SecondLeader { from: u64, term: u64, leader: u64 },
     #[error("node {from} acknowledges index {index}, past this leader's last index {last}")]
     AckBeyondLog { from: u64, index: u64, last: u64 },
+    #[error("malformed append: {0}")]
+    MalformedAppend(String),
+    #[error("snapshot data that does not decode: {0}")]
+    BadSnapshot(String),
 }
 
 /// Checks one peer message against this node's state.
@@ -93,6 +104,15 @@ pub fn check(m: &Message, view: &View) -> Result<(), Refusal> {
             return Err(Refusal::SecondLeader { from: m.from, term: m.term, leader });
         }
     }
+    if m.get_msg_type() == MessageType::MsgAppend {
+        well_formed(m)?;
+    }
+    if m.get_msg_type() == MessageType::MsgSnapshot {
+        let data = m.snapshot.as_ref().map_or(&[][..], |s| &s.data[..]);
+        prost::Message::decode(data)
+            .map(|_: faultline_proto::SnapshotData| ())
+            .map_err(|e| Refusal::BadSnapshot(e.to_string()))?;
+    }
     // A follower acknowledges only what this leader sent it. An ack past
     // the leader's log means the follower holds entries someone else put
     // there; taken, it would stop the leader from ever sending its own
@@ -102,6 +122,43 @@ pub fn check(m: &Message, view: &View) -> Result<(), Refusal> {
         return Err(Refusal::AckBeyondLog { from: m.from, index: m.index, last: view.last_index });
     }
     Ok(())
+}
+
+/// What every append from a sane leader is: entries numbered on from the
+/// index it follows, their terms never falling and never past the
+/// message's own term (raft-rs slices out of bounds on a gap).
+fn well_formed(m: &Message) -> Result<(), Refusal> {
+    let bad = |why: String| Err(Refusal::MalformedAppend(why));
+    if m.log_term > m.term {
+        return bad(format!("it follows an entry of term {}, past its own term {}", m.log_term, m.term));
+    }
+    let mut term = m.log_term;
+    for (i, e) in m.entries.iter().enumerate() {
+        let expected = m.index + 1 + i as u64;
+        if e.index != expected {
+            return bad(format!("entry {i} has index {}, where {expected} follows index {}", e.index, m.index));
+        }
+        if e.term < term || e.term > m.term {
+            return bad(format!("entry {} has term {}, outside [{term}, {}]", e.index, e.term, m.term));
+        }
+        term = e.term;
+    }
+    Ok(())
+}
+
+/// Lowers a heartbeat's commit to this node's last index, returning the
+/// commit it carried when it was past it. raft-rs stops the process on a
+/// commit past the log, and a genuine leader can send one: it remembers
+/// what this node acknowledged, and a power failure may have taken that
+/// from the node since. A lower commit is always safe to take (it only
+/// says less), and the leader's next append repairs the log.
+pub fn clamp_commit(m: &mut Message, view: &View) -> Option<u64> {
+    if m.get_msg_type() != MessageType::MsgHeartbeat || m.commit <= view.last_index {
+        return None;
+    }
+    let carried = m.commit;
+    m.commit = view.last_index;
+    Some(carried)
 }
 
 /// Proof that this node's log and a leader's disagree on an entry both
@@ -199,6 +256,44 @@ mod tests {
         ack.reject = true;
         ack.reject_hint = 40;
         assert_eq!(check(&ack, &leading), Ok(()));
+    }
+
+    #[test]
+    fn an_append_with_a_gap_or_a_term_out_of_order_is_refused() {
+        let mut m = msg(MessageType::MsgAppend, 2, 5);
+        m.index = 10;
+        m.log_term = 4;
+        let e = |index: u64, term: u64| Entry { index, term, ..Default::default() };
+        m.entries = vec![e(11, 4), e(12, 5)];
+        assert_eq!(check(&m, &view()), Ok(()));
+        m.entries = vec![e(15, 5)];
+        assert!(matches!(check(&m, &view()), Err(Refusal::MalformedAppend(w)) if w.contains("has index 15, where 11")));
+        m.entries = vec![e(11, 5), e(12, 4)];
+        assert!(matches!(check(&m, &view()), Err(Refusal::MalformedAppend(_))));
+        m.entries = vec![e(11, 6)];
+        assert!(matches!(check(&m, &view()), Err(Refusal::MalformedAppend(_))));
+    }
+
+    #[test]
+    fn a_snapshot_whose_data_does_not_decode_is_refused() {
+        let mut m = msg(MessageType::MsgSnapshot, 2, 5);
+        m.snapshot = Some(raft::eraftpb::Snapshot { data: vec![0xff; 7], ..Default::default() });
+        assert!(matches!(check(&m, &view()), Err(Refusal::BadSnapshot(_))));
+        m.snapshot = Some(raft::eraftpb::Snapshot::default());
+        assert_eq!(check(&m, &view()), Ok(()));
+    }
+
+    #[test]
+    fn a_heartbeats_commit_past_the_log_is_lowered_to_it() {
+        let mut hb = msg(MessageType::MsgHeartbeat, 2, 5);
+        hb.commit = 10;
+        assert_eq!(clamp_commit(&mut hb, &view()), None);
+        hb.commit = 1_000_000_000;
+        assert_eq!(clamp_commit(&mut hb, &view()), Some(1_000_000_000));
+        assert_eq!(hb.commit, 10);
+        let mut append = msg(MessageType::MsgAppend, 2, 5);
+        append.commit = 99;
+        assert_eq!(clamp_commit(&mut append, &view()), None, "raft-rs bounds an append's commit itself");
     }
 
     #[test]

@@ -153,6 +153,11 @@ pub struct ServeArgs {
     /// included); more wait their turn.
     #[arg(long, default_value_t = 1024)]
     pub max_inflight_requests: usize,
+    /// For the test of the panic hook only: a task panics this long after
+    /// start. No peer message can make the node panic any more, so the
+    /// test asks for one.
+    #[arg(long, hide = true, value_parser = flags::duration)]
+    pub panic_after: Option<Duration>,
     /// How reads are served: index (linearizable), or the unsafe local or
     /// lease.
     #[arg(long, value_enum, default_value_t = ReadConsistency::Index)]

@@ -172,6 +172,12 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     if let Some(dir) = args.tls_dir.clone() {
         tokio::spawn(reload_on_sighup(dir, revoked.clone()));
     }
+    if let Some(after) = args.panic_after {
+        tokio::spawn(async move {
+            tokio::time::sleep(after).await;
+            panic!("--panic-after {after:?}: the panic the test of the panic hook asked for");
+        });
+    }
     // Peers hold long-lived streams that never end on their own, so a
     // graceful stop waits for in-flight requests only up to a grace period.
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();

@@ -148,8 +148,10 @@ pub struct RaftLoop {
     reads_ready: Vec<(u64, Vec<ReadWaiter>)>,
     role: StateRole,
     leader: u64,
-    /// Peer messages refused by [`admission`], for a throttled log.
+    /// Peer messages refused by [`admission`], and heartbeats whose commit
+    /// it lowered, for throttled logs.
     refused: Throttle,
+    clamped: Throttle,
     /// Set when a leader's entry proved this node's log diverged.
     diverged: Option<admission::Divergence>,
 }
@@ -174,6 +176,7 @@ impl RaftLoop {
             role: StateRole::Follower,
             leader: 0,
             refused: Throttle::per_second(),
+            clamped: Throttle::per_second(),
             diverged: None,
         }
     }
@@ -272,7 +275,7 @@ impl RaftLoop {
     /// Feeds one peer message to Raft, after [`admission`]'s checks. A
     /// proven divergence stops the loop (returns false) with the proof kept
     /// for [`run`](Self::run) to return.
-    fn step(&mut self, m: Message) -> bool {
+    fn step(&mut self, mut m: Message) -> bool {
         let view = admission::View {
             id: self.raw.raft.id,
             term: self.raw.raft.term,
@@ -285,6 +288,17 @@ impl RaftLoop {
                 warn!(from = m.from, kind = ?m.get_msg_type(), suppressed = self.refused.take_suppressed(), "refusing a peer message: {refusal}");
             }
             return true;
+        }
+        if let Some(carried) = admission::clamp_commit(&mut m, &view) {
+            if self.clamped.admit() {
+                warn!(
+                    from = m.from,
+                    carried,
+                    last_index = view.last_index,
+                    suppressed = self.clamped.take_suppressed(),
+                    "a heartbeat's commit is past this node's log; taking it as the last index"
+                );
+            }
         }
         let log = &self.raw.raft.raft_log;
         let (first, last) = (log.first_index(), log.last_index());

@@ -60,12 +60,69 @@ async fn a_term_no_sane_peer_reaches_is_refused_and_the_cluster_serves_on() {
         ..Default::default()
     };
     send_as(&c, sender, victim, vec![encode(heartbeat(u64::MAX)), encode(vote)]).await;
+    // From the leader's own key, a heartbeat whose commit is far past the
+    // victim's log (raft-rs stops the process on one): taken as the log's end.
+    let past_the_log = Message {
+        msg_type: MessageType::MsgHeartbeat as i32,
+        from: leader as u64 + 1,
+        to: victim as u64 + 1,
+        term,
+        commit: 1_000_000_000,
+        ..Default::default()
+    };
+    // And an append with a gap in its entries (raft-rs slices out of bounds
+    // on one), and a snapshot whose data does not decode (storing it would
+    // fail and stop the node).
+    let gap = Message {
+        msg_type: MessageType::MsgAppend as i32,
+        from: leader as u64 + 1,
+        to: victim as u64 + 1,
+        term,
+        index: 0,
+        entries: vec![Entry { index: 5, term, ..Default::default() }],
+        ..Default::default()
+    };
+    let garbage_snapshot = Message {
+        msg_type: MessageType::MsgSnapshot as i32,
+        from: leader as u64 + 1,
+        to: victim as u64 + 1,
+        term,
+        snapshot: Some(raft::prelude::Snapshot {
+            data: vec![0xff; 64],
+            metadata: Some(raft::prelude::SnapshotMetadata { index: 1_000, term, ..Default::default() }),
+        }),
+        ..Default::default()
+    };
+    send_as(&c, leader, victim, vec![encode(past_the_log)]).await;
     let log = wait_for("the refusal in the victim's log", || {
         let log = c.log(victim);
         async move { log.contains("refusing a peer message").then_some(log) }
     })
     .await;
     assert!(log.contains("term 18446744073709551615 is past any value a sane peer reaches"), "{log}");
+    let log = wait_for("the clamped commit in the victim's log", || {
+        let log = c.log(victim);
+        async move { log.contains("commit is past this node's log").then_some(log) }
+    })
+    .await;
+    assert!(log.contains("carried=1000000000"), "{log}");
+    // Refusals are logged once a second, so each is sent until it shows.
+    for (msg, seen) in
+        [(encode(gap), "malformed append"), (encode(garbage_snapshot), "snapshot data that does not decode")]
+    {
+        wait_for(seen, || {
+            let log = c.log(victim);
+            let (c, msg) = (&c, msg.clone());
+            async move {
+                if log.contains(seen) {
+                    return Some(());
+                }
+                send_as(c, leader, victim, vec![msg]).await;
+                None
+            }
+        })
+        .await;
+    }
     let mut client = c.client();
     client.put(b"after-term", b"1").await.unwrap();
     assert_eq!(client.get(b"after-term").await.unwrap(), Some(b"1".to_vec()));
