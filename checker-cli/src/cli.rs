@@ -83,6 +83,10 @@ pub enum Command {
         /// Where to write the results as JSON.
         #[arg(long)]
         out: Option<PathBuf>,
+        /// Where to write an HTML page of the verdict, each anomaly
+        /// explained and each cycle drawn.
+        #[arg(long)]
+        report: Option<PathBuf>,
     },
     /// Generate a list-append transaction history from a simulated store
     /// (JSON Lines on stdout).
@@ -415,7 +419,7 @@ pub fn run(cli: Cli) -> u8 {
             let only = bench::Filter { model, max_ops, search_only };
             bench(seed, time_limit, only, out, case)
         }
-        Command::Txn { path, model, format, out } => check_txns(&path, model, format, out),
+        Command::Txn { path, model, format, out, report } => check_txns(&path, model, format, out, report),
         Command::TxnGen { opts } => write_events(&txn::gen::generate(&opts)),
         Command::TxnBench { opts } => txn_bench(&opts),
         Command::Gen { opts } => write_events(&gen::generate(&opts)),
@@ -611,7 +615,13 @@ fn show_plan(name: Option<String>, run: usize, args0: bool, count: bool, label: 
 }
 
 /// `checker txn`: one history, one model.
-fn check_txns(path: &std::path::Path, model: TxnModel, format: Option<Format>, out: Option<PathBuf>) -> u8 {
+fn check_txns(
+    path: &std::path::Path,
+    model: TxnModel,
+    format: Option<Format>,
+    out: Option<PathBuf>,
+    report: Option<PathBuf>,
+) -> u8 {
     let checked = read_events(path, format)
         .map_err(|e| e.to_string())
         .and_then(|(events, lines)| txn::pair_txns(&events, &lines).map_err(|e| e.to_string()))
@@ -635,6 +645,12 @@ fn check_txns(path: &std::path::Path, model: TxnModel, format: Option<Format>, o
     if let Some(o) = out {
         if let Err(e) = write_json(&o, &results) {
             eprintln!("checker txn: writing {}: {e}", o.display());
+            return EXIT_UNUSABLE;
+        }
+    }
+    if let Some(page) = report {
+        if let Err(e) = report::txn::write(&page, &path.display().to_string(), &results) {
+            eprintln!("checker txn: writing {}: {e}", page.display());
             return EXIT_UNUSABLE;
         }
     }

@@ -140,6 +140,12 @@ fn transaction_histories_are_judged_by_model_and_bad_ones_refused() {
             && text.contains("  G2-item: T0 (process 0) read key 1 = []"),
         "{text}"
     );
+    let page = dir.path().join("txn.html");
+    let drawn =
+        checker().arg("txn").arg(&skew).args(["--model", "serializable", "--report"]).arg(&page).output().unwrap();
+    assert_eq!(drawn.status.code(), Some(1));
+    let html = std::fs::read_to_string(&page).unwrap();
+    assert!(html.contains("<h2>G2-item</h2>") && html.matches("<circle").count() == 2, "{html}");
     let json: serde_json::Value = serde_json::from_slice(&std::fs::read(&results).unwrap()).unwrap();
     assert_eq!(json["valid"], false);
     assert_eq!(json["anomalies"][0]["cycle"].as_array().unwrap().len(), 2, "{json}");

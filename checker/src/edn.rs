@@ -270,6 +270,24 @@ fn to_edn(v: &Value) -> Edn {
 
 /// One event as a line of Jepsen's history.edn. Keyed ops become
 /// independent `[k v]` tuples.
+/// A transaction's micro-op, `["append", 9, 1]`, as Jepsen writes it:
+/// `[:append 9 1]`.
+fn micro_op(m: &Value) -> Edn {
+    match m {
+        Value::List(parts) => Edn::Vector(
+            parts
+                .iter()
+                .enumerate()
+                .map(|(i, p)| match (i, p) {
+                    (0, Value::Str(f)) => kw(f),
+                    _ => to_edn(p),
+                })
+                .collect(),
+        ),
+        other => to_edn(other),
+    }
+}
+
 pub fn emit(e: &Event) -> String {
     let mut m = BTreeMap::new();
     m.insert(kw("index"), Edn::Integer(e.index as i64));
@@ -285,8 +303,10 @@ pub fn emit(e: &Event) -> String {
     // Knossos's register has no delete: a delete is its write of nil.
     let (f, v) = if e.f == "delete" { ("write", &Value::Nil) } else { (e.f.as_str(), &e.value) };
     m.insert(kw("f"), kw(f));
-    let value = match &e.key {
-        Some(k) if e.process != Process::Nemesis => Edn::Vector(vec![to_edn(k), to_edn(v)]),
+    let value = match (&e.key, v) {
+        (Some(k), _) if e.process != Process::Nemesis => Edn::Vector(vec![to_edn(k), to_edn(v)]),
+        // A transaction's micro-ops are named by keywords: [:append 9 1].
+        (_, Value::List(mops)) if e.f == "txn" => Edn::Vector(mops.iter().map(micro_op).collect()),
         _ => to_edn(v),
     };
     m.insert(kw("value"), value);

@@ -179,3 +179,15 @@ fn jepsens_edn_append_history_reads_as_transactions() {
     let r = check(&h, Model::Serializable).unwrap();
     assert_eq!(r.prohibited, vec!["G2-item"], "{}", r.summary());
 }
+
+/// `checker export --format edn` writes a transaction history as Jepsen
+/// does (`:f :txn`, keyword micro-ops), and reading it back gives the same
+/// transactions.
+#[test]
+fn a_transaction_history_round_trips_through_edn() {
+    let events = gen::generate(&GenOptions { txns: 300, seed: 9, ..GenOptions::default() });
+    let edn: String = events.iter().map(|e| checker::edn::emit(e) + "\n").collect();
+    assert!(edn.contains(":f :txn") && edn.contains("[:append "), "{}", &edn[..300]);
+    let (back, lines) = checker::edn::parse(&edn).unwrap();
+    assert_eq!(pair_txns(&back, &lines).unwrap(), history(&events));
+}

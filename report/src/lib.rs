@@ -6,11 +6,13 @@
 //! - [`index`]: `results/index.html`, every run under a folder;
 //! - [`run_dir`]: a run folder's records as typed structs (`test.json`,
 //!   what summaries read of `results.json`);
-//! - [`summary`]: `summary.json` and its table for a folder of runs.
+//! - [`summary`]: `summary.json` and its table for a folder of runs;
+//! - [`txn`]: the page of a transaction check, each cycle drawn.
 
 pub mod index;
 pub mod page;
 pub mod run_dir;
 pub mod summary;
+pub mod txn;
 
 pub use page::render;
