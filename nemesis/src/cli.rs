@@ -122,8 +122,11 @@ enum Cmd {
     /// --tls-dir`. For nodes run by hand or by a benchmark; `describe`
     /// issues a run's own.
     Certs {
+        /// The folder (or give it as --out DIR).
+        #[arg(value_name = "DIR", required_unless_present = "out", conflicts_with = "out")]
+        dir: Option<PathBuf>,
         #[arg(long, value_name = "DIR")]
-        out: PathBuf,
+        out: Option<PathBuf>,
     },
     /// Writes the description of three machines reached over SSH (as
     /// `vagrant ssh-config` describes them), in the standard layout.
@@ -327,7 +330,8 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("{}", out.display());
             Ok(0)
         }
-        Cmd::Certs { out } => {
+        Cmd::Certs { dir, out } => {
+            let out = dir.or(out).expect("clap requires DIR or --out");
             let nodes: Vec<_> =
                 (1..=cluster::spec::CLUSTER_SIZE as u64).map(|i| (cluster::NodeId(i), format!("n{i}"))).collect();
             certs::Authority::new("by hand")?.write_cluster(&out, &nodes)?;
@@ -539,5 +543,22 @@ fn print_status(status: &[crate::control::NodeStatus]) {
             s.applied.map(|t| t.to_string()).unwrap_or_else(dash),
             if faults.is_empty() { "none".to_string() } else { faults.join("; ") },
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn certs_takes_its_folder_as_an_argument_or_as_out() {
+        for args in [&["nemesis", "certs", "/tmp/c"][..], &["nemesis", "certs", "--out", "/tmp/c"][..]] {
+            match Cli::try_parse_from(args).unwrap().cmd {
+                Cmd::Certs { dir, out } => assert_eq!(dir.or(out), Some(PathBuf::from("/tmp/c")), "{args:?}"),
+                other => panic!("{other:?}"),
+            }
+        }
+        assert!(Cli::try_parse_from(["nemesis", "certs"]).is_err());
+        assert!(Cli::try_parse_from(["nemesis", "certs", "/a", "--out", "/b"]).is_err());
     }
 }

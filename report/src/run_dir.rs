@@ -120,16 +120,7 @@ impl TestRecord {
         let serde_json::Value::Object(fields) = serde_json::to_value(self).expect("a test record serialises") else {
             unreachable!("a struct serialises to an object")
         };
-        fields
-            .into_iter()
-            .map(|(k, v)| {
-                let v = match v {
-                    serde_json::Value::String(s) => s,
-                    other => other.to_string(),
-                };
-                (k, v)
-            })
-            .collect()
+        fields.into_iter().map(|(k, v)| (k, plain(&v))).collect()
     }
 
     pub fn verdict(&self) -> Verdict {
@@ -140,6 +131,22 @@ impl TestRecord {
             (RunStatus::Done, Some(2)) => Verdict::Unknown,
             _ => Verdict::Broken,
         }
+    }
+}
+
+/// A record's field as a person reads it: a list as its items, a binary's
+/// version as `name: version`, never raw JSON.
+fn plain(v: &serde_json::Value) -> String {
+    use serde_json::Value;
+    match v {
+        Value::String(s) => s.clone(),
+        Value::Null => "none".into(),
+        Value::Array(items) => items.iter().map(plain).collect::<Vec<_>>().join(", "),
+        Value::Object(m) => match (m.get("name"), m.get("version")) {
+            (Some(Value::String(n)), Some(Value::String(v))) => format!("{n}: {v}"),
+            _ => m.iter().map(|(k, v)| format!("{k} {}", plain(v))).collect::<Vec<_>>().join(", "),
+        },
+        other => other.to_string(),
     }
 }
 
@@ -221,6 +228,15 @@ mod tests {
             git_commit: "abc-dirty".into(),
             versions: vec!["raftkv=raftkv 0.1.0".parse().unwrap()],
         }
+    }
+
+    #[test]
+    fn a_record_reads_as_words_not_json() {
+        let mut r = record();
+        r.versions.push("etcd=etcd Version: 3.4.23".parse().unwrap());
+        let rows: std::collections::BTreeMap<String, String> = r.rows().into_iter().collect();
+        assert_eq!(rows["versions"], "raftkv: raftkv 0.1.0, etcd: etcd Version: 3.4.23");
+        assert!(rows.values().all(|v| !v.contains('{') && !v.contains('[')), "{rows:?}");
     }
 
     #[test]

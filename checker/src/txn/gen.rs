@@ -75,6 +75,21 @@ struct Pending {
     outcome: EventType,
 }
 
+/// One transaction event; its time is its index.
+fn txn_event(index: u64, process: u64, kind: EventType, value: Value) -> Event {
+    Event {
+        index,
+        time: index,
+        process: Process::Client(process),
+        kind,
+        f: "txn".into(),
+        key: None,
+        value,
+        error: None,
+        node: None,
+    }
+}
+
 /// Writes a history of `opts.txns` transactions, in event order.
 pub fn generate(opts: &GenOptions) -> Vec<Event> {
     let mut rng = StdRng::seed_from_u64(opts.seed);
@@ -88,17 +103,7 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
     let (mut events, mut invoked) = (Vec::new(), 0);
     let push = |events: &mut Vec<Event>, p: u64, kind: EventType, value: Value| {
         let index = events.len() as u64;
-        events.push(Event {
-            index,
-            time: index,
-            process: Process::Client(p),
-            kind,
-            f: "txn".into(),
-            key: None,
-            value,
-            error: None,
-            node: None,
-        });
+        events.push(txn_event(index, p, kind, value));
     };
     loop {
         let busy = procs.iter().any(|(_, t)| t.is_some());
@@ -318,16 +323,6 @@ pub fn plant(events: &mut Vec<Event>, class: Class) {
     };
     for (p, kind, ops) in steps {
         let index = events.len() as u64;
-        events.push(Event {
-            index,
-            time: index,
-            process: Process::Client(p),
-            kind,
-            f: "txn".into(),
-            key: None,
-            value: Value::List(ops.into()),
-            error: None,
-            node: None,
-        });
+        events.push(txn_event(index, p, kind, Value::List(ops.into())));
     }
 }
