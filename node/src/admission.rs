@@ -74,7 +74,9 @@ pub enum Refusal {
 
 /// Checks one peer message against this node's state.
 pub fn check(m: &Message, view: &View) -> Result<(), Refusal> {
-    let mut fields: Vec<(&'static str, u64)> = vec![
+    // Every message of the Raft loop passes here: the fields are walked in
+    // place, with no allocation.
+    let scalars = [
         ("term", m.term),
         ("log_term", m.log_term),
         ("index", m.index),
@@ -82,15 +84,14 @@ pub fn check(m: &Message, view: &View) -> Result<(), Refusal> {
         ("commit_term", m.commit_term),
         ("reject_hint", m.reject_hint),
     ];
-    for e in &m.entries {
-        fields.push(("entry index", e.index));
-        fields.push(("entry term", e.term));
-    }
-    if let Some(meta) = m.snapshot.as_ref().and_then(|s| s.metadata.as_ref()) {
-        fields.push(("snapshot index", meta.index));
-        fields.push(("snapshot term", meta.term));
-    }
-    if let Some((field, value)) = fields.into_iter().find(|(_, v)| *v >= SANE_LIMIT) {
+    let entries = m.entries.iter().flat_map(|e| [("entry index", e.index), ("entry term", e.term)]);
+    let snapshot = m
+        .snapshot
+        .as_ref()
+        .and_then(|s| s.metadata.as_ref())
+        .into_iter()
+        .flat_map(|meta| [("snapshot index", meta.index), ("snapshot term", meta.term)]);
+    if let Some((field, value)) = scalars.into_iter().chain(entries).chain(snapshot).find(|(_, v)| *v >= SANE_LIMIT) {
         return Err(Refusal::NearOverflow { field, value });
     }
     if m.term > view.term.saturating_add(MAX_TERM_JUMP) {

@@ -185,6 +185,7 @@ where
                 gate.refuse(&format!("{} connections are established (the limit)", limits.max_connections));
                 continue;
             }
+            // tonic ignores its own tcp_nodelay with serve_with_incoming.
             let _ = tcp.set_nodelay(true);
             let (id, token) = gate.register();
             let (gate, tx, handshake) = (gate.clone(), tx.clone(), handshake.clone());

@@ -182,7 +182,6 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     // graceful stop waits for in-flight requests only up to a grace period.
     let (stopping, stopped) = tokio::sync::oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
-        .tcp_nodelay(true)
         // Idle connections answer pings or are closed.
         .http2_keepalive_interval(Some(KEEPALIVE_INTERVAL))
         .http2_keepalive_timeout(Some(KEEPALIVE_TIMEOUT))

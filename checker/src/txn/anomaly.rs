@@ -212,8 +212,8 @@ impl TxnResults {
 /// Checks a transaction history against `model`.
 pub fn check(h: &TxnHistory, model: Model) -> Result<TxnResults, HistoryError> {
     let start = Instant::now();
-    let a = append::analyze(h)?;
-    let mut anomalies = a.anomalies.clone();
+    let mut a = append::analyze(h)?;
+    let mut anomalies = std::mem::take(&mut a.anomalies);
     let (comp, comps) = a.graph.sccs();
     let cycles: Vec<Vec<(Class, Vec<Step>)>> = {
         use rayon::prelude::*;
