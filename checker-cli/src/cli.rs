@@ -220,8 +220,8 @@ pub struct RunArgs {
     /// and any other system").
     #[arg(long, value_name = "COMMAND", conflicts_with = "serializable_reads")]
     pub adapter: Option<String>,
-    #[arg(long, value_enum, default_value_t = ModelName::Register)]
-    pub workload: ModelName,
+    #[arg(long, value_enum, default_value_t = runner::workload::Workload::Register)]
+    pub workload: runner::workload::Workload,
     /// Concurrent clients.
     #[arg(long, default_value_t = 10)]
     pub concurrency: usize,
@@ -255,6 +255,8 @@ pub struct RunArgs {
     pub time_limit: Option<Duration>,
     #[command(flatten)]
     pub mix: runner::workload::WorkloadOptions,
+    #[command(flatten)]
+    pub txn: runner::txn::TxnOptions,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, ValueEnum)]
@@ -548,6 +550,7 @@ fn run_clients(a: RunArgs) -> u8 {
         store,
         workload,
         mix: a.mix,
+        txn: a.txn,
         concurrency: a.concurrency,
         rate: a.rate,
         duration: a.duration,

@@ -123,7 +123,7 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                     Value::Int(*c)
                 };
                 let input = match kind {
-                    OpType::Read | OpType::Delete => Value::Nil,
+                    OpType::Read | OpType::Delete | OpType::Txn => Value::Nil,
                     OpType::Write | OpType::Append => fresh(),
                     OpType::Cas => {
                         // Expect what the key holds now: often still true
@@ -165,6 +165,7 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                             register.insert(op.key, op.input.clone());
                         }
                         OpType::Append => lists.entry(op.key).or_default().push(op.input.clone()),
+                        OpType::Txn => unreachable!("the generator makes single-key ops only"),
                         OpType::Cas => {
                             let Value::List(l) = &op.input else { unreachable!() };
                             let current = register.get(&op.key).cloned().unwrap_or(Value::Nil);

@@ -167,6 +167,10 @@ pub struct ResultsFile {
     pub check: Results,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub run: Option<RunStats>,
+    /// For a run of transactions: the isolation check, whose verdict is
+    /// `check`'s (`check` then holds no per-key results).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub txn: Option<crate::txn::TxnResults>,
 }
 
 /// Latency percentiles of completed ops, in milliseconds.
@@ -225,7 +229,7 @@ mod tests {
         let mut stats = RunStats { ops: 3, time_to_invalid_s: Some(0.5), ..Default::default() };
         stats.counts.entry(OpType::Read).or_default().insert(EventType::Ok, 1);
         stats.lost_writes.insert(1, vec![4]);
-        let file = ResultsFile { check, run: Some(stats) };
+        let file = ResultsFile { check, run: Some(stats), txn: None };
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("results.json");
         let read = |path: &std::path::Path| serde_json::from_slice::<ResultsFile>(&std::fs::read(path).unwrap());

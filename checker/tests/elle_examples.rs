@@ -104,7 +104,7 @@ fn si_without_g_single() {
     assert_eq!(
         ser.counts
             .keys()
-            .copied()
+            .map(String::as_str)
             .filter(|c| !c.ends_with("-realtime") && !c.ends_with("-process"))
             .collect::<Vec<_>>(),
         vec!["G2-item"]

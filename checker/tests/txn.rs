@@ -65,7 +65,7 @@ fn a_cycle_is_explained_edge_by_edge() {
     gen::plant(&mut events, Class::GSingle);
     let r = check(&history(&events), Model::Serializable).unwrap();
     let a = r.anomalies.iter().find(|a| a.class == Class::GSingle).unwrap();
-    let kinds: Vec<&str> = a.cycle.iter().map(|s| s.kind).collect();
+    let kinds: Vec<&str> = a.cycle.iter().map(|s| s.kind.as_str()).collect();
     assert_eq!(kinds.len(), 2, "{a:#?}");
     assert!(kinds.contains(&"rw") && kinds.contains(&"wr"), "{kinds:?}");
     let text = &a.explanation;

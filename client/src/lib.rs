@@ -113,6 +113,39 @@ pub enum CasResult {
     },
 }
 
+/// One micro-op of a transaction ([`Client::txn`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TxnOp {
+    /// Reads the key: the transaction's answer holds what it found.
+    Read {
+        key: Vec<u8>,
+    },
+    /// Appends `value` to the key's value, creating it when absent.
+    Append {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+    Put {
+        key: Vec<u8>,
+        value: Vec<u8>,
+    },
+}
+
+impl TxnOp {
+    fn to_proto(&self) -> MicroOp {
+        let (kind, key, value) = match self {
+            TxnOp::Read { key } => (micro_op::Kind::Read, key, &[][..]),
+            TxnOp::Append { key, value } => (micro_op::Kind::Append, key, &value[..]),
+            TxnOp::Put { key, value } => (micro_op::Kind::Put, key, &value[..]),
+        };
+        MicroOp {
+            kind: kind as i32,
+            key: bytes::Bytes::copy_from_slice(key),
+            value: bytes::Bytes::copy_from_slice(value),
+        }
+    }
+}
+
 /// One attempt's error: retry elsewhere, or give up with this error.
 enum Attempt {
     Redirect(Option<String>, String),
@@ -337,6 +370,28 @@ impl Client {
         } else {
             CasResult::Mismatch { current: r.current_found.then(|| r.current.to_vec()) }
         })
+    }
+
+    /// Applies `ops` atomically, in one log entry; returns what each read
+    /// found, in order (`None`: absent). Like every write, the outcome of
+    /// a transaction that errs without a definite error is unknown.
+    pub async fn txn(&mut self, ops: &[TxnOp]) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
+        let req = TxnRequest { ops: ops.iter().map(TxnOp::to_proto).collect() };
+        let r = self
+            .run(false, |mut c| {
+                let req = req.clone();
+                async move { c.txn(req).await }
+            })
+            .await?
+            .into_inner();
+        let reads = ops.iter().filter(|o| matches!(o, TxnOp::Read { .. })).count();
+        if r.reads.len() != reads {
+            return Err(ClientError::Unknown(format!(
+                "the node answered {} reads to a transaction of {reads}",
+                r.reads.len()
+            )));
+        }
+        Ok(r.reads.into_iter().map(|r| r.found.then(|| r.value.to_vec())).collect())
     }
 
     /// The status of one node, asked directly (no redirect).

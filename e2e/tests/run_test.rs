@@ -183,7 +183,7 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     let results = tempfile::tempdir().unwrap();
     let (code, log) = run_test(results.path(), &["--plan", "nope"]);
     assert_eq!(code, Some(3), "{log}");
-    assert!(log.contains(r#"no plan named "nope"; the plans are: quick, hunt, nightly"#), "{log}");
+    assert!(log.contains(r#"no plan named "nope"; the plans are: quick, hunt, txn, nightly"#), "{log}");
     let (code, log) = run_test(results.path(), &["--plan", "nightly"]);
     assert_eq!(code, Some(3), "{log}");
     assert!(log.contains("plan nightly is a matrix of 18 runs: pick one with --plan-run 0..17"), "{log}");

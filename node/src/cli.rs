@@ -1,5 +1,6 @@
 //! The `raftkv` command line: `serve` runs a node; `get`, `put`, `delete`,
-//! `cas`, `append` and `status` are scriptable clients (like etcdctl);
+//! `cas`, `append`, `txn` and `status` are scriptable clients (like
+//! etcdctl);
 //! `bench` loads a cluster.
 
 use std::io::Write as _;
@@ -11,7 +12,7 @@ use clap::{Parser, Subcommand};
 
 use crate::bench::{self, BenchArgs};
 use crate::client::tls::{ClientTls, TlsError};
-use crate::client::{CasResult, Client};
+use crate::client::{CasResult, Client, TxnOp};
 use crate::config::ServeArgs;
 use crate::revocation;
 
@@ -90,6 +91,16 @@ pub enum Command {
         key: String,
         value: String,
     },
+    /// Apply micro-ops atomically, in one log entry: `r KEY`, `append KEY
+    /// VALUE`, `put KEY VALUE`, in order (`txn r a append b 1 r b`).
+    /// Prints one JSON object per read, in order: {"key": …, "value": …},
+    /// the value null when the key is absent.
+    Txn {
+        #[command(flatten)]
+        client: ClientArgs,
+        #[arg(required = true, value_name = "MICRO-OP")]
+        ops: Vec<String>,
+    },
     /// Print one JSON object per node: role, term, leader, indexes.
     Status {
         #[command(flatten)]
@@ -130,6 +141,39 @@ fn open(client: &ClientArgs) -> Result<Client, ExitCode> {
     Ok(Client::new(client.endpoints.clone(), client.timeout).with_tls(tls_of(client)?))
 }
 
+/// The micro-ops of `raftkv txn`: `r KEY`, `append KEY VALUE`, `put KEY
+/// VALUE`, one after another.
+fn parse_txn(words: &[String]) -> Result<Vec<TxnOp>, String> {
+    let mut ops = Vec::new();
+    let mut rest = words;
+    while let [f, tail @ ..] = rest {
+        let need = |n: usize| {
+            (tail.len() >= n)
+                .then_some(())
+                .ok_or_else(|| format!("txn: micro-op {} ({f}) needs {n} argument(s) after it", ops.len()))
+        };
+        let bytes = |s: &String| s.as_bytes().to_vec();
+        let (op, used) = match f.as_str() {
+            "r" => {
+                need(1)?;
+                (TxnOp::Read { key: bytes(&tail[0]) }, 1)
+            }
+            "append" => {
+                need(2)?;
+                (TxnOp::Append { key: bytes(&tail[0]), value: bytes(&tail[1]) }, 2)
+            }
+            "put" => {
+                need(2)?;
+                (TxnOp::Put { key: bytes(&tail[0]), value: bytes(&tail[1]) }, 2)
+            }
+            other => return Err(format!("txn: {other:?} is not a micro-op (r KEY, append KEY VALUE, put KEY VALUE)")),
+        };
+        ops.push(op);
+        rest = &tail[used..];
+    }
+    Ok(ops)
+}
+
 /// Runs a client subcommand (everything but `serve`).
 pub async fn run_client(command: Command) -> ExitCode {
     match run_client_inner(command).await {
@@ -164,6 +208,23 @@ async fn run_client_inner(command: Command) -> Result<ExitCode, ExitCode> {
             Ok(_) => ExitCode::SUCCESS,
             Err(e) => fail(e),
         },
+        Command::Txn { client, ops } => {
+            let ops = parse_txn(&ops).map_err(fail)?;
+            match open(&client)?.txn(&ops).await {
+                Ok(reads) => {
+                    let keys = ops.iter().filter_map(|o| match o {
+                        TxnOp::Read { key } => Some(String::from_utf8_lossy(key).into_owned()),
+                        _ => None,
+                    });
+                    for (key, value) in keys.zip(reads) {
+                        let value = value.map(|v| String::from_utf8_lossy(&v).into_owned());
+                        println!("{}", serde_json::json!({ "key": key, "value": value }));
+                    }
+                    ExitCode::SUCCESS
+                }
+                Err(e) => fail(e),
+            }
+        }
         Command::Cas { client, absent, key, values } => {
             let (expected, new) = match (absent, values.as_slice()) {
                 (true, [new]) => (None, new.clone()),
@@ -227,4 +288,29 @@ async fn run_client_inner(command: Command) -> Result<ExitCode, ExitCode> {
             ExitCode::SUCCESS
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn words(s: &str) -> Vec<String> {
+        s.split_whitespace().map(String::from).collect()
+    }
+
+    #[test]
+    fn txn_micro_ops_are_read_in_order_and_bad_ones_are_named() {
+        let ops = parse_txn(&words("r a append b 1 put c x r b")).unwrap();
+        assert_eq!(
+            ops,
+            vec![
+                TxnOp::Read { key: b"a".to_vec() },
+                TxnOp::Append { key: b"b".to_vec(), value: b"1".to_vec() },
+                TxnOp::Put { key: b"c".to_vec(), value: b"x".to_vec() },
+                TxnOp::Read { key: b"b".to_vec() },
+            ]
+        );
+        assert!(parse_txn(&words("r a append b")).unwrap_err().contains("micro-op 1 (append) needs 2"));
+        assert!(parse_txn(&words("w a 1")).unwrap_err().contains("\"w\" is not a micro-op"));
+    }
 }

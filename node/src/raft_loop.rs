@@ -337,7 +337,7 @@ impl RaftLoop {
         self.next_request_id = self.next_request_id.wrapping_add(1);
         cmd.request_id = self.next_request_id;
         match self.raw.propose(vec![], cmd.encode_to_vec()) {
-            Ok(()) if self.cfg.ack_before_commit && !matches!(cmd.op, Some(Op::Cas(_))) => {
+            Ok(()) if self.cfg.ack_before_commit && !matches!(cmd.op, Some(Op::Cas(_) | Op::Txn(_))) => {
                 // UNSAFE: in the leader's log, not yet on a majority.
                 let _ = reply.send(Ok(Outcome::Written { index: self.raw.raft.raft_log.last_index() }));
             }

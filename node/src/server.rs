@@ -199,6 +199,10 @@ impl Drop for Held<'_> {
     }
 }
 
+/// Most micro-ops in one transaction. The whole request must also fit the
+/// request size bound ([`KvService::max_request_size`]).
+pub const MAX_TXN_OPS: usize = 64;
+
 /// Client-facing service.
 pub struct KvService {
     pub events: Sender<Event>,
@@ -281,6 +285,37 @@ impl KvService {
         }
     }
 
+    /// Proposes micro-ops as one log entry; once applied, what each read
+    /// found and the entry's index.
+    async fn apply_txn(&self, ops: Vec<MicroOp>) -> Result<(Vec<Option<Vec<u8>>>, u64), Status> {
+        match self.propose(Op::Txn(TxnRequest { ops })).await? {
+            Outcome::Txn { reads, index } => Ok((reads, index)),
+            Outcome::Written { index } | Outcome::Cas { index, .. } => {
+                Err(Status::internal(format!("txn at index {index} applied as another command")))
+            }
+            Outcome::Refused { reason, .. } => Err(Status::invalid_argument(reason)),
+        }
+    }
+
+    /// Reads a key as the node's read mode serves it (by default after a
+    /// ReadIndex round, once applied up to it).
+    async fn read(&self, key: &[u8]) -> Result<Option<Vec<u8>>, Status> {
+        let (reply, rx) = oneshot::channel();
+        self.events
+            .send(Event::Read { key: key.to_vec(), reply })
+            .map_err(|_| Status::unavailable("node shutting down"))?;
+        match tokio::time::timeout(self.request_timeout, rx).await {
+            Ok(Ok(Ok(value))) => Ok(value),
+            Ok(Ok(Err(ReadError::NotLeader { leader }))) => Err(self.not_leader(leader)),
+            Ok(Ok(Err(e))) => Err(Status::unavailable(e.to_string())),
+            Ok(Err(_)) => Err(Status::unavailable("node stopped before the read was served")),
+            Err(_) => Err(Status::unavailable(format!(
+                "read not served within the request timeout ({:?})",
+                self.request_timeout
+            ))),
+        }
+    }
+
     async fn status_info(&self) -> Result<StatusInfo, Status> {
         let (reply, rx) = oneshot::channel();
         self.events.send(Event::Status { reply }).map_err(|_| Status::unavailable("node shutting down"))?;
@@ -293,7 +328,9 @@ impl KvService {
 
 fn written(outcome: Outcome) -> Reply<WriteResponse> {
     match outcome {
-        Outcome::Written { index } | Outcome::Cas { index, .. } => Ok(Response::new(WriteResponse { index })),
+        Outcome::Written { index } | Outcome::Cas { index, .. } | Outcome::Txn { index, .. } => {
+            Ok(Response::new(WriteResponse { index }))
+        }
         Outcome::Refused { reason, .. } => Err(Status::invalid_argument(reason)),
     }
 }
@@ -305,22 +342,8 @@ impl Kv for KvService {
     async fn get(&self, request: Request<GetRequest>) -> Reply<GetResponse> {
         let req = request.into_inner();
         self.check_key(&req.key)?;
-        let (reply, rx) = oneshot::channel();
-        self.events
-            .send(Event::Read { key: req.key.to_vec(), reply })
-            .map_err(|_| Status::unavailable("node shutting down"))?;
-        match tokio::time::timeout(self.request_timeout, rx).await {
-            Ok(Ok(Ok(value))) => {
-                Ok(Response::new(GetResponse { found: value.is_some(), value: value.unwrap_or_default().into() }))
-            }
-            Ok(Ok(Err(ReadError::NotLeader { leader }))) => Err(self.not_leader(leader)),
-            Ok(Ok(Err(e))) => Err(Status::unavailable(e.to_string())),
-            Ok(Err(_)) => Err(Status::unavailable("node stopped before the read was served")),
-            Err(_) => Err(Status::unavailable(format!(
-                "read not served within the request timeout ({:?})",
-                self.request_timeout
-            ))),
-        }
+        let value = self.read(&req.key).await?;
+        Ok(Response::new(GetResponse { found: value.is_some(), value: value.unwrap_or_default().into() }))
     }
 
     async fn put(&self, request: Request<PutRequest>) -> Reply<WriteResponse> {
@@ -355,11 +378,35 @@ impl Kv for KvService {
                 current: current.unwrap_or_default().into(),
                 index,
             })),
-            Outcome::Written { index } => {
-                Err(Status::internal(format!("cas at index {index} applied as a plain write")))
+            Outcome::Written { index } | Outcome::Txn { index, .. } => {
+                Err(Status::internal(format!("cas at index {index} applied as another command")))
             }
             Outcome::Refused { reason, .. } => Err(Status::invalid_argument(reason)),
         }
+    }
+
+    async fn txn(&self, request: Request<TxnRequest>) -> Reply<TxnResponse> {
+        let req = request.into_inner();
+        if req.ops.is_empty() {
+            return Err(Status::invalid_argument("a transaction needs at least one micro-op"));
+        }
+        if req.ops.len() > MAX_TXN_OPS {
+            return Err(Status::invalid_argument(format!(
+                "a transaction of {} micro-ops is over the limit of {MAX_TXN_OPS}",
+                req.ops.len()
+            )));
+        }
+        for (i, m) in req.ops.iter().enumerate() {
+            let at = |s: Status| Status::new(s.code(), format!("micro-op {i}: {}", s.message()));
+            self.check_key(&m.key).map_err(at)?;
+            self.check_value("value", &m.value).map_err(at)?;
+            if micro_op::Kind::try_from(m.kind).is_err() {
+                return Err(Status::invalid_argument(format!("micro-op {i}: unknown kind {}", m.kind)));
+            }
+        }
+        let (reads, index) = self.apply_txn(req.ops).await?;
+        let reads = reads.into_iter().map(|r| ReadResult { found: r.is_some(), value: r.unwrap_or_default().into() });
+        Ok(Response::new(TxnResponse { reads: reads.collect(), index }))
     }
 
     async fn status(&self, _request: Request<StatusRequest>) -> Reply<StatusResponse> {

@@ -5,7 +5,7 @@ mod common;
 
 use common::{wait_for, Cluster};
 use raftkv::client::tls::ClientTls;
-use raftkv::client::{CasResult, ClientError};
+use raftkv::client::{CasResult, ClientError, TxnOp};
 use raftkv::storage::Storage;
 
 /// Reads a key straight from a stopped node's RocksDB.
@@ -170,6 +170,60 @@ async fn bad_input_is_rejected_with_the_limit_named() {
     }
     // Within the limits, everything still works.
     client.put(&[b'k'; 16], &[b'v'; 64]).await.unwrap();
+}
+
+/// A transaction's micro-ops run in order in one log entry: each read sees
+/// the writes before it, and a transaction refused part-way (an append
+/// past the value limit) changes nothing, on any replica.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_transaction_applies_in_order_and_all_or_nothing() {
+    let mut c = Cluster::start(&["--max-value-size", "64"]);
+    let leader = c.wait_leader().await;
+    let mut client = c.client();
+    let k = |s: &str| s.as_bytes().to_vec();
+    let read = |s: &str| TxnOp::Read { key: k(s) };
+    let append = |s: &str, v: &str| TxnOp::Append { key: k(s), value: k(v) };
+    let put = |s: &str, v: &str| TxnOp::Put { key: k(s), value: k(v) };
+    client.put(b"a", b"x").await.unwrap();
+    let reads = client
+        .txn(&[read("a"), append("l", "1,"), append("l", "2,"), read("l"), put("a", "y"), read("a"), read("none")])
+        .await
+        .unwrap();
+    assert_eq!(reads, vec![Some(k("x")), Some(k("1,2,")), Some(k("y")), None]);
+    assert_eq!(client.get(b"a").await.unwrap(), Some(k("y")));
+
+    // The second append would pass 64 bytes: the put before it is undone.
+    let long = "v".repeat(40);
+    match client.txn(&[put("p", "1"), append("q", &long), append("q", &long)]).await {
+        Err(ClientError::InvalidArgument(msg)) => {
+            assert!(msg.contains("micro-op 2") && msg.contains("--max-value-size"), "{msg}")
+        }
+        other => panic!("expected the txn refused, got {other:?}"),
+    }
+    assert_eq!(client.get(b"p").await.unwrap(), None, "a refused transaction wrote its first micro-op");
+    assert_eq!(client.get(b"q").await.unwrap(), None);
+
+    // Bad input is refused before it is proposed, naming the micro-op.
+    let many: Vec<TxnOp> = (0..65).map(|_| read("a")).collect();
+    let refused = |r: Result<Vec<Option<Vec<u8>>>, ClientError>| match r {
+        Err(ClientError::InvalidArgument(msg)) => msg,
+        other => panic!("expected InvalidArgument, got {other:?}"),
+    };
+    assert!(refused(client.txn(&many).await).contains("65 micro-ops is over the limit of 64"));
+    assert!(refused(client.txn(&[]).await).contains("at least one micro-op"));
+    assert!(refused(client.txn(&[read("a"), read("")]).await).contains("micro-op 1: key is empty"));
+
+    // Every replica applied the same: once each has applied all the
+    // leader has, all three stopped, each holds it.
+    let applied = c.status(leader).await.applied;
+    for i in 0..3 {
+        c.wait_applied(i, applied).await;
+    }
+    for i in 0..3 {
+        c.kill(i);
+        assert_eq!(on_disk(&c, i, "l"), Some(k("1,2,")), "node {i}");
+        assert_eq!(on_disk(&c, i, "p"), None, "node {i}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

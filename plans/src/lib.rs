@@ -18,6 +18,9 @@
 //!   elects fast.
 //! - `nightly`: the matrix: fault mixes × both workloads, each over several
 //!   seeds.
+//! - `txn`: transactions (the `txn-append` workload) under contention:
+//!   three active keys, many clients at a high rate, partitions, kills and
+//!   pauses, each history checked for strict serializability.
 
 use serde::Serialize;
 
@@ -146,6 +149,26 @@ pub fn all() -> Vec<Plan> {
             }],
         },
         Plan {
+            name: "txn",
+            purpose: "transactions under contention: reads and appends over three keys from many clients \
+                      at a high rate, under partitions, kills and pauses, checked for strict \
+                      serializability",
+            seeds: 10,
+            runs: vec![Run {
+                time_limit: "60s",
+                faults: "partition,kill,pause",
+                interval: "4s",
+                workload: "txn-append",
+                concurrency: 20,
+                rate: 500,
+                // Three keys: most transactions meet on a key, which is
+                // where a transaction that is not atomic or not isolated
+                // shows as a cycle.
+                workload_args: "--active-keys 3 --ops-per-key 200",
+                node_args: "",
+            }],
+        },
+        Plan {
             name: "nightly",
             purpose: "the matrix: nine fault mixes (none, partition, kill, pause, those three, \
                       lose-unsynced, packet-loss, clocks with partitions, disk-full with corrupt) x both \
@@ -178,7 +201,7 @@ mod tests {
             assert!(!p.runs.is_empty() && p.seeds > 0, "{}", p.name);
         }
         let err = find("fast").unwrap_err().to_string();
-        assert_eq!(err, r#"no plan named "fast"; the plans are: quick, hunt, nightly"#);
+        assert_eq!(err, r#"no plan named "fast"; the plans are: quick, hunt, txn, nightly"#);
     }
 
     #[test]

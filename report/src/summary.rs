@@ -324,6 +324,7 @@ mod tests {
                 failures: if code == 1 { vec![failure] } else { vec![] },
             },
             run: Some(RunStats { time_to_invalid_s: tti, ..Default::default() }),
+            txn: None,
         };
         checker::input::write_json(&dir.join("results.json"), &results).unwrap();
     }

@@ -43,7 +43,7 @@ pub fn cycle_svg(cycle: &[CycleStep]) -> String {
             r#"<g class="edge edge-{kind}"><path d="M {sx:.1} {sy:.1} Q {qx:.1} {qy:.1} {ex:.1} {ey:.1}" fill="none" marker-end="url(#arrow)"/><text x="{:.1}" y="{:.1}">{kind}</text><title>{why}</title></g>"#,
             (x0 + x1) / 2.0 + px * 0.6,
             (y0 + y1) / 2.0 + py * 0.6 + 4.0,
-            kind = esc(step.kind),
+            kind = esc(&step.kind),
             why = esc(&step.why),
         );
     }
@@ -66,19 +66,46 @@ fn anomaly_html(a: &Anomaly, out: &mut String) {
         out.push_str(&cycle_svg(&a.cycle));
         out.push_str("<ol>");
         for s in &a.cycle {
-            let _ = write!(out, "<li><b>T{} → T{}</b> ({}): {}</li>", s.from, s.to, esc(s.kind), esc(&s.why));
+            let _ = write!(out, "<li><b>T{} → T{}</b> ({}): {}</li>", s.from, s.to, esc(&s.kind), esc(&s.why));
         }
         out.push_str("</ol>");
     }
     out.push_str("</section>");
 }
 
+/// The anomalies the model rules out, each explained and drawn; then,
+/// briefly, those it allows. For a run's report.
+pub fn anomalies_html(r: &TxnResults) -> String {
+    let mut out = String::new();
+    let (ruled_out, allowed): (Vec<&Anomaly>, Vec<&Anomaly>) =
+        r.anomalies.iter().partition(|a| r.model.prohibits(a.class));
+    for a in ruled_out {
+        anomaly_html(a, &mut out);
+    }
+    if !allowed.is_empty() {
+        let names: std::collections::BTreeSet<&str> = allowed.iter().map(|a| a.class.name()).collect();
+        let _ = write!(
+            out,
+            r#"<p class="note">Also found, and allowed by {}: {}.</p>"#,
+            r.model.name(),
+            esc(&names.into_iter().collect::<Vec<_>>().join(", "))
+        );
+    }
+    out
+}
+
+/// The style of the drawings, for any page that shows them.
+pub const CYCLE_STYLE: &str =
+    "svg.cycle path{stroke:#555;stroke-width:1.5}svg.cycle .edge-rw path{stroke:#b3261e;stroke-dasharray:5 3}\
+svg.cycle .edge-wr path{stroke:#1f5fbf}svg.cycle text{font-size:12px;text-anchor:middle}\
+svg.cycle circle{fill:#f4f4f4;stroke:#222}";
+
 /// The whole page, as HTML.
 pub fn page(history: &str, r: &TxnResults) -> String {
     let mut out = String::new();
     let _ = write!(
         out,
-        r#"<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}</style></head><body><h1>{title}</h1><p class="verdict {class}">{summary}</p><p>{} transactions: {} ok, {} unknown, {} failed; checked in {:.0} ms.</p>"#,
+        r#"<!doctype html><html><head><meta charset="utf-8"><title>{title}</title><style>{STYLE}{CYCLE_STYLE}</style></head><body><h1>{title}</h1><p class="verdict {class}">{summary}</p><p>{} transactions: {} ok, {} unknown, {} failed; checked in {:.0} ms.</p>"#,
         r.txns,
         r.ok,
         r.info,
@@ -102,10 +129,7 @@ pub fn write(path: &Path, history: &str, r: &TxnResults) -> std::io::Result<()> 
 
 const STYLE: &str = "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}\
 .verdict.valid{color:#176b2c}.verdict.invalid{color:#b3261e;font-weight:bold}\
-.anomaly{border-top:1px solid #ccc;margin-top:1.5em}\
-svg.cycle path{stroke:#555;stroke-width:1.5}svg.cycle .edge-rw path{stroke:#b3261e;stroke-dasharray:5 3}\
-svg.cycle .edge-wr path{stroke:#1f5fbf}svg.cycle text{font-size:12px;text-anchor:middle}\
-svg.cycle circle{fill:#f4f4f4;stroke:#222}";
+.anomaly{border-top:1px solid #ccc;margin-top:1.5em}";
 
 #[cfg(test)]
 mod tests {
@@ -116,7 +140,7 @@ mod tests {
         let step = |from: u64, to: u64, kind: &'static str| CycleStep {
             from,
             to,
-            kind,
+            kind: kind.to_string(),
             why: format!("T{from} <{kind}> T{to}"),
         };
         let svg = cycle_svg(&[step(3, 7, "rw"), step(7, 3, "wr")]);

@@ -6,9 +6,13 @@
 //!   `{"id":7,"f":"read","key":"r1a-3/4"}`; `"write"` and `"append"`
 //!   carry `"value"`, `"cas"` carries `"expected"` (null: the key must be
 //!   absent) and `"value"` (the new one); `"delete"` carries neither;
+//!   `"txn"` carries no key but `"ops"`, its micro-ops in order:
+//!   `{"id":8,"f":"txn","ops":[["r","k1",null],["append","k2","5,"]]}`
+//!   (`"put"` sets a key), all to take effect at one instant or not at all;
 //! - an answer per line on its stdout, with the same id:
 //!   `{"id":7,"type":"ok","value":"12"}` (`value` null or absent: the key
-//!   is absent, for a read); `"type":"fail"` when the op certainly did not
+//!   is absent, for a read; a txn answers `"reads":["1,5,",null]`, one per
+//!   `"r"` in order); `"type":"fail"` when the op certainly did not
 //!   happen (a cas whose comparison failed adds `"mismatch":true` and the
 //!   current value); `"type":"info"` when it may have; `"error"` says why.
 //!
@@ -23,7 +27,7 @@
 use std::process::Stdio;
 use std::time::Duration;
 
-use raftkv_client::{CasResult, ClientError};
+use raftkv_client::{CasResult, ClientError, TxnOp};
 use serde::{Deserialize, Serialize};
 use tokio::io::{AsyncBufReadExt, AsyncWriteExt, BufReader, Lines};
 use tokio::process::{Child, ChildStdin, ChildStdout, Command};
@@ -34,7 +38,11 @@ use crate::store::Store;
 struct Request<'a> {
     id: u64,
     f: &'a str,
-    key: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    key: Option<String>,
+    /// Only for txn: `[f, key, value]` per micro-op.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ops: Option<Vec<(&'static str, String, Option<String>)>>,
     #[serde(skip_serializing_if = "Option::is_none")]
     value: Option<String>,
     /// Only for cas: `None` serializes as null ("must be absent").
@@ -51,6 +59,9 @@ struct Answer {
     value: Option<String>,
     #[serde(default)]
     mismatch: bool,
+    /// A txn's reads, in order.
+    #[serde(default)]
+    reads: Option<Vec<Option<String>>>,
     #[serde(default)]
     error: Option<String>,
 }
@@ -159,7 +170,8 @@ impl AdapterStore {
         is_read: bool,
     ) -> Result<Answer, ClientError> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let a = self.call(Request { id: 0, f, key: text(key), value: value.map(text), expected: None }).await?;
+        let req = Request { id: 0, f, key: Some(text(key)), ops: None, value: value.map(text), expected: None };
+        let a = self.call(req).await?;
         sort(a, is_read)
     }
 }
@@ -193,12 +205,44 @@ impl Store for AdapterStore {
     }
     async fn cas(&mut self, key: &[u8], expected: Option<&[u8]>, new: &[u8]) -> Result<CasResult, ClientError> {
         let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
-        let req =
-            Request { id: 0, f: "cas", key: text(key), value: Some(text(new)), expected: Some(expected.map(text)) };
+        let req = Request {
+            id: 0,
+            f: "cas",
+            key: Some(text(key)),
+            ops: None,
+            value: Some(text(new)),
+            expected: Some(expected.map(text)),
+        };
         let a = sort(self.call(req).await?, false)?;
         Ok(match a.kind {
             AnswerType::Ok => CasResult::Swapped,
             _ => CasResult::Mismatch { current: a.value.map(String::into_bytes) },
         })
+    }
+    async fn txn(&mut self, ops: &[TxnOp]) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
+        let text = |b: &[u8]| String::from_utf8_lossy(b).into_owned();
+        let micro = ops
+            .iter()
+            .map(|o| match o {
+                TxnOp::Read { key } => ("r", text(key), None),
+                TxnOp::Append { key, value } => ("append", text(key), Some(text(value))),
+                TxnOp::Put { key, value } => ("put", text(key), Some(text(value))),
+            })
+            .collect();
+        let req = Request { id: 0, f: "txn", key: None, ops: Some(micro), value: None, expected: None };
+        let read_only = ops.iter().all(|o| matches!(o, TxnOp::Read { .. }));
+        let a = sort(self.call(req).await?, read_only)?;
+        let want = ops.iter().filter(|o| matches!(o, TxnOp::Read { .. })).count();
+        match a.reads {
+            Some(r) if r.len() == want => Ok(r.into_iter().map(|v| v.map(String::into_bytes)).collect()),
+            other => {
+                // Out of step with us: start it afresh.
+                self.stop().await;
+                Err(ClientError::Unknown(format!(
+                    "the adapter answered {} reads to a txn of {want}",
+                    other.map_or(0, |r| r.len())
+                )))
+            }
+        }
     }
 }

@@ -10,15 +10,20 @@
 //!   worker goes on under a fresh process id. A read that fails in any way
 //!   is `fail`, since reads change nothing.
 //!
+//! - a transaction is a write unless all its micro-ops are reads: one that
+//!   fails in any way is `info` unless the error is definite, and a
+//!   read-only one is `fail`.
+//!
 //! Keys are stored under a per-run prefix, and values encoded per model.
 
-use raftkv_client::{CasResult, ClientError};
+use raftkv_client::{CasResult, ClientError, TxnOp};
 
 use crate::store::Store;
 
 use crate::workload::Invocation;
 use checker::history::{EventType, OpType, Value};
 use checker::model::ModelName;
+use checker::txn::{txn_value, Mop};
 
 /// A key as stored: the run's prefix and the key. The prefix keeps runs
 /// against the same cluster apart; a leftover value of an earlier run
@@ -109,6 +114,49 @@ pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix:
                 Err(e) => failed_write(e, inv.value.clone()),
             }
         }
+        OpType::Txn => unreachable!("transactions go through perform_txn"),
+    }
+}
+
+/// Performs one transaction of list-append micro-ops (integer keys and
+/// elements); returns its completion and, when ok, its micro-ops with what
+/// each read found.
+pub(crate) async fn perform_txn(client: &mut dyn Store, prefix: &str, ops: &[Mop]) -> (Completion, Vec<Mop>) {
+    let lists = ModelName::ListAppend;
+    let key = |k: &checker::history::Value| match k {
+        Value::Int(k) => key_bytes(prefix, *k),
+        other => unreachable!("the generator's keys are integers, not {other}"),
+    };
+    let micro: Vec<TxnOp> = ops
+        .iter()
+        .map(|m| match m {
+            Mop::Read { key: k, .. } => TxnOp::Read { key: key(k) },
+            Mop::Append { key: k, elem } => TxnOp::Append { key: key(k), value: encode(lists, elem) },
+        })
+        .collect();
+    match client.txn(&micro).await {
+        Ok(reads) => {
+            let mut reads = reads.into_iter();
+            let done: Vec<Mop> = ops
+                .iter()
+                .map(|m| match m {
+                    Mop::Read { key, .. } => {
+                        // An absent key is the empty list.
+                        let list = match decode(lists, reads.next().flatten()) {
+                            Value::List(l) => l,
+                            _ => Vec::new().into(),
+                        };
+                        Mop::Read { key: key.clone(), list: Some(list) }
+                    }
+                    m => m.clone(),
+                })
+                .collect();
+            (Completion { kind: EventType::Ok, value: txn_value(&done), error: None }, done)
+        }
+        Err(e) if ops.iter().all(|m| matches!(m, Mop::Read { .. })) => {
+            (Completion { kind: EventType::Fail, value: txn_value(ops), error: Some(e.to_string()) }, Vec::new())
+        }
+        Err(e) => (failed_write(e, txn_value(ops)), Vec::new()),
     }
 }
 
@@ -157,6 +205,46 @@ mod tests {
                 }
             })
         }
+        async fn txn(&mut self, ops: &[TxnOp]) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
+            self.answer(|m| {
+                let mut reads = Vec::new();
+                for op in ops {
+                    match op {
+                        TxnOp::Read { key } => reads.push(m.get(key).cloned()),
+                        TxnOp::Append { key, value } => m.entry(key.clone()).or_default().extend_from_slice(value),
+                        TxnOp::Put { key, value } => drop(m.insert(key.clone(), value.clone())),
+                    }
+                }
+                reads
+            })
+        }
+    }
+
+    /// A transaction's reads come back as lists (an absent key as the
+    /// empty list); a failed one is fail when read-only or definite, else
+    /// info.
+    #[tokio::test]
+    async fn a_transaction_s_answer_becomes_ok_fail_or_info() {
+        let mut s = FakeStore::default();
+        let (r, a) = (
+            |k| Mop::Read { key: Value::Int(k), list: None },
+            |k, e| Mop::Append { key: Value::Int(k), elem: Value::Int(e) },
+        );
+        let (c, done) = perform_txn(&mut s, "t/", &[r(1), a(1, 5), a(1, 6), r(1), r(2)]).await;
+        assert_eq!(c.kind, EventType::Ok);
+        let list = |l: &[i64]| Some(l.iter().map(|e| Value::Int(*e)).collect::<Vec<_>>().into());
+        assert_eq!(done[0], Mop::Read { key: Value::Int(1), list: list(&[]) });
+        assert_eq!(done[3], Mop::Read { key: Value::Int(1), list: list(&[5, 6]) });
+        assert_eq!(done[4], Mop::Read { key: Value::Int(2), list: list(&[]) });
+        assert_eq!(c.value, txn_value(&done));
+        s.fail_next = Some(ClientError::Unknown("x".into()));
+        assert_eq!(perform_txn(&mut s, "t/", &[r(1)]).await.0.kind, EventType::Fail);
+        s.fail_next = Some(ClientError::Unknown("x".into()));
+        let (c, done) = perform_txn(&mut s, "t/", &[r(1), a(1, 7)]).await;
+        assert_eq!((c.kind, done.len()), (EventType::Info, 0));
+        assert_eq!(c.value, txn_value(&[r(1), a(1, 7)]), "an unknown txn keeps its reads unknown");
+        s.fail_next = Some(ClientError::Refused("no leader".into()));
+        assert_eq!(perform_txn(&mut s, "t/", &[a(1, 8)]).await.0.kind, EventType::Fail);
     }
 
     fn inv(f: OpType, value: Value) -> Invocation {

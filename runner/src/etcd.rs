@@ -11,7 +11,14 @@
 //! - append: read the value and its `mod_revision`, then a Txn guarded on
 //!   that revision (`create_revision == 0` when absent) that puts the
 //!   longer value; on a conflict (the guard failed: certainly nothing
-//!   written) read and try again, until the op's timeout.
+//!   written) read and try again, until the op's timeout;
+//! - txn (Jepsen's etcd append workload): read every key the transaction
+//!   touches in one Txn of Ranges (one revision), work out what its reads
+//!   return and what its appends make, then, when it writes, a Txn
+//!   guarded on each key's `mod_revision` (`create_revision == 0` when
+//!   absent) that puts the new values. A failed guard wrote nothing: read
+//!   and try again, until the op's timeout. A read-only transaction is the
+//!   first Txn alone (serializable when the run asks for it).
 //!
 //! Errors, sorted as the history needs them ([`classify`]):
 //! - no connection could be made (a transport error, or `UNAVAILABLE`
@@ -31,7 +38,7 @@ use std::time::Duration;
 use etcd_client::{
     Client as Etcd, Compare, CompareOp, ConnectOptions, Error as EtcdError, GetOptions, Txn, TxnOp, TxnOpResponse,
 };
-use raftkv_client::{CasResult, ClientError};
+use raftkv_client::{CasResult, ClientError, TxnOp as Micro};
 use tokio::time::Instant;
 use tonic::Code;
 
@@ -164,11 +171,131 @@ impl Store for EtcdStore {
         });
         Ok(CasResult::Mismatch { current: current.flatten() })
     }
+
+    async fn txn(&mut self, ops: &[Micro]) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
+        let mut keys: Vec<Vec<u8>> = Vec::new();
+        for op in ops {
+            let (Micro::Read { key } | Micro::Append { key, .. } | Micro::Put { key, .. }) = op;
+            if !keys.contains(key) {
+                keys.push(key.clone());
+            }
+        }
+        let writes = ops.iter().any(|o| !matches!(o, Micro::Read { .. }));
+        let deadline = Instant::now() + self.timeout;
+        let mut conflicts = 0;
+        loop {
+            let snapshot = self.snapshot(&keys).await;
+            // Before the guarded Txn nothing is written: a failure is
+            // definite.
+            let snapshot = if writes { snapshot.map_err(|e| ClientError::Refused(e.to_string()))? } else { snapshot? };
+            let start: Vec<_> = keys.iter().cloned().zip(snapshot.iter().map(|(v, _)| v.clone())).collect();
+            let (reads, new_values) = play(ops, &start);
+            if !writes {
+                return Ok(reads);
+            }
+            let guards = keys.iter().zip(&snapshot).map(|(k, (_, rev))| match rev {
+                0 => Compare::create_revision(k.clone(), CompareOp::Equal, 0),
+                rev => Compare::mod_revision(k.clone(), CompareOp::Equal, *rev),
+            });
+            let puts = new_values.into_iter().map(|(k, v)| TxnOp::put(k, v, None));
+            let txn = Txn::new().when(guards.collect::<Vec<_>>()).and_then(puts.collect::<Vec<_>>());
+            let mut kv = self.client.kv_client();
+            if self.within(false, kv.txn(txn)).await?.succeeded() {
+                return Ok(reads);
+            }
+            conflicts += 1;
+            if Instant::now() >= deadline {
+                return Err(ClientError::Refused(format!(
+                    "{}: gave up after {conflicts} transactions lost to concurrent writes",
+                    self.endpoint
+                )));
+            }
+        }
+    }
+}
+
+/// What a transaction does against the values it started from: its reads'
+/// answers, and each appended key's new value.
+type Outcome = (Vec<Option<Vec<u8>>>, Vec<(Vec<u8>, Vec<u8>)>);
+
+/// Runs `ops` in order over `start` (each key's value before them).
+fn play(ops: &[Micro], start: &[(Vec<u8>, Option<Vec<u8>>)]) -> Outcome {
+    let mut now: Vec<(Vec<u8>, Option<Vec<u8>>)> = start.to_vec();
+    let mut reads = Vec::new();
+    let mut written: Vec<Vec<u8>> = Vec::new();
+    for op in ops {
+        let (key, new) = match op {
+            Micro::Read { key } => {
+                reads.push(now.iter().find(|(k, _)| k == key).and_then(|(_, v)| v.clone()));
+                continue;
+            }
+            Micro::Append { key, value } => (key, value),
+            Micro::Put { key, value } => (key, value),
+        };
+        let slot = now.iter_mut().find(|(k, _)| k == key).expect("every key was read first");
+        let mut v = if matches!(op, Micro::Append { .. }) { slot.1.take().unwrap_or_default() } else { Vec::new() };
+        v.extend_from_slice(new);
+        slot.1 = Some(v);
+        if !written.contains(key) {
+            written.push(key.clone());
+        }
+    }
+    let writes = written
+        .into_iter()
+        .map(|k| {
+            let v = now.iter().find(|(key, _)| *key == k).and_then(|(_, v)| v.clone()).unwrap_or_default();
+            (k, v)
+        })
+        .collect();
+    (reads, writes)
+}
+
+impl EtcdStore {
+    /// The transaction's keys, each with its value and `mod_revision` (0:
+    /// absent), read in one Txn, so at one revision.
+    async fn snapshot(&mut self, keys: &[Vec<u8>]) -> Result<Vec<(Option<Vec<u8>>, i64)>, ClientError> {
+        let opts = || self.serializable.then(|| GetOptions::new().with_serializable());
+        let gets: Vec<TxnOp> = keys.iter().map(|k| TxnOp::get(k.clone(), opts())).collect();
+        let mut kv = self.client.kv_client();
+        let r = self.within(true, kv.txn(Txn::new().and_then(gets))).await?;
+        let found: Vec<_> = r
+            .op_responses()
+            .into_iter()
+            .map(|op| match op {
+                TxnOpResponse::Get(g) => g.kvs().first().map(|kv| (Some(kv.value().to_vec()), kv.mod_revision())),
+                _ => None,
+            })
+            .collect();
+        if found.len() != keys.len() {
+            return Err(ClientError::ReadUnavailable(format!(
+                "{}: {} answers to {} reads in one Txn",
+                self.endpoint,
+                found.len(),
+                keys.len()
+            )));
+        }
+        Ok(found.into_iter().map(|f| f.unwrap_or((None, 0))).collect())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_transaction_is_played_in_order_over_its_start() {
+        let k = |s: &str| s.as_bytes().to_vec();
+        let ops = [
+            Micro::Read { key: k("a") },
+            Micro::Append { key: k("a"), value: k("3,") },
+            Micro::Read { key: k("a") },
+            Micro::Append { key: k("b"), value: k("1,") },
+            Micro::Read { key: k("b") },
+        ];
+        let (reads, writes) = play(&ops, &[(k("a"), Some(k("1,2,"))), (k("b"), None)]);
+        assert_eq!(reads, vec![Some(k("1,2,")), Some(k("1,2,3,")), Some(k("1,"))]);
+        assert_eq!(writes, vec![(k("a"), k("1,2,3,")), (k("b"), k("1,"))]);
+    }
 
     fn status(code: Code, msg: &str) -> EtcdError {
         EtcdError::GRpcStatus(tonic::Status::new(code, msg))

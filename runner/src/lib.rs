@@ -4,6 +4,7 @@
 //!
 //! Layout:
 //! - [`workload`]: the op generators (mix, keys, values);
+//! - [`txn`]: the transactions of the `txn-append` workload;
 //! - [`store`]: the Client protocol, one implementation per system
 //!   (raftkv's client library, [`etcd`], and [`adapter`]: any system,
 //!   through an external program speaking JSON Lines);
@@ -18,6 +19,7 @@ pub mod etcd;
 pub mod recorder;
 pub mod run;
 pub mod store;
+pub mod txn;
 pub mod workload;
 
 /// What a run trusts to reach the nodes over TLS.

@@ -94,14 +94,28 @@ impl Recorder {
         Ok(Recorder { path: path.into(), shared, writer: Mutex::new(Some(writer)) })
     }
 
-    /// Records one client event now; returns its time (ns).
-    #[allow(clippy::too_many_arguments)]
+    /// Records one client event of a single-key op now; returns its time
+    /// (ns).
     pub fn record(
         &self,
         process: u64,
         kind: EventType,
         f: OpType,
         key: i64,
+        value: Value,
+        error: Option<String>,
+    ) -> u64 {
+        self.record_event(process, kind, f.as_str(), Some(Value::Int(key)), value, error)
+    }
+
+    /// Records one client event now, of any op (a transaction has no key);
+    /// returns its time (ns).
+    pub fn record_event(
+        &self,
+        process: u64,
+        kind: EventType,
+        f: &str,
+        key: Option<Value>,
         value: Value,
         error: Option<String>,
     ) -> u64 {
@@ -112,8 +126,8 @@ impl Recorder {
             time,
             process: Process::Client(process),
             kind,
-            f: f.as_str().to_string(),
-            key: Some(Value::Int(key)),
+            f: f.to_string(),
+            key,
             value,
             error,
             node: None,

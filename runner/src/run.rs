@@ -17,14 +17,16 @@ use crate::store::{Store, StoreKind};
 use rand::{Rng, SeedableRng};
 use tokio::time::Instant;
 
-use crate::client::{perform, run_prefix};
+use crate::client::{perform, perform_txn, run_prefix};
 use crate::recorder::{Recorder, RecorderError};
-use crate::workload::{Generator, Invocation, WorkloadOptions};
+use crate::txn::{TxnGenerator, TxnOptions};
+use crate::workload::{Generator, Invocation, Workload, WorkloadOptions};
 use checker::check::CheckOptions;
 use checker::history::{EventType, OpType, Value};
 use checker::input::{check_history, load_history};
 use checker::model::ModelName;
-use checker::results::{clip_line, Latency, Results, ResultsFile, RunStats};
+use checker::results::{clip_line, Latency, Results, ResultsFile, RunStats, Validity};
+use checker::txn::{self, Mop, TxnResults};
 
 /// Everything a run needs.
 #[derive(Clone, Debug)]
@@ -32,8 +34,10 @@ pub struct RunOptions {
     pub endpoints: Vec<String>,
     /// The system's client: raftkv (with its TLS) or etcd.
     pub store: StoreKind,
-    pub workload: ModelName,
+    pub workload: Workload,
     pub mix: WorkloadOptions,
+    /// For `txn-append`: transaction lengths and the model claimed.
+    pub txn: TxnOptions,
     pub concurrency: usize,
     /// Target ops per second over all workers; 0 means as fast as possible.
     pub rate: f64,
@@ -75,6 +79,8 @@ pub enum RunError {
 pub struct RunOutcome {
     pub stats: RunStats,
     pub results: Results,
+    /// For a run of transactions, the isolation check.
+    pub txn: Option<TxnResults>,
 }
 
 /// Live counters for progress lines.
@@ -92,16 +98,34 @@ struct Sample {
     latency_ns: u64,
 }
 
+/// Where the ops come from.
+enum Ops {
+    /// Single-key ops.
+    Keys(Generator),
+    Txns(TxnGenerator),
+}
+
+impl Ops {
+    fn keys_touched(&self) -> i64 {
+        match self {
+            Ops::Keys(g) => g.keys_touched(),
+            Ops::Txns(g) => g.keys_touched(),
+        }
+    }
+}
+
 /// Shared by all workers.
 struct Shared {
     opts: RunOptions,
     recorder: Recorder,
-    generator: Mutex<Generator>,
+    generator: Mutex<Ops>,
     next_process: AtomicU64,
     key_prefix: String,
     live: Live,
     /// list-append: acknowledged elements per key.
     acked: Mutex<HashMap<i64, Vec<i64>>>,
+    /// txn-append: the list each final read found, per key.
+    final_lists: Mutex<HashMap<i64, Value>>,
 }
 
 impl Shared {
@@ -111,21 +135,49 @@ impl Shared {
 
     /// Invokes, performs and completes one op; returns the completion type.
     async fn op(&self, client: &mut dyn Store, process: u64, inv: &Invocation, samples: &mut Vec<Sample>) -> EventType {
-        let w = self.opts.workload;
+        let w = self.opts.workload.values();
         let t0 = self.recorder.record(process, EventType::Invoke, inv.f, inv.key, inv.value.clone(), None);
         let c = perform(client, w, &self.key_prefix, inv).await;
         let t1 = self.recorder.record(process, c.kind, inv.f, inv.key, c.value.clone(), c.error);
-        samples.push(Sample { f: inv.f, kind: c.kind, latency_ns: t1.saturating_sub(t0) });
-        let counter = match c.kind {
+        self.count(samples, Sample { f: inv.f, kind: c.kind, latency_ns: t1.saturating_sub(t0) });
+        if let (EventType::Ok, OpType::Append, Value::Int(e)) = (c.kind, inv.f, &inv.value) {
+            self.acked.lock().unwrap().entry(inv.key).or_default().push(*e);
+        }
+        c.kind
+    }
+
+    /// Invokes, performs and completes one transaction; returns the
+    /// completion type and, when ok, its micro-ops with the reads filled.
+    async fn txn(
+        &self,
+        client: &mut dyn Store,
+        process: u64,
+        ops: &[Mop],
+        samples: &mut Vec<Sample>,
+    ) -> (EventType, Vec<Mop>) {
+        let t0 = self.recorder.record_event(process, EventType::Invoke, "txn", None, txn::txn_value(ops), None);
+        let (c, done) = perform_txn(client, &self.key_prefix, ops).await;
+        let t1 = self.recorder.record_event(process, c.kind, "txn", None, c.value, c.error);
+        self.count(samples, Sample { f: OpType::Txn, kind: c.kind, latency_ns: t1.saturating_sub(t0) });
+        if c.kind == EventType::Ok {
+            let mut acked = self.acked.lock().unwrap();
+            for m in &done {
+                if let Mop::Append { key: Value::Int(k), elem: Value::Int(e) } = m {
+                    acked.entry(*k).or_default().push(*e);
+                }
+            }
+        }
+        (c.kind, done)
+    }
+
+    fn count(&self, samples: &mut Vec<Sample>, s: Sample) {
+        let counter = match s.kind {
             EventType::Ok => &self.live.ok,
             EventType::Fail => &self.live.fail,
             _ => &self.live.info,
         };
         counter.fetch_add(1, Ordering::Relaxed);
-        if let (EventType::Ok, OpType::Append, Value::Int(e)) = (c.kind, inv.f, &inv.value) {
-            self.acked.lock().unwrap().entry(inv.key).or_default().push(*e);
-        }
-        c.kind
+        samples.push(s);
     }
 
     /// A client bound to one node (worker i to node i mod n), as Jepsen
@@ -162,8 +214,15 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
         if Instant::now() >= end {
             break;
         }
-        let inv = shared.generator.lock().unwrap().next_op();
-        if shared.op(client.as_mut(), process, &inv, &mut samples).await == EventType::Info {
+        let next = match &mut *shared.generator.lock().unwrap() {
+            Ops::Keys(g) => Ok(g.next_op()),
+            Ops::Txns(g) => Err(g.next_txn()),
+        };
+        let kind = match next {
+            Ok(inv) => shared.op(client.as_mut(), process, &inv, &mut samples).await,
+            Err(ops) => shared.txn(client.as_mut(), process, &ops, &mut samples).await.0,
+        };
+        if kind == EventType::Info {
             process = shared.new_process();
         }
     }
@@ -171,17 +230,29 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
 }
 
 /// Reads keys from the queue, each by a fresh process, retrying until the
-/// read succeeds or `deadline`.
+/// read succeeds or `deadline`. In a run of transactions each read is a
+/// transaction of one read.
 async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>, deadline: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
     let Some(mut client) = shared.client(id).await else { return samples };
+    let txns = shared.opts.workload == Workload::TxnAppend;
     loop {
         let Some(key) = keys.lock().unwrap().pop() else { break };
         let process = shared.new_process();
         let inv = Invocation { f: OpType::Read, key, value: Value::Nil };
         while Instant::now() < deadline {
             let t = Instant::now();
-            if shared.op(client.as_mut(), process, &inv, &mut samples).await == EventType::Ok {
+            let read = if txns {
+                let ops = [Mop::Read { key: Value::Int(key), list: None }];
+                let (kind, done) = shared.txn(client.as_mut(), process, &ops, &mut samples).await;
+                if let [Mop::Read { list: Some(l), .. }] = &done[..] {
+                    shared.final_lists.lock().unwrap().insert(key, Value::List(l.clone()));
+                }
+                kind
+            } else {
+                shared.op(client.as_mut(), process, &inv, &mut samples).await
+            };
+            if read == EventType::Ok {
                 break;
             }
             // Pace retries a little: the cluster may still be electing.
@@ -283,7 +354,7 @@ impl RunOptions {
 }
 
 pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
-    opts.mix.validate(opts.workload).map_err(RunError::Output)?;
+    opts.mix.validate(opts.workload.values()).map_err(RunError::Output)?;
     std::fs::create_dir_all(&opts.out)
         .map_err(|e| RunError::Output(format!("creating --out {}: {e}", opts.out.display())))?;
     let history_path = opts.out.join("history.jsonl");
@@ -293,12 +364,16 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     probe(&opts).await?;
     let recorder = Recorder::create(&history_path, opts.force)?;
     let shared = Arc::new(Shared {
-        generator: Mutex::new(Generator::new(opts.workload, opts.mix.clone(), opts.seed)),
+        generator: Mutex::new(match opts.workload.model() {
+            Some(model) => Ops::Keys(Generator::new(model, opts.mix.clone(), opts.seed)),
+            None => Ops::Txns(TxnGenerator::new(opts.mix.clone(), &opts.txn, opts.seed)),
+        }),
         recorder,
         next_process: AtomicU64::new(0),
         key_prefix: run_prefix(opts.seed),
         live: Live::default(),
         acked: Mutex::new(HashMap::new()),
+        final_lists: Mutex::new(HashMap::new()),
         opts,
     });
     let opts = &shared.opts;
@@ -327,17 +402,41 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     }
     shared.recorder.finish()?;
 
-    // Check what is in the file: exactly what `checker check` would see.
-    let history = load_history(&history_path, None).map_err(|e| RunError::Check(e.to_string()))?;
-    let results =
-        check_history(&history, Some(opts.workload), &opts.check).map_err(|e| RunError::Check(e.to_string()))?;
-
-    // Final reads: the last ok read per key from the history's final phase.
+    // Check what is in the file: exactly what `checker check` (or
+    // `checker txn`) would see.
     let text = std::fs::read_to_string(&history_path)
         .map_err(|e| RunError::Output(format!("{}: {e}", history_path.display())))?;
-    let (events, _) = checker::history::parse_jsonl(&text).map_err(|e| RunError::Check(e.to_string()))?;
+    let (events, lines) = checker::history::parse_jsonl(&text).map_err(|e| RunError::Check(e.to_string()))?;
     drop(text);
-    let finals = final_reads(&events);
+    let (results, txn_results, first_bad) = match opts.workload.model() {
+        Some(model) => {
+            let history = load_history(&history_path, None).map_err(|e| RunError::Check(e.to_string()))?;
+            let results =
+                check_history(&history, Some(model), &opts.check).map_err(|e| RunError::Check(e.to_string()))?;
+            // How long into the run the first op that could not be
+            // linearized was invoked: the time-to-invalid of the
+            // unsafe-mode table.
+            let first_bad = results.failures.iter().map(|f| f.op.invoke_index).min();
+            (results, None, first_bad)
+        }
+        None => {
+            let history = txn::pair_txns(&events, &lines).map_err(|e| RunError::Check(e.to_string()))?;
+            let r = txn::check(&history, opts.txn.consistency_model).map_err(|e| RunError::Check(e.to_string()))?;
+            let first_bad = r
+                .anomalies
+                .iter()
+                .filter(|a| opts.txn.consistency_model.prohibits(a.class))
+                .flat_map(|a| a.txns.iter().map(|&t| history.txns[t].index))
+                .min();
+            (txn_verdict(&r, events.len()), Some(r), first_bad)
+        }
+    };
+
+    // Final reads: the last ok read per key from the history's final phase.
+    let finals = match opts.workload {
+        Workload::TxnAppend => std::mem::take(&mut *shared.final_lists.lock().unwrap()),
+        _ => final_reads(&events),
+    };
 
     let mut stats = RunStats {
         key_prefix: shared.key_prefix.clone(),
@@ -363,25 +462,50 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         p99: ms(lat.value_at_quantile(0.99)),
         max: ms(lat.max()),
     };
-    // How long into the run the first op that could not be linearized was
-    // invoked: the time-to-invalid of the unsafe-mode table.
-    let first_bad = results.failures.iter().map(|f| f.op.invoke_index).min();
     if let (Some(idx), Some(t0)) = (first_bad, events.first().map(|e| e.time)) {
         stats.time_to_invalid_s = events.iter().find(|e| e.index == idx).map(|e| (e.time - t0) as f64 / 1e9);
     }
     stats.final_reads_ok = finals.len() as u64;
     stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
-    if opts.workload != ModelName::Register {
+    if opts.workload != Workload::Register {
         stats.lost_writes = lost_appends(&shared.acked.lock().unwrap(), &finals);
         stats.lost_write_count = stats.lost_writes.values().map(Vec::len).sum();
     }
 
-    let file = ResultsFile { check: results, run: Some(stats) };
+    let file = ResultsFile { check: results, run: Some(stats), txn: txn_results };
     let path = opts.out.join("results.json");
     checker::input::write_json(&path, &file)
         .map_err(|e| RunError::Output(format!("writing {}: {e}", path.display())))?;
-    let ResultsFile { check: results, run } = file;
-    Ok(RunOutcome { stats: run.expect("set above"), results })
+    let ResultsFile { check: results, run, txn } = file;
+    Ok(RunOutcome { stats: run.expect("set above"), results, txn })
+}
+
+/// The verdict of an isolation check as `results.json` gives every run's:
+/// valid or not, and the summary. The anomalies themselves are in its
+/// `txn` part; there are no per-key results.
+fn txn_verdict(r: &TxnResults, events: usize) -> Results {
+    let count = |n: usize| n as u64;
+    let op_counts = [(
+        OpType::Txn,
+        [(EventType::Ok, count(r.ok)), (EventType::Info, count(r.info)), (EventType::Fail, count(r.fail))],
+    )]
+    .into_iter()
+    .map(|(f, by)| (f, by.into_iter().filter(|(_, n)| *n > 0).collect()))
+    .collect();
+    Results {
+        valid: if r.valid { Validity::Valid } else { Validity::Invalid },
+        model: ModelName::ListAppend,
+        summary: r.summary(),
+        events,
+        ops_checked: r.txns,
+        keys_checked: 0,
+        invalid_keys: Vec::new(),
+        unknown_keys: Vec::new(),
+        op_counts,
+        check_time_ms: r.check_time_ms,
+        keys: Vec::new(),
+        failures: Vec::new(),
+    }
 }
 
 /// The acknowledged appends of each key that its final read lacks. A key
@@ -425,7 +549,7 @@ fn final_reads(events: &[checker::history::Event]) -> HashMap<i64, Value> {
 }
 
 /// The human summary printed at the end.
-pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
+pub fn summary(o: &RunOutcome, workload: Workload) -> String {
     let s = &o.stats;
     let mut out = format!("{} ops in {:.1} s ({:.0} ops/s)\n", s.ops, s.duration_s, s.ops_per_s);
     for (f, by) in &s.counts {
@@ -448,7 +572,7 @@ pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
         out.push_str(&format!(" (no successful final read of {} keys)", s.final_reads_missing.len()));
     }
     out.push('\n');
-    if workload != ModelName::Register {
+    if workload != Workload::Register {
         out.push_str(&format!("lost writes: {}", s.lost_write_count));
         if let Some((k, v)) = s.lost_writes.iter().next() {
             let example = format!(" (e.g. key {k}: acknowledged appends {v:?} missing from the final read)");
@@ -461,6 +585,12 @@ pub fn summary(o: &RunOutcome, workload: ModelName) -> String {
     out.push_str(&format!("verdict: {}", clip_line(&o.results.summary, whole)));
     for f in o.results.failures.iter().take(5) {
         out.push_str(&format!("\n  key {}: {}", f.key, clip_line(&f.explanation, whole)));
+    }
+    if let Some(t) = &o.txn {
+        let prohibited = t.anomalies.iter().filter(|a| t.model.prohibits(a.class));
+        for a in prohibited.take(5) {
+            out.push_str(&format!("\n  {}: {}", a.class.name(), clip_line(&a.explanation, whole)));
+        }
     }
     out
 }

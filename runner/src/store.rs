@@ -16,7 +16,7 @@
 use std::time::Duration;
 
 use raftkv_client::tls::ClientTls;
-use raftkv_client::{CasResult, Client, ClientError};
+use raftkv_client::{CasResult, Client, ClientError, TxnOp};
 
 use crate::adapter::AdapterStore;
 use crate::etcd::EtcdStore;
@@ -83,6 +83,10 @@ pub trait Store: Send {
     async fn append(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError>;
     /// Sets `new` if the key holds `expected` (`None`: is absent).
     async fn cas(&mut self, key: &[u8], expected: Option<&[u8]>, new: &[u8]) -> Result<CasResult, ClientError>;
+    /// Applies `ops` as one transaction; what each read found, in order
+    /// (`None`: absent). The whole transaction takes effect at one point
+    /// between the call and its answer, or not at all.
+    async fn txn(&mut self, ops: &[TxnOp]) -> Result<Vec<Option<Vec<u8>>>, ClientError>;
 }
 
 #[tonic::async_trait]
@@ -101,5 +105,8 @@ impl Store for Client {
     }
     async fn cas(&mut self, key: &[u8], expected: Option<&[u8]>, new: &[u8]) -> Result<CasResult, ClientError> {
         Client::cas(self, key, expected, new).await
+    }
+    async fn txn(&mut self, ops: &[TxnOp]) -> Result<Vec<Option<Vec<u8>>>, ClientError> {
+        Client::txn(self, ops).await
     }
 }

@@ -46,6 +46,44 @@ fn weight() -> RangedU64ValueParser<u32> {
     RangedU64ValueParser::<u32>::new().range(0..=MAX_WEIGHT as u64)
 }
 
+/// What a run's clients do: single-key ops checked for linearizability
+/// against a model, or transactions checked for isolation.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Workload {
+    Register,
+    ListAppend,
+    Mixed,
+    /// Transactions of reads and appends over several keys ([`crate::txn`]).
+    TxnAppend,
+}
+
+impl Workload {
+    /// The single-key model its history is checked against; `None` for
+    /// transactions.
+    pub fn model(self) -> Option<ModelName> {
+        match self {
+            Workload::Register => Some(ModelName::Register),
+            Workload::ListAppend => Some(ModelName::ListAppend),
+            Workload::Mixed => Some(ModelName::Mixed),
+            Workload::TxnAppend => None,
+        }
+    }
+
+    /// The name as the command line spells it.
+    pub fn as_str(self) -> &'static str {
+        match self.model() {
+            Some(m) => m.as_str(),
+            None => "txn-append",
+        }
+    }
+
+    /// The model of the values stored: transactions append to lists.
+    pub fn values(self) -> ModelName {
+        self.model().unwrap_or(ModelName::ListAppend)
+    }
+}
+
 /// The op mix and the key schedule.
 #[derive(Clone, Debug, clap::Args, serde::Serialize)]
 pub struct WorkloadOptions {

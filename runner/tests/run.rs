@@ -7,21 +7,22 @@ use std::time::{Duration, Instant};
 
 use checker::check::CheckOptions;
 use checker::history::{EventType, OpType};
-use checker::model::ModelName;
 use checker::results::Validity;
-use runner::workload::WorkloadOptions;
+use runner::txn::TxnOptions;
+use runner::workload::{Workload, WorkloadOptions};
 use runner::{RunError, RunOptions};
 use testkit::mock_kv::{self, Behaviour};
 use testkit::ports::free_port;
 
 const DEADLINE: Duration = Duration::from_secs(30);
 
-fn options(endpoints: Vec<String>, workload: ModelName, out: &Path) -> RunOptions {
+fn options(endpoints: Vec<String>, workload: Workload, out: &Path) -> RunOptions {
     RunOptions {
         endpoints,
         store: runner::store::StoreKind::Raftkv { tls: None },
         workload,
         mix: WorkloadOptions { active_keys: 4, ops_per_key: 60, ..Default::default() },
+        txn: TxnOptions::default(),
         concurrency: 6,
         rate: 0.0,
         duration: Duration::from_secs(2),
@@ -84,7 +85,7 @@ impl Drop for Nodes {
 async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     let nodes = Nodes::start();
     let dir = tempfile::tempdir().unwrap();
-    let mut o = options(nodes.addrs.clone(), ModelName::Register, dir.path());
+    let mut o = options(nodes.addrs.clone(), Workload::Register, dir.path());
     o.duration = Duration::from_secs(3);
     let out = runner::run(o).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
@@ -109,7 +110,7 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     drop(nodes);
     let nodes = Nodes::start();
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(nodes.addrs.clone(), ModelName::ListAppend, dir.path())).await.unwrap();
+    let out = runner::run(options(nodes.addrs.clone(), Workload::ListAppend, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
     assert_eq!(out.stats.lost_write_count, 0);
     assert!(out.stats.counts[&OpType::Append][&EventType::Ok] > 20);
@@ -119,7 +120,7 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     drop(nodes);
     let nodes = Nodes::start();
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(nodes.addrs.clone(), ModelName::Mixed, dir.path())).await.unwrap();
+    let out = runner::run(options(nodes.addrs.clone(), Workload::Mixed, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
     assert!(out.results.summary.contains("register and list-append models"), "{}", out.results.summary);
     for f in [OpType::Read, OpType::Write, OpType::Cas, OpType::Delete, OpType::Append] {
@@ -128,10 +129,49 @@ async fn a_real_cluster_without_faults_is_valid_with_every_op_type() {
     assert_eq!(out.stats.lost_write_count, 0);
 }
 
+/// Transactions through raftkv's Txn: atomic and in log order, so the
+/// history is strict serializable; every acknowledged append is read back.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_real_cluster_s_transactions_are_strict_serializable() {
+    let nodes = Nodes::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(nodes.addrs.clone(), Workload::TxnAppend, dir.path());
+    o.mix.active_keys = 3;
+    o.duration = Duration::from_secs(3);
+    let out = runner::run(o).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
+    let t = out.txn.as_ref().expect("a txn run has an isolation check");
+    assert!(t.ok > 100 && t.summary().starts_with("VALID under strict-serializable"), "{}", t.summary());
+    assert!(out.stats.counts[&OpType::Txn][&EventType::Ok] > 100, "{:?}", out.stats.counts);
+    assert!(out.stats.final_reads_missing.is_empty() && out.stats.final_reads_ok > 3, "{:?}", out.stats);
+    assert_eq!(out.stats.lost_write_count, 0);
+    // results.json holds the verdict and the whole isolation check, which
+    // `checker txn` gives alike from the history.
+    let results: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("results.json")).unwrap()).unwrap();
+    assert_eq!(results["valid"], true);
+    assert_eq!(results["txn"]["model"], "strict-serializable");
+    assert_eq!(results["txn"]["txns"].as_u64(), Some(t.txns as u64));
+}
+
+/// A transaction whose read of one key is stale (the mock's broken key)
+/// is caught and named as an anomaly, with the transactions involved.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stale_read_inside_transactions_is_an_anomaly() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(mock(Behaviour::StaleReads).await, Workload::TxnAppend, dir.path());
+    o.mix.active_keys = 3;
+    let out = runner::run(o).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
+    let t = out.txn.unwrap();
+    assert!(!t.prohibited.is_empty() && !t.anomalies.is_empty(), "{}", t.summary());
+    assert!(out.stats.time_to_invalid_s.is_some());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn stale_reads_are_invalid_and_the_explanation_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(mock(Behaviour::StaleReads).await, ModelName::Register, dir.path())).await.unwrap();
+    let out = runner::run(options(mock(Behaviour::StaleReads).await, Workload::Register, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
     let f = &out.results.failures[0];
     assert_eq!(f.key.to_string(), "2", "{}", f.explanation);
@@ -141,13 +181,13 @@ async fn stale_reads_are_invalid_and_the_explanation_names_the_key() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_acknowledged_then_dropped_write_is_invalid_and_named() {
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(mock(Behaviour::LostWrite).await, ModelName::Register, dir.path())).await.unwrap();
+    let out = runner::run(options(mock(Behaviour::LostWrite).await, Workload::Register, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
     assert!(out.results.failures.iter().all(|f| f.key.to_string() == "2"));
 
     // In list-append the dropped append also shows as a lost write.
     let dir = tempfile::tempdir().unwrap();
-    let out = runner::run(options(mock(Behaviour::LostWrite).await, ModelName::ListAppend, dir.path())).await.unwrap();
+    let out = runner::run(options(mock(Behaviour::LostWrite).await, Workload::ListAppend, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Invalid, "{}", out.results.summary);
     assert_eq!(out.stats.lost_writes.keys().copied().collect::<Vec<_>>(), vec![2]);
     assert!(out.stats.lost_write_count >= 1);
@@ -180,7 +220,7 @@ async fn a_killed_checker_leaves_a_history_that_checks() {
 async fn bad_input_is_refused_before_anything_is_recorded() {
     // Nothing listens on this port.
     let dir = tempfile::tempdir().unwrap();
-    let mut o = options(vec![format!("127.0.0.1:{}", free_port())], ModelName::Register, dir.path());
+    let mut o = options(vec![format!("127.0.0.1:{}", free_port())], Workload::Register, dir.path());
     o.connect_deadline = Duration::from_millis(500);
     let err = runner::run(o).await.err().expect("an unreachable cluster is an error");
     assert!(matches!(err, RunError::Unreachable { .. }), "{err}");
@@ -189,8 +229,7 @@ async fn bad_input_is_refused_before_anything_is_recorded() {
 
     // An existing history is never overwritten without --force.
     std::fs::write(dir.path().join("history.jsonl"), "{}\n").unwrap();
-    let err =
-        runner::run(options(mock(Behaviour::Correct).await, ModelName::Register, dir.path())).await.err().unwrap();
+    let err = runner::run(options(mock(Behaviour::Correct).await, Workload::Register, dir.path())).await.err().unwrap();
     assert!(err.to_string().contains("--force"), "{err}");
     assert_eq!(std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap(), "{}\n");
 
@@ -210,7 +249,7 @@ async fn an_external_adapter_drives_a_real_cluster_validly() {
     let nodes = Nodes::start();
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut o = options(nodes.addrs.clone(), ModelName::Register, dir.path());
+    let mut o = options(nodes.addrs.clone(), Workload::Register, dir.path());
     o.store = runner::store::StoreKind::Adapter {
         program: vec![
             "python3".into(),

@@ -118,6 +118,33 @@ impl Kv for MockKv {
         Ok(Response::new(WriteResponse { index: 0 }))
     }
 
+    /// Applies the micro-ops in order under one lock: atomic, with the
+    /// broken key as broken as in single ops.
+    async fn txn(&self, r: Request<TxnRequest>) -> Reply<TxnResponse> {
+        let r = r.into_inner();
+        let mut d = self.data.lock().unwrap();
+        let mut reads = Vec::new();
+        for m in r.ops {
+            let mut value = d.map.get(&m.key[..]).cloned();
+            match micro_op::Kind::try_from(m.kind) {
+                Ok(micro_op::Kind::Read) => {
+                    if self.behaviour == Behaviour::StaleReads && is_broken_key(&m.key) && d.writes_to_broken >= 3 {
+                        value = d.previous.get(&m.key[..]).cloned().flatten();
+                    }
+                    reads.push(ReadResult { found: value.is_some(), value: value.unwrap_or_default().into() });
+                }
+                Ok(micro_op::Kind::Append) => {
+                    let mut v = value.unwrap_or_default();
+                    v.extend_from_slice(&m.value);
+                    self.set(&mut d, &m.key, v);
+                }
+                Ok(micro_op::Kind::Put) => self.set(&mut d, &m.key, m.value.to_vec()),
+                Err(_) => return Err(Status::invalid_argument(format!("unknown micro-op kind {}", m.kind))),
+            }
+        }
+        Ok(Response::new(TxnResponse { reads, index: 0 }))
+    }
+
     async fn status(&self, _: Request<StatusRequest>) -> Reply<StatusResponse> {
         Ok(Response::new(StatusResponse { id: 1, role: "leader".into(), leader_id: 1, ..Default::default() }))
     }

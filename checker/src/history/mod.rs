@@ -101,6 +101,9 @@ pub enum OpType {
     Append,
     /// Removes the key: a write of nil, so a later read finds it absent.
     Delete,
+    /// A transaction of micro-ops over several keys ([`crate::txn`]): never
+    /// part of a single-key history, which refuses it.
+    Txn,
 }
 
 impl OpType {
@@ -111,6 +114,7 @@ impl OpType {
             "cas" => OpType::Cas,
             "append" => OpType::Append,
             "delete" => OpType::Delete,
+            "txn" => OpType::Txn,
             _ => return None,
         })
     }
@@ -122,6 +126,7 @@ impl OpType {
             OpType::Cas => "cas",
             OpType::Append => "append",
             OpType::Delete => "delete",
+            OpType::Txn => "txn",
         }
     }
 }

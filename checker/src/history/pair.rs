@@ -198,8 +198,16 @@ impl Pairer {
             Process::Client(p) => p,
         };
         self.h.events += 1;
-        let f = OpType::parse(&e.f)
-            .ok_or_else(|| HistoryError::new(line, "f", format!("{:?} is not one of read, write, cas, append", e.f)))?;
+        let f = OpType::parse(&e.f).ok_or_else(|| {
+            HistoryError::new(line, "f", format!("{:?} is not one of read, write, cas, append, delete", e.f))
+        })?;
+        if f == OpType::Txn {
+            return Err(HistoryError::new(
+                line,
+                "f",
+                "a transaction in a single-key history: check a history of transactions with `checker txn`",
+            ));
+        }
         self.h.first_line.entry(f).or_insert(line);
         if e.kind == EventType::Invoke {
             if let Some(o) = self.outstanding.get(&p) {
@@ -263,6 +271,7 @@ impl Pairer {
             (OpType::Delete, _) => Action::Write(Value::Nil),
             (OpType::Append, _) => Action::Append(o.value),
             (OpType::Cas, _) => cas_action(o.value),
+            (OpType::Txn, _) => unreachable!("refused at its invoke"),
         };
         let complete = if e.kind == EventType::Info { NEVER } else { pos };
         let op = Op {
@@ -291,6 +300,7 @@ impl Pairer {
                 OpType::Delete => Action::Write(Value::Nil),
                 OpType::Append => Action::Append(o.value),
                 OpType::Cas => cas_action(o.value),
+                OpType::Txn => unreachable!("refused at its invoke"),
             };
             let op = Op {
                 process: p,

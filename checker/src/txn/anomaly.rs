@@ -5,7 +5,7 @@
 use std::collections::BTreeMap;
 use std::time::Instant;
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 use super::append::{self, list, txn_name, Analysis};
 use super::graph::{Edge, Step, PROC, RT, RW, WR, WW};
@@ -102,8 +102,44 @@ impl Serialize for Class {
     }
 }
 
+impl Class {
+    /// Every class, in order.
+    pub const ALL: [Class; 20] = [
+        Class::G0,
+        Class::G1a,
+        Class::G1b,
+        Class::G1c,
+        Class::GSingle,
+        Class::G2Item,
+        Class::G0Realtime,
+        Class::G1cRealtime,
+        Class::GSingleRealtime,
+        Class::G2ItemRealtime,
+        Class::G0Process,
+        Class::G1cProcess,
+        Class::GSingleProcess,
+        Class::G2ItemProcess,
+        Class::Internal,
+        Class::DirtyUpdate,
+        Class::DuplicateElements,
+        Class::LostUpdate,
+        Class::IncompatibleOrder,
+        Class::GarbageRead,
+    ];
+}
+
+impl<'de> Deserialize<'de> for Class {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        let name = String::deserialize(d)?;
+        Class::ALL
+            .into_iter()
+            .find(|c| c.name() == name)
+            .ok_or_else(|| serde::de::Error::custom(format!("{name:?} is not an anomaly class")))
+    }
+}
+
 /// The consistency models a system can claim, weakest first.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, clap::ValueEnum, Serialize, Deserialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum Model {
     ReadCommitted,
@@ -139,24 +175,25 @@ impl Model {
 }
 
 /// One step of an explained cycle.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct CycleStep {
     pub from: u64,
     pub to: u64,
     /// ww, wr, rw, realtime or process.
-    pub kind: &'static str,
+    pub kind: String,
     pub why: String,
 }
 
 /// One anomaly: its class, the transactions (by invocation index), and
 /// why, in words; for a cycle, each of its edges.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Anomaly {
     pub class: Class,
+    /// Positions in the history checked; not kept in files.
     #[serde(skip)]
     pub txns: Vec<TxnId>,
     pub explanation: String,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cycle: Vec<CycleStep>,
 }
 
@@ -167,7 +204,7 @@ impl Anomaly {
 }
 
 /// What a check of a transaction history found.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TxnResults {
     pub model: Model,
     pub valid: bool,
@@ -176,9 +213,9 @@ pub struct TxnResults {
     pub info: usize,
     pub fail: usize,
     /// How many anomalies of each class were found.
-    pub counts: BTreeMap<&'static str, usize>,
+    pub counts: BTreeMap<String, usize>,
     /// The classes found that the model rules out.
-    pub prohibited: Vec<&'static str>,
+    pub prohibited: Vec<String>,
     /// Up to [`EXAMPLES`] anomalies of each class, explained.
     pub anomalies: Vec<Anomaly>,
     pub check_time_ms: f64,
@@ -222,16 +259,16 @@ pub fn check(h: &TxnHistory, model: Model) -> Result<TxnResults, HistoryError> {
     for (class, steps) in cycles.into_iter().flatten() {
         anomalies.push(explain_cycle(h, &a, class, &steps));
     }
-    let mut counts: BTreeMap<&'static str, usize> = BTreeMap::new();
+    let mut counts: BTreeMap<String, usize> = BTreeMap::new();
     let mut kept: BTreeMap<Class, Vec<Anomaly>> = BTreeMap::new();
     for an in anomalies {
-        *counts.entry(an.class.name()).or_default() += 1;
+        *counts.entry(an.class.name().to_string()).or_default() += 1;
         let k = kept.entry(an.class).or_default();
         if k.len() < EXAMPLES {
             k.push(an);
         }
     }
-    let prohibited: Vec<&'static str> = kept.keys().filter(|c| model.prohibits(**c)).map(|c| c.name()).collect();
+    let prohibited: Vec<String> = kept.keys().filter(|c| model.prohibits(**c)).map(|c| c.name().to_string()).collect();
     let count = |s: Status| h.txns.iter().filter(|t| t.status == s).count();
     Ok(TxnResults {
         model,
@@ -254,7 +291,7 @@ fn explain_cycle(h: &TxnHistory, a: &Analysis, class: Class, steps: &[Step]) -> 
     for &(from, e) in steps {
         let to = e.to as usize;
         let (kind, why) = edge_words(h, a, from, &e);
-        out.push(CycleStep { from: h.txns[from].index, to: h.txns[to].index, kind, why });
+        out.push(CycleStep { from: h.txns[from].index, to: h.txns[to].index, kind: kind.to_string(), why });
     }
     let mut order: Vec<String> = steps.iter().map(|(t, _)| format!("T{}", h.txns[*t].index)).collect();
     order.push(order[0].clone());

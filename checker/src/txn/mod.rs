@@ -53,6 +53,21 @@ impl Mop {
             Mop::Append { key, .. } | Mop::Read { key, .. } => key,
         }
     }
+
+    /// As a history holds it: `["append", key, element]`, `["r", key,
+    /// list]` (null while unknown).
+    pub fn to_value(&self) -> Value {
+        let (f, key, v) = match self {
+            Mop::Append { key, elem } => ("append", key, elem.clone()),
+            Mop::Read { key, list } => ("r", key, list.clone().map_or(Value::Nil, Value::List)),
+        };
+        Value::List(vec![Value::Str(f.into()), key.clone(), v].into())
+    }
+}
+
+/// A transaction's value as a history holds it: its micro-ops.
+pub fn txn_value(ops: &[Mop]) -> Value {
+    Value::List(ops.iter().map(Mop::to_value).collect::<Vec<_>>().into())
 }
 
 /// How a transaction ended.

@@ -251,7 +251,7 @@ pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
     let mut html = String::new();
     let _ = write!(
         html,
-        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Faultline: {t}</title><style>{STYLE}</style></head><body>
+        r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Faultline: {t}</title><style>{STYLE}{cycles}</style></head><body>
 <h1>Faultline run: {t}</h1>
 <p><span id="verdict" class="verdict {class}">{word}</span> {jump}</p>
 <h2>Summary</h2>{summary}
@@ -261,6 +261,7 @@ pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
 <h2>Timeline of ops per process</h2>{tl}
 "#,
         t = esc(&title),
+        cycles = crate::txn::CYCLE_STYLE,
         jump = if failures.is_empty() {
             String::new()
         } else {
@@ -284,6 +285,10 @@ pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
                 failures.len() - MAX_EXPLAINED_KEYS
             );
         }
+    }
+    if let Some(t) = run.results.as_ref().and_then(|r| r.txn.as_ref()) {
+        let _ = write!(html, "<h2>Transactions, checked for {}</h2><p>{}</p>", t.model.name(), esc(&t.summary()));
+        html.push_str(&crate::txn::anomalies_html(t));
     }
     // Marks a complete render for the browser tests; any script error is
     // recorded on the body as well.
