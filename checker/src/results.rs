@@ -173,6 +173,20 @@ pub struct ResultsFile {
     pub txn: Option<crate::txn::TxnResults>,
 }
 
+impl ResultsFile {
+    /// Why the history is invalid, in one example: the first key's
+    /// explanation, or for transactions the first anomaly the model rules
+    /// out, named by its class.
+    pub fn first_explanation(&self) -> Option<String> {
+        if let Some(f) = self.check.failures.first() {
+            return Some(f.explanation.clone());
+        }
+        let t = self.txn.as_ref()?;
+        let a = t.anomalies.iter().find(|a| t.model.prohibits(a.class))?;
+        Some(format!("{}: {}", a.class.name(), a.explanation))
+    }
+}
+
 /// Latency percentiles of completed ops, in milliseconds.
 #[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Latency {

@@ -272,6 +272,8 @@ fn bad_input_names_the_line_and_the_field() {
     assert!(e.starts_with("line 1: field `type`") && e.contains("okay"), "{e}");
     let e = pair_error("{\"process\":0,\"type\":\"invoke\",\"f\":\"frob\",\"key\":1,\"value\":null}\n");
     assert!(e.starts_with("line 1: field `f`") && e.contains("frob"), "{e}");
+    let e = pair_error("{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",1,null]]}\n");
+    assert!(e.starts_with("line 1: field `f`") && e.contains("checker txn"), "{e}");
     let e = pair_error("{\"process\":0,\"type\":\"ok\",\"f\":\"read\",\"key\":1,\"value\":null}\n");
     assert!(e.starts_with("line 1: field `process`") && e.contains("without an invoke"), "{e}");
     let e = pair_error(&format!("{ok}{ok}"));

@@ -1,7 +1,8 @@
 //! The mutation suite (`scripts/mutants`): every planted bug still applies
 //! to the node as it is now, so a refactor cannot quietly retire one; and
-//! one cheap mutant goes the whole way (scratch worktree, its own build,
-//! a run under the quick plan) and is caught. The second needs root, as
+//! two cheap mutants go the whole way (scratch worktree, its own build,
+//! a run under the quick plan, and one under the txn plan its patch names)
+//! and are caught. The second needs root, as
 //! scripts/run-test does (CI is root; without it the test fails rather than
 //! skips).
 
@@ -48,6 +49,23 @@ fn a_cheap_mutant_is_built_apart_run_and_caught() {
     assert!(summary.all(Verdict::Invalid));
     let example = g.example.as_deref().unwrap_or_default();
     assert!(example.contains("read of key"), "{example}");
+    // A transaction mutant runs under the txn plan its patch names, and
+    // is caught as a cycle of transactions.
+    let txn_dir = tempfile::tempdir().unwrap();
+    let out = Command::new(repo().join("scripts/mutants"))
+        .args(["--only", "txn-not-atomic", "--seeds", "1", "--time-limit", "15s", "--out"])
+        .arg(txn_dir.path())
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "the transaction mutant was not caught:\n{text}");
+    assert!(text.contains("plan: txn"), "{text}");
+    let summary: Summary =
+        serde_json::from_slice(&std::fs::read(txn_dir.path().join("summary.json")).unwrap()).unwrap();
+    let g = &summary.groups[0];
+    assert_eq!((g.name.as_str(), g.runs, g.invalid), ("mutant-txn-not-atomic", 1, 1), "{text}");
+    let example = g.example.as_deref().unwrap_or_default();
+    assert!(example.contains("T") && example.contains("process"), "no transaction named: {example}");
     // The main binaries are untouched, and no patch is left applied anywhere.
     assert_eq!(std::fs::read(bins.join("raftkv")).unwrap(), main_raftkv, "the main raftkv changed");
     let status =

@@ -472,6 +472,36 @@ fn etcd_is_tested_by_the_same_rig_and_its_stale_reads_are_caught() {
     assert!(why.starts_with("read of key"), "{why}");
 }
 
+/// Transactions, through the whole rig: the txn plan on raftkv (its Txn
+/// RPC), then etcd's Txn (Jepsen's guarded append), each under partitions,
+/// kills and pauses, valid under strict serializability; the report names
+/// the model and shows the transactions.
+#[test]
+fn transactions_on_raftkv_and_etcd_are_strict_serializable_under_faults() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    for db in ["raftkv", "etcd"] {
+        let (code, log) = run_test(
+            results.path(),
+            &["--db", db, "--plan", "txn", "--time-limit", "20", "--interval", "3s", "--seed", "1"],
+        );
+        assert_eq!(code, Some(0), "{db}'s transactions were not valid:\n{log}");
+        assert!(log.contains("verdict: VALID under strict-serializable"), "{log}");
+        let run = results.path().join("latest").canonicalize().unwrap();
+        let r = read_json(&run.join("results.json"));
+        assert_eq!((&r["valid"], &r["txn"]["model"]), (&true.into(), &"strict-serializable".into()), "{db}");
+        let ok = r["txn"]["ok"].as_u64().unwrap();
+        assert!(ok > 200, "{db}: only {ok} transactions committed:\n{log}");
+        assert_eq!(r["run"]["lost_write_count"], 0, "{db}");
+        let p = open(&run.join("report.html"));
+        assert_clean(&p, &format!("{db}'s txn report"));
+        assert!(p.dom.contains("Transactions, checked for strict-serializable"), "{db}: the report names no model");
+        assert!(p.dom.contains(" txn [[") && p.dom.contains(r#""append" "#), "{db}: the report shows no transaction");
+    }
+    assert!(processes_named("etcd").is_empty(), "etcd processes left behind");
+}
+
 /// The faults below the process, through the whole rig: the safe node stays
 /// valid under power failures, packet loss, full disks and moved clocks;
 /// every one of them shows in the report; and no mount, daemon or clock

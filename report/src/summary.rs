@@ -119,7 +119,7 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
             exit_code: test.exit_code,
             lost_write_count: run.map(|r| r.lost_write_count as u64),
             time_to_invalid_s: run.and_then(|r| r.time_to_invalid_s).filter(|_| verdict == Verdict::Invalid),
-            explanation: results.as_ref().and_then(|r| r.check.failures.first()).map(|f| f.explanation.clone()),
+            explanation: results.as_ref().and_then(|r| r.first_explanation()),
             findings: crate::page::findings(&dir)?,
             dir: dir.strip_prefix(root).unwrap_or(&dir).to_path_buf(),
         };

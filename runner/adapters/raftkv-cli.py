@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """A Faultline client adapter (runner/src/adapter.rs) for raftkv, through
-its command line: each op runs `raftkv get|put|delete|append|cas`.
+its command line: each op runs `raftkv get|put|delete|append|cas|txn`.
 
 It shows what an adapter for a system with no Rust client looks like:
 read JSON requests from stdin, one per line; run the op; answer one JSON
@@ -25,7 +25,18 @@ def raftkv(*args):
 
 
 def answer(req):
-    f, key = req["f"], req["key"]
+    f, key = req["f"], req.get("key")
+    if f == "txn":
+        words = []
+        for op, k, v in req["ops"]:
+            words += [op, k] if op == "r" else [op, k, v]
+        code, out, err = raftkv("txn", *words)
+        if code == 0:
+            return {"type": "ok", "reads": [json.loads(r)["value"] for r in out.splitlines()]}
+        maybe = "outcome unknown" in err or "timed out" in err
+        if all(op == "r" for op, _, _ in req["ops"]):
+            maybe = False  # reads change nothing
+        return {"type": "info" if maybe else "fail", "error": err}
     if f == "read":
         code, out, err = raftkv("get", key)
         if code == 0:

@@ -587,8 +587,9 @@ pub fn summary(o: &RunOutcome, workload: Workload) -> String {
         out.push_str(&format!("\n  key {}: {}", f.key, clip_line(&f.explanation, whole)));
     }
     if let Some(t) = &o.txn {
-        let prohibited = t.anomalies.iter().filter(|a| t.model.prohibits(a.class));
-        for a in prohibited.take(5) {
+        // One example of each class the model rules out.
+        let mut shown = std::collections::BTreeSet::new();
+        for a in t.anomalies.iter().filter(|a| t.model.prohibits(a.class) && shown.insert(a.class)).take(5) {
             out.push_str(&format!("\n  {}: {}", a.class.name(), clip_line(&a.explanation, whole)));
         }
     }

@@ -249,25 +249,36 @@ async fn an_external_adapter_drives_a_real_cluster_validly() {
     let nodes = Nodes::start();
     let dir = tempfile::tempdir().unwrap();
     let repo = Path::new(env!("CARGO_MANIFEST_DIR"));
-    let mut o = options(nodes.addrs.clone(), Workload::Register, dir.path());
-    o.store = runner::store::StoreKind::Adapter {
-        program: vec![
-            "python3".into(),
-            repo.join("adapters/raftkv-cli.py").to_string_lossy().into_owned(),
-            testkit::bins::path("raftkv").to_string_lossy().into_owned(),
-        ],
+    let through_adapter = |workload, out: &Path| {
+        let mut o = options(nodes.addrs.clone(), workload, out);
+        o.store = runner::store::StoreKind::Adapter {
+            program: vec![
+                "python3".into(),
+                repo.join("adapters/raftkv-cli.py").to_string_lossy().into_owned(),
+                testkit::bins::path("raftkv").to_string_lossy().into_owned(),
+            ],
+        };
+        o.duration = Duration::from_secs(4);
+        o.concurrency = 3;
+        o.rate = 60.0;
+        o.timeout = Duration::from_secs(5);
+        o
     };
-    o.duration = Duration::from_secs(4);
-    o.concurrency = 3;
-    o.rate = 60.0;
-    o.timeout = Duration::from_secs(5);
-    let out = runner::run(o).await.unwrap();
+    let out = runner::run(through_adapter(Workload::Register, dir.path())).await.unwrap();
     assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
     let count = |f: OpType, t: EventType| out.stats.counts.get(&f).and_then(|c| c.get(&t)).copied().unwrap_or(0);
     for f in [OpType::Read, OpType::Write] {
         assert!(count(f, EventType::Ok) >= 5, "too few ok {f} ops: {:?}", out.stats.counts);
     }
     assert!(out.stats.final_reads_missing.is_empty());
+
+    // Transactions too, through `raftkv txn`.
+    let dir = tempfile::tempdir().unwrap();
+    let out = runner::run(through_adapter(Workload::TxnAppend, dir.path())).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
+    let t = out.txn.unwrap();
+    assert!(t.ok >= 5, "{}", t.summary());
+    assert!(out.stats.final_reads_missing.is_empty() && out.stats.lost_write_count == 0);
 }
 
 /// An adapter that breaks the protocol: a line that is no answer, or no

@@ -288,6 +288,31 @@ mod tests {
         assert_eq!(h.txns[1].completed, usize::MAX);
     }
 
+    /// What a recorder writes of micro-ops is what the pairing reads back.
+    #[test]
+    fn micro_ops_written_as_values_read_back_the_same() {
+        let ops = vec![
+            Mop::Append { key: Value::Int(1), elem: Value::Int(3) },
+            Mop::Read { key: Value::Int(2), list: Some(vec![Value::Int(4), Value::Int(5)].into()) },
+            Mop::Read { key: Value::Int(3), list: Some(Vec::new().into()) },
+        ];
+        let invoked: Vec<Mop> = ops
+            .iter()
+            .map(|m| match m {
+                Mop::Read { key, .. } => Mop::Read { key: key.clone(), list: None },
+                m => m.clone(),
+            })
+            .collect();
+        let line = |kind: &str, v: &[Mop]| {
+            format!(
+                r#"{{"process":0,"type":"{kind}","f":"txn","value":{}}}"#,
+                serde_json::to_string(&txn_value(v)).unwrap()
+            )
+        };
+        let h = pair(&format!("{}\n{}\n", line("invoke", &invoked), line("ok", &ops))).unwrap();
+        assert_eq!(h.txns[0].ops, ops);
+    }
+
     #[test]
     fn bad_transactions_are_refused_naming_the_line() {
         let cases = [

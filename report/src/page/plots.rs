@@ -112,13 +112,14 @@ pub(super) fn timeline(run: &Run, around: Option<u64>) -> String {
         let (x0, x1) = (x(o.start), x(end));
         let _ = write!(
             out,
-            r#"<rect class="op {}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}"><title>p{} {} key {} {} → {}{}</title></rect>"#,
+            r#"<rect class="op {}" x="{x0:.1}" y="{y:.1}" width="{:.1}" height="{:.1}"><title>p{} {}{} {} → {}{}</title></rect>"#,
             kind_class(o.kind, o.end.is_some()),
             (x1 - x0).max(1.5),
             lane_h - 4.0,
             o.process,
             esc(&o.f),
-            esc(&o.key),
+            // A transaction has no one key: its micro-ops name theirs.
+            if o.key.is_empty() { String::new() } else { format!(" key {}", esc(&o.key)) },
             esc(&o.invoke_value),
             esc(&o.value),
             o.error.as_deref().map(|e| format!(" ({})", esc(e))).unwrap_or_default(),
