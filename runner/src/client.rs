@@ -118,11 +118,11 @@ pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix:
     }
 }
 
-/// Performs one transaction of list-append micro-ops (integer keys and
-/// elements); returns its completion and, when ok, its micro-ops with what
-/// each read found.
+/// Performs one transaction of list-append or rw-register micro-ops
+/// (integer keys and values); returns its completion and, when ok, its
+/// micro-ops with what each read found.
 pub(crate) async fn perform_txn(client: &mut dyn Store, prefix: &str, ops: &[Mop]) -> (Completion, Vec<Mop>) {
-    let lists = ModelName::ListAppend;
+    let (lists, registers) = (ModelName::ListAppend, ModelName::Register);
     let key = |k: &checker::history::Value| match k {
         Value::Int(k) => key_bytes(prefix, *k),
         other => unreachable!("the generator's keys are integers, not {other}"),
@@ -130,8 +130,9 @@ pub(crate) async fn perform_txn(client: &mut dyn Store, prefix: &str, ops: &[Mop
     let micro: Vec<TxnOp> = ops
         .iter()
         .map(|m| match m {
-            Mop::Read { key: k, .. } => TxnOp::Read { key: key(k) },
+            Mop::Read { key: k, .. } | Mop::Get { key: k, .. } => TxnOp::Read { key: key(k) },
             Mop::Append { key: k, elem } => TxnOp::Append { key: key(k), value: encode(lists, elem) },
+            Mop::Write { key: k, value } => TxnOp::Put { key: key(k), value: encode(registers, value) },
         })
         .collect();
     match client.txn(&micro).await {
@@ -148,12 +149,16 @@ pub(crate) async fn perform_txn(client: &mut dyn Store, prefix: &str, ops: &[Mop
                         };
                         Mop::Read { key: key.clone(), list: Some(list) }
                     }
+                    // An absent register reads nil.
+                    Mop::Get { key, .. } => {
+                        Mop::Get { key: key.clone(), value: Some(decode(registers, reads.next().flatten())) }
+                    }
                     m => m.clone(),
                 })
                 .collect();
             (Completion { kind: EventType::Ok, value: txn_value(&done), error: None }, done)
         }
-        Err(e) if ops.iter().all(|m| matches!(m, Mop::Read { .. })) => {
+        Err(e) if !ops.iter().any(Mop::is_write) => {
             (Completion { kind: EventType::Fail, value: txn_value(ops), error: Some(e.to_string()) }, Vec::new())
         }
         Err(e) => (failed_write(e, txn_value(ops)), Vec::new()),

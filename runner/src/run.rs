@@ -235,7 +235,8 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
 async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>, deadline: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
     let Some(mut client) = shared.client(id).await else { return samples };
-    let txns = shared.opts.workload == Workload::TxnAppend;
+    let txns = shared.opts.workload.is_txn();
+    let register = shared.opts.workload == Workload::TxnRwRegister;
     loop {
         let Some(key) = keys.lock().unwrap().pop() else { break };
         let process = shared.new_process();
@@ -243,10 +244,18 @@ async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>
         while Instant::now() < deadline {
             let t = Instant::now();
             let read = if txns {
-                let ops = [Mop::Read { key: Value::Int(key), list: None }];
+                let ops = match register {
+                    true => [Mop::Get { key: Value::Int(key), value: None }],
+                    false => [Mop::Read { key: Value::Int(key), list: None }],
+                };
                 let (kind, done) = shared.txn(client.as_mut(), process, &ops, &mut samples).await;
-                if let [Mop::Read { list: Some(l), .. }] = &done[..] {
-                    shared.final_lists.lock().unwrap().insert(key, Value::List(l.clone()));
+                let found = match &done[..] {
+                    [Mop::Read { list: Some(l), .. }] => Some(Value::List(l.clone())),
+                    [Mop::Get { value: Some(v), .. }] => Some(v.clone()),
+                    _ => None,
+                };
+                if let Some(v) = found {
+                    shared.final_lists.lock().unwrap().insert(key, v);
                 }
                 kind
             } else {
@@ -366,7 +375,12 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     let shared = Arc::new(Shared {
         generator: Mutex::new(match opts.workload.model() {
             Some(model) => Ops::Keys(Generator::new(model, opts.mix.clone(), opts.seed)),
-            None => Ops::Txns(TxnGenerator::new(opts.mix.clone(), &opts.txn, opts.seed)),
+            None => Ops::Txns(TxnGenerator::new(
+                opts.mix.clone(),
+                &opts.txn,
+                opts.workload == Workload::TxnRwRegister,
+                opts.seed,
+            )),
         }),
         recorder,
         next_process: AtomicU64::new(0),
@@ -428,14 +442,14 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
                 .filter(|a| opts.txn.consistency_model.prohibits(a.class))
                 .flat_map(|a| a.txns.iter().map(|&t| history.txns[t].index))
                 .min();
-            (txn_verdict(&r, events.len()), Some(r), first_bad)
+            (txn_verdict(&r, opts.workload.values(), events.len()), Some(r), first_bad)
         }
     };
 
     // Final reads: the last ok read per key from the history's final phase.
-    let finals = match opts.workload {
-        Workload::TxnAppend => std::mem::take(&mut *shared.final_lists.lock().unwrap()),
-        _ => final_reads(&events),
+    let finals = match opts.workload.is_txn() {
+        true => std::mem::take(&mut *shared.final_lists.lock().unwrap()),
+        false => final_reads(&events),
     };
 
     let mut stats = RunStats {
@@ -467,7 +481,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     }
     stats.final_reads_ok = finals.len() as u64;
     stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
-    if opts.workload != Workload::Register {
+    if opts.workload.values() != ModelName::Register {
         stats.lost_writes = lost_appends(&shared.acked.lock().unwrap(), &finals);
         stats.lost_write_count = stats.lost_writes.values().map(Vec::len).sum();
     }
@@ -483,7 +497,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
 /// The verdict of an isolation check as `results.json` gives every run's:
 /// valid or not, and the summary. The anomalies themselves are in its
 /// `txn` part; there are no per-key results.
-fn txn_verdict(r: &TxnResults, events: usize) -> Results {
+fn txn_verdict(r: &TxnResults, values: ModelName, events: usize) -> Results {
     let count = |n: usize| n as u64;
     let op_counts = [(
         OpType::Txn,
@@ -494,7 +508,7 @@ fn txn_verdict(r: &TxnResults, events: usize) -> Results {
     .collect();
     Results {
         valid: if r.valid { Validity::Valid } else { Validity::Invalid },
-        model: ModelName::ListAppend,
+        model: values,
         summary: r.summary(),
         events,
         ops_checked: r.txns,
@@ -572,7 +586,7 @@ pub fn summary(o: &RunOutcome, workload: Workload) -> String {
         out.push_str(&format!(" (no successful final read of {} keys)", s.final_reads_missing.len()));
     }
     out.push('\n');
-    if workload != Workload::Register {
+    if workload.values() != ModelName::Register {
         out.push_str(&format!("lost writes: {}", s.lost_write_count));
         if let Some((k, v)) = s.lost_writes.iter().next() {
             let example = format!(" (e.g. key {k}: acknowledged appends {v:?} missing from the final read)");

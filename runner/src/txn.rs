@@ -1,10 +1,13 @@
 //! The transactions the clients of a `txn-append` run ask for: Elle's
-//! list-append workload, as Jepsen runs it against etcd.
+//! list-append workload, as Jepsen runs it against etcd; and of a
+//! `txn-rw-register` run, Elle's rw-register.
 //!
 //! Each transaction has 1 to `--max-txn-length` micro-ops over the active
 //! keys: a read of a key's whole list, or an append of an element unique
 //! to that key (1, 2, 3, …), so that every read tells the order in which
-//! the appends it saw were applied. A key takes about `--ops-per-key`
+//! the appends it saw were applied. In rw-register the writes set a key to
+//! a value unique to it (1, 2, 3, …) and a read returns one value: it
+//! names the write it saw, but not the ones before. A key takes about `--ops-per-key`
 //! appends and is then retired for a fresh one, which keeps lists short
 //! however long the run. Few active keys (`--active-keys`) make
 //! transactions meet on the same keys, which is where anomalies show.
@@ -53,6 +56,8 @@ struct ActiveKey {
 /// sequence.
 pub struct TxnGenerator {
     rng: StdRng,
+    /// rw-register: writes and reads of single values.
+    register: bool,
     mix: WorkloadOptions,
     max_len: usize,
     active: Vec<ActiveKey>,
@@ -60,9 +65,10 @@ pub struct TxnGenerator {
 }
 
 impl TxnGenerator {
-    pub fn new(mix: WorkloadOptions, txn: &TxnOptions, seed: u64) -> TxnGenerator {
+    pub fn new(mix: WorkloadOptions, txn: &TxnOptions, register: bool, seed: u64) -> TxnGenerator {
         let mut g = TxnGenerator {
             rng: StdRng::seed_from_u64(seed),
+            register,
             max_len: txn.max_txn_length.max(1),
             active: Vec::new(),
             next_key: 0,
@@ -92,7 +98,7 @@ impl TxnGenerator {
                 let slot = self.rng.gen_range(0..self.active.len());
                 let key = Value::Int(self.active[slot].key);
                 if self.rng.gen_range(0..total.max(1)) < self.mix.reads {
-                    return Mop::Read { key, list: None };
+                    return if self.register { Mop::Get { key, value: None } } else { Mop::Read { key, list: None } };
                 }
                 let k = &mut self.active[slot];
                 k.last += 1;
@@ -101,7 +107,11 @@ impl TxnGenerator {
                 if k.appends_left == 0 {
                     self.active[slot] = self.fresh_key();
                 }
-                Mop::Append { key, elem }
+                if self.register {
+                    Mop::Write { key, value: elem }
+                } else {
+                    Mop::Append { key, elem }
+                }
             })
             .collect()
     }
@@ -121,7 +131,7 @@ mod tests {
     fn elements_are_unique_per_key_lengths_bounded_and_keys_retire() {
         let mix = WorkloadOptions { active_keys: 3, ops_per_key: 10, ..Default::default() };
         let txn = TxnOptions { max_txn_length: 4, ..Default::default() };
-        let mut g = TxnGenerator::new(mix.clone(), &txn, 7);
+        let mut g = TxnGenerator::new(mix.clone(), &txn, false, 7);
         let mut seen: HashMap<Value, HashSet<Value>> = HashMap::new();
         let (mut reads, mut lengths) = (0, HashSet::new());
         for _ in 0..2000 {
@@ -134,6 +144,7 @@ mod tests {
                         assert!(list.is_none());
                         reads += 1;
                     }
+                    other => panic!("a register micro-op in list-append: {other:?}"),
                 }
             }
         }
@@ -141,7 +152,7 @@ mod tests {
         assert!(reads > 0 && g.keys_touched() > 3, "keys retire: {}", g.keys_touched());
         assert!(seen.values().all(|s| s.len() <= 13), "a key took more than 125% of --ops-per-key appends");
         let again = |seed| {
-            let mut g = TxnGenerator::new(mix.clone(), &txn, seed);
+            let mut g = TxnGenerator::new(mix.clone(), &txn, false, seed);
             (0..100).map(|_| g.next_txn()).collect::<Vec<_>>()
         };
         assert_eq!(again(1), again(1));

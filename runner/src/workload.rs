@@ -56,6 +56,8 @@ pub enum Workload {
     Mixed,
     /// Transactions of reads and appends over several keys ([`crate::txn`]).
     TxnAppend,
+    /// Transactions of reads and writes of single values (rw-register).
+    TxnRwRegister,
 }
 
 impl Workload {
@@ -66,21 +68,32 @@ impl Workload {
             Workload::Register => Some(ModelName::Register),
             Workload::ListAppend => Some(ModelName::ListAppend),
             Workload::Mixed => Some(ModelName::Mixed),
-            Workload::TxnAppend => None,
+            Workload::TxnAppend | Workload::TxnRwRegister => None,
         }
+    }
+
+    /// Whether its clients run transactions.
+    pub fn is_txn(self) -> bool {
+        self.model().is_none()
     }
 
     /// The name as the command line spells it.
     pub fn as_str(self) -> &'static str {
-        match self.model() {
-            Some(m) => m.as_str(),
-            None => "txn-append",
+        match self {
+            Workload::TxnAppend => "txn-append",
+            Workload::TxnRwRegister => "txn-rw-register",
+            w => w.values().as_str(),
         }
     }
 
-    /// The model of the values stored: transactions append to lists.
+    /// The model of the values stored: transactions append to lists, or
+    /// write registers.
     pub fn values(self) -> ModelName {
-        self.model().unwrap_or(ModelName::ListAppend)
+        match self {
+            Workload::TxnAppend => ModelName::ListAppend,
+            Workload::TxnRwRegister => ModelName::Register,
+            w => w.model().expect("a single-key workload has a model"),
+        }
     }
 }
 

@@ -152,6 +152,18 @@ async fn a_real_cluster_s_transactions_are_strict_serializable() {
     assert_eq!(results["valid"], true);
     assert_eq!(results["txn"]["model"], "strict-serializable");
     assert_eq!(results["txn"]["txns"].as_u64(), Some(t.txns as u64));
+
+    // rw-register: Put micro-ops of unique values, reads of single values.
+    let dir = tempfile::tempdir().unwrap();
+    let mut o = options(nodes.addrs.clone(), Workload::TxnRwRegister, dir.path());
+    o.mix.active_keys = 3;
+    let out = runner::run(o).await.unwrap();
+    assert_eq!(out.results.valid, Validity::Valid, "{}", out.results.summary);
+    let t = out.txn.as_ref().unwrap();
+    assert!(t.ok > 50, "{}", t.summary());
+    assert!(out.stats.final_reads_missing.is_empty(), "{:?}", out.stats);
+    let history = std::fs::read_to_string(dir.path().join("history.jsonl")).unwrap();
+    assert!(history.contains(r#"["w","#) && !history.contains(r#"["append","#), "not a rw-register history");
 }
 
 /// A transaction whose read of one key is stale (the mock's broken key)

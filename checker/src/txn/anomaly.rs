@@ -249,7 +249,7 @@ impl TxnResults {
 /// Checks a transaction history against `model`.
 pub fn check(h: &TxnHistory, model: Model) -> Result<TxnResults, HistoryError> {
     let start = Instant::now();
-    let mut a = append::analyze(h)?;
+    let mut a = if h.register { super::register::analyze(h)? } else { append::analyze(h)? };
     let mut anomalies = std::mem::take(&mut a.anomalies);
     let (comp, comps) = a.graph.sccs();
     let cycles: Vec<Vec<(Class, Vec<Step>)>> = {
@@ -320,6 +320,9 @@ fn edge_words(h: &TxnHistory, a: &Analysis, from: TxnId, e: &Edge) -> (&'static 
             .unwrap_or_else(|| list(&order()[..len.min(order().len())]))
     };
     let pos = e.pos as usize;
+    if a.register && e.kind & (WW | WR | RW) != 0 {
+        return register_words(h, a, from, e);
+    }
     if e.kind & WW != 0 {
         // The element of `to` that follows: the next of its appends to the
         // key in the order (an unobserved one has no position of its own).
@@ -354,6 +357,30 @@ fn edge_words(h: &TxnHistory, a: &Analysis, from: TxnId, e: &Edge) -> (&'static 
     } else {
         debug_assert!(e.kind & PROC != 0);
         ("process", format!("{f} and then {t} ran on process {}", h.txns[from].process))
+    }
+}
+
+/// A data edge of a rw-register history in words; its position names the
+/// value read (wr) or written (ww, rw).
+fn register_words(h: &TxnHistory, a: &Analysis, from: TxnId, e: &Edge) -> (&'static str, String) {
+    let to = e.to as usize;
+    let (f, t) = (txn_name(&h.txns[from]), txn_name(&h.txns[to]));
+    let key = &a.keys[e.key as usize];
+    let value = &a.orders[e.key as usize][e.pos as usize];
+    let read = |reader: TxnId| super::register::read_of(&h.txns[reader], key).map_or("?".into(), |v| v.to_string());
+    if e.kind & WW != 0 {
+        let what = format!("{t} read key {key} = {}, written by {f}, and then wrote {value} over it", read(to));
+        ("ww", what)
+    } else if e.kind & WR != 0 {
+        ("wr", format!("{t} read key {key} = {value}, written by {f}"))
+    } else {
+        let was = read(from);
+        let why = if was == crate::history::Value::Nil.to_string() {
+            format!("{f} read key {key} absent ({was}), and {t} wrote {value} to it, so after that read")
+        } else {
+            format!("{f} read key {key} = {was}, which {t} overwrote with {value}")
+        };
+        ("rw", why)
     }
 }
 

@@ -46,7 +46,8 @@ pub type KeyId = u32;
 pub struct Analysis {
     pub keys: Vec<Value>,
     /// Each key's version order: its observed elements, then the committed
-    /// appends no read saw. Empty for a key whose reads disagree.
+    /// appends no read saw. Empty for a key whose reads disagree. For
+    /// rw-register, each key's values by position (0: nil), in no order.
     pub orders: Vec<Vec<Value>>,
     /// How many elements of each order some read saw.
     pub observed: Vec<usize>,
@@ -54,6 +55,9 @@ pub struct Analysis {
     pub writer: FastMap<(KeyId, Value), TxnId>,
     pub graph: Graph,
     pub anomalies: Vec<Anomaly>,
+    /// A rw-register history ([`super::register`]): edges name values by
+    /// their position in `orders`, and are explained as writes and reads.
+    pub register: bool,
 }
 
 /// A read that some ok transaction made.
@@ -100,7 +104,9 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
                             updates[k as usize].push((t, n));
                         }
                     }
-                    Mop::Read { .. } => {}
+                    // A list-append history holds no register micro-op
+                    // (`settle`).
+                    Mop::Read { .. } | Mop::Write { .. } | Mop::Get { .. } => {}
                 }
             }
             match m {
@@ -121,7 +127,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
                 Mop::Read { list: Some(list), .. } if txn.status == Status::Ok => {
                     reads[k as usize].push(Read { txn: t, list });
                 }
-                Mop::Read { .. } => {}
+                Mop::Read { .. } | Mop::Write { .. } | Mop::Get { .. } => {}
             }
         }
     }
@@ -268,7 +274,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
         anomalies.extend(lost_updates(h, &keys[k], order, &updates[k]));
     }
     realtime_and_process(h, &mut graph);
-    Ok(Analysis { keys, orders, observed, writer, graph, anomalies })
+    Ok(Analysis { keys, orders, observed, writer, graph, anomalies, register: false })
 }
 
 /// A key's version order from its reads: the longest, if every other read
@@ -367,7 +373,7 @@ fn internal(txn: &Txn) -> Option<String> {
                 *prev = Some(l);
                 since.clear();
             }
-            Mop::Read { .. } => {}
+            Mop::Read { .. } | Mop::Write { .. } | Mop::Get { .. } => {}
         }
     }
     None
@@ -403,7 +409,7 @@ fn lost_updates(h: &TxnHistory, key: &Value, order: &[Value], updates: &[(TxnId,
 /// Real-time edges as a transitive reduction: a transaction completed
 /// before another's invocation precedes it; of those, only the ones not
 /// already preceded by another such are linked. And process order.
-fn realtime_and_process(h: &TxnHistory, graph: &mut Graph) {
+pub(super) fn realtime_and_process(h: &TxnHistory, graph: &mut Graph) {
     let mut marks: Vec<(usize, bool, TxnId)> = Vec::with_capacity(2 * h.txns.len());
     for (t, txn) in h.txns.iter().enumerate().filter(|(_, t)| t.status != Status::Fail) {
         marks.push((txn.invoked, true, t));

@@ -3,6 +3,7 @@
 //! when some set of its transactions (every committed one, any of the
 //! unknown ones, no failed one), run one at a time in some order, gives
 //! every read its value; strictly so when that order also keeps real time.
+//! A list-append key holds its list; a register the last value written.
 //! Exponential, so only for a handful of transactions.
 
 use std::collections::HashMap;
@@ -74,7 +75,15 @@ fn search(
                         break;
                     }
                 }
-                Mop::Read { .. } => {}
+                // A register holds the last value written: its one element.
+                Mop::Write { key, value } => *state.entry(key.clone()).or_default() = vec![value.clone()],
+                Mop::Get { key, value: Some(v) } => {
+                    if state.get(key).and_then(|s| s.last()).unwrap_or(&Value::Nil) != v {
+                        fits = false;
+                        break;
+                    }
+                }
+                Mop::Read { .. } | Mop::Get { .. } => {}
             }
         }
         if fits {

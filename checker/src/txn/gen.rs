@@ -1,4 +1,5 @@
-//! A simulated store that writes list-append transaction histories:
+//! A simulated store that writes list-append (or, with `register`,
+//! rw-register) transaction histories:
 //! processes invoke transactions of a few micro-ops over a few keys, each
 //! takes effect atomically at one moment between its invocation and its
 //! completion (so the history is strictly serializable), and some end
@@ -40,6 +41,10 @@ pub struct GenOptions {
     /// Share of reads that see an older state of their key (anomalies).
     #[arg(long, default_value_t = 0.0, value_parser = flags::fraction)]
     pub stale: f64,
+    /// rw-register instead of list-append: writes of unique values
+    /// (`["w", k, v]`) and reads of the last value written.
+    #[arg(long)]
+    pub register: bool,
     #[arg(long, default_value_t = 1)]
     pub seed: u64,
 }
@@ -55,6 +60,7 @@ impl Default for GenOptions {
             info_rate: 0.02,
             fail_rate: 0.02,
             stale: 0.0,
+            register: false,
             seed: 1,
         }
     }
@@ -101,6 +107,9 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
     let mut procs: Vec<(u64, Option<Pending>)> = (0..opts.processes.max(1) as u64).map(|p| (p, None)).collect();
     let mut next_proc = procs.len() as u64;
     let (mut events, mut invoked) = (Vec::new(), 0);
+    // What a transaction writes, and what a read finds of a key never
+    // written.
+    let (write, empty) = if opts.register { ("w", Value::Nil) } else { ("append", list(&[])) };
     let push = |events: &mut Vec<Event>, p: u64, kind: EventType, value: Value| {
         let index = events.len() as u64;
         events.push(txn_event(index, p, kind, value));
@@ -145,9 +154,7 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                 };
                 let value = Value::List(
                     ops.iter()
-                        .map(
-                            |(app, k, e)| if *app { mop("append", k, Value::Int(*e)) } else { mop("r", k, Value::Nil) },
-                        )
+                        .map(|(app, k, e)| if *app { mop(write, k, Value::Int(*e)) } else { mop("r", k, Value::Nil) })
                         .collect::<Vec<_>>()
                         .into(),
                 );
@@ -177,7 +184,10 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                             } else {
                                 cur.len()
                             };
-                            t.reads[i] = Some(list(&cur[..seen]));
+                            t.reads[i] = Some(match opts.register {
+                                true => cur[..seen].last().map_or(Value::Nil, |v| Value::Int(*v)),
+                                false => list(&cur[..seen]),
+                            });
                         }
                     }
                 }
@@ -189,8 +199,8 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                         .iter()
                         .zip(&t.reads)
                         .map(|((app, k, e), r)| match (app, t.outcome) {
-                            (true, _) => mop("append", k, Value::Int(*e)),
-                            (false, EventType::Ok) => mop("r", k, r.clone().unwrap_or_else(|| list(&[]))),
+                            (true, _) => mop(write, k, Value::Int(*e)),
+                            (false, EventType::Ok) => mop("r", k, r.clone().unwrap_or_else(|| empty.clone())),
                             (false, _) => mop("r", k, Value::Nil),
                         })
                         .collect::<Vec<_>>()

@@ -13,6 +13,8 @@
 //! - here: micro-ops, transactions, and their pairing from events;
 //! - [`append`]: what list-append reads tell: version orders, the
 //!   anomalies that need no cycle, and the edges of the graph;
+//! - [`register`]: the same for rw-register (`["w", key, value]` and
+//!   reads of single values);
 //! - [`graph`]: the dependency graph, its strongly connected components,
 //!   and the shortest cycle of each class inside them;
 //! - [`anomaly`]: anomaly classes, consistency models, explanations, and
@@ -27,6 +29,7 @@ pub mod append;
 pub mod brute;
 pub mod gen;
 pub mod graph;
+pub mod register;
 
 use std::sync::Arc;
 
@@ -37,7 +40,8 @@ pub use anomaly::{check, Class, Model, TxnResults};
 /// A transaction's number: its position in invocation order.
 pub type TxnId = usize;
 
-/// One micro-op of a transaction.
+/// One micro-op of a transaction: list-append's (`Append`, `Read`) or
+/// rw-register's (`Write`, `Get`). A history holds one kind or the other.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
 pub enum Mop {
     /// Appends `elem` to the list at `key`.
@@ -45,13 +49,23 @@ pub enum Mop {
     /// Reads the list at `key`; `None` when unknown (an invocation, or a
     /// transaction whose outcome is unknown). An absent key reads `[]`.
     Read { key: Value, list: Option<Arc<[Value]>> },
+    /// Sets the register at `key` to `value` (rw-register).
+    Write { key: Value, value: Value },
+    /// Reads the register at `key` (rw-register): `Some(Nil)` when absent,
+    /// `None` when unknown.
+    Get { key: Value, value: Option<Value> },
 }
 
 impl Mop {
     pub fn key(&self) -> &Value {
         match self {
-            Mop::Append { key, .. } | Mop::Read { key, .. } => key,
+            Mop::Append { key, .. } | Mop::Read { key, .. } | Mop::Write { key, .. } | Mop::Get { key, .. } => key,
         }
+    }
+
+    /// Whether it changes state.
+    pub fn is_write(&self) -> bool {
+        matches!(self, Mop::Append { .. } | Mop::Write { .. })
     }
 
     /// As a history holds it: `["append", key, element]`, `["r", key,
@@ -60,6 +74,8 @@ impl Mop {
         let (f, key, v) = match self {
             Mop::Append { key, elem } => ("append", key, elem.clone()),
             Mop::Read { key, list } => ("r", key, list.clone().map_or(Value::Nil, Value::List)),
+            Mop::Write { key, value } => ("w", key, value.clone()),
+            Mop::Get { key, value } => ("r", key, value.clone().unwrap_or(Value::Nil)),
         };
         Value::List(vec![Value::Str(f.into()), key.clone(), v].into())
     }
@@ -112,6 +128,9 @@ impl Txn {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct TxnHistory {
     pub txns: Vec<Txn>,
+    /// rw-register (its transactions write and read single values) rather
+    /// than list-append.
+    pub register: bool,
 }
 
 /// Reads a transaction's micro-ops from an event's value.
@@ -142,25 +161,63 @@ fn mops(value: &Value, line: usize, completion: bool) -> Result<Vec<Mop>, Histor
                     Value::Int(_) | Value::Str(_) => Ok(Mop::Append { key: key.clone(), elem: v.clone() }),
                     other => Err(bad(format!("an appended element must be an integer or a string, not {other}"))),
                 },
+                // A null read is settled once the history's kind is known
+                // (`settle`): the empty list, or an absent register.
                 "r" => match v {
                     Value::Nil => Ok(Mop::Read { key: key.clone(), list: None }),
-                    Value::List(l) if completion => Ok(Mop::Read { key: key.clone(), list: Some(l.clone()) }),
-                    Value::List(_) => Err(bad("an invocation's read must be null".into())),
-                    other => Err(bad(format!("a list-append read returns a list or null, not {other}"))),
+                    _ if !completion => Err(bad("an invocation's read must be null".into())),
+                    Value::List(l) => Ok(Mop::Read { key: key.clone(), list: Some(l.clone()) }),
+                    Value::Int(_) | Value::Str(_) => Ok(Mop::Get { key: key.clone(), value: Some(v.clone()) }),
                 },
-                "w" => Err(bad("w (rw-register) micro-ops are not checked yet; use append and r".into())),
-                other => Err(bad(format!("unknown micro-op {other:?} (known: append, r)"))),
+                "w" => match v {
+                    Value::Int(_) | Value::Str(_) => Ok(Mop::Write { key: key.clone(), value: v.clone() }),
+                    other => Err(bad(format!("a written value must be an integer or a string, not {other}"))),
+                },
+                other => Err(bad(format!("unknown micro-op {other:?} (known: append, r, w)"))),
             }
         })
         .collect()
+}
+
+/// Decides the history's kind, refusing one that mixes them, and settles
+/// its committed null reads: as Jepsen records them, the empty list in
+/// list-append, an absent register in rw-register.
+fn settle(mut h: TxnHistory) -> Result<TxnHistory, HistoryError> {
+    let first = |f: fn(&Mop) -> bool| h.txns.iter().find(|t| t.ops.iter().any(f)).map(|t| t.line);
+    let registers = first(|m| matches!(m, Mop::Write { .. } | Mop::Get { .. }));
+    let lists = first(|m| matches!(m, Mop::Append { .. } | Mop::Read { list: Some(_), .. }));
+    if let (Some(r), Some(l)) = (registers, lists) {
+        return Err(HistoryError::new(
+            r.max(l),
+            "value",
+            format!(
+                "list micro-ops (append, a read of a list; first on line {l}) and register ones (w, a read of \
+                 a single value; first on line {r}) in one history: a history is list-append or rw-register"
+            ),
+        ));
+    }
+    h.register = registers.is_some();
+    let register = h.register;
+    for t in h.txns.iter_mut().filter(|t| t.status == Status::Ok) {
+        for m in &mut t.ops {
+            if let Mop::Read { key, list: None } = m {
+                *m = if register {
+                    Mop::Get { key: key.clone(), value: Some(Value::Nil) }
+                } else {
+                    Mop::Read { key: key.clone(), list: Some(Vec::new().into()) }
+                };
+            }
+        }
+    }
+    Ok(h)
 }
 
 /// Whether a completion's micro-ops are its invocation's, reads filled in.
 fn matches(invoked: &[Mop], completed: &[Mop]) -> bool {
     invoked.len() == completed.len()
         && invoked.iter().zip(completed).all(|(i, c)| match (i, c) {
-            (Mop::Append { .. }, Mop::Append { .. }) => i == c,
-            (Mop::Read { key: a, .. }, Mop::Read { key: b, .. }) => a == b,
+            (Mop::Append { .. }, Mop::Append { .. }) | (Mop::Write { .. }, Mop::Write { .. }) => i == c,
+            (Mop::Read { key: a, .. }, Mop::Read { key: b, .. } | Mop::Get { key: b, .. }) => a == b,
             _ => false,
         })
 }
@@ -229,15 +286,7 @@ pub fn pair_txns(events: &[Event], lines: &[usize]) -> Result<TxnHistory, Histor
                                 format!("the completion's micro-ops do not match the invocation's on line {}", t.line),
                             ));
                         }
-                        // A committed read of an absent key may say nil, as
-                        // Jepsen's append workload records it: the empty list.
-                        t.ops = done
-                            .into_iter()
-                            .map(|m| match m {
-                                Mop::Read { key, list: None } => Mop::Read { key, list: Some(Vec::new().into()) },
-                                m => m,
-                            })
-                            .collect();
+                        t.ops = done;
                         t.status = Status::Ok;
                         t.completed = pos;
                     }
@@ -252,7 +301,7 @@ pub fn pair_txns(events: &[Event], lines: &[usize]) -> Result<TxnHistory, Histor
             }
         }
     }
-    Ok(TxnHistory { txns })
+    settle(TxnHistory { txns, register: false })
 }
 
 #[cfg(test)]
