@@ -235,10 +235,13 @@ fn a_transaction_history_round_trips_through_edn() {
     assert_eq!(pair_txns(&back, &lines).unwrap(), history(&events));
 }
 
-/// A rw-register history from transactions run one after another: each
-/// is (process, micro-ops at ok as JSON, ok or fail); the invocation holds
-/// the same micro-ops with its reads null.
-fn register_history(txns: &[(u64, &str, &str)]) -> TxnHistory {
+/// One transaction of a hand-written history: its process, its micro-ops
+/// at completion (JSON), and "ok" or "fail".
+type Written<'a> = (u64, &'a str, &'a str);
+
+/// A rw-register history from transactions run one after another; each
+/// invocation holds the same micro-ops with its reads null.
+fn register_history(txns: &[Written]) -> TxnHistory {
     let mut text = String::new();
     for (i, (p, ops, kind)) in txns.iter().enumerate() {
         let v: serde_json::Value = serde_json::from_str(ops).unwrap();
@@ -261,7 +264,7 @@ fn register_history(txns: &[(u64, &str, &str)]) -> TxnHistory {
 /// Each anomaly rw-register can show, written by hand, is found and named.
 #[test]
 fn rw_register_anomalies_are_found_and_named() {
-    let cases: [(Class, Vec<(u64, &str, &str)>); 8] = [
+    let cases: [(Class, Vec<Written>); 8] = [
         (Class::G1a, vec![(0, r#"[["w","x",1]]"#, "fail"), (1, r#"[["r","x",1]]"#, "ok")]),
         (Class::G1b, vec![(0, r#"[["w","x",1],["w","x",2]]"#, "ok"), (1, r#"[["r","x",1]]"#, "ok")]),
         (Class::GarbageRead, vec![(0, r#"[["r","x",9]]"#, "ok")]),
