@@ -36,7 +36,7 @@ pub struct RunOptions {
     pub store: StoreKind,
     pub workload: Workload,
     pub mix: WorkloadOptions,
-    /// For `txn-append`: transaction lengths and the model claimed.
+    /// For transactions: their lengths and the model claimed.
     pub txn: TxnOptions,
     pub concurrency: usize,
     /// Target ops per second over all workers; 0 means as fast as possible.
@@ -105,7 +105,20 @@ enum Ops {
     Txns(TxnGenerator),
 }
 
+/// What a worker does next.
+enum Next {
+    Op(Invocation),
+    Txn(Vec<Mop>),
+}
+
 impl Ops {
+    fn next(&mut self) -> Next {
+        match self {
+            Ops::Keys(g) => Next::Op(g.next_op()),
+            Ops::Txns(g) => Next::Txn(g.next_txn()),
+        }
+    }
+
     fn keys_touched(&self) -> i64 {
         match self {
             Ops::Keys(g) => g.keys_touched(),
@@ -124,7 +137,7 @@ struct Shared {
     live: Live,
     /// list-append: acknowledged elements per key.
     acked: Mutex<HashMap<i64, Vec<i64>>>,
-    /// txn-append: the list each final read found, per key.
+    /// Transactions: what each final read found, per key.
     final_lists: Mutex<HashMap<i64, Value>>,
 }
 
@@ -214,13 +227,10 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
         if Instant::now() >= end {
             break;
         }
-        let next = match &mut *shared.generator.lock().unwrap() {
-            Ops::Keys(g) => Ok(g.next_op()),
-            Ops::Txns(g) => Err(g.next_txn()),
-        };
+        let next = shared.generator.lock().unwrap().next();
         let kind = match next {
-            Ok(inv) => shared.op(client.as_mut(), process, &inv, &mut samples).await,
-            Err(ops) => shared.txn(client.as_mut(), process, &ops, &mut samples).await.0,
+            Next::Op(inv) => shared.op(client.as_mut(), process, &inv, &mut samples).await,
+            Next::Txn(ops) => shared.txn(client.as_mut(), process, &ops, &mut samples).await.0,
         };
         if kind == EventType::Info {
             process = shared.new_process();
