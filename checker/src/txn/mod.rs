@@ -373,11 +373,12 @@ mod tests {
             (r#"{"process":0,"type":"invoke","f":"txn","value":[["append",1]]}"#, "line 1", "expected 3 elements"),
             (r#"{"process":0,"type":"invoke","f":"txn","value":7}"#, "line 1", "list of micro-ops"),
             (r#"{"process":0,"type":"invoke","f":"read","value":null}"#, "line 1", "expected \"txn\""),
+            // A read of a single value in a history that appends.
             (
-                "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",1,null]]}\n\
-                 {\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"r\",1,5]]}",
-                "line 2",
-                "a list-append read returns a list or null, not 5",
+                "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"append\",1,3],[\"r\",1,null]]}\n\
+                 {\"process\":0,\"type\":\"ok\",\"f\":\"txn\",\"value\":[[\"append\",1,3],[\"r\",1,5]]}",
+                "line 1",
+                "a history is list-append or rw-register",
             ),
             (
                 "{\"process\":0,\"type\":\"invoke\",\"f\":\"txn\",\"value\":[[\"r\",1,null]]}\n\
