@@ -5,7 +5,7 @@
 
 use checker::history::{Event, Value};
 use checker::txn::gen::{self, GenOptions};
-use checker::txn::{brute, check, pair_txns, Class, Model, TxnHistory};
+use checker::txn::{brute, check, pair_txns, Class, LongestReads, Model, Pairer, TxnHistory};
 use proptest::prelude::*;
 
 fn history(events: &[Event]) -> TxnHistory {
@@ -21,6 +21,38 @@ fn a_strictly_serializable_store_is_valid_under_every_model() {
         let r = check(&h, Model::StrictSerializable).unwrap();
         assert!(r.valid && r.counts.is_empty(), "seed {seed}: {}\n{:#?}", r.summary(), r.anomalies);
         assert!(r.ok > 1_800 && r.info > 0 && r.fail > 0, "seed {seed}: {}", r.summary());
+    }
+}
+
+/// Pairing one event at a time as the generator makes them, reads sharing
+/// each key's longest from a first pass (how `checker txn-bench` checks
+/// ten million transactions without holding their events), gives the
+/// history and the verdict that pairing every event without sharing
+/// gives: stale reads, which are no prefix of their key's longest,
+/// included.
+#[test]
+fn a_streamed_history_is_the_history_paired_whole() {
+    for stale in [0.0, 0.2] {
+        let opts = GenOptions { txns: 3_000, stale, seed: 3, ..GenOptions::default() };
+        let events = gen::generate(&opts);
+        let mut whole = Pairer::default();
+        for (i, e) in events.iter().enumerate() {
+            whole.feed(e, i + 1).unwrap();
+        }
+        let whole = whole.finish().unwrap();
+        let mut longest = LongestReads::default();
+        gen::Generator::new(&opts).for_each(|e| longest.add(&e));
+        let mut streamed = Pairer::sharing(longest);
+        for (i, e) in gen::Generator::new(&opts).enumerate() {
+            streamed.feed(&e, i + 1).unwrap();
+        }
+        let streamed = streamed.finish().unwrap();
+        assert_eq!(streamed, whole, "stale {stale}");
+        assert_eq!(history(&events), whole, "stale {stale}");
+        let (a, b) =
+            (check(&streamed, Model::StrictSerializable).unwrap(), check(&whole, Model::StrictSerializable).unwrap());
+        assert_eq!((a.valid, &a.counts), (b.valid, &b.counts), "stale {stale}");
+        assert_eq!(a.valid, stale == 0.0, "stale {stale}: {}", a.summary());
     }
 }
 

@@ -145,9 +145,9 @@ pub(crate) async fn perform_txn(client: &mut dyn Store, prefix: &str, ops: &[Mop
                         // An absent key is the empty list.
                         let list = match decode(lists, reads.next().flatten()) {
                             Value::List(l) => l,
-                            _ => Vec::new().into(),
+                            _ => Vec::<Value>::new().into(),
                         };
-                        Mop::Read { key: key.clone(), list: Some(list) }
+                        Mop::Read { key: key.clone(), list: Some(list.into()) }
                     }
                     // An absent register reads nil.
                     Mop::Get { key, .. } => {

@@ -260,7 +260,7 @@ async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>
                 };
                 let (kind, done) = shared.txn(client.as_mut(), process, &ops, &mut samples).await;
                 let found = match &done[..] {
-                    [Mop::Read { list: Some(l), .. }] => Some(Value::List(l.clone())),
+                    [Mop::Read { list: Some(l), .. }] => Some(Value::List(l.to_vec().into())),
                     [Mop::Get { value: Some(v), .. }] => Some(v.clone()),
                     _ => None,
                 };

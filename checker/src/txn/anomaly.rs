@@ -329,7 +329,7 @@ fn edge_words(h: &TxnHistory, a: &Analysis, from: TxnId, e: &Edge) -> (&'static 
         let next = order()
             .iter()
             .skip(pos + 1)
-            .find(|v| a.writer.get(&(e.key, (*v).clone())) == Some(&to))
+            .find(|v| h.txns[to].appends_to(key()).any(|x| x == *v))
             .map_or("?".into(), |v| v.to_string());
         ("ww", format!("{f} appended {} to key {}, and {t} appended {next} after it", elem(pos), key()))
     } else if e.kind & WR != 0 {

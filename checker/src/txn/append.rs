@@ -51,8 +51,6 @@ pub struct Analysis {
     pub orders: Vec<Vec<Value>>,
     /// How many elements of each order some read saw.
     pub observed: Vec<usize>,
-    /// Which transaction appended each element.
-    pub writer: FastMap<(KeyId, Value), TxnId>,
     pub graph: Graph,
     pub anomalies: Vec<Anomaly>,
     /// A rw-register history ([`super::register`]): edges name values by
@@ -78,11 +76,12 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
             (keys.len() - 1) as KeyId
         })
     };
-    let mut writer: FastMap<(KeyId, Value), TxnId> = FastMap::default();
+    // Elements by reference: a large history has tens of millions.
+    let mut writer: FastMap<(KeyId, &Value), TxnId> = FastMap::default();
     let mut reads: Vec<Vec<Read>> = Vec::new();
     // Per key: committed appends, and committed read-then-append pairs
     // (the transaction and the length of the list it read first).
-    let mut appended: Vec<Vec<Value>> = Vec::new();
+    let mut appended: Vec<Vec<&Value>> = Vec::new();
     let mut updates: Vec<Vec<(TxnId, usize)>> = Vec::new();
     for (t, txn) in h.txns.iter().enumerate() {
         let mut first_read: FastMap<KeyId, Option<usize>> = FastMap::default();
@@ -99,7 +98,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
                         first_read.entry(k).or_insert(Some(l.len()));
                     }
                     Mop::Append { elem, .. } => {
-                        appended[k as usize].push(elem.clone());
+                        appended[k as usize].push(elem);
                         if let Some(n) = first_read.insert(k, None).flatten() {
                             updates[k as usize].push((t, n));
                         }
@@ -111,9 +110,9 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
             }
             match m {
                 Mop::Append { elem, .. } => {
-                    if let Some(&other) = writer.get(&(k, elem.clone())) {
+                    if let Some(&other) = writer.get(&(k, elem)) {
                         return Err(HistoryError::new(
-                            txn.line,
+                            txn.line as usize,
                             "value",
                             format!(
                                 "{elem} is appended to key {} twice (also on line {}); list-append needs unique elements",
@@ -122,7 +121,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
                             ),
                         ));
                     }
-                    writer.insert((k, elem.clone()), t);
+                    writer.insert((k, elem), t);
                 }
                 Mop::Read { list: Some(list), .. } if txn.status == Status::Ok => {
                     reads[k as usize].push(Read { txn: t, list });
@@ -136,7 +135,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
     let mut seen_committed = vec![false; h.txns.len()];
     for (k, rs) in reads.iter().enumerate() {
         for e in rs.iter().flat_map(|r| r.list.iter()) {
-            if let Some(&w) = writer.get(&(k as KeyId, e.clone())) {
+            if let Some(&w) = writer.get(&(k as KeyId, e)) {
                 seen_committed[w] = true;
             }
         }
@@ -144,7 +143,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
     for (_, txn) in h.txns.iter().enumerate().filter(|(t, txn)| txn.status == Status::Info && seen_committed[*t]) {
         for m in &txn.ops {
             if let Mop::Append { key, elem } = m {
-                appended[key_ids[key] as usize].push(elem.clone());
+                appended[key_ids[key] as usize].push(elem);
             }
         }
     }
@@ -167,7 +166,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
                 }
             }
             for e in r.list {
-                match writer.get(&(k as KeyId, e.clone())) {
+                match writer.get(&(k as KeyId, e)) {
                     None => anomalies.push(Anomaly::plain(
                         Class::GarbageRead,
                         vec![r.txn],
@@ -188,7 +187,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
                 }
             }
             if let Some(last) = r.list.last() {
-                if let Some(&w) = writer.get(&(k as KeyId, last.clone())) {
+                if let Some(&w) = writer.get(&(k as KeyId, last)) {
                     let finals = h.txns[w].appends_to(key).last();
                     if w != r.txn && finals != Some(last) {
                         anomalies.push(Anomaly::plain(
@@ -232,7 +231,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
     let mut graph = Graph::new(h.txns.len());
     let live = |t: TxnId| h.txns[t].status != Status::Fail;
     for (k, order) in orders.iter().enumerate() {
-        let writers: Vec<TxnId> = order.iter().map(|e| writer[&(k as KeyId, e.clone())]).collect();
+        let writers: Vec<TxnId> = order.iter().map(|e| writer[&(k as KeyId, e)]).collect();
         let observed_writers = &writers[..observed[k]];
         for (i, pair) in observed_writers.windows(2).enumerate() {
             if live(pair[0]) && live(pair[1]) {
@@ -273,8 +272,11 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
         }
         anomalies.extend(lost_updates(h, &keys[k], order, &updates[k]));
     }
+
+    // What the edges came from is done with; the graph is the larger part.
+    drop((reads, appended, updates, writer));
     realtime_and_process(h, &mut graph);
-    Ok(Analysis { keys, orders, observed, writer, graph, anomalies, register: false })
+    Ok(Analysis { keys, orders, observed, graph, anomalies, register: false })
 }
 
 /// A key's version order from its reads: the longest, if every other read
@@ -285,8 +287,8 @@ fn order_of(
     k: KeyId,
     key: &Value,
     reads: &[Read],
-    appended: &[Value],
-    writer: &FastMap<(KeyId, Value), TxnId>,
+    appended: &[&Value],
+    writer: &FastMap<(KeyId, &Value), TxnId>,
 ) -> (Vec<Value>, usize, Vec<Anomaly>) {
     let mut found = Vec::new();
     let longest = reads.iter().max_by_key(|r| r.list.len());
@@ -311,13 +313,13 @@ fn order_of(
     // Duplicates or garbage make the order unusable for edges; they are
     // reported above.
     let mut seen = std::collections::HashSet::new();
-    if !order.iter().all(|e| seen.insert(e) && writer.contains_key(&(k, e.clone()))) {
+    if !order.iter().all(|e| seen.insert(e) && writer.contains_key(&(k, e))) {
         return (Vec::new(), 0, found);
     }
     let observed = order.len();
     let mut aborted: Option<TxnId> = None;
     for e in &order {
-        let w = writer[&(k, e.clone())];
+        let w = writer[&(k, e)];
         match (h.txns[w].status, aborted) {
             (Status::Fail, None) => aborted = Some(w),
             (Status::Ok | Status::Info, Some(a)) => {
@@ -336,8 +338,10 @@ fn order_of(
             _ => {}
         }
     }
-    let unseen: Vec<Value> = appended.iter().filter(|e| !seen.contains(e)).cloned().collect();
+    let unseen: Vec<Value> = appended.iter().filter(|e| !seen.contains(*e)).map(|e| (*e).clone()).collect();
     order.extend(unseen);
+    // Held for the whole check.
+    order.shrink_to_fit();
     (order, observed, found)
 }
 
@@ -410,7 +414,7 @@ fn lost_updates(h: &TxnHistory, key: &Value, order: &[Value], updates: &[(TxnId,
 /// before another's invocation precedes it; of those, only the ones not
 /// already preceded by another such are linked. And process order.
 pub(super) fn realtime_and_process(h: &TxnHistory, graph: &mut Graph) {
-    let mut marks: Vec<(usize, bool, TxnId)> = Vec::with_capacity(2 * h.txns.len());
+    let mut marks: Vec<(u32, bool, TxnId)> = Vec::with_capacity(2 * h.txns.len());
     for (t, txn) in h.txns.iter().enumerate().filter(|(_, t)| t.status != Status::Fail) {
         marks.push((txn.invoked, true, t));
         if txn.status == Status::Ok {

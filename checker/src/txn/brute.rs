@@ -60,7 +60,7 @@ fn search(
             || chosen
                 .iter()
                 .zip(placed.iter())
-                .all(|(&o, &done)| done || h.txns[o].completed == usize::MAX || h.txns[o].completed > t.invoked);
+                .all(|(&o, &done)| done || h.txns[o].completed == super::NEVER || h.txns[o].completed > t.invoked);
         if !ready {
             continue;
         }

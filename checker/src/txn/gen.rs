@@ -98,33 +98,66 @@ fn txn_event(index: u64, process: u64, kind: EventType, value: Value) -> Event {
 
 /// Writes a history of `opts.txns` transactions, in event order.
 pub fn generate(opts: &GenOptions) -> Vec<Event> {
-    let mut rng = StdRng::seed_from_u64(opts.seed);
-    // The keys in use, by number; a key's elements are 1, 2, 3, ...
-    let mut active: Vec<usize> = (0..opts.keys.max(1)).collect();
-    let mut store: Vec<Vec<i64>> = vec![Vec::new(); active.len()];
-    let mut next_elem = vec![1i64; active.len()];
-    let max_writes = opts.max_writes_per_key.max(1) as i64;
-    let mut procs: Vec<(u64, Option<Pending>)> = (0..opts.processes.max(1) as u64).map(|p| (p, None)).collect();
-    let mut next_proc = procs.len() as u64;
-    let (mut events, mut invoked) = (Vec::new(), 0);
-    // What a transaction writes, and what a read finds of a key never
-    // written.
-    let (write, empty) = if opts.register { ("w", Value::Nil) } else { ("append", list(&[])) };
-    let push = |events: &mut Vec<Event>, p: u64, kind: EventType, value: Value| {
-        let index = events.len() as u64;
-        events.push(txn_event(index, p, kind, value));
-    };
-    loop {
-        let busy = procs.iter().any(|(_, t)| t.is_some());
-        if invoked >= opts.txns && !busy {
-            break;
+    Generator::new(opts).collect()
+}
+
+/// The simulated store, one event at a time: a history of any length can
+/// be checked without ever holding its events (`checker txn-bench
+/// --stream`). Its memory is the store's lists and one pending transaction
+/// per process.
+pub struct Generator {
+    opts: GenOptions,
+    rng: StdRng,
+    /// The keys in use, by number; a key's elements are 1, 2, 3, ...
+    active: Vec<usize>,
+    store: Vec<Vec<i64>>,
+    next_elem: Vec<i64>,
+    procs: Vec<(u64, Option<Pending>)>,
+    next_proc: u64,
+    invoked: usize,
+    /// The next event's index.
+    index: u64,
+}
+
+impl Generator {
+    pub fn new(opts: &GenOptions) -> Generator {
+        let keys = opts.keys.max(1);
+        let procs: Vec<(u64, Option<Pending>)> = (0..opts.processes.max(1) as u64).map(|p| (p, None)).collect();
+        Generator {
+            opts: opts.clone(),
+            rng: StdRng::seed_from_u64(opts.seed),
+            active: (0..keys).collect(),
+            store: vec![Vec::new(); keys],
+            next_elem: vec![1; keys],
+            next_proc: procs.len() as u64,
+            procs,
+            invoked: 0,
+            index: 0,
         }
-        let slot = rng.gen_range(0..procs.len());
-        let (p, state) = &mut procs[slot];
+    }
+
+    fn event(&mut self, process: u64, kind: EventType, value: Value) -> Event {
+        self.index += 1;
+        txn_event(self.index - 1, process, kind, value)
+    }
+
+    /// One step of one process: an invocation, an effect (no event), or a
+    /// completion.
+    fn step(&mut self) -> Option<Event> {
+        let opts = &self.opts;
+        let rng = &mut self.rng;
+        // What a transaction writes, and what a read finds of a key never
+        // written.
+        let (write, empty) = if opts.register { ("w", Value::Nil) } else { ("append", list(&[])) };
+        let max_writes = opts.max_writes_per_key.max(1) as i64;
+        let slot = rng.gen_range(0..self.procs.len());
+        let (p, state) = &mut self.procs[slot];
+        let p = *p;
         match state.take() {
-            None if invoked < opts.txns => {
-                invoked += 1;
+            None if self.invoked < opts.txns => {
+                self.invoked += 1;
                 let n = rng.gen_range(1..=opts.max_mops.max(1));
+                let (active, store, next_elem) = (&mut self.active, &mut self.store, &mut self.next_elem);
                 let ops: Vec<(bool, Value, i64)> = (0..n)
                     .map(|_| {
                         let slot = rng.gen_range(0..active.len());
@@ -158,10 +191,10 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                         .collect::<Vec<_>>()
                         .into(),
                 );
-                push(&mut events, *p, EventType::Invoke, value);
                 *state = Some(Pending { reads: vec![None; ops.len()], ops, applied: false, outcome });
+                Some(self.event(p, EventType::Invoke, value))
             }
-            None => {}
+            None => None,
             Some(mut t) if !t.applied => {
                 t.applied = true;
                 let takes_effect = match t.outcome {
@@ -176,9 +209,9 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                             _ => unreachable!("generated keys are integers"),
                         };
                         if *app {
-                            store[k].push(*e);
+                            self.store[k].push(*e);
                         } else {
-                            let cur = &store[k];
+                            let cur = &self.store[k];
                             let seen = if opts.stale > 0.0 && rng.gen_bool(opts.stale) {
                                 rng.gen_range(0..=cur.len())
                             } else {
@@ -192,6 +225,7 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                     }
                 }
                 *state = Some(t);
+                None
             }
             Some(t) => {
                 let value = Value::List(
@@ -206,17 +240,32 @@ pub fn generate(opts: &GenOptions) -> Vec<Event> {
                         .collect::<Vec<_>>()
                         .into(),
                 );
-                push(&mut events, *p, t.outcome, value);
                 // After an unknown outcome the worker goes on as a new
                 // process, as the recorder does.
                 if t.outcome == EventType::Info {
-                    *p = next_proc;
-                    next_proc += 1;
+                    self.procs[slot].0 = self.next_proc;
+                    self.next_proc += 1;
                 }
+                Some(self.event(p, t.outcome, value))
             }
         }
     }
-    events
+}
+
+impl Iterator for Generator {
+    type Item = Event;
+
+    fn next(&mut self) -> Option<Event> {
+        loop {
+            let busy = self.procs.iter().any(|(_, t)| t.is_some());
+            if self.invoked >= self.opts.txns && !busy {
+                return None;
+            }
+            if let Some(e) = self.step() {
+                return Some(e);
+            }
+        }
+    }
 }
 
 /// The classes [`plant`] can plant.

@@ -27,7 +27,11 @@ const DATA: u8 = WW | WR | RW;
 /// version order (ww: the source's element; wr: the last element read;
 /// rw: the element the reader missed). Real-time and process edges carry
 /// neither.
+///
+/// Packed (13 bytes, not 16): a history of ten million transactions has
+/// some ninety million edges.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, packed)]
 pub struct Edge {
     pub to: u32,
     pub kind: u8,

@@ -31,6 +31,7 @@ pub mod gen;
 pub mod graph;
 pub mod register;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 
 use crate::history::{Event, EventType, HistoryError, Process, Value};
@@ -48,7 +49,7 @@ pub enum Mop {
     Append { key: Value, elem: Value },
     /// Reads the list at `key`; `None` when unknown (an invocation, or a
     /// transaction whose outcome is unknown). An absent key reads `[]`.
-    Read { key: Value, list: Option<Arc<[Value]>> },
+    Read { key: Value, list: Option<ReadList> },
     /// Sets the register at `key` to `value` (rw-register).
     Write { key: Value, value: Value },
     /// Reads the register at `key` (rw-register): `Some(Nil)` when absent,
@@ -73,11 +74,68 @@ impl Mop {
     pub fn to_value(&self) -> Value {
         let (f, key, v) = match self {
             Mop::Append { key, elem } => ("append", key, elem.clone()),
-            Mop::Read { key, list } => ("r", key, list.clone().map_or(Value::Nil, Value::List)),
+            Mop::Read { key, list } => ("r", key, list.as_ref().map_or(Value::Nil, |l| Value::List(l.to_vec().into()))),
             Mop::Write { key, value } => ("w", key, value.clone()),
             Mop::Get { key, value } => ("r", key, value.clone().unwrap_or(Value::Nil)),
         };
         Value::List(vec![Value::Str(f.into()), key.clone(), v].into())
+    }
+}
+
+/// The list a read returned: the first `len` elements of `all`, a list
+/// that other reads of its key may share (see [`Pairer::sharing`]).
+#[derive(Clone)]
+pub struct ReadList {
+    all: Arc<[Value]>,
+    len: u32,
+}
+
+impl ReadList {
+    /// The first `len` elements of `all`, sharing it.
+    pub fn prefix(all: &Arc<[Value]>, len: usize) -> ReadList {
+        assert!(len <= all.len(), "a prefix of {} elements is no longer than its list", all.len());
+        ReadList { all: all.clone(), len: len as u32 }
+    }
+}
+
+impl std::ops::Deref for ReadList {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        &self.all[..self.len as usize]
+    }
+}
+
+impl From<Arc<[Value]>> for ReadList {
+    fn from(all: Arc<[Value]>) -> ReadList {
+        let len = u32::try_from(all.len()).expect("a read holds fewer than 2^32 elements");
+        ReadList { all, len }
+    }
+}
+
+impl From<Vec<Value>> for ReadList {
+    fn from(v: Vec<Value>) -> ReadList {
+        Arc::<[Value]>::from(v).into()
+    }
+}
+
+impl PartialEq for ReadList {
+    fn eq(&self, other: &ReadList) -> bool {
+        **self == **other
+    }
+}
+
+impl Eq for ReadList {}
+
+impl std::hash::Hash for ReadList {
+    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
+        (**self).hash(state)
+    }
+}
+
+impl std::fmt::Debug for ReadList {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -103,16 +161,24 @@ pub enum Status {
 pub struct Txn {
     pub process: u64,
     pub status: Status,
-    pub ops: Vec<Mop>,
+    pub ops: Box<[Mop]>,
     /// Event index of the invocation, by which explanations name it.
     pub index: u64,
     /// Position of the invocation and the completion among all events (the
-    /// completion is `usize::MAX` when there is none): real-time order.
-    pub invoked: usize,
-    pub completed: usize,
+    /// completion is [`NEVER`] when there is none): real-time order. 32
+    /// bits, as the line: a history of ten million transactions is held
+    /// in memory, and every byte of a transaction counts ten million times.
+    pub invoked: u32,
+    pub completed: u32,
     /// The invocation's line in the history file.
-    pub line: usize,
+    pub line: u32,
 }
+
+/// The completion position of a transaction that never completed.
+pub const NEVER: u32 = u32::MAX;
+
+/// Events a transaction history may hold: positions and lines are 32 bits.
+pub const MAX_EVENTS: usize = NEVER as usize - 1;
 
 impl Txn {
     /// The elements this transaction appends to `key`, in order.
@@ -166,7 +232,7 @@ fn mops(value: &Value, line: usize, completion: bool) -> Result<Vec<Mop>, Histor
                 "r" => match v {
                     Value::Nil => Ok(Mop::Read { key: key.clone(), list: None }),
                     _ if !completion => Err(bad("an invocation's read must be null".into())),
-                    Value::List(l) => Ok(Mop::Read { key: key.clone(), list: Some(l.clone()) }),
+                    Value::List(l) => Ok(Mop::Read { key: key.clone(), list: Some(l.clone().into()) }),
                     Value::Int(_) | Value::Str(_) => Ok(Mop::Get { key: key.clone(), value: Some(v.clone()) }),
                 },
                 "w" => match v {
@@ -176,7 +242,7 @@ fn mops(value: &Value, line: usize, completion: bool) -> Result<Vec<Mop>, Histor
                 other => Err(bad(format!("unknown micro-op {other:?} (known: append, r, w)"))),
             }
         })
-        .collect()
+        .collect::<Result<Vec<Mop>, HistoryError>>()
 }
 
 /// Decides the history's kind, refusing one that mixes them, and settles
@@ -188,7 +254,7 @@ fn settle(mut h: TxnHistory) -> Result<TxnHistory, HistoryError> {
     let lists = first(|m| matches!(m, Mop::Append { .. } | Mop::Read { list: Some(_), .. }));
     if let (Some(r), Some(l)) = (registers, lists) {
         return Err(HistoryError::new(
-            r.max(l),
+            r.max(l) as usize,
             "value",
             format!(
                 "list micro-ops (append, a read of a list; first on line {l}) and register ones (w, a read of \
@@ -223,62 +289,101 @@ fn matches(invoked: &[Mop], completed: &[Mop]) -> bool {
 }
 
 /// Pairs the events of a transaction history (`lines[i]` is event `i`'s
-/// line) into transactions. Nemesis events are skipped; any client event
-/// other than a txn, a completion that does not match its invocation, and
-/// every rule of the single-key format (one outstanding op per process,
-/// indices that increase) are refused naming the line.
+/// line) into transactions: a [`Pairer`] fed every event, its reads
+/// sharing each key's longest.
 pub fn pair_txns(events: &[Event], lines: &[usize]) -> Result<TxnHistory, HistoryError> {
-    struct Open {
-        txn: usize,
+    let mut longest = LongestReads::default();
+    events.iter().for_each(|e| longest.add(e));
+    let mut pairer = Pairer::sharing(longest);
+    for (e, &line) in events.iter().zip(lines) {
+        pairer.feed(e, line)?;
     }
-    let mut txns: Vec<Txn> = Vec::new();
-    let mut open: std::collections::HashMap<u64, Open> = std::collections::HashMap::new();
-    let mut last_index: Option<(u64, usize)> = None;
-    for (pos, (e, &line)) in events.iter().zip(lines).enumerate() {
-        if let Some((prev, prev_line)) = last_index.filter(|(prev, _)| e.index <= *prev) {
+    pairer.finish()
+}
+
+/// Pairs events into transactions one at a time, so that a history need
+/// not be held as events first. Nemesis events are skipped; any client
+/// event other than a txn, a completion that does not match its
+/// invocation, and every rule of the single-key format (one outstanding
+/// op per process, indices that increase) are refused naming the line.
+#[derive(Default)]
+pub struct Pairer {
+    txns: Vec<Txn>,
+    /// Each process's open transaction.
+    open: HashMap<u64, usize>,
+    last_index: Option<(u64, usize)>,
+    /// The next event's position.
+    pos: usize,
+    /// Lists that committed reads share when they are prefixes of them
+    /// ([`Pairer::sharing`]).
+    shared: HashMap<Value, Arc<[Value]>>,
+}
+
+impl Pairer {
+    /// A pairer whose committed list reads that are prefixes of `lists`
+    /// (each key's longest read, from a first pass: [`LongestReads`]) hold
+    /// a part of that one list instead of a copy: a history's reads then
+    /// cost memory in proportion to its keys' lengths, not to every read's.
+    pub fn sharing(lists: LongestReads) -> Pairer {
+        Pairer { shared: lists.0, ..Pairer::default() }
+    }
+
+    pub fn feed(&mut self, e: &Event, line: usize) -> Result<(), HistoryError> {
+        let too_long = || {
+            HistoryError::new(
+                line,
+                "index",
+                format!("a transaction history holds at most {MAX_EVENTS} events and lines"),
+            )
+        };
+        let pos = u32::try_from(self.pos).ok().filter(|&p| p != NEVER).ok_or_else(too_long)?;
+        let line32 = u32::try_from(line).ok().filter(|&l| l != NEVER).ok_or_else(too_long)?;
+        self.pos += 1;
+        if let Some((prev, prev_line)) = self.last_index.filter(|(prev, _)| e.index <= *prev) {
             return Err(HistoryError::new(
                 line,
                 "index",
                 format!("index {} does not increase: line {prev_line} has index {prev}", e.index),
             ));
         }
-        last_index = Some((e.index, line));
-        let Process::Client(p) = e.process else { continue };
+        self.last_index = Some((e.index, line));
+        let Process::Client(p) = e.process else { return Ok(()) };
         if e.f != "txn" {
             return Err(HistoryError::new(line, "f", format!("{:?} in a transaction history; expected \"txn\"", e.f)));
         }
+        let txns = &mut self.txns;
         match e.kind {
             EventType::Invoke => {
-                if let Some(o) = open.get(&p) {
+                if let Some(&o) = self.open.get(&p) {
                     return Err(HistoryError::new(
                         line,
                         "process",
-                        format!("process {p} invokes while its txn from line {} is still open", txns[o.txn].line),
+                        format!("process {p} invokes while its txn from line {} is still open", txns[o].line),
                     ));
                 }
-                open.insert(p, Open { txn: txns.len() });
+                self.open.insert(p, txns.len());
                 txns.push(Txn {
                     process: p,
                     status: Status::Info,
-                    ops: mops(&e.value, line, false)?,
+                    ops: mops(&e.value, line, false)?.into_boxed_slice(),
                     index: e.index,
                     invoked: pos,
-                    completed: usize::MAX,
-                    line,
+                    completed: NEVER,
+                    line: line32,
                 });
             }
             kind => {
-                let Some(o) = open.remove(&p) else {
+                let Some(o) = self.open.remove(&p) else {
                     return Err(HistoryError::new(
                         line,
                         "process",
                         format!("process {p} completes a txn it never invoked"),
                     ));
                 };
-                let t = &mut txns[o.txn];
+                let t = &mut txns[o];
                 match kind {
                     EventType::Ok => {
-                        let done = mops(&e.value, line, true)?;
+                        let mut done = mops(&e.value, line, true)?;
                         if !matches(&t.ops, &done) {
                             return Err(HistoryError::new(
                                 line,
@@ -286,7 +391,16 @@ pub fn pair_txns(events: &[Event], lines: &[usize]) -> Result<TxnHistory, Histor
                                 format!("the completion's micro-ops do not match the invocation's on line {}", t.line),
                             ));
                         }
-                        t.ops = done;
+                        if !self.shared.is_empty() {
+                            for m in &mut done {
+                                if let Mop::Read { key, list: Some(l) } = m {
+                                    if let Some(all) = self.shared.get(key).filter(|all| all.starts_with(l)) {
+                                        *l = ReadList::prefix(all, l.len());
+                                    }
+                                }
+                            }
+                        }
+                        t.ops = done.into_boxed_slice();
                         t.status = Status::Ok;
                         t.completed = pos;
                     }
@@ -300,14 +414,42 @@ pub fn pair_txns(events: &[Event], lines: &[usize]) -> Result<TxnHistory, Histor
                 }
             }
         }
+        Ok(())
     }
-    settle(TxnHistory { txns, register: false })
+
+    /// The transactions, in invocation order; those still open end unknown.
+    pub fn finish(mut self) -> Result<TxnHistory, HistoryError> {
+        self.txns.shrink_to_fit();
+        settle(TxnHistory { txns: self.txns, register: false })
+    }
+}
+
+/// Each key's longest committed list read, gathered in a first pass over
+/// a history for a second pass's [`Pairer::sharing`]. Events that are not
+/// list reads are passed over: the second pass judges them.
+#[derive(Default)]
+pub struct LongestReads(HashMap<Value, Arc<[Value]>>);
+
+impl LongestReads {
+    pub fn add(&mut self, e: &Event) {
+        let (EventType::Ok, Value::List(ops)) = (e.kind, &e.value) else { return };
+        for m in ops.iter() {
+            if let Value::List(parts) = m {
+                if let [Value::Str(f), key, Value::List(l)] = &parts[..] {
+                    if &**f == "r" && self.0.get(key).is_none_or(|o| o.len() < l.len()) {
+                        self.0.insert(key.clone(), l.clone());
+                    }
+                }
+            }
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::history::parse_jsonl;
+    use std::hash::BuildHasher;
 
     fn pair(text: &str) -> Result<TxnHistory, HistoryError> {
         let (events, lines) = parse_jsonl(text).unwrap();
@@ -334,7 +476,7 @@ mod tests {
         assert_eq!((h.txns[0].invoked, h.txns[0].completed), (0, 2));
         assert_eq!(h.txns[0].ops[1], Mop::Read { key: Value::Int(2), list: Some(vec![Value::Int(4)].into()) });
         assert_eq!(h.txns[1].status, Status::Info);
-        assert_eq!(h.txns[1].completed, usize::MAX);
+        assert_eq!(h.txns[1].completed, NEVER);
     }
 
     /// What a recorder writes of micro-ops is what the pairing reads back.
@@ -359,7 +501,21 @@ mod tests {
             )
         };
         let h = pair(&format!("{}\n{}\n", line("invoke", &invoked), line("ok", &ops))).unwrap();
-        assert_eq!(h.txns[0].ops, ops);
+        assert_eq!(*h.txns[0].ops, *ops);
+    }
+
+    /// A read that shares a longer list is its prefix, to every reader.
+    #[test]
+    fn a_shared_read_is_its_prefix() {
+        let all: Arc<[Value]> = vec![Value::Int(1), Value::Int(2), Value::Int(3)].into();
+        let shared = ReadList::prefix(&all, 2);
+        let own = ReadList::from(vec![Value::Int(1), Value::Int(2)]);
+        assert_eq!(shared, own);
+        assert_eq!(&*shared, &all[..2]);
+        assert_eq!(format!("{shared:?}"), format!("{own:?}"));
+        let hasher = std::hash::RandomState::new();
+        assert_eq!(hasher.hash_one(&shared), hasher.hash_one(&own));
+        assert_eq!(Mop::Read { key: Value::Int(1), list: Some(shared) }.to_value().to_string(), "[\"r\" 1 [1 2]]");
     }
 
     #[test]

@@ -67,7 +67,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
             if let Mop::Write { value, .. } = m {
                 if let Some(&other) = writer.get(&(k, value.clone())) {
                     return Err(HistoryError::new(
-                        txn.line,
+                        txn.line as usize,
                         "value",
                         format!(
                             "{value} is written to key {} twice (also on line {}); rw-register needs unique values",
@@ -249,7 +249,7 @@ pub fn analyze(h: &TxnHistory) -> Result<Analysis, HistoryError> {
     }
     realtime_and_process(h, &mut graph);
     let observed = vec![0; keys.len()];
-    Ok(Analysis { keys, orders: values, observed, writer, graph, anomalies, register: true })
+    Ok(Analysis { keys, orders: values, observed, graph, anomalies, register: true })
 }
 
 /// The value `t` read of key `k` before writing it, for explanations: its
