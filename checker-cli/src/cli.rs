@@ -217,8 +217,7 @@ pub struct RunArgs {
     pub serializable_reads: bool,
     /// Drive the system through an external adapter program instead of a
     /// built-in client: a shell-quoted command line, started once per
-    /// client, speaking JSON Lines on stdin/stdout (README: "Testing etcd,
-    /// and any other system").
+    /// client, speaking JSON Lines on stdin/stdout (docs/systems.md).
     #[arg(long, value_name = "COMMAND", conflicts_with = "serializable_reads")]
     pub adapter: Option<String>,
     #[arg(long, value_enum, default_value_t = runner::workload::Workload::Register)]

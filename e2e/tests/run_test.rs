@@ -366,7 +366,7 @@ fn a_run_over_ssh_with_the_vagrant_layout_is_valid() {
 /// The CI subset of the unsafe-mode table: a node that serves reads from
 /// its local state machine (`--read-consistency local`) is flagged invalid
 /// under partitions, and the report explains it. (scripts/detect-unsafe
-/// measures the rate over many seeds; see the README.)
+/// measures the rate over many seeds; see docs/unsafe-settings.md.)
 #[test]
 fn local_reads_under_partitions_are_flagged_invalid() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
