@@ -14,9 +14,10 @@ release_dir() {
   echo "${CARGO_TARGET_DIR:-target}/release"
 }
 
-# What a run needs from the build: the node, the nemesis, the checker, and
-# the helpers the nemesis installs beside the node.
-FAULTLINE_BINS=(raftkv nemesis checker lossyfs libclockshim.so)
+# What a run needs from the build: the command that composes it, the node,
+# the nemesis, the checker, and the helpers the nemesis installs beside the
+# node.
+FAULTLINE_BINS=(faultline raftkv nemesis checker lossyfs libclockshim.so)
 
 # Prints the folder holding every one of FAULTLINE_BINS: $FAULTLINE_BIN_DIR
 # when set (prebuilt binaries), else the release dir after building them.
@@ -26,7 +27,7 @@ faultline_bins() {
   if [ -n "${FAULTLINE_BIN_DIR:-}" ]; then
     dir="$FAULTLINE_BIN_DIR"
   else
-    cargo build --release -q -p raftkv -p nemesis -p checker-cli -p lossyfs -p clockshim >&2 || { echo "building the binaries failed" >&2; return 1; }
+    cargo build --release -q -p faultline -p raftkv -p nemesis -p checker-cli -p lossyfs -p clockshim >&2 || { echo "building the binaries failed" >&2; return 1; }
     dir="$(release_dir)"
   fi
   for b in "${FAULTLINE_BINS[@]}"; do

@@ -106,6 +106,18 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     assert_eq!(test["time_limit"], "25s");
     assert!(test["versions"].to_string().contains("raftkv 0.1"), "{test}");
     assert!(test["git_commit"].as_str().is_some_and(|c| c.len() >= 40), "{test}");
+    // The record replays as the same test: plan, seed and every option.
+    let replay = Command::new(bin_dir().join("faultline"))
+        .args(["test", "--check", "--replay"])
+        .arg(run.join("test.json"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert!(replay.status.success(), "{said}{}", String::from_utf8_lossy(&replay.stderr));
+    assert_eq!(
+        said.trim(),
+        "e2e: register on raftkv, plan quick run 0, partition,kill faults every 4s, 5 clients at 50 ops/s, 25s, seed 1"
+    );
     // Faults really happened, and the nemesis healed at the end.
     let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
     let applied = nemesis
@@ -186,10 +198,10 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     assert!(log.contains(r#"no plan named "nope"; the plans are: quick, hunt, txn, nightly"#), "{log}");
     let (code, log) = run_test(results.path(), &["--plan", "nightly"]);
     assert_eq!(code, Some(3), "{log}");
-    assert!(log.contains("plan nightly is a matrix of 18 runs: pick one with --plan-run 0..17"), "{log}");
+    assert!(log.contains("--plan nightly: a matrix of 18 runs: pick one with --plan-run 0..17"), "{log}");
     let (code, log) = run_test(results.path(), &["--plan", "quick", "--plan-run", "5"]);
     assert_eq!(code, Some(3), "{log}");
-    assert!(log.contains("plan quick has 1 runs; --run 5 is not one of them"), "{log}");
+    assert!(log.contains("--plan-run 5: plan quick has 1 run: 0..0"), "{log}");
     assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
 }
 
@@ -257,7 +269,10 @@ fn bad_options_are_refused_up_front_naming_them() {
         (&["--interval", "soon"][..], "--interval soon: not a duration"),
         (&["--concurrency", "0"][..], "--concurrency 0: must be a whole number from 1 to 1000"),
         (&["--rate", "fast"][..], "--rate fast: must be a number of ops per second"),
-        (&["--workload", "bank"][..], "--workload bank: use register, list-append or mixed"),
+        (
+            &["--workload", "bank"][..],
+            "--workload bank: use register, list-append, mixed, txn-append or txn-rw-register",
+        ),
         (
             &["--faults", "partition,klil"][..],
             r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, bounce, pause, pause-isolate"#,

@@ -158,6 +158,17 @@ impl FaultKind {
         }
     }
 
+    /// Whether it needs each node's data dir on lossyfs: a power failure
+    /// drops what was never fsynced, a full disk refuses new space.
+    pub fn needs_lossyfs(self) -> bool {
+        matches!(self, FaultKind::LoseUnsynced | FaultKind::DiskFull)
+    }
+
+    /// Whether it needs the nodes under the clock shim.
+    pub fn needs_clock_shim(self) -> bool {
+        matches!(self, FaultKind::Clock | FaultKind::ClockIsolate)
+    }
+
     pub fn name(self) -> &'static str {
         FAULT_KINDS.iter().find(|(k, ..)| *k == self).map(|(_, name, _)| *name).expect("every kind is in the table")
     }

@@ -80,6 +80,23 @@ pub struct TestRecord {
     /// Each binary's `--version`, as `NAME=VERSION` (repeat the flag).
     #[arg(long = "version-of")]
     pub versions: Vec<BinaryVersion>,
+    /// The system under test as it was given (`--db`: a system described
+    /// by commands is given by its file), for a replay.
+    #[arg(long, default_value = "")]
+    #[serde(default)]
+    pub db_arg: String,
+    /// The data dirs were lossyfs mounts.
+    #[arg(long)]
+    #[serde(default)]
+    pub lossy_fs: bool,
+    /// The nodes ran plaintext, peers unauthenticated.
+    #[arg(long)]
+    #[serde(default)]
+    pub insecure: bool,
+    /// etcd served its reads serializable (possibly stale).
+    #[arg(long)]
+    #[serde(default)]
+    pub serializable_reads: bool,
 }
 
 /// Records written before there was a choice tested raftkv.
@@ -227,6 +244,10 @@ mod tests {
             leave_running: false,
             git_commit: "abc-dirty".into(),
             versions: vec!["raftkv=raftkv 0.1.0".parse().unwrap()],
+            db_arg: String::new(),
+            lossy_fs: false,
+            insecure: false,
+            serializable_reads: false,
         }
     }
 

@@ -290,6 +290,10 @@ mod tests {
             leave_running: false,
             git_commit: "x".into(),
             versions: Default::default(),
+            db_arg: String::new(),
+            lossy_fs: false,
+            insecure: false,
+            serializable_reads: false,
         };
         write_test(&dir, &record).unwrap();
         let op = OpView {

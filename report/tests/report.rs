@@ -67,6 +67,10 @@ fn fixture_checked(dir: &Path, gen_args: &[&str], check: &CheckOptions) -> PathB
         leave_running: false,
         git_commit: "test".into(),
         versions: vec![],
+        db_arg: String::new(),
+        lossy_fs: false,
+        insecure: false,
+        serializable_reads: false,
     };
     write_test(dir, &record).unwrap();
     let h = load_history(&dir.join("history.jsonl"), None).unwrap();

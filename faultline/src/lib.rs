@@ -1,0 +1,11 @@
+//! `faultline`: the command a user types to test a system. It composes a
+//! test in Rust, as Jepsen's `run!` composes one over a test map:
+//!
+//! - [`scenario`]: the test as one typed value, built from a plan and
+//!   command-line overrides, validated before any host is touched, recorded
+//!   in `test.json` and replayable from it;
+//! - [`run`]: the run's lifecycle, from hosts to verdict, undone on every
+//!   way out.
+
+pub mod run;
+pub mod scenario;
