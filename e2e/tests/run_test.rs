@@ -10,7 +10,7 @@ use std::process::Command;
 use testkit::browser::{assert_clean, open, screenshot};
 
 fn bin_dir() -> PathBuf {
-    for b in ["raftkv", "nemesis", "checker"] {
+    for b in ["faultline", "raftkv", "nemesis", "checker"] {
         testkit::bins::path(b);
     }
     testkit::bins::dir()
@@ -185,6 +185,73 @@ fn the_hunt_plan_runs_the_node_with_its_settings_and_the_command_line_replaces_t
     let run = results.path().join("latest").canonicalize().unwrap();
     let test: serde_json::Value = read_json(&run.join("test.json"));
     assert_eq!(test["node_args"], "--snapshot-threshold 200");
+}
+
+/// Ctrl-C in the middle of a run, with a partition in force: the fault is
+/// healed, the nodes stopped, the hosts removed, and the run recorded as
+/// broken, its partial results kept.
+#[test]
+fn an_interrupted_run_leaves_nothing_behind_and_is_recorded_broken() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    use std::time::{Duration, Instant};
+    let results = tempfile::tempdir().unwrap();
+    let out_path = results.path().join("run-test.out");
+    let out = std::fs::File::create(&out_path).unwrap();
+    let mut child = Command::new(repo().join("scripts/run-test"))
+        .env("FAULTLINE_BIN_DIR", bin_dir())
+        .env("FAULTLINE_RESULTS", results.path())
+        .args(["--time-limit", "120s", "--faults", "partition", "--interval", "2s", "--seed", "2"])
+        .args(["--name", "interrupted"])
+        .stdout(out.try_clone().unwrap())
+        .stderr(out)
+        .spawn()
+        .unwrap();
+    let partitioned = |dir: &Path| {
+        std::fs::read_dir(dir.join("interrupted")).into_iter().flatten().flatten().any(|run| {
+            std::fs::read_to_string(run.path().join("nemesis.jsonl")).is_ok_and(|events| {
+                events.lines().any(|l| l.contains("start-partition") && l.contains(r#""type":"info""#))
+            })
+        })
+    };
+    let deadline = Instant::now() + Duration::from_secs(90);
+    while !partitioned(results.path()) {
+        assert!(
+            child.try_wait().unwrap().is_none(),
+            "run-test ended early:\n{}",
+            std::fs::read_to_string(&out_path).unwrap()
+        );
+        assert!(
+            Instant::now() < deadline,
+            "no partition within 90 s:\n{}",
+            std::fs::read_to_string(&out_path).unwrap()
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    // SAFETY: signalling our own child (run-test has exec'd faultline).
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let deadline = Instant::now() + Duration::from_secs(60);
+    let status = loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            break status;
+        }
+        assert!(Instant::now() < deadline, "run-test did not finish within 60 s of SIGINT");
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    let log = std::fs::read_to_string(&out_path).unwrap();
+    assert_eq!(status.code(), Some(3), "{log}");
+    assert!(log.contains("run-test: interrupted") && log.contains("verdict: BROKEN"), "{log}");
+    let run = results.path().join("latest").canonicalize().expect("results/latest points at the run");
+    let test: serde_json::Value = read_json(&run.join("test.json"));
+    assert_eq!((test["status"].as_str(), test["exit_code"].as_i64()), (Some("broken"), Some(3)), "{test}");
+    let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
+    assert!(nemesis.lines().last().unwrap().contains(r#""f":"heal""#), "not healed:\n{nemesis}");
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "local hosts left behind");
+    let nodes = processes_named("raftkv");
+    assert!(nodes.is_empty(), "raftkv processes left behind: {nodes:?}");
+    let clients = Command::new("pgrep").args(["-f", "checker run --cluster"]).output().unwrap();
+    assert!(clients.stdout.is_empty(), "clients left behind: {}", String::from_utf8_lossy(&clients.stdout));
 }
 
 /// Plans are picked by name; a wrong name, or a matrix without the run to
