@@ -344,7 +344,10 @@ fn bad_options_are_refused_up_front_naming_them() {
             &["--faults", "partition,klil"][..],
             r#"unknown fault "klil"; known: none, partition, kill, kill-all, kill-majority, bounce, pause, pause-isolate"#,
         ),
-        (&["--db", "zookeeper"][..], "--db zookeeper: unknown system; use raftkv, etcd, or the FILE.json"),
+        (
+            &["--db", "zookeeper"][..],
+            r#"--db zookeeper: unknown system "zookeeper"; use raftkv, etcd, or the path of a system described by commands"#,
+        ),
         (&["--db", "/no/such.json"][..], "--db /no/such.json: no such file"),
         (
             &["--db", "systems/raftkv-by-commands.json", "--faults", "corrupt"][..],
