@@ -41,13 +41,19 @@ impl DbKind {
         }
     }
 
+    /// Whether `--db ARG` names a file (a system described by commands)
+    /// rather than a built-in system.
+    pub fn names_file(arg: &str) -> bool {
+        arg.ends_with(".json") || arg.contains('/')
+    }
+
     /// What `--db` names: `raftkv`, `etcd`, or the path of a JSON file
     /// describing a system by commands (a [`CommandDb`]).
     pub fn from_arg(arg: &str) -> Result<DbKind, String> {
         match arg {
             "raftkv" => Ok(DbKind::Raftkv),
             "etcd" => Ok(DbKind::Etcd),
-            _ if arg.ends_with(".json") || arg.contains('/') => CommandDb::load(Path::new(arg)).map(DbKind::Command),
+            _ if DbKind::names_file(arg) => CommandDb::load(Path::new(arg)).map(DbKind::Command),
             _ => Err(format!(
                 "unknown system {arg:?}; use raftkv, etcd, or the path of a system described by commands (FILE.json)"
             )),

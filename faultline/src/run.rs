@@ -153,6 +153,10 @@ pub struct Run {
     dir: PathBuf,
     timestamp: String,
     git_commit: String,
+    /// What the nemesis installs as the node: raftkv's or etcd's binary;
+    /// none for a system described by commands (its file names it).
+    node_binary: Option<PathBuf>,
+    versions: Vec<BinaryVersion>,
     log: Log,
     local_hosts: bool,
     nemesis: Option<Child>,
@@ -190,10 +194,25 @@ impl Run {
         if unsafe { libc::geteuid() } != 0 {
             return Err(StartError::NotRoot);
         }
-        if matches!(scenario.db, DbKind::Etcd) && on_path("etcd").is_none() {
-            return Err(StartError::Binaries(
-                "--db etcd: no etcd binary on PATH; scripts/bootstrap installs Debian's etcd-server".into(),
-            ));
+        // The binary the nemesis installs on each host, and every binary's
+        // version for test.json: found once.
+        let node_binary = match &scenario.db {
+            DbKind::Raftkv => Some(bins.path("raftkv")),
+            DbKind::Etcd => Some(on_path("etcd").ok_or_else(|| {
+                StartError::Binaries(
+                    "--db etcd: no etcd binary on PATH; scripts/bootstrap installs Debian's etcd-server".into(),
+                )
+            })?),
+            DbKind::Command(_) => None,
+        };
+        let mut versions: Vec<BinaryVersion> = ["nemesis", "checker", "lossyfs"]
+            .into_iter()
+            .filter_map(|t| Some(BinaryVersion { name: t.into(), version: version_of(&bins.path(t))? }))
+            .collect();
+        if let Some(node) = &node_binary {
+            if let Some(version) = version_of(node) {
+                versions.insert(0, BinaryVersion { name: scenario.db.name().into(), version });
+            }
         }
         let lock_file = lock_path(scenario.cluster.as_deref());
         let lock = HostLock::take(&lock_file)?;
@@ -210,6 +229,8 @@ impl Run {
             dir,
             timestamp,
             git_commit: git_commit(),
+            node_binary,
+            versions,
             log: Log { file },
             local_hosts: false,
             nemesis: None,
@@ -231,20 +252,7 @@ impl Run {
         let mut record = self.scenario.record(&self.timestamp, &self.git_commit);
         record.status = status;
         record.exit_code = code.map(i32::from);
-        let mut tools = vec!["nemesis", "checker", "lossyfs"];
-        if matches!(self.scenario.db, DbKind::Raftkv) {
-            tools.insert(0, "raftkv");
-        }
-        for t in tools {
-            if let Some(v) = version_of(&self.bins.path(t)) {
-                record.versions.push(BinaryVersion { name: t.into(), version: v });
-            }
-        }
-        if let Some(v) =
-            matches!(self.scenario.db, DbKind::Etcd).then(|| on_path("etcd")).flatten().and_then(|e| version_of(&e))
-        {
-            record.versions.push(BinaryVersion { name: "etcd".into(), version: v });
-        }
+        record.versions = self.versions.clone();
         if let Err(e) = report::run_dir::write_test(&self.dir, &record) {
             self.log.say(&format!("run-test: test.json could not be written: {e}"));
         }
@@ -334,17 +342,10 @@ impl Run {
         // Fresh nodes.
         self.step("stopping leftover nodes failed", "nemesis", &self.nemesis_args(&["stop", "all"]), true).await?;
         self.step("wiping data dirs failed", "nemesis", &self.nemesis_args(&["wipe", "all"]), true).await?;
-        let mut install = vec!["install".to_string()];
-        match &s.db {
-            DbKind::Raftkv => install.extend(["--binary".into(), self.bins.path("raftkv").display().to_string()]),
-            DbKind::Etcd => {
-                let etcd = on_path("etcd").ok_or("no etcd binary on PATH")?;
-                install.extend(["--binary".into(), etcd.display().to_string()]);
-            }
-            DbKind::Command(_) => {}
+        let mut install = self.nemesis_args(&["install", "--helpers", &self.bins.dir.display().to_string()]);
+        if let Some(node) = &self.node_binary {
+            install.extend(["--binary".into(), node.display().to_string()]);
         }
-        install.extend(["--helpers".into(), self.bins.dir.display().to_string()]);
-        let install = [install, self.nemesis_args(&[])[..].to_vec()].concat();
         self.step(&format!("installing {} failed", s.db.name()), "nemesis", &install, false).await?;
         self.step("starting the nodes failed", "nemesis", &self.nemesis_args(&["start", "all"]), false).await?;
 
@@ -413,7 +414,7 @@ impl Run {
                 self.log.say(&format!("run-test: heal incomplete: {e}"));
                 code = broken_unless_invalid(code);
             }
-            let logs = [self.nemesis_args(&["logs"]), vec!["--out".into(), self.dir.display().to_string()]].concat();
+            let logs = self.nemesis_args(&["logs", "--out", &self.dir.display().to_string()]);
             if self.step("logs", "nemesis", &logs, true).await.is_err() {
                 self.log.say("run-test: could not fetch every node log");
             }

@@ -174,12 +174,12 @@ impl Scenario {
 
         let time_limit = duration("--time-limit", &given(&o.time_limit, run.time_limit))?;
         let interval = duration("--interval", &given(&o.interval, run.interval))?;
-        let concurrency_text = o.concurrency.clone().unwrap_or_else(|| run.concurrency.to_string());
+        let concurrency_text = given(&o.concurrency, &run.concurrency.to_string());
         let concurrency = match concurrency_text.parse::<u32>() {
             Ok(c @ 1..=1000) => c,
             _ => return Err(refuse("--concurrency", concurrency_text, "must be a whole number from 1 to 1000")),
         };
-        let rate_text = o.rate.clone().unwrap_or_else(|| run.rate.to_string());
+        let rate_text = given(&o.rate, &run.rate.to_string());
         let rate = match rate_text.parse::<f64>() {
             Ok(r) if r.is_finite() && r >= 0.0 => r,
             _ => {
@@ -208,8 +208,7 @@ impl Scenario {
                 return Err(refuse("--cluster", c.display().to_string(), "no such file"));
             }
         }
-        let is_file_arg = o.db.ends_with(".json") || o.db.contains('/');
-        if is_file_arg && !std::path::Path::new(&o.db).is_file() {
+        if DbKind::names_file(&o.db) && !std::path::Path::new(&o.db).is_file() {
             return Err(refuse("--db", &o.db, "no such file (a system described by commands: docs/cluster-format.md)"));
         }
         let db = DbKind::from_arg(&o.db).map_err(|e| refuse("--db", &o.db, e))?;

@@ -94,7 +94,8 @@ impl ReadList {
     /// The first `len` elements of `all`, sharing it.
     pub fn prefix(all: &Arc<[Value]>, len: usize) -> ReadList {
         assert!(len <= all.len(), "a prefix of {} elements is no longer than its list", all.len());
-        ReadList { all: all.clone(), len: len as u32 }
+        let len = u32::try_from(len).expect("a read holds fewer than 2^32 elements");
+        ReadList { all: all.clone(), len }
     }
 }
 
@@ -242,7 +243,7 @@ fn mops(value: &Value, line: usize, completion: bool) -> Result<Vec<Mop>, Histor
                 other => Err(bad(format!("unknown micro-op {other:?} (known: append, r, w)"))),
             }
         })
-        .collect::<Result<Vec<Mop>, HistoryError>>()
+        .collect()
 }
 
 /// Decides the history's kind, refusing one that mixes them, and settles
