@@ -333,6 +333,7 @@ fn bad_options_are_refused_up_front_naming_them() {
     std::fs::write(&bad_db, r#"{"name": "mykv", "binary": "mykv", "start": ["mykv", "--data={datadir}"]}"#).unwrap();
     for (args, want) in [
         (&["--time-limit", "3O"][..], "--time-limit 3O: not a duration like 30 (seconds), 30s, 500ms, 2m or 1h"),
+        (&["--bogus"][..], "unexpected argument '--bogus'"),
         (&["--interval", "soon"][..], "--interval soon: not a duration"),
         (&["--concurrency", "0"][..], "--concurrency 0: must be a whole number from 1 to 1000"),
         (&["--rate", "fast"][..], "--rate fast: must be a number of ops per second"),

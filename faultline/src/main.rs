@@ -23,8 +23,9 @@ enum Cmd {
         #[command(flatten)]
         options: Box<TestOptions>,
         /// Run the test a run folder's test.json records (its plan, seed
-        /// and every option), instead of one built from the options.
-        #[arg(long, value_name = "TEST_JSON", conflicts_with_all = ["plan_run", "time_limit", "faults", "seed"])]
+        /// and every option), instead of one built from the options: give
+        /// the run folder or its test.json.
+        #[arg(long, value_name = "TEST_JSON", conflicts_with = "TestOptions")]
         replay: Option<PathBuf>,
         /// Only build and check the scenario, print it, and exit: nothing
         /// is started (and root is not needed).
@@ -39,7 +40,15 @@ enum Cmd {
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A command line clap refuses is a bad option, exit 3 as every other
+    // (clap's own 2 would read as an unknown verdict); help is not.
+    let cli = match Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => {
+            let _ = e.print();
+            return ExitCode::from(if e.use_stderr() { BROKEN } else { 0 });
+        }
+    };
     ExitCode::from(match cli.command {
         Cmd::Test { options, replay, check } => test(*options, replay, check),
         Cmd::Plan { name } => plan(name),
@@ -50,7 +59,14 @@ fn test(options: TestOptions, replay: Option<PathBuf>, check: bool) -> u8 {
     let options = match replay {
         None => options,
         Some(path) => {
-            let dir = if path.is_dir() { path.clone() } else { path.parent().map(PathBuf::from).unwrap_or_default() };
+            let dir = if path.is_dir() {
+                path.clone()
+            } else if path.file_name() == Some("test.json".as_ref()) {
+                path.parent().map(PathBuf::from).unwrap_or_default()
+            } else {
+                eprintln!("run-test: --replay {}: give a run folder or its test.json", path.display());
+                return BROKEN;
+            };
             match report::run_dir::read_test(&dir) {
                 Ok(record) => TestOptions::from_record(&record),
                 Err(e) => {
