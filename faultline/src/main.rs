@@ -1,14 +1,26 @@
 //! `faultline`: see the library's docs. Parsing and dispatch only.
 
+use std::future::Future;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use faultline::detect::DetectOptions;
+use faultline::matrix::MatrixOptions;
+use faultline::mutants::MutantsOptions;
 use faultline::run::{self, Bins, Run, BROKEN};
-use faultline::scenario::{duration_text, Scenario, TestOptions};
+use faultline::scenario::{Scenario, TestOptions};
+use faultline::{batch, detect, interrupt, matrix, mutants};
+use report::run_dir::Verdict;
 
 #[derive(Parser)]
-#[command(name = "faultline", version, about = "A Jepsen-style black-box test rig: compose a test, run it, check it")]
+#[command(
+    name = "faultline",
+    version,
+    about = "A Jepsen-style black-box test rig: compose a test, run it, check it",
+    after_help = "test, matrix, mutants, detect and hosts need root (network namespaces, iptables, the nodes' \
+                  processes); plan, check, report and summary do not."
+)]
 struct Cli {
     #[command(subcommand)]
     command: Cmd,
@@ -29,13 +41,54 @@ enum Cmd {
         replay: Option<PathBuf>,
         /// Only build and check the scenario, print it, and exit: nothing
         /// is started (and root is not needed).
-        #[arg(long)]
+        #[arg(long, alias = "dry-run")]
         check: bool,
     },
+    /// Every run of a plan (the nightly matrix by default) over several
+    /// seeds and systems, then a summary and an index page. Exits 0 when
+    /// every run is valid, 1 when any is not, 3 when the batch broke.
+    /// Needs root.
+    Matrix(Box<MatrixOptions>),
+    /// The mutation suite: each planted bug (mutants/*.patch) built apart
+    /// and run over seeds; exits 0 when every run of every mutant was
+    /// caught invalid. Needs root, except --list and --check.
+    Mutants(Box<MutantsOptions>),
+    /// Each unsafe setting of a node (or etcd) under the faults chosen to
+    /// expose it, over seeds: how many runs were caught, how fast. Needs
+    /// root.
+    Detect(Box<DetectOptions>),
     /// List the plans, or show one.
     Plan {
         /// A plan's name; every plan when not given.
         name: Option<String>,
+    },
+    /// Summarise result folders (a batch's, or the slices of one from many
+    /// machines, gathered under --out) into summary.json, summary.txt and
+    /// index.html.
+    Summary {
+        #[arg(required = true)]
+        dirs: Vec<PathBuf>,
+        /// Where to gather several folders (needed for more than one).
+        #[arg(long)]
+        out: Option<PathBuf>,
+        /// Exit 0 only when every run ended with this verdict.
+        #[arg(long, value_enum, default_value_t = Verdict::Valid)]
+        expect: Verdict,
+    },
+    /// Check histories: `checker check`, with its options.
+    #[command(disable_help_flag = true)]
+    Check {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
+    },
+    /// Render a run folder's report.html.
+    Report { dir: PathBuf },
+    /// Bring the local test hosts up or down: `nemesis hosts`, with its
+    /// options. Needs root.
+    #[command(disable_help_flag = true)]
+    Hosts {
+        #[arg(trailing_var_arg = true, allow_hyphen_values = true)]
+        args: Vec<String>,
     },
 }
 
@@ -51,8 +104,58 @@ fn main() -> ExitCode {
     };
     ExitCode::from(match cli.command {
         Cmd::Test { options, replay, check } => test(*options, replay, check),
+        Cmd::Matrix(o) => block_on(matrix::main(*o)),
+        Cmd::Mutants(o) => block_on(mutants::main(*o)),
+        Cmd::Detect(o) => block_on(detect::main(*o)),
         Cmd::Plan { name } => plan(name),
+        Cmd::Summary { dirs, out, expect } => summary(&dirs, out, expect),
+        Cmd::Check { args } => exec("checker", "check", &args),
+        Cmd::Report { dir } => match report::render(&dir) {
+            Ok(path) => {
+                println!("{}", path.display());
+                0
+            }
+            Err(e) => {
+                eprintln!("faultline report: {}: {e}", dir.display());
+                BROKEN
+            }
+        },
+        Cmd::Hosts { args } => exec("nemesis", "hosts", &args),
     })
+}
+
+/// Runs `f` on a runtime that watches SIGINT and SIGTERM.
+fn block_on(f: impl Future<Output = u8>) -> u8 {
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("faultline: no async runtime: {e}");
+            return BROKEN;
+        }
+    };
+    rt.block_on(async {
+        if let Err(e) = interrupt::watch() {
+            eprintln!("faultline: cannot watch for signals: {e}");
+            return BROKEN;
+        }
+        f.await
+    })
+}
+
+/// Becomes another of the rig's binaries (beside this one, or in
+/// `$FAULTLINE_BIN_DIR`), with `sub` and `args`.
+fn exec(binary: &str, sub: &str, args: &[String]) -> u8 {
+    use std::os::unix::process::CommandExt;
+    let path = match Bins::folder() {
+        Ok(d) => d.join(binary),
+        Err(e) => {
+            eprintln!("faultline: {e}");
+            return BROKEN;
+        }
+    };
+    let e = std::process::Command::new(&path).arg(sub).args(args).exec();
+    eprintln!("faultline: {} did not start: {e}", path.display());
+    BROKEN
 }
 
 fn test(options: TestOptions, replay: Option<PathBuf>, check: bool) -> u8 {
@@ -84,23 +187,10 @@ fn test(options: TestOptions, replay: Option<PathBuf>, check: bool) -> u8 {
         }
     };
     if check {
-        println!(
-            "{}: {} on {}, plan {} run {}, {} faults every {}, {} clients at {} ops/s, {}, seed {}",
-            scenario.name,
-            scenario.workload_name(),
-            scenario.db.name(),
-            scenario.plan,
-            scenario.plan_run,
-            scenario.faults_arg(),
-            duration_text(scenario.interval),
-            scenario.concurrency,
-            scenario.rate,
-            duration_text(scenario.time_limit),
-            scenario.seed
-        );
+        println!("{}", scenario.summary());
         return 0;
     }
-    let started = Bins::find().and_then(|bins| Run::start(scenario, bins));
+    let started = Bins::find().and_then(|bins| Run::start(scenario, bins, &run::results_root(), true));
     let run = match started {
         Ok(r) => r,
         Err(e) => {
@@ -108,14 +198,7 @@ fn test(options: TestOptions, replay: Option<PathBuf>, check: bool) -> u8 {
             return BROKEN;
         }
     };
-    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
-            eprintln!("run-test: no async runtime: {e}");
-            return BROKEN;
-        }
-    };
-    rt.block_on(run::run(run))
+    block_on(run::run(run))
 }
 
 fn plan(name: Option<String>) -> u8 {
@@ -143,4 +226,15 @@ fn plan(name: Option<String>) -> u8 {
         }
     }
     0
+}
+
+fn summary(dirs: &[PathBuf], out: Option<PathBuf>, expect: Verdict) -> u8 {
+    match (dirs, out) {
+        ([dir], None) => batch::summarise(dir, expect),
+        (_, Some(out)) => batch::merge(dirs, &out, expect),
+        (_, None) => {
+            eprintln!("faultline summary: {} folders: give --out DIR to gather them in", dirs.len());
+            BROKEN
+        }
+    }
 }

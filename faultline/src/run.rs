@@ -62,14 +62,26 @@ pub struct Bins {
 const NEEDED: [&str; 5] = ["raftkv", "nemesis", "checker", "lossyfs", "libclockshim.so"];
 
 impl Bins {
+    /// The binaries of `$FAULTLINE_BIN_DIR`, else of the folder
+    /// `faultline` runs from.
     pub fn find() -> Result<Bins, StartError> {
-        let dir = match std::env::var_os("FAULTLINE_BIN_DIR") {
-            Some(d) => PathBuf::from(d),
+        Bins::at(Bins::folder()?)
+    }
+
+    /// `$FAULTLINE_BIN_DIR`, else the folder `faultline` runs from; not
+    /// checked.
+    pub fn folder() -> Result<PathBuf, StartError> {
+        match std::env::var_os("FAULTLINE_BIN_DIR") {
+            Some(d) => Ok(PathBuf::from(d)),
             None => std::env::current_exe()
                 .ok()
                 .and_then(|e| e.parent().map(Path::to_path_buf))
-                .ok_or_else(|| StartError::Binaries("cannot tell where faultline is".into()))?,
-        };
+                .ok_or_else(|| StartError::Binaries("cannot tell where faultline is".into())),
+        }
+    }
+
+    /// The binaries in `dir`, every one of them there.
+    pub fn at(dir: PathBuf) -> Result<Bins, StartError> {
         if let Some(missing) = NEEDED.iter().map(|b| dir.join(b)).find(|p| !p.exists()) {
             return Err(StartError::Binaries(format!("{} is missing", missing.display())));
         }
@@ -78,6 +90,31 @@ impl Bins {
 
     pub fn path(&self, name: &str) -> PathBuf {
         self.dir.join(name)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Copies the binaries into `dir` (each written beside and renamed, so
+    /// a reader never sees half a file), with `node` as raftkv when given:
+    /// the runs of a batch then use the same binaries even if the build
+    /// changes meanwhile.
+    pub fn copy_to(&self, dir: &Path, node: Option<&Path>) -> Result<Bins, StartError> {
+        std::fs::create_dir_all(dir).map_err(io(format!("cannot create {}", dir.display())))?;
+        for name in NEEDED {
+            let from = match (name, node) {
+                ("raftkv", Some(n)) => n.to_path_buf(),
+                _ => self.path(name),
+            };
+            let new = dir.join(format!("{name}.new"));
+            std::fs::copy(&from, &new).and_then(|_| std::fs::rename(&new, dir.join(name))).map_err(io(format!(
+                "cannot copy {} into {}",
+                from.display(),
+                dir.display()
+            )))?;
+        }
+        Bins::at(dir.to_path_buf())
     }
 }
 
@@ -130,14 +167,18 @@ impl HostLock {
     }
 }
 
-/// Prints a line and keeps it in the run's log.
+/// Prints a line (unless the run is one of a batch, whose runs are told
+/// only in their folders) and keeps it in the run's log.
 struct Log {
     file: Option<File>,
+    echo: bool,
 }
 
 impl Log {
     fn say(&mut self, line: &str) {
-        println!("{line}");
+        if self.echo {
+            println!("{line}");
+        }
         if let Some(f) = &mut self.file {
             let _ = writeln!(f, "{line}");
         }
@@ -163,8 +204,13 @@ pub struct Run {
     _lock: HostLock,
 }
 
-/// Now, as a run folder's name: UTC, `YYYYMMDDTHHMMSSZ`.
-fn timestamp() -> String {
+/// Where runs land: `$FAULTLINE_RESULTS`, else `results/`.
+pub fn results_root() -> PathBuf {
+    std::env::var_os("FAULTLINE_RESULTS").map_or_else(|| PathBuf::from("results"), PathBuf::from)
+}
+
+/// Now, as a run or batch folder's name: UTC, `YYYYMMDDTHHMMSSZ`.
+pub fn timestamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(['-', ':'], "")
 }
 
@@ -187,13 +233,21 @@ fn on_path(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file())
 }
 
+/// Runs need root: network namespaces, iptables, the nodes' processes.
+pub fn require_root() -> Result<(), StartError> {
+    // SAFETY: geteuid has no preconditions.
+    if unsafe { libc::geteuid() } != 0 {
+        return Err(StartError::NotRoot);
+    }
+    Ok(())
+}
+
 impl Run {
-    /// Takes the host set and makes the run folder; nothing is started.
-    pub fn start(scenario: Scenario, bins: Bins) -> Result<Run, StartError> {
-        // SAFETY: geteuid has no preconditions.
-        if unsafe { libc::geteuid() } != 0 {
-            return Err(StartError::NotRoot);
-        }
+    /// Takes the host set and makes the run folder under `results`;
+    /// nothing is started. `echo`: print what the run says, as well as
+    /// logging it in the run folder.
+    pub fn start(scenario: Scenario, bins: Bins, results: &Path, echo: bool) -> Result<Run, StartError> {
+        require_root()?;
         // The binary the nemesis installs on each host, and every binary's
         // version for test.json: found once.
         let node_binary = match &scenario.db {
@@ -217,7 +271,7 @@ impl Run {
         let lock_file = lock_path(scenario.cluster.as_deref());
         let lock = HostLock::take(&lock_file)?;
         let timestamp = timestamp();
-        let results = std::env::var_os("FAULTLINE_RESULTS").map_or_else(|| PathBuf::from("results"), PathBuf::from);
+        let results = results.to_path_buf();
         let dir = results.join(&scenario.name).join(&timestamp);
         std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
         lock.name_holder(&lock_file, &format!("pid {}, run {}", std::process::id(), dir.display()));
@@ -231,7 +285,7 @@ impl Run {
             git_commit: git_commit(),
             node_binary,
             versions,
-            log: Log { file },
+            log: Log { file, echo },
             local_hosts: false,
             nemesis: None,
             _lock: lock,
@@ -460,6 +514,11 @@ impl Run {
     pub fn say(&mut self, line: &str) {
         self.log.say(line);
     }
+
+    /// The run folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
 }
 
 /// A failure of the rig after the checker's verdict: the run is broken,
@@ -480,17 +539,12 @@ fn version_of(binary: &Path) -> Option<String> {
 }
 
 /// Runs the scenario from start to finish: its exit code. SIGINT and
-/// SIGTERM stop the steps where they are, and the finish still runs.
+/// SIGTERM ([`crate::interrupt`], watched by the caller) stop the steps
+/// where they are, and the finish still runs.
 pub async fn run(mut run: Run) -> u8 {
-    use tokio::signal::unix::{signal, SignalKind};
-    let (Ok(mut int), Ok(mut term)) = (signal(SignalKind::interrupt()), signal(SignalKind::terminate())) else {
-        run.say("run-test: cannot watch for signals");
-        return run.finish(BROKEN).await;
-    };
     let ended = tokio::select! {
         code = run.steps() => Some(code),
-        _ = int.recv() => None,
-        _ = term.recv() => None,
+        () = crate::interrupt::wait() => None,
     };
     let code = ended.unwrap_or_else(|| {
         run.say("run-test: interrupted");

@@ -89,7 +89,7 @@ pub struct ScenarioError {
     pub allowed: String,
 }
 
-fn refuse(option: &'static str, value: impl Into<String>, allowed: impl Into<String>) -> ScenarioError {
+pub(crate) fn refuse(option: &'static str, value: impl Into<String>, allowed: impl Into<String>) -> ScenarioError {
     ScenarioError { option, value: value.into(), allowed: allowed.into() }
 }
 
@@ -278,6 +278,25 @@ impl Scenario {
             insecure: o.insecure,
             leave_running: o.leave_running,
         })
+    }
+
+    /// The scenario in one line: name, workload, system, plan, faults,
+    /// load, time limit and seed.
+    pub fn summary(&self) -> String {
+        format!(
+            "{}: {} on {}, plan {} run {}, {} faults every {}, {} clients at {} ops/s, {}, seed {}",
+            self.name,
+            self.workload_name(),
+            self.db.name(),
+            self.plan,
+            self.plan_run,
+            self.faults_arg(),
+            duration_text(self.interval),
+            self.concurrency,
+            self.rate,
+            duration_text(self.time_limit),
+            self.seed
+        )
     }
 
     /// The faults as the nemesis takes them: `partition,kill`, or `none`.

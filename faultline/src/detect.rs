@@ -1,0 +1,185 @@
+//! `faultline detect`: shows that the rig catches what it exists to catch.
+//! For each unsafe setting of a node (or of etcd), several seeded runs
+//! under the fault mix chosen for it, as one batch; the summary says how
+//! many were flagged invalid and how fast (`docs/unsafe-settings.md`
+//! quotes its table). Two rows are controls, expected to pass: a kill
+//! cannot lose what the page cache holds (`wal-no-sync-kill-all`), and
+//! partitions alone do not expose lease reads (`lease-partition`).
+
+use std::path::PathBuf;
+
+use crate::batch::{self, Shard, Spec};
+use crate::run::BROKEN;
+use crate::scenario::{refuse, ScenarioError, TestOptions};
+
+/// `faultline detect`'s options.
+#[derive(Clone, Debug, clap::Args)]
+pub struct DetectOptions {
+    /// Seeds per setting.
+    #[arg(long, default_value_t = 10, value_parser = clap::value_parser!(u64).range(1..))]
+    pub seeds: u64,
+    /// Only these settings (comma-separated; every row of the table by
+    /// default).
+    #[arg(long, value_delimiter = ',')]
+    pub only: Vec<String>,
+    /// Run on the machines of a cluster file (the local test hosts by
+    /// default).
+    #[arg(long)]
+    pub cluster: Option<PathBuf>,
+    /// Run only slice I of N of the sweep's runs.
+    #[arg(long, default_value = "1/1")]
+    pub shard: Shard,
+    /// The batch's folder; results/unsafe-TIMESTAMP by default.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// List the runs (after every check) and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
+/// One unsafe setting and the test that should expose it.
+#[derive(Clone, Copy, Debug)]
+pub struct Setting {
+    pub name: &'static str,
+    pub db: &'static str,
+    pub read_consistency: Option<&'static str>,
+    pub node_args: Option<&'static str>,
+    pub faults: &'static str,
+    pub workload: &'static str,
+    pub time_limit: &'static str,
+    pub interval: &'static str,
+}
+
+const BASE: Setting = Setting {
+    name: "",
+    db: "raftkv",
+    read_consistency: None,
+    node_args: None,
+    faults: "partition",
+    workload: "register",
+    time_limit: "30s",
+    interval: "4s",
+};
+
+/// Every setting, in the order of the table.
+pub const SETTINGS: [Setting; 10] = [
+    Setting { name: "local", read_consistency: Some("local"), time_limit: "20s", ..BASE },
+    Setting { name: "lease", read_consistency: Some("lease"), faults: "pause-isolate", ..BASE },
+    Setting {
+        name: "no-fsync",
+        node_args: Some("--unsafe-no-fsync"),
+        faults: "kill-all",
+        workload: "list-append",
+        time_limit: "20s",
+        ..BASE
+    },
+    Setting { name: "ack-before-commit", node_args: Some("--unsafe-ack-before-commit"), interval: "3s", ..BASE },
+    Setting {
+        name: "wal-no-sync",
+        node_args: Some("--unsafe-wal-no-sync"),
+        faults: "lose-unsynced",
+        workload: "list-append",
+        ..BASE
+    },
+    // The control: a kill cannot lose what the page cache holds.
+    Setting {
+        name: "wal-no-sync-kill-all",
+        node_args: Some("--unsafe-wal-no-sync"),
+        faults: "kill-all",
+        workload: "list-append",
+        ..BASE
+    },
+    // Lease reads under the leader's clock set back behind a cut, no pause.
+    Setting { name: "lease-clock-isolate", read_consistency: Some("lease"), faults: "clock-isolate", ..BASE },
+    // Random clock faults beside random partitions.
+    Setting {
+        name: "lease-clock-lanes",
+        read_consistency: Some("lease"),
+        faults: "clock,partition",
+        time_limit: "60s",
+        interval: "2s",
+        ..BASE
+    },
+    // The control: partitions alone.
+    Setting { name: "lease-partition", read_consistency: Some("lease"), ..BASE },
+    // etcd's serializable reads, which etcd documents as possibly stale:
+    // the rig on a system we did not write.
+    Setting { name: "etcd-serializable", db: "etcd", read_consistency: Some("serializable"), ..BASE },
+];
+
+/// The sweep's runs: each setting (or only those named) over seeds 1..=N,
+/// named `unsafe-SETTING-sSEED`.
+pub fn runs(only: &[String], seeds: u64, cluster: Option<&PathBuf>) -> Result<Vec<TestOptions>, ScenarioError> {
+    for o in only {
+        if !SETTINGS.iter().any(|s| s.name == o) {
+            let names: Vec<_> = SETTINGS.iter().map(|s| s.name).collect();
+            return Err(refuse("--only", o, format!("the settings are {}", names.join(", "))));
+        }
+    }
+    let mut out = Vec::new();
+    for s in SETTINGS.iter().filter(|s| only.is_empty() || only.iter().any(|o| o == s.name)) {
+        for seed in 1..=seeds {
+            out.push(TestOptions {
+                plan: "quick".into(),
+                db: s.db.into(),
+                read_consistency: s.read_consistency.map(String::from),
+                node_args: s.node_args.map(String::from),
+                faults: Some(s.faults.into()),
+                workload: Some(s.workload.into()),
+                time_limit: Some(s.time_limit.into()),
+                interval: Some(s.interval.into()),
+                seed: Some(seed.to_string()),
+                name: Some(format!("unsafe-{}-s{seed}", s.name)),
+                cluster: cluster.cloned(),
+                ..TestOptions::default()
+            });
+        }
+    }
+    Ok(out)
+}
+
+/// Runs the sweep (or lists it) and prints its table: 0 whatever the
+/// verdicts (a measurement), 3 when the sweep itself failed.
+pub async fn main(o: DetectOptions) -> u8 {
+    let options = match runs(&o.only, o.seeds, o.cluster.as_ref()) {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("detect: {e}");
+            return BROKEN;
+        }
+    };
+    let spec = Spec {
+        prefix: "detect",
+        kind: "unsafe",
+        shard: o.shard,
+        out: o.out,
+        dry_run: o.dry_run,
+        freeze_bins: false,
+        expect: None,
+    };
+    batch::drive(spec, &options).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::scenario::Scenario;
+
+    #[test]
+    fn every_setting_builds_a_valid_scenario() {
+        let runs = runs(&[], 2, None).unwrap();
+        assert_eq!(runs.len(), SETTINGS.len() * 2);
+        for o in &runs {
+            let s = Scenario::build(o).unwrap();
+            assert!(s.name.starts_with("unsafe-"), "{}", s.name);
+        }
+        let s = Scenario::build(&runs[0]).unwrap();
+        assert_eq!((s.name.as_str(), s.node_args.as_str()), ("unsafe-local-s1", "--read-consistency local"));
+    }
+
+    #[test]
+    fn an_unknown_setting_is_refused_listing_them() {
+        let e = runs(&["locall".into()], 1, None).unwrap_err().to_string();
+        assert!(e.starts_with("--only locall: the settings are local, lease, no-fsync"), "{e}");
+    }
+}
