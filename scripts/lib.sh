@@ -35,3 +35,24 @@ faultline_bins() {
   done
   (cd "$dir" && pwd)
 }
+
+# Hands the command line to `faultline SUB`: at once for help, a listing or
+# a dry run, which need only faultline; otherwise once the command line is
+# checked (before the node's first build, some 20 minutes) and every binary
+# is built. Exits as faultline does.
+faultline_exec() {
+  local sub="$1" bin
+  shift
+  if [ -z "${FAULTLINE_BIN_DIR:-}" ]; then
+    scripts/bootstrap >/dev/null || { echo "$sub: bootstrap failed" >&2; exit 3; }
+    cargo build --release -q -p faultline || { echo "$sub: building faultline failed" >&2; exit 3; }
+    case " $* " in
+      *" -h "* | *" --help "* | *" --list "* | *" --check "* | *" --dry-run "*)
+        exec "$(release_dir)/faultline" "$sub" "$@" ;;
+    esac
+    "$(release_dir)/faultline" "$sub" --dry-run "$@" >/dev/null || exit 3
+    echo "$sub: building release binaries" >&2
+  fi
+  bin="$(faultline_bins)" || exit 3
+  exec "$bin/faultline" "$sub" "$@"
+}

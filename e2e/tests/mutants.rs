@@ -1,10 +1,9 @@
-//! The mutation suite (`scripts/mutants`): every planted bug still applies
+//! The mutation suite (`faultline mutants`): every planted bug still applies
 //! to the node as it is now, so a refactor cannot quietly retire one; and
 //! two cheap mutants go the whole way (scratch worktree, its own build,
 //! a run under the quick plan, and one under the txn plan its patch names)
-//! and are caught. The second needs root, as
-//! scripts/run-test does (CI is root; without it the test fails rather than
-//! skips).
+//! and are caught. The second needs root, as every run does (CI is root;
+//! without it the test fails rather than skips).
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -16,9 +15,16 @@ fn repo() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().to_path_buf()
 }
 
+/// `faultline mutants`, from the repository's root (where mutants/ is).
+fn mutants() -> Command {
+    let mut cmd = Command::new(testkit::bins::path("faultline"));
+    cmd.arg("mutants").current_dir(repo());
+    cmd
+}
+
 #[test]
 fn every_mutant_still_applies_to_the_node() {
-    let out = Command::new(repo().join("scripts/mutants")).arg("--check").output().unwrap();
+    let out = mutants().arg("--check").output().unwrap();
     let text = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "{text}");
     let patches = std::fs::read_dir(repo().join("mutants")).unwrap().count();
@@ -29,11 +35,11 @@ fn every_mutant_still_applies_to_the_node() {
 #[test]
 fn a_cheap_mutant_is_built_apart_run_and_caught() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "scripts/mutants runs scripts/run-test, which needs root");
+    assert_eq!(unsafe { libc::geteuid() }, 0, "faultline mutants runs tests, which need root");
     let out_dir = tempfile::tempdir().unwrap();
     let bins = testkit::bins::dir();
     let main_raftkv = std::fs::read(bins.join("raftkv")).expect("the workspace's raftkv is built");
-    let out = Command::new(repo().join("scripts/mutants"))
+    let out = mutants()
         .args(["--only", "delete-leaves-tombstone", "--plan", "quick", "--seeds", "1", "--time-limit", "15s"])
         .arg("--out")
         .arg(out_dir.path())
@@ -52,7 +58,7 @@ fn a_cheap_mutant_is_built_apart_run_and_caught() {
     // A transaction mutant runs under the txn plan its patch names, and
     // is caught as a cycle of transactions.
     let txn_dir = tempfile::tempdir().unwrap();
-    let out = Command::new(repo().join("scripts/mutants"))
+    let out = mutants()
         .args(["--only", "txn-not-atomic", "--seeds", "1", "--time-limit", "15s", "--out"])
         .arg(txn_dir.path())
         .output()

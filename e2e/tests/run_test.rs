@@ -1,4 +1,4 @@
-//! The project's main job, end to end: `scripts/run-test` with partitions
+//! The project's main job, end to end: `faultline test` with partitions
 //! and kills against the correct node, on the local test hosts. It must be
 //! valid, leave every file of a run folder, leave no host, rule or node
 //! behind, and its pages must render cleanly in a real browser. Needs root
@@ -21,7 +21,7 @@ static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn require_root() {
     // SAFETY: geteuid has no preconditions.
-    assert_eq!(unsafe { libc::geteuid() }, 0, "scripts/run-test needs root; CI runs this test as root");
+    assert_eq!(unsafe { libc::geteuid() }, 0, "faultline test needs root; CI runs this test as root");
 }
 
 fn repo() -> PathBuf {
@@ -34,15 +34,18 @@ fn read_json(path: &Path) -> serde_json::Value {
     serde_json::from_str(&text).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
 }
 
-/// Runs scripts/run-test with the prebuilt binaries, its runs going into
-/// `results`; returns the exit code and everything it printed.
+/// `faultline SUB`, the prebuilt binaries beside it, its runs going into
+/// `results`.
+fn faultline(sub: &str, results: &Path) -> Command {
+    let mut cmd = Command::new(bin_dir().join("faultline"));
+    cmd.arg(sub).env("FAULTLINE_RESULTS", results).current_dir(repo());
+    cmd
+}
+
+/// Runs `faultline test`, its runs going into `results`; returns the exit
+/// code and everything it printed.
 fn run_test(results: &Path, args: &[&str]) -> (Option<i32>, String) {
-    let out = Command::new(repo().join("scripts/run-test"))
-        .env("FAULTLINE_BIN_DIR", bin_dir())
-        .env("FAULTLINE_RESULTS", results)
-        .args(args)
-        .output()
-        .unwrap();
+    let out = faultline("test", results).args(args).output().unwrap();
     let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
     (out.status.code(), log)
 }
@@ -198,9 +201,7 @@ fn an_interrupted_run_leaves_nothing_behind_and_is_recorded_broken() {
     let results = tempfile::tempdir().unwrap();
     let out_path = results.path().join("run-test.out");
     let out = std::fs::File::create(&out_path).unwrap();
-    let mut child = Command::new(repo().join("scripts/run-test"))
-        .env("FAULTLINE_BIN_DIR", bin_dir())
-        .env("FAULTLINE_RESULTS", results.path())
+    let mut child = faultline("test", results.path())
         .args(["--time-limit", "120s", "--faults", "partition", "--interval", "2s", "--seed", "2"])
         .args(["--name", "interrupted"])
         .stdout(out.try_clone().unwrap())
@@ -228,7 +229,7 @@ fn an_interrupted_run_leaves_nothing_behind_and_is_recorded_broken() {
         );
         std::thread::sleep(Duration::from_millis(200));
     }
-    // SAFETY: signalling our own child (run-test has exec'd faultline).
+    // SAFETY: signalling our own child.
     unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
     let deadline = Instant::now() + Duration::from_secs(60);
     let status = loop {
@@ -272,25 +273,97 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused run left a folder");
 }
 
-/// scripts/nightly and scripts/mutants take a cluster file for all their
+/// `faultline matrix` and `mutants` take a cluster file for all their
 /// runs; one that is not there is refused before anything is built or
 /// started.
 #[test]
 fn a_night_or_a_mutation_run_on_a_missing_cluster_file_is_refused_naming_it() {
-    for (script, prefix) in [("scripts/nightly", "nightly"), ("scripts/mutants", "mutants")] {
-        let out = Command::new(repo().join(script))
+    let results = tempfile::tempdir().unwrap();
+    for sub in ["matrix", "mutants"] {
+        let out = faultline(sub, results.path())
             .args(["--plan", "quick", "--seeds", "1", "--cluster", "/nonexistent/flq.cluster.json"])
             .output()
             .unwrap();
         let log = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(3), "{script}: {log}");
-        let want = format!("{prefix}: --cluster /nonexistent/flq.cluster.json: no such file");
-        assert!(log.contains(&want), "{script}: {log}");
+        assert_eq!(out.status.code(), Some(3), "{sub}: {log}");
+        let want = format!("{sub}: --cluster /nonexistent/flq.cluster.json: no such file");
+        assert!(log.contains(&want), "{sub}: {log}");
     }
-    let out = Command::new(repo().join("scripts/nightly")).args(["--first-seed", "x"]).output().unwrap();
+    let out = faultline("matrix", results.path()).args(["--first-seed", "x"]).output().unwrap();
     let log = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(3), "{log}");
-    assert!(log.contains("nightly: --first-seed must be a non-negative integer"), "{log}");
+    assert!(log.contains("invalid value 'x' for '--first-seed <FIRST_SEED>'"), "{log}");
+    assert!(std::fs::read_dir(results.path()).unwrap().next().is_none(), "a refused batch left a folder");
+}
+
+/// A matrix split in two, each half on its own host set at the same time
+/// (the local hosts and a second set), merged by `faultline summary`: the
+/// runs of the whole matrix, each once, as the whole would have them.
+#[test]
+fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let dir = tempfile::tempdir().unwrap();
+    let state = dir.path().join("hosts");
+    let hosts = ["--prefix", "flm", "--subnet", "10.77.9.0/24"];
+    struct Down<'a>(&'a Path, [&'a str; 4]);
+    impl Drop for Down<'_> {
+        fn drop(&mut self) {
+            let _ = faultline("hosts", self.0).args(["down"]).args(self.1).arg("--state-dir").arg(self.0).status();
+        }
+    }
+    let _down = Down(&state, hosts);
+    let cluster = dir.path().join("second.json");
+    let up = faultline("hosts", dir.path())
+        .arg("up")
+        .args(hosts)
+        .arg("--state-dir")
+        .arg(&state)
+        .arg("--out")
+        .arg(&cluster)
+        .output()
+        .unwrap();
+    assert!(up.status.success(), "{}", String::from_utf8_lossy(&up.stderr));
+    let matrix = ["--plan", "quick", "--seeds", "3", "--time-limit", "5s"];
+    let whole = faultline("matrix", dir.path()).args(matrix).arg("--dry-run").output().unwrap();
+    let whole = String::from_utf8_lossy(&whole.stdout).into_owned();
+    let names: Vec<String> = whole
+        .lines()
+        .filter_map(|l| l.strip_prefix("matrix: would run ")?.split(':').next().map(String::from))
+        .collect();
+    assert_eq!(names.len(), 3, "{whole}");
+    let (a, b) = (dir.path().join("slice-1"), dir.path().join("slice-2"));
+    let first = faultline("matrix", dir.path()).args(matrix).args(["--shard", "1/2", "--out"]).arg(&a).spawn().unwrap();
+    let second = faultline("matrix", dir.path())
+        .args(matrix)
+        .args(["--shard", "2/2", "--cluster"])
+        .arg(&cluster)
+        .arg("--out")
+        .arg(&b)
+        .output()
+        .unwrap();
+    let first = first.wait_with_output().unwrap();
+    for out in [&first, &second] {
+        assert!(
+            out.status.success(),
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+    let merged = dir.path().join("merged");
+    let out = faultline("summary", dir.path()).arg(&a).arg(&b).arg("--out").arg(&merged).output().unwrap();
+    let text = String::from_utf8_lossy(&out.stdout);
+    assert!(out.status.success(), "{text}{}", String::from_utf8_lossy(&out.stderr));
+    let summary: report::summary::Summary = serde_json::from_value(read_json(&merged.join("summary.json"))).unwrap();
+    let mut merged_names: Vec<String> = summary.groups.iter().flat_map(|g| &g.rows).map(|r| r.name.clone()).collect();
+    merged_names.sort();
+    assert_eq!(merged_names, names, "{text}");
+    assert!(summary.all_valid && summary.runs == 3, "{text}");
+    assert!(merged.join("index.html").is_file());
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    let netns = String::from_utf8_lossy(&netns.stdout);
+    assert!(!netns.contains("fl-n") && !netns.contains("flm-n"), "hosts left behind: {netns}");
 }
 
 /// One run at a time per host set: while another run holds the local
