@@ -149,48 +149,6 @@ pub enum Command {
     /// Render RUNDIR/report.html from the run's files (history.jsonl, and
     /// results.json, nemesis.jsonl, test.json when present).
     Report { dir: PathBuf },
-    /// Write RUN/test.json, the record of what a run is and how it ended
-    /// (scripts/run-test calls it at the start and at the end).
-    TestRecord {
-        /// The run folder.
-        #[arg(long)]
-        run: PathBuf,
-        #[command(flatten)]
-        record: Box<report::run_dir::TestRecord>,
-    },
-    /// Write DIR/summary.json from every run under DIR (their test.json and
-    /// results.json) and print its table: per configuration, how many seeds
-    /// were caught invalid and how fast. Exits 0 when every run ended with
-    /// the expected verdict, else 1.
-    Summary {
-        dir: PathBuf,
-        /// The verdict every run should have: valid for the safe node,
-        /// invalid for a mutation suite.
-        #[arg(long, value_enum, default_value_t = report::run_dir::Verdict::Valid)]
-        expect: report::run_dir::Verdict,
-    },
-    /// List the named test plans, or show one. scripts/run-test and
-    /// scripts/nightly take a plan's run options from here (--args0).
-    Plan {
-        /// The plan; without it, every plan and what it is for.
-        name: Option<String>,
-        /// Which of the plan's runs (0 to --count minus 1).
-        #[arg(long, default_value_t = 0)]
-        run: usize,
-        /// Print the run's scripts/run-test options, each ended by a NUL
-        /// byte (for `mapfile -d ''`).
-        #[arg(long, requires = "name", conflicts_with_all = ["count", "label", "seeds"])]
-        args0: bool,
-        /// Print how many runs the plan has.
-        #[arg(long, requires = "name", conflicts_with_all = ["label", "seeds"])]
-        count: bool,
-        /// Print the run's short name (workload and faults).
-        #[arg(long, requires = "name", conflicts_with = "seeds")]
-        label: bool,
-        /// Print the plan's seeds per run.
-        #[arg(long, requires = "name")]
-        seeds: bool,
-    },
     /// Render DIR/index.html: every run under DIR, newest first.
     Index {
         #[arg(default_value = "results")]
@@ -382,30 +340,6 @@ pub fn run(cli: Cli) -> u8 {
                 EXIT_UNUSABLE
             }
         },
-        Command::TestRecord { run, mut record } => {
-            match cluster::DbKind::from_arg(&record.db).map_err(|e| format!("--db: {e}")).and_then(|db| {
-                // A system described by commands is recorded by its name.
-                record.db = db.name().to_string();
-                report::run_dir::write_test(&run, &record).map_err(|e| e.to_string())
-            }) {
-                Ok(()) => 0,
-                Err(e) => {
-                    eprintln!("checker test-record: {e}");
-                    EXIT_UNUSABLE
-                }
-            }
-        }
-        Command::Summary { dir, expect } => match report::summary::write(&dir) {
-            Ok(s) => {
-                print!("{}", report::summary::table(&s));
-                u8::from(!s.all(expect))
-            }
-            Err(e) => {
-                eprintln!("checker summary: {e}");
-                EXIT_UNUSABLE
-            }
-        },
-        Command::Plan { name, run, args0, count, label, seeds } => show_plan(name, run, args0, count, label, seeds),
         Command::Index { dir } => match report::index::render(&dir) {
             Ok(path) => {
                 println!("{}", path.display());
@@ -575,46 +509,6 @@ fn run_clients(a: RunArgs) -> u8 {
         }
         Err(e) => bad(e.to_string()),
     }
-}
-
-/// `checker plan`: the plans, one plan, or one run's options.
-fn show_plan(name: Option<String>, run: usize, args0: bool, count: bool, label: bool, seeds: bool) -> u8 {
-    let Some(name) = name else {
-        for p in plans::all() {
-            println!("{:<8} {} ({} runs x {} seeds)", p.name, p.purpose, p.runs.len(), p.seeds);
-        }
-        return 0;
-    };
-    let plan = match plans::find(&name) {
-        Ok(p) => p,
-        Err(e) => {
-            eprintln!("checker plan: {e}");
-            return EXIT_UNUSABLE;
-        }
-    };
-    let Some(r) = plan.runs.get(run) else {
-        eprintln!("checker plan: plan {name} has {} runs; --run {run} is not one of them", plan.runs.len());
-        return EXIT_UNUSABLE;
-    };
-    if count {
-        println!("{}", plan.runs.len());
-    } else if seeds {
-        println!("{}", plan.seeds);
-    } else if label {
-        println!("{}", r.label());
-    } else if args0 {
-        let mut out = std::io::stdout().lock();
-        for a in r.args() {
-            let _ = out.write_all(a.as_bytes());
-            let _ = out.write_all(b"\0");
-        }
-    } else {
-        println!("{}: {}", plan.name, plan.purpose);
-        for (i, r) in plan.runs.iter().enumerate() {
-            println!("  run {i}: {}", r.args().join(" "));
-        }
-    }
-    0
 }
 
 /// `checker txn`: one history, one model.

@@ -312,7 +312,7 @@ fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
             let _ = faultline("hosts", self.0).args(["down"]).args(self.1).arg("--state-dir").arg(self.0).status();
         }
     }
-    let _down = Down(&state, hosts);
+    let down = Down(&state, hosts);
     let cluster = dir.path().join("second.json");
     let up = faultline("hosts", dir.path())
         .arg("up")
@@ -333,7 +333,14 @@ fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
         .collect();
     assert_eq!(names.len(), 3, "{whole}");
     let (a, b) = (dir.path().join("slice-1"), dir.path().join("slice-2"));
-    let first = faultline("matrix", dir.path()).args(matrix).args(["--shard", "1/2", "--out"]).arg(&a).spawn().unwrap();
+    let first = faultline("matrix", dir.path())
+        .args(matrix)
+        .args(["--shard", "1/2", "--out"])
+        .arg(&a)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
     let second = faultline("matrix", dir.path())
         .args(matrix)
         .args(["--shard", "2/2", "--cluster"])
@@ -361,6 +368,7 @@ fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
     assert_eq!(merged_names, names, "{text}");
     assert!(summary.all_valid && summary.runs == 3, "{text}");
     assert!(merged.join("index.html").is_file());
+    drop(down);
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     let netns = String::from_utf8_lossy(&netns.stdout);
     assert!(!netns.contains("fl-n") && !netns.contains("flm-n"), "hosts left behind: {netns}");
@@ -524,7 +532,7 @@ fn a_run_over_ssh_with_the_vagrant_layout_is_valid() {
 
 /// The CI subset of the unsafe-mode table: a node that serves reads from
 /// its local state machine (`--read-consistency local`) is flagged invalid
-/// under partitions, and the report explains it. (scripts/detect-unsafe
+/// under partitions, and the report explains it. (faultline detect
 /// measures the rate over many seeds; see docs/unsafe-settings.md.)
 #[test]
 fn local_reads_under_partitions_are_flagged_invalid() {

@@ -5,7 +5,8 @@
 //!   command-line overrides, validated before any host is touched, recorded
 //!   in `test.json` and replayable from it;
 //! - [`run`]: the run's lifecycle, from hosts to verdict, undone on every
-//!   way out ([`interrupt`]: SIGINT and SIGTERM, watched once);
+//!   way out ([`interrupt`]: SIGINT and SIGTERM, watched once;
+//!   [`progress`]: the live line while it runs);
 //! - [`batch`]: many runs into one folder and one summary, sliced across
 //!   machines and merged back; its batches are [`matrix`] (the nightly
 //!   matrix), [`detect`] (the unsafe settings) and [`mutants`] (the
@@ -16,5 +17,6 @@ pub mod detect;
 pub mod interrupt;
 pub mod matrix;
 pub mod mutants;
+pub mod progress;
 pub mod run;
 pub mod scenario;

@@ -179,6 +179,11 @@ impl Log {
         if self.echo {
             println!("{line}");
         }
+        self.record(line);
+    }
+
+    /// Keeps a line in the log only.
+    fn record(&mut self, line: &str) {
         if let Some(f) = &mut self.file {
             let _ = writeln!(f, "{line}");
         }
@@ -434,10 +439,22 @@ impl Run {
         let mut child = checker.spawn().map_err(|e| format!("the checker did not start: {e}"))?;
         let mut summary = File::create(self.dir.join("summary.txt")).map_err(|e| format!("summary.txt: {e}"))?;
         let mut lines = BufReader::new(child.stdout.take().expect("piped")).lines();
-        while let Ok(Some(l)) = lines.next_line().await {
-            let _ = writeln!(summary, "{l}");
-            self.log.say(&l);
+        let mut progress = crate::progress::Progress::start(&self.dir, s.time_limit, self.log.echo);
+        let mut ticks = tokio::time::interval(std::time::Duration::from_millis(250));
+        loop {
+            tokio::select! {
+                line = lines.next_line() => {
+                    let Ok(Some(l)) = line else { break };
+                    let _ = writeln!(summary, "{l}");
+                    self.log.record(&l);
+                    if self.log.echo {
+                        progress.println(&l);
+                    }
+                }
+                _ = ticks.tick() => progress.tick(),
+            }
         }
+        progress.finish();
         let mut code = match child.wait().await.map(|s| s.code()) {
             Ok(Some(c @ 0..=2)) => c as u8,
             _ => BROKEN,

@@ -160,7 +160,7 @@ impl Scenario {
                     "--plan",
                     plan.name,
                     format!(
-                        "a matrix of {} runs: pick one with --plan-run 0..{}, or run them all with scripts/nightly \
+                        "a matrix of {} runs: pick one with --plan-run 0..{}, or run them all with faultline matrix \
                          --plan {}",
                         plan.runs.len(),
                         plan.runs.len() - 1,

@@ -40,12 +40,12 @@ pub enum ControlError {
     NoHelper(String),
     #[error(
         "lose-unsynced and disk-full need lossyfs data dirs: describe the cluster with \
-         `nemesis describe --lossy-fs` (scripts/run-test does so when --faults names either)"
+         `nemesis describe --lossy-fs` (faultline test does so when --faults names either)"
     )]
     NoLossyFsMount,
     #[error(
         "clock faults need nodes under the clock shim: describe the cluster with `nemesis describe --faked-clock` \
-         (scripts/run-test does so when --faults names clock or clock-isolate)"
+         (faultline test does so when --faults names clock or clock-isolate)"
     )]
     NoFakedClock,
     #[error("{0}: no log, table or manifest file to corrupt yet")]

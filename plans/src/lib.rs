@@ -1,8 +1,8 @@
-//! The named test plans a user picks with `scripts/run-test --plan NAME`
-//! and `scripts/nightly --plan NAME`: what each is for, and the
-//! `scripts/run-test` options of each of its runs. One definition: the
-//! scripts take a plan's options from here (`checker plan`), and any option
-//! given on their own command line overrides the plan's.
+//! The named test plans a user picks with `faultline test --plan NAME`
+//! and `faultline matrix --plan NAME`: what each is for, and the test
+//! options of each of its runs. One definition: `faultline` takes a plan's
+//! options from here (`faultline plan` shows them), and any option given on
+//! its command line overrides the plan's.
 //!
 //! - `quick`: the everyday default; moderate load on many keys under mixed
 //!   faults.
@@ -24,7 +24,7 @@
 
 use serde::Serialize;
 
-/// One `scripts/run-test` run of a plan.
+/// One run of a plan.
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct Run {
     pub time_limit: &'static str,
@@ -36,13 +36,13 @@ pub struct Run {
     /// `checker run`'s workload options (keys, ops per key, op mix).
     pub workload_args: &'static str,
     /// Settings of the raftkv node the run tests (`raftkv serve` flags),
-    /// empty for none. They are raftkv's, so `scripts/run-test` leaves them
+    /// empty for none. They are raftkv's, so `faultline test` leaves them
     /// out when it tests another system.
     pub node_args: &'static str,
 }
 
 impl Run {
-    /// The run as `scripts/run-test` options.
+    /// The run as `faultline test` options.
     pub fn args(&self) -> Vec<String> {
         let pairs = [
             ("--time-limit", self.time_limit.to_string()),
@@ -69,7 +69,7 @@ pub struct Plan {
     pub name: &'static str,
     /// What the plan is for, in one sentence.
     pub purpose: &'static str,
-    /// Seeds per run when the plan is run as a matrix (`scripts/nightly`).
+    /// Seeds per run when the plan is run as a matrix (`faultline matrix`).
     pub seeds: u32,
     pub runs: Vec<Run>,
 }
@@ -90,7 +90,7 @@ const QUICK: Run = Run {
     node_args: "",
 };
 
-/// Every plan, in the order `checker plan` lists them.
+/// Every plan, in the order `faultline plan` lists them.
 pub fn all() -> Vec<Plan> {
     let nightly_faults = [
         "none",

@@ -86,7 +86,7 @@ table { border-collapse: collapse; width: 100%; } th, td { text-align: left; pad
 "#,
     );
     if rows.is_empty() {
-        html.push_str(r#"<p id="no-runs">No runs yet: <code>scripts/run-test</code> makes one.</p>"#);
+        html.push_str(r#"<p id="no-runs">No runs yet: <code>faultline test</code> (or <code>scripts/run-test</code>) makes one.</p>"#);
     } else {
         html.push_str(r#"<table id="runs"><tr><th>name</th><th>system</th><th>time</th><th>faults</th><th>workload</th><th>ops</th><th>verdict</th><th></th></tr>"#);
         for r in &rows {

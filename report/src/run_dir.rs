@@ -1,5 +1,5 @@
 //! A run folder's records as typed structs: `test.json`, what was run and
-//! how it ended (written for `scripts/run-test` by `checker test-record`),
+//! how it ended (written by `faultline test`),
 //! and `results.json` ([`checker::results::ResultsFile`]). Written and read
 //! with serde only; no script assembles or picks apart this JSON.
 
@@ -9,7 +9,7 @@ use checker::results::ResultsFile;
 use serde::{Deserialize, Serialize};
 
 /// Where a run stands.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, clap::ValueEnum)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunStatus {
     /// Started, not finished (or killed before it could say).
@@ -21,80 +21,55 @@ pub enum RunStatus {
 }
 
 /// `test.json`: what was run, with which binaries, and how it ended.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, clap::Args)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct TestRecord {
-    #[arg(long)]
     pub name: String,
-    /// The system under test (`scripts/run-test --db`): raftkv, etcd, or
-    /// the name of a system described by commands (`checker test-record
-    /// --db` also takes its file). raftkv's and etcd's versions are among
-    /// `versions`.
-    #[arg(long, default_value = "raftkv")]
+    /// The system under test (`faultline test --db`): raftkv, etcd, or
+    /// the name of a system described by commands. raftkv's and etcd's
+    /// versions are among `versions`.
     #[serde(default = "raftkv")]
     pub db: String,
     /// UTC, `YYYYMMDDTHHMMSSZ`: the run folder's name.
-    #[arg(long)]
     pub timestamp: String,
-    #[arg(long, value_enum)]
     pub status: RunStatus,
-    /// run-test's exit code once it finished: 0 valid, 1 invalid, 2
+    /// The run's exit code once it finished: 0 valid, 1 invalid, 2
     /// unknown, 3 broken.
-    #[arg(long)]
     pub exit_code: Option<i32>,
-    #[arg(long)]
     pub time_limit: String,
-    #[arg(long)]
     pub faults: String,
-    #[arg(long)]
     pub workload: String,
-    #[arg(long)]
     pub concurrency: u64,
-    #[arg(long)]
     pub rate: f64,
-    #[arg(long)]
     pub interval: String,
-    #[arg(long)]
     pub seed: u64,
     /// The cluster file, or "local test hosts".
-    #[arg(long)]
     pub cluster: String,
-    #[arg(long, default_value = "", allow_hyphen_values = true)]
     pub node_args: String,
-    /// The named plan the run's options came from (`checker plan`), and
+    /// The named plan the run's options came from (`faultline plan`), and
     /// which of its runs.
-    #[arg(long, default_value = "")]
     #[serde(default)]
     pub plan: String,
-    #[arg(long, default_value_t = 0)]
     #[serde(default)]
     pub plan_run: usize,
     /// `checker run`'s workload options (keys, ops per key, op mix).
-    #[arg(long, default_value = "", allow_hyphen_values = true)]
     #[serde(default)]
     pub workload_args: String,
-    #[arg(long)]
     pub leave_running: bool,
     /// The commit the binaries were built from (`-dirty` with local changes).
-    #[arg(long)]
     pub git_commit: String,
-    /// Each binary's `--version`, as `NAME=VERSION` (repeat the flag).
-    #[arg(long = "version-of")]
+    /// Each binary's `--version`.
     pub versions: Vec<BinaryVersion>,
     /// The system under test as it was given (`--db`: a system described
     /// by commands is given by its file), for a replay.
-    #[arg(long, default_value = "")]
     #[serde(default)]
     pub db_arg: String,
     /// The data dirs were lossyfs mounts.
-    #[arg(long)]
     #[serde(default)]
     pub lossy_fs: bool,
     /// The nodes ran plaintext, peers unauthenticated.
-    #[arg(long)]
     #[serde(default)]
     pub insecure: bool,
     /// etcd served its reads serializable (possibly stale).
-    #[arg(long)]
     #[serde(default)]
     pub serializable_reads: bool,
 }
@@ -109,14 +84,6 @@ pub(crate) fn raftkv() -> String {
 pub struct BinaryVersion {
     pub name: String,
     pub version: String,
-}
-
-impl std::str::FromStr for BinaryVersion {
-    type Err = String;
-    fn from_str(s: &str) -> Result<Self, String> {
-        let (name, version) = s.split_once('=').ok_or_else(|| format!("{s:?}: expected NAME=VERSION"))?;
-        Ok(BinaryVersion { name: name.into(), version: version.into() })
-    }
 }
 
 /// A run's outcome, from its status and exit code.
@@ -243,7 +210,7 @@ mod tests {
             workload_args: "--active-keys 3".into(),
             leave_running: false,
             git_commit: "abc-dirty".into(),
-            versions: vec!["raftkv=raftkv 0.1.0".parse().unwrap()],
+            versions: vec![BinaryVersion { name: "raftkv".into(), version: "raftkv 0.1.0".into() }],
             db_arg: String::new(),
             lossy_fs: false,
             insecure: false,
@@ -254,7 +221,7 @@ mod tests {
     #[test]
     fn a_record_reads_as_words_not_json() {
         let mut r = record();
-        r.versions.push("etcd=etcd Version: 3.4.23".parse().unwrap());
+        r.versions.push(BinaryVersion { name: "etcd".into(), version: "etcd Version: 3.4.23".into() });
         let rows: std::collections::BTreeMap<String, String> = r.rows().into_iter().collect();
         assert_eq!(rows["versions"], "raftkv: raftkv 0.1.0, etcd: etcd Version: 3.4.23");
         assert!(rows.values().all(|v| !v.contains('{') && !v.contains('[')), "{rows:?}");

@@ -27,7 +27,9 @@ pub(super) fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError>
     Ok(out)
 }
 
-pub(super) fn undo_of(f: &str) -> Option<&'static str> {
+/// The nemesis op that undoes fault op `f`; none for an op that is not a
+/// fault.
+pub fn undo_of(f: &str) -> Option<&'static str> {
     Some(match f {
         "start-partition" | "pause-isolate" | "clock-isolate" => "stop-partition",
         "kill" | "bounce" | "lose-unsynced" | "corrupt" => "restart",
@@ -39,7 +41,8 @@ pub(super) fn undo_of(f: &str) -> Option<&'static str> {
     })
 }
 
-pub(super) fn fault_label(f: &str, value: &Json) -> String {
+/// A fault as people read it: `partition n1✕n2+n3`, `kill n2`.
+pub fn fault_label(f: &str, value: &Json) -> String {
     let grudge = |g: &serde_json::Map<String, Json>| -> String {
         let parts: Vec<String> = g
             .iter()

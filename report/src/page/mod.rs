@@ -25,7 +25,7 @@ use checker::results::{KeyFailure, ResultsFile, Validity};
 use crate::run_dir::{self, TestRecord};
 
 mod explain;
-mod faults;
+pub mod faults;
 mod plots;
 mod svg;
 
