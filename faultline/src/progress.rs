@@ -72,10 +72,15 @@ impl Tally {
     }
 
     fn message(&self, elapsed: Duration, limit: Duration) -> String {
+        // Past the limit the faults are healed and the clients wait out
+        // the recovery before their final reads: the rate is the run's.
+        let over = elapsed > limit;
+        let elapsed = elapsed.min(limit);
         let secs = elapsed.as_secs_f64().max(0.001);
-        let now = match self.current.last() {
-            Some((_, label)) => format!(", now {label}"),
-            None => String::new(),
+        let now = match (over, self.current.last()) {
+            (true, _) => " · healed; recovery wait, then final reads".to_string(),
+            (false, Some((_, label))) => format!(", now {label}"),
+            (false, None) => String::new(),
         };
         format!(
             "{}s/{}s · {} ops ({:.0}/s) · {} fault{}{now}",
@@ -167,6 +172,8 @@ mod tests {
         t.nemesis(r#"{"f":"heal","type":"info","value":{"still_broken":[]}}"#);
         assert!(t.current.is_empty());
         assert!(!t.message(Duration::from_secs(1), Duration::from_secs(60)).contains("now"));
+        let m = t.message(Duration::from_secs(70), Duration::from_secs(60));
+        assert!(m.starts_with("60s/60s") && m.ends_with("recovery wait, then final reads"), "{m}");
     }
 
     #[test]
