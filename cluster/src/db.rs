@@ -27,7 +27,36 @@ pub enum DbKind {
     Command(CommandDb),
 }
 
+/// What a fault may need of the system under test beyond running it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Capability {
+    /// Its clocks move under the clock shim (it reads them through libc).
+    FakedClock,
+    /// Its data files are raftkv's RocksDB files, which `corrupt` knows.
+    RaftkvFiles,
+    /// It names its leader, so a fault can aim at it.
+    LeaderLookup,
+}
+
 impl DbKind {
+    /// Why the system lacks `cap`, if it does: what it declares of itself,
+    /// so that no script or fault has to know systems by name.
+    pub fn lacks(&self, cap: Capability) -> Option<&'static str> {
+        match (cap, self) {
+            (Capability::FakedClock, DbKind::Etcd) => Some(
+                "clock faults cannot move etcd's clocks (a Go program reads them without libc); they are for raftkv",
+            ),
+            (Capability::RaftkvFiles, DbKind::Etcd | DbKind::Command(_)) => {
+                Some("corrupt knows raftkv's RocksDB files, not this system's")
+            }
+            (Capability::LeaderLookup, DbKind::Command(c)) if c.status.is_none() => Some(
+                "it is aimed at the leader, and a system described by commands names its leader only through a \
+                 status command (db.status), which this one lacks",
+            ),
+            _ => None,
+        }
+    }
+
     pub fn is_raftkv(&self) -> bool {
         *self == DbKind::Raftkv
     }

@@ -11,6 +11,6 @@ pub mod clock;
 pub mod db;
 pub mod spec;
 
-pub use db::{CommandDb, DbKind};
+pub use db::{Capability, CommandDb, DbKind};
 pub use raftkv_client::NodeId;
 pub use spec::{Cluster, ClusterError, HostSpec, NodeCertFiles, NodeSpec, TlsSpec};

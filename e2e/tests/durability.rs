@@ -8,7 +8,9 @@ use std::time::Duration;
 
 use common::{wait_for, TestHosts, DEADLINE};
 use lossyfs::Loss;
-use nemesis::faults::{Applied, Fault};
+use nemesis::faults::{
+    ClockIsolate, Corrupt, Corrupted, DropPackets, Fault, FillDisk, MoveClocks, PacketsDropped, Target,
+};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::Shape;
 use rand::SeedableRng;
@@ -123,9 +125,9 @@ async fn packet_loss_drops_a_share_of_packets_and_heal_removes_the_rules() {
     let h = TestHosts::up();
     h.start_cluster().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-    let fault = Fault::PacketLoss { shape: Shape::IsolateOne, percent: 50 };
+    let fault = DropPackets { shape: Shape::IsolateOne, percent: 50 };
     let applied = fault.apply(&h.control, &mut rng).await.unwrap();
-    let Applied::PacketLoss { grudge, percent } = &applied else { panic!("{applied:?}") };
+    let PacketsDropped { grudge, percent } = applied.downcast().expect("packets dropped");
     assert_eq!(*percent, 50);
     let rules: Vec<String> = h.control.rules().await.into_iter().flat_map(|r| r.unwrap()).collect();
     let dropped: usize = grudge.0.values().map(|d| d.len()).sum();
@@ -163,8 +165,8 @@ async fn a_leader_whose_clock_is_set_back_stops_ticking_and_loses_its_lead_until
 
     // Set back 15 s, its timers stall: no heartbeats, so the others elect.
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let fault = Fault::Clock {
-        target: nemesis::faults::Target::Node(old.clone()),
+    let fault = MoveClocks {
+        target: Target::Node(old.clone()),
         fault: nemesis::clock::ClockFault::Bump { offset_ms: -15_000 },
     };
     let applied = fault.apply(&h.control, &mut rng).await.unwrap();
@@ -201,10 +203,7 @@ async fn a_full_disk_fails_writes_and_loses_nothing_once_freed() {
     let mut client = h.client(Duration::from_secs(2));
     client.put(b"k", b"before").await.unwrap();
     let all = h.control.names();
-    let applied = Fault::DiskFull(nemesis::faults::Target::All)
-        .apply(&h.control, &mut rand::rngs::StdRng::seed_from_u64(1))
-        .await
-        .unwrap();
+    let applied = FillDisk(Target::All).apply(&h.control, &mut rand::rngs::StdRng::seed_from_u64(1)).await.unwrap();
     let status = h.control.status().await;
     assert!(status.iter().all(|s| s.disk_full == Ok(true)), "status shows every disk full");
     // No write can be acknowledged while no node can persist it.
@@ -236,9 +235,9 @@ async fn a_damaged_node_either_serves_or_refuses_and_a_refusal_is_reported_not_b
     }
     use nemesis::corrupt::Corruption;
     for (seed, how) in [(1, Corruption::TruncateTail), (2, Corruption::FlipBits), (3, Corruption::ZeroRange)] {
-        let fault = Fault::Corrupt { target: nemesis::faults::Target::Node("n2".into()), how };
+        let fault = Corrupt { target: Target::Node("n2".into()), how };
         let applied = fault.apply(&h.control, &mut rand::rngs::StdRng::seed_from_u64(seed)).await.unwrap();
-        let Applied::Corrupted { damage, .. } = &applied else { panic!("{applied:?}") };
+        let Corrupted { damage, .. } = applied.downcast().expect("a corruption");
         assert_eq!(damage.how, how);
         let value = applied.undo(&h.control).await.unwrap();
         let refused = value["refused"] == serde_json::json!(true);
@@ -266,7 +265,7 @@ async fn clock_isolate_leaves_an_old_leader_that_still_leads_behind_the_cut_unti
     let h = TestHosts::up_with(faked_clock);
     let old = h.start_cluster().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(5);
-    let applied = Fault::ClockIsolate { offset_ms: -12_000 }.apply(&h.control, &mut rng).await.unwrap();
+    let applied = ClockIsolate { offset_ms: -12_000 }.apply(&h.control, &mut rng).await.unwrap();
     let new = h.control.leader().await.expect("a leader");
     let status = h.control.status().await;
     let role_of = |n: &str| status.iter().find(|s| s.name == n).and_then(|s| s.role.clone());

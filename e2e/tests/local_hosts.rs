@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use nemesis::faults::{Applied, Fault, FaultKind};
+use nemesis::faults::{Cut, Fault, FaultKind, Partitioned, PauseIsolate, PausedIsolated};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::{Grudge, Shape};
 use rand::SeedableRng;
@@ -138,7 +138,7 @@ async fn isolating_the_leader_elects_a_new_leader_on_the_majority_side() {
     let h = TestHosts::up();
     let old = h.start_cluster().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let applied = Fault::Partition(Shape::IsolateLeader).apply(&h.control, &mut rng).await.unwrap();
+    let applied = Cut(Shape::IsolateLeader).apply(&h.control, &mut rng).await.unwrap();
     let value = applied.value().to_string();
     assert!(value.contains(&old), "the grudge {value} does not isolate the leader {old}");
 
@@ -157,8 +157,9 @@ async fn a_deaf_leader_loses_office_to_a_node_that_still_hears_it() {
     let h = TestHosts::up();
     let old = h.start_cluster().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let applied = Fault::choose(FaultKind::DeafLeader, &mut rng).apply(&h.control, &mut rng).await.unwrap();
-    let Applied::Partition(grudge) = &applied else { panic!("not a partition: {applied:?}") };
+    let deaf = FaultKind::named("deaf-leader").unwrap().choose(&mut rng);
+    let applied = deaf.apply(&h.control, &mut rng).await.unwrap();
+    let Partitioned(grudge) = applied.downcast().expect("a partition");
     // Only the old leader drops packets, and it drops every other node's.
     assert_eq!(grudge.0.keys().collect::<Vec<_>>(), [&old], "{grudge}");
     assert_eq!(grudge.0[&old].len(), 2, "{grudge}");
@@ -184,8 +185,8 @@ async fn pause_isolate_resumes_the_old_leader_behind_a_cut_after_a_new_election(
     let h = TestHosts::up();
     let old = h.start_cluster().await;
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
-    let applied = Fault::PauseIsolate.apply(&h.control, &mut rng).await.unwrap();
-    assert!(matches!(&applied, Applied::PausedIsolated { node, .. } if *node == old), "{applied:?}");
+    let applied = PauseIsolate.apply(&h.control, &mut rng).await.unwrap();
+    assert!(matches!(applied.downcast(), Some(PausedIsolated { node, .. }) if *node == old), "{applied:?}");
     assert_eq!(h.state(&old).await, ProcState::Running, "the old leader was left paused");
     let new = h.control.leader().await.expect("a leader on the majority side");
     assert_ne!(new, old, "the fault ended before the others elected a new leader");

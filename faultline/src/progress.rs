@@ -44,8 +44,8 @@ impl Tail {
 struct Tally {
     ops: u64,
     faults: u64,
-    /// The faults in force, by their op, as labelled in the report.
-    current: Vec<(String, String)>,
+    /// The faults in force, as the nemesis labels them.
+    current: Vec<String>,
 }
 
 impl Tally {
@@ -59,15 +59,17 @@ impl Tally {
     /// A nemesis event: a fault that took effect, or its undo (or the
     /// final heal) that ended one.
     fn nemesis(&mut self, line: &str) {
+        use report::page::faults::NemesisInfo;
         let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else { return };
         let (Some(f), Some("info")) = (ev["f"].as_str(), ev["type"].as_str()) else { return };
-        if report::page::faults::undo_of(f).is_some() {
-            self.faults += 1;
-            self.current.push((f.to_string(), report::page::faults::fault_label(f, &ev["value"])));
-        } else if f == "heal" {
-            self.current.clear();
-        } else if let Some(i) = self.current.iter().position(|(c, _)| report::page::faults::undo_of(c) == Some(f)) {
-            self.current.remove(i);
+        match NemesisInfo::of(f, &ev["value"]) {
+            NemesisInfo::Applied { label, .. } => {
+                self.faults += 1;
+                self.current.push(label.to_string());
+            }
+            NemesisInfo::Undone { label } => self.current.retain(|l| l != label),
+            NemesisInfo::Healed => self.current.clear(),
+            NemesisInfo::Other => {}
         }
     }
 
@@ -79,7 +81,7 @@ impl Tally {
         let secs = elapsed.as_secs_f64().max(0.001);
         let now = match (over, self.current.last()) {
             (true, _) => " · healed; recovery wait, then final reads".to_string(),
-            (false, Some((_, label))) => format!(", now {label}"),
+            (false, Some(label)) => format!(", now {label}"),
             (false, None) => String::new(),
         };
         format!(
@@ -160,15 +162,16 @@ mod tests {
             t.history(l);
         }
         assert_eq!(t.ops, 2);
-        t.nemesis(r#"{"f":"kill","type":"invoke","value":{"nodes":["n2"]}}"#);
+        let kill = r#"{"nodes":["n2"],"label":"kill n2","undo":"restart"}"#;
+        t.nemesis(r#"{"f":"kill","type":"invoke","value":{"target":"one"}}"#);
         assert_eq!(t.faults, 0, "an invoke has not taken effect");
-        t.nemesis(r#"{"f":"kill","type":"info","value":{"nodes":["n2"]}}"#);
-        t.nemesis(r#"{"f":"pause","type":"info","value":{"nodes":["n1"]}}"#);
+        t.nemesis(&format!(r#"{{"f":"kill","type":"info","value":{kill}}}"#));
+        t.nemesis(r#"{"f":"pause","type":"info","value":{"nodes":["n1"],"label":"pause n1","undo":"resume"}}"#);
         assert_eq!((t.faults, t.current.len()), (2, 2));
         let m = t.message(Duration::from_secs(10), Duration::from_secs(60));
-        assert!(m.starts_with("10s/60s · 2 ops (0/s) · 2 faults, now "), "{m}");
-        t.nemesis(r#"{"f":"restart","type":"info","value":{"nodes":["n2"]}}"#);
-        assert_eq!(t.current.iter().map(|(f, _)| f.as_str()).collect::<Vec<_>>(), ["pause"]);
+        assert_eq!(m, "10s/60s · 2 ops (0/s) · 2 faults, now pause n1");
+        t.nemesis(&format!(r#"{{"f":"restart","type":"info","value":{kill}}}"#));
+        assert_eq!(t.current, ["pause n1"]);
         t.nemesis(r#"{"f":"heal","type":"info","value":{"still_broken":[]}}"#);
         assert!(t.current.is_empty());
         assert!(!t.message(Duration::from_secs(1), Duration::from_secs(60)).contains("now"));

@@ -10,7 +10,7 @@ use rand::SeedableRng;
 
 use crate::control::Control;
 use crate::events::EventLog;
-use crate::faults::{Fault, FaultKind, Target, FAULT_KINDS};
+use crate::faults::{Cut, Fault, FaultKind, Target};
 use crate::hosts::{Hosts, Subnet};
 use crate::partition::Shape;
 use crate::scheduler::{self, Schedule};
@@ -406,7 +406,7 @@ async fn run(cli: Cli) -> Result<i32> {
         Cmd::Partition { cluster, shape, seed } => {
             let c = Control::load(&cluster.cluster)?;
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed.unwrap_or_else(rand::random));
-            let applied = Fault::Partition(shape).apply(&c, &mut rng).await?;
+            let applied = Cut(shape).apply(&c, &mut rng).await?;
             println!("{shape}: {}", applied.value()["grudge"]);
             Ok(0)
         }
@@ -438,8 +438,8 @@ async fn run(cli: Cli) -> Result<i32> {
         }
         Cmd::Faults { check: None, .. } => {
             println!("{:<14} no faults at all", "none");
-            for (_, name, what) in FAULT_KINDS {
-                println!("{name:<14} {what}");
+            for k in FaultKind::all() {
+                println!("{:<14} {}", k.name(), k.about());
             }
             Ok(0)
         }

@@ -30,7 +30,7 @@ use tokio::signal::unix::{signal, SignalKind};
 
 use crate::control::{Control, HealReport};
 use crate::events::EventLog;
-use crate::faults::{Fault, FaultKind};
+use crate::faults::FaultKind;
 
 #[derive(Clone, Debug)]
 pub struct Schedule {
@@ -127,7 +127,7 @@ async fn lane(
             return Ok(());
         }
         let kind = deck.deal(&mut rng);
-        let fault = Fault::choose(kind, &mut rng);
+        let fault = kind.choose(&mut rng);
         let mut sub = StdRng::seed_from_u64(rng.gen());
         let hold = fault.hold(jitter(interval, &mut rng), &mut sub);
         write("invoke", fault.f(), fault.value(), None)?;

@@ -380,8 +380,8 @@ mod tests {
         run(root.path(), "mutant-x-s1", "", 1, 0, None);
         run(root.path(), "mutant-x-s2", "", 2, 1, Some(3.0));
         let events = [
-            r#"{"time":1,"type":"info","f":"kill","value":{"target":"one","nodes":["n3"]}}"#,
-            r#"{"time":5,"type":"info","f":"restart","value":{"nodes":["n3"],"refused":true,"why":"panicked"}}"#,
+            r#"{"time":1,"type":"info","f":"kill","value":{"nodes":["n3"],"label":"kill n3","undo":"restart"}}"#,
+            r#"{"time":5,"type":"info","f":"restart","value":{"nodes":["n3"],"label":"kill n3","undo":"restart","refused":true,"why":"panicked"}}"#,
         ];
         let dir = root.path().join("mutant-x-s1/20260101T000000Z");
         std::fs::write(dir.join("nemesis.jsonl"), events.join("\n")).unwrap();

@@ -39,10 +39,10 @@ fn fixture_checked(dir: &Path, gen_args: &[&str], check: &CheckOptions) -> PathB
     let at = |frac: f64| t0 + ((t1 - t0) as f64 * frac) as u64;
     let nemesis = [
         serde_json::json!({"index":0,"time":at(0.1),"process":"nemesis","type":"invoke","f":"start-partition","value":{"shape":"isolate-one"}}),
-        serde_json::json!({"index":1,"time":at(0.1),"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"n1":["n2","n3"]}}}),
-        serde_json::json!({"index":2,"time":at(0.3),"process":"nemesis","type":"info","f":"stop-partition","value":{"grudge":{"n1":["n2","n3"]}}}),
-        serde_json::json!({"index":3,"time":at(0.5),"process":"nemesis","type":"info","f":"kill","value":{"nodes":["n2"]}}),
-        serde_json::json!({"index":4,"time":at(0.7),"process":"nemesis","type":"info","f":"restart","value":{"nodes":["n2"]}}),
+        serde_json::json!({"index":1,"time":at(0.1),"process":"nemesis","type":"info","f":"start-partition","value":{"grudge":{"n1":["n2","n3"]},"label":"partition n1✕n2+n3","undo":"stop-partition"}}),
+        serde_json::json!({"index":2,"time":at(0.3),"process":"nemesis","type":"info","f":"stop-partition","value":{"grudge":{"n1":["n2","n3"]},"label":"partition n1✕n2+n3","undo":"stop-partition"}}),
+        serde_json::json!({"index":3,"time":at(0.5),"process":"nemesis","type":"info","f":"kill","value":{"nodes":["n2"],"label":"kill n2","undo":"restart"}}),
+        serde_json::json!({"index":4,"time":at(0.7),"process":"nemesis","type":"info","f":"restart","value":{"nodes":["n2"],"label":"kill n2","undo":"restart"}}),
     ];
     let lines: Vec<String> = nemesis.iter().map(|v| v.to_string()).collect();
     std::fs::write(dir.join("nemesis.jsonl"), lines.join("\n") + "\n").unwrap();

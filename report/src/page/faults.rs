@@ -1,5 +1,6 @@
 //! Pairing the nemesis's events into fault windows: each fault with its
-//! undo (or the final heal), labelled for the plots and the table.
+//! undo (or the final heal), under the label the nemesis gave it, for the
+//! plots and the table.
 
 use std::path::Path;
 
@@ -27,71 +28,34 @@ pub(super) fn read_nemesis(path: &Path) -> Result<Vec<(u64, Json)>, ReportError>
     Ok(out)
 }
 
-/// The nemesis op that undoes fault op `f`; none for an op that is not a
-/// fault.
-pub fn undo_of(f: &str) -> Option<&'static str> {
-    Some(match f {
-        "start-partition" | "pause-isolate" | "clock-isolate" => "stop-partition",
-        "kill" | "bounce" | "lose-unsynced" | "corrupt" => "restart",
-        "pause" => "resume",
-        "packet-loss" => "stop-packet-loss",
-        "clock" => "reset-clock",
-        "disk-full" => "free-disk",
-        _ => return None,
-    })
+/// What one nemesis `info` event is. The nemesis writes, in every applied
+/// fault's events, its `label` and the `undo` op that ends it, so a fault
+/// is paired with its end without a table of fault names.
+#[derive(Debug, PartialEq)]
+pub enum NemesisInfo<'a> {
+    /// A fault took effect.
+    Applied {
+        label: &'a str,
+        undo: &'a str,
+    },
+    /// A fault ended (the value is the applied fault's, its label among it).
+    Undone {
+        label: &'a str,
+    },
+    /// The final heal: every fault in force ended.
+    Healed,
+    Other,
 }
 
-/// A fault as people read it: `partition n1✕n2+n3`, `kill n2`.
-pub fn fault_label(f: &str, value: &Json) -> String {
-    let grudge = |g: &serde_json::Map<String, Json>| -> String {
-        let parts: Vec<String> = g
-            .iter()
-            .map(|(n, d)| {
-                let d: Vec<&str> = d.as_array().into_iter().flatten().filter_map(Json::as_str).collect();
-                format!("{n}✕{}", d.join("+"))
-            })
-            .collect();
-        parts.join(" ")
-    };
-    if let (Some(g), Some(o)) = (value.get("grudge").and_then(Json::as_object), value.get("offset_ms")) {
-        return format!("clock-isolate ({o} ms) {}", grudge(g));
+impl<'a> NemesisInfo<'a> {
+    pub fn of(f: &str, value: &'a Json) -> NemesisInfo<'a> {
+        match (value["label"].as_str(), value["undo"].as_str()) {
+            (Some(label), Some(undo)) if undo != f => NemesisInfo::Applied { label, undo },
+            (Some(label), Some(_)) => NemesisInfo::Undone { label },
+            _ if f == "heal" => NemesisInfo::Healed,
+            _ => NemesisInfo::Other,
+        }
     }
-    if let (Some(g), Some(p)) = (value.get("grudge").and_then(Json::as_object), value.get("percent")) {
-        return format!("packet-loss {p}% {}", grudge(g));
-    }
-    if let (Some(n), Some(shape)) = (value.get("nodes").and_then(Json::as_array), value.get("clock")) {
-        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
-        let how = match shape.as_str() {
-            Some("bump") => format!("bump {:+} ms", value["offset_ms"].as_i64().unwrap_or(0)),
-            Some("strobe") => format!("strobe ±{} ms", value["delta_ms"].as_i64().unwrap_or(0)),
-            Some("drift") => format!("drift {}%", value["rate_pct"].as_i64().unwrap_or(100)),
-            _ => "?".into(),
-        };
-        return format!("clock {how} {}", n.join(","));
-    }
-    if let (Some(n), Some(d)) = (value.get("nodes").and_then(Json::as_array), value.get("damage")) {
-        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
-        return format!(
-            "corrupt {}: {} {} at {}+{}",
-            n.join(","),
-            d["how"].as_str().unwrap_or("?"),
-            d["file"].as_str().unwrap_or("?"),
-            d["offset"],
-            d["len"]
-        );
-    }
-    if let (Some(n), Some(loss)) = (value.get("nodes").and_then(Json::as_array), value.get("loss")) {
-        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
-        return format!("lose-unsynced ({}) {}", loss.as_str().unwrap_or("?"), n.join(","));
-    }
-    if let Some(g) = value.get("grudge").and_then(Json::as_object) {
-        return format!("partition {}", grudge(g));
-    }
-    if let Some(n) = value.get("nodes").and_then(Json::as_array) {
-        let n: Vec<&str> = n.iter().filter_map(Json::as_str).collect();
-        return format!("{f} {}", n.join(","));
-    }
-    f.to_string()
 }
 
 /// What the nemesis events say: the fault windows, the nemesis commands
@@ -108,34 +72,33 @@ pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> Neme
     let mut windows = Vec::new();
     let mut failures = Vec::new();
     let mut findings = Vec::new();
+    // Faults in force: their op, label and start.
     let mut open: Vec<(String, String, u64)> = Vec::new();
     for (t, v) in events {
         let t = t.saturating_sub(t0);
         let f = v["f"].as_str().unwrap_or("?");
         match v["type"].as_str() {
-            Some("info") => {
-                if undo_of(f).is_some() {
-                    open.push((f.to_string(), fault_label(f, &v["value"]), t));
-                } else if let Some(pos) = open.iter().position(|(of, _, _)| undo_of(of) == Some(f)) {
+            Some("info") => match NemesisInfo::of(f, &v["value"]) {
+                NemesisInfo::Applied { label, .. } => open.push((f.to_string(), label.to_string(), t)),
+                NemesisInfo::Undone { label } => {
+                    let Some(pos) = open.iter().position(|(_, l, _)| l == label) else { continue };
                     let (of, label, start) = open.remove(pos);
                     if v["value"]["refused"] == Json::Bool(true) {
-                        let after = match of.as_str() {
-                            "lose-unsynced" => "a power failure",
-                            "corrupt" => "corruption",
-                            _ => "a crash",
-                        };
                         findings.push(format!(
-                            "node refused to start after {after} ({label}): {}",
+                            "node refused to start after {} ({label}): {}",
+                            v["value"]["after"].as_str().unwrap_or("a crash"),
                             v["value"]["why"].as_str().unwrap_or("(its log said nothing)")
                         ));
                     }
                     windows.push(FaultWindow { f: of, label, start, end: t });
-                } else if f == "heal" {
+                }
+                NemesisInfo::Healed => {
                     for (of, label, start) in open.drain(..) {
                         windows.push(FaultWindow { f: of, label, start, end: t });
                     }
                 }
-            }
+                NemesisInfo::Other => {}
+            },
             Some("fail") => {
                 failures.push(format!("{f} failed: {}", v["error"].as_str().unwrap_or("(no error given)")));
             }

@@ -367,40 +367,49 @@ mod tests {
         assert_eq!(esc(r#"<a href="x">&'"#), "&lt;a href=&quot;x&quot;&gt;&amp;&#39;");
     }
 
+    /// A nemesis event; `applied` gives the value the label and undo the
+    /// nemesis writes.
+    fn ev(t: u64, ty: &str, f: &str, v: Json) -> (u64, Json) {
+        (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}))
+    }
+
+    fn applied(label: &str, undo: &str, mut v: Json) -> Json {
+        v["label"] = label.into();
+        v["undo"] = undo.into();
+        v
+    }
+
     #[test]
     fn fault_windows_pair_with_their_undo_or_the_heal() {
-        let ev =
-            |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
+        let killed = applied("kill n2", "restart", serde_json::json!({"nodes": ["n2"]}));
+        let cut = applied("partition n1✕n2", "stop-partition", serde_json::json!({"grudge": {"n1": ["n2"]}}));
         let events = vec![
             ev(10, "invoke", "kill", serde_json::json!({"target": "one"})),
-            ev(11, "info", "kill", serde_json::json!({"nodes": ["n2"]})),
-            ev(20, "info", "restart", serde_json::json!({"nodes": ["n2"]})),
-            ev(30, "info", "start-partition", serde_json::json!({"grudge": {"n1": ["n2"]}})),
+            ev(11, "info", "kill", killed.clone()),
+            ev(20, "info", "restart", killed),
+            ev(30, "info", "start-partition", cut),
             ev(40, "fail", "pause", Json::Null),
             ev(50, "info", "heal", Json::Null),
         ];
         let view = fault_windows(&events, 0, 100);
         let (w, failures) = (view.windows, view.failures);
         assert_eq!(w.len(), 2);
-        assert_eq!((w[0].start, w[0].end, w[0].label.as_str()), (11, 20, "kill n2"));
-        assert_eq!((w[1].start, w[1].end), (30, 50));
-        assert!(w[1].label.contains("n1✕n2"));
+        assert_eq!((w[0].start, w[0].end, w[0].label.as_str(), w[0].f.as_str()), (11, 20, "kill n2", "kill"));
+        assert_eq!((w[1].start, w[1].end, w[1].label.as_str()), (30, 50, "partition n1✕n2"));
         assert_eq!(failures.len(), 1);
     }
 
     #[test]
-    fn power_failures_packet_loss_and_clocks_get_windows_and_labels_of_their_own() {
-        let ev =
-            |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
-        let lost = serde_json::json!({"nodes": ["n1", "n3"], "loss": "torn", "lost": {}});
-        let drops = serde_json::json!({"grudge": {"n2": ["n1"]}, "percent": 25});
-        let clock = serde_json::json!({"clock": "bump", "offset_ms": -3000, "nodes": ["n2"]});
+    fn faults_that_overlap_each_end_with_their_own_undo() {
+        let clock = applied("clock bump -3000 ms n2", "reset-clock", serde_json::json!({"nodes": ["n2"]}));
+        let lost = applied("lose-unsynced (torn) n1,n3", "restart", serde_json::json!({"nodes": ["n1", "n3"]}));
+        let drops = applied("packet-loss 25% n2✕n1", "stop-packet-loss", serde_json::json!({"percent": 25}));
         let events = vec![
             ev(0, "info", "clock", clock.clone()),
-            ev(7, "info", "reset-clock", clock),
             ev(1, "info", "lose-unsynced", lost.clone()),
             ev(5, "info", "restart", lost),
             ev(6, "info", "packet-loss", drops.clone()),
+            ev(7, "info", "reset-clock", clock),
             ev(9, "info", "stop-packet-loss", drops),
         ];
         let w = fault_windows(&events, 0, 100).windows;
@@ -412,49 +421,28 @@ mod tests {
     }
 
     /// A node that refused its damaged or lost files, or its own files
-    /// after a crash, is a finding, not a failure of the rig.
+    /// after a crash, is a finding, not a failure of the rig; the nemesis
+    /// says after what.
     #[test]
     fn a_refusal_after_corruption_a_power_failure_or_a_crash_is_a_finding() {
-        let ev =
-            |t: u64, ty: &str, f: &str, v: Json| (t, serde_json::json!({"time": t, "type": ty, "f": f, "value": v}));
-        let damage = serde_json::json!({"file": "db/000011.log", "how": "flip-bits", "offset": 8, "len": 2});
-        let events = vec![
-            ev(1, "info", "corrupt", serde_json::json!({"nodes": ["n2"], "damage": damage})),
-            ev(
-                5,
-                "info",
-                "restart",
-                serde_json::json!({"nodes": ["n2"], "damage": damage, "refused": true, "why": "corruption in WAL"}),
-            ),
-        ];
-        let view = fault_windows(&events, 0, 100);
-        assert_eq!(view.windows[0].label, "corrupt n2: flip-bits db/000011.log at 8+2");
-        assert!(view.failures.is_empty());
-        assert_eq!(
-            view.findings,
-            ["node refused to start after corruption (corrupt n2: flip-bits db/000011.log at 8+2): corruption in WAL"]
-        );
-        // So is one that refused to come back after a power failure.
-        let lost = serde_json::json!({"nodes": ["n1", "n3"], "loss": "tail", "lost": {}});
-        let mut refused = lost.clone();
+        let label = "corrupt n2: flip-bits db/000011.log at 8+2";
+        let corrupted = applied(label, "restart", serde_json::json!({"nodes": ["n2"]}));
+        let mut refused = corrupted.clone();
         refused["refused"] = true.into();
-        refused["why"] = "n3: member has already been bootstrapped".into();
-        let events = vec![ev(1, "info", "lose-unsynced", lost), ev(5, "info", "restart", refused)];
+        refused["after"] = "corruption".into();
+        refused["why"] = "corruption in WAL".into();
+        let events = vec![ev(1, "info", "corrupt", corrupted), ev(5, "info", "restart", refused)];
         let view = fault_windows(&events, 0, 100);
+        assert_eq!(view.windows[0].label, label);
         assert!(view.failures.is_empty());
-        assert_eq!(
-            view.findings,
-            ["node refused to start after a power failure (lose-unsynced (tail) n1,n3): n3: member has already been \
-              bootstrapped"]
-        );
-        // And one that could not come back from a plain SIGKILL.
-        let events = vec![
-            ev(1, "info", "kill", serde_json::json!({"target": "leader", "nodes": ["n3"]})),
-            ev(5, "info", "restart", serde_json::json!({"nodes": ["n3"], "refused": true, "why": "panicked"})),
-        ];
+        assert_eq!(view.findings, [format!("node refused to start after corruption ({label}): corruption in WAL")]);
+        // A refusal that does not say after what was a crash.
+        let killed = applied("kill n3", "restart", serde_json::json!({"nodes": ["n3"]}));
+        let mut refused = killed.clone();
+        refused["refused"] = true.into();
+        refused["why"] = "panicked".into();
+        let events = vec![ev(1, "info", "kill", killed), ev(5, "info", "restart", refused)];
         let view = fault_windows(&events, 0, 100);
-        assert_eq!(view.findings.len(), 1, "{:?}", view.findings);
-        assert!(view.findings[0].starts_with("node refused to start after a crash (kill"), "{:?}", view.findings);
-        assert!(view.findings[0].ends_with(": panicked"), "{:?}", view.findings);
+        assert_eq!(view.findings, ["node refused to start after a crash (kill n3): panicked"]);
     }
 }
