@@ -10,9 +10,11 @@
 //! - [`batch`]: many runs into one folder and one summary, sliced across
 //!   machines and merged back; its batches are [`matrix`] (the nightly
 //!   matrix), [`detect`] (the unsafe settings) and [`mutants`] (the
-//!   mutation suite).
+//!   mutation suite);
+//! - [`bench_node`]: the node benchmark on a local cluster.
 
 pub mod batch;
+pub mod bench_node;
 pub mod detect;
 pub mod interrupt;
 pub mod matrix;

@@ -5,12 +5,13 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+use faultline::bench_node::BenchNodeOptions;
 use faultline::detect::DetectOptions;
 use faultline::matrix::MatrixOptions;
 use faultline::mutants::MutantsOptions;
 use faultline::run::{self, Bins, Run, BROKEN};
 use faultline::scenario::{Scenario, TestOptions};
-use faultline::{batch, detect, interrupt, matrix, mutants};
+use faultline::{batch, bench_node, detect, interrupt, matrix, mutants};
 use report::run_dir::Verdict;
 
 #[derive(Parser)]
@@ -83,6 +84,10 @@ enum Cmd {
     },
     /// Render a run folder's report.html.
     Report { dir: PathBuf },
+    /// Benchmark raftkv on a local three-node cluster on loopback: writes
+    /// and linearizable reads at each client count, over TLS and
+    /// plaintext; one JSON line per point.
+    BenchNode(Box<BenchNodeOptions>),
     /// Bring the local test hosts up or down: `nemesis hosts`, with its
     /// options. Needs root.
     #[command(disable_help_flag = true)]
@@ -121,6 +126,7 @@ fn main() -> ExitCode {
             }
         },
         Cmd::Hosts { args } => exec("nemesis", "hosts", &args),
+        Cmd::BenchNode(o) => block_on(bench_node::main(*o)),
     })
 }
 
