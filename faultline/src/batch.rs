@@ -47,6 +47,27 @@ impl FromStr for Shard {
     }
 }
 
+/// The options every batch takes: where it runs, which slice, where its
+/// folder goes, and whether only to list its runs.
+#[derive(Clone, Debug, clap::Args)]
+pub struct BatchArgs {
+    /// Run every run on the machines of a cluster file (the local test
+    /// hosts by default), so two batches on two host sets can run side by
+    /// side.
+    #[arg(long)]
+    pub cluster: Option<PathBuf>,
+    /// Run only slice I of N of the batch's runs (`faultline summary`
+    /// merges the slices' folders).
+    #[arg(long, default_value = "1/1")]
+    pub shard: Shard,
+    /// The batch's folder; results/KIND-TIMESTAMP by default.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// List the runs (after every check) and start nothing.
+    #[arg(long)]
+    pub dry_run: bool,
+}
+
 /// Builds every run's scenario before anything runs (a bad value stops
 /// the batch before a host is touched), then keeps the shard's slice.
 pub fn build(options: &[TestOptions], shard: Shard) -> Result<Vec<Scenario>, ScenarioError> {
@@ -159,9 +180,7 @@ pub struct Spec {
     pub prefix: &'static str,
     /// Its default folder's name: results/KIND-TIMESTAMP.
     pub kind: &'static str,
-    pub shard: Shard,
-    pub out: Option<PathBuf>,
-    pub dry_run: bool,
+    pub args: BatchArgs,
     /// Run on copies of the binaries in the batch's folder, so that a
     /// rebuild meanwhile changes no run.
     pub freeze_bins: bool,
@@ -175,14 +194,14 @@ pub struct Spec {
 /// or 3 when the batch itself failed or was interrupted.
 pub async fn drive(spec: Spec, options: &[TestOptions]) -> u8 {
     let p = spec.prefix;
-    let scenarios = match build(options, spec.shard) {
+    let scenarios = match build(options, spec.args.shard) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{p}: {e}");
             return BROKEN;
         }
     };
-    if spec.dry_run {
+    if spec.args.dry_run {
         show(p, &scenarios);
         return 0;
     }
@@ -193,7 +212,7 @@ pub async fn drive(spec: Spec, options: &[TestOptions]) -> u8 {
             return BROKEN;
         }
     };
-    let mut batch = match Batch::create(p, spec.kind, spec.out) {
+    let mut batch = match Batch::create(p, spec.kind, spec.args.out) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("{p}: {e}");

@@ -8,7 +8,7 @@
 
 use std::path::PathBuf;
 
-use crate::batch::{self, Shard, Spec};
+use crate::batch::{self, BatchArgs, Spec};
 use crate::run::BROKEN;
 use crate::scenario::{refuse, ScenarioError, TestOptions};
 
@@ -22,19 +22,8 @@ pub struct DetectOptions {
     /// default).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// Run on the machines of a cluster file (the local test hosts by
-    /// default).
-    #[arg(long)]
-    pub cluster: Option<PathBuf>,
-    /// Run only slice I of N of the sweep's runs.
-    #[arg(long, default_value = "1/1")]
-    pub shard: Shard,
-    /// The batch's folder; results/unsafe-TIMESTAMP by default.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// List the runs (after every check) and start nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 /// One unsafe setting and the test that should expose it.
@@ -141,22 +130,14 @@ pub fn runs(only: &[String], seeds: u64, cluster: Option<&PathBuf>) -> Result<Ve
 /// Runs the sweep (or lists it) and prints its table: 0 whatever the
 /// verdicts (a measurement), 3 when the sweep itself failed.
 pub async fn main(o: DetectOptions) -> u8 {
-    let options = match runs(&o.only, o.seeds, o.cluster.as_ref()) {
+    let options = match runs(&o.only, o.seeds, o.batch.cluster.as_ref()) {
         Ok(r) => r,
         Err(e) => {
             eprintln!("detect: {e}");
             return BROKEN;
         }
     };
-    let spec = Spec {
-        prefix: "detect",
-        kind: "unsafe",
-        shard: o.shard,
-        out: o.out,
-        dry_run: o.dry_run,
-        freeze_bins: false,
-        expect: None,
-    };
+    let spec = Spec { prefix: "detect", kind: "unsafe", args: o.batch, freeze_bins: false, expect: None };
     batch::drive(spec, &options).await
 }
 

@@ -220,12 +220,13 @@ fn plan(name: Option<String>) -> u8 {
     };
     for p in shown {
         println!(
-            "{}: {} ({} run{}, {} seeds a night)",
+            "{}: {} ({} run{}, {} seed{} each in a matrix)",
             p.name,
             p.purpose,
             p.runs.len(),
             if p.runs.len() == 1 { "" } else { "s" },
-            p.seeds
+            p.seeds,
+            if p.seeds == 1 { "" } else { "s" }
         );
         for (i, r) in p.runs.iter().enumerate() {
             println!("  run {i}: {}", r.args().join(" "));

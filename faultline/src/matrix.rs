@@ -3,14 +3,12 @@
 //! fixed order (plan run, then system, then seed), so `--shard I/N` slices
 //! the same list on every machine.
 
-use std::path::PathBuf;
-
 use cluster::DbKind;
 use nemesis::faults::FaultKind;
 
 use report::run_dir::Verdict;
 
-use crate::batch::{self, Shard, Spec};
+use crate::batch::{self, BatchArgs, Spec};
 use crate::run::BROKEN;
 use crate::scenario::{refuse, ScenarioError, TestOptions};
 
@@ -46,21 +44,8 @@ pub struct MatrixOptions {
     /// with faults it cannot take.
     #[arg(long, default_value = "raftkv")]
     pub dbs: String,
-    /// Run every run on the machines of a cluster file (the local test
-    /// hosts by default), so two batches on two host sets can run side by
-    /// side.
-    #[arg(long)]
-    pub cluster: Option<PathBuf>,
-    /// Run only slice I of N of the matrix (`faultline summary` merges the
-    /// slices' folders).
-    #[arg(long, default_value = "1/1")]
-    pub shard: Shard,
-    /// The batch's folder; results/nightly-TIMESTAMP by default.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// List the runs (after every check) and start nothing.
-    #[arg(long)]
-    pub dry_run: bool,
+    #[command(flatten)]
+    pub batch: BatchArgs,
 }
 
 /// Whether `word` is one of the space-separated `list` (no list keeps
@@ -121,7 +106,7 @@ pub fn runs(o: &MatrixOptions) -> Result<(Vec<TestOptions>, Vec<String>), Scenar
                     name: Some(format!("{label}-s{seed}")),
                     time_limit: o.time_limit.clone(),
                     node_args: o.node_args.clone(),
-                    cluster: o.cluster.clone(),
+                    cluster: o.batch.cluster.clone(),
                     db: db_arg.to_string(),
                     ..TestOptions::default()
                 });
@@ -144,15 +129,8 @@ pub async fn main(o: MatrixOptions) -> u8 {
     for s in skipped {
         println!("matrix: {s}");
     }
-    let spec = Spec {
-        prefix: "matrix",
-        kind: "nightly",
-        shard: o.shard,
-        out: o.out,
-        dry_run: o.dry_run,
-        freeze_bins: true,
-        expect: Some(Verdict::Valid),
-    };
+    let spec =
+        Spec { prefix: "matrix", kind: "nightly", args: o.batch, freeze_bins: true, expect: Some(Verdict::Valid) };
     batch::drive(spec, &options).await
 }
 

@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 use report::run_dir::Verdict;
 
-use crate::batch::{self, Batch, Shard};
+use crate::batch::{self, Batch, BatchArgs};
 use crate::run::{self, Bins, BROKEN};
 use crate::scenario::{refuse, Scenario, ScenarioError, TestOptions};
 
@@ -57,25 +57,14 @@ pub struct MutantsOptions {
     /// Only these mutants (comma-separated names; `--list` shows them).
     #[arg(long, value_delimiter = ',')]
     pub only: Vec<String>,
-    /// The batch's folder; results/mutants-TIMESTAMP by default.
-    #[arg(long)]
-    pub out: Option<PathBuf>,
-    /// Run on the machines of a cluster file (the local test hosts by
-    /// default).
-    #[arg(long)]
-    pub cluster: Option<PathBuf>,
-    /// Run only slice I of N of the suite's runs.
-    #[arg(long, default_value = "1/1")]
-    pub shard: Shard,
+    #[command(flatten)]
+    pub batch: BatchArgs,
     /// Print every mutant and its bug, and exit.
     #[arg(long)]
     pub list: bool,
     /// Only check that every patch applies to this tree, and exit.
     #[arg(long)]
     pub check: bool,
-    /// List the runs (after every check) and start nothing.
-    #[arg(long)]
-    pub dry_run: bool,
 }
 
 /// Why the suite could not go on.
@@ -147,7 +136,7 @@ pub fn runs(mutants: &[Mutant], o: &MutantsOptions) -> Result<Vec<(usize, TestOp
                     workload: o.workload.clone(),
                     workload_args: o.workload_args.clone(),
                     node_args: o.node_args.clone(),
-                    cluster: o.cluster.clone(),
+                    cluster: o.batch.cluster.clone(),
                     db: "raftkv".into(),
                     ..TestOptions::default()
                 },
@@ -328,16 +317,16 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
     let mut kept: Vec<(usize, Scenario)> = Vec::new();
     for (place, (m, opts)) in options.iter().enumerate() {
         let scenario = Scenario::build(opts)?;
-        if o.shard.keeps(place) {
+        if o.batch.shard.keeps(place) {
             kept.push((*m, scenario));
         }
     }
-    if o.dry_run {
+    if o.batch.dry_run {
         batch::show("mutants", &kept.into_iter().map(|(_, s)| s).collect::<Vec<_>>());
         return Ok(0);
     }
     let main_bins = run::require_root().and_then(|()| Bins::find()).map_err(|e| MutantsError::Failed(e.to_string()))?;
-    let mut batch = Batch::create("mutants", "mutants", o.out.clone()).map_err(MutantsError::Failed)?;
+    let mut batch = Batch::create("mutants", "mutants", o.batch.out.clone()).map_err(MutantsError::Failed)?;
     let cache = std::env::current_dir().map_err(io("the current folder"))?.join("target/mutants");
     std::fs::create_dir_all(&cache).map_err(io(format!("cannot create {}", cache.display())))?;
     let target = cache.join("target");
