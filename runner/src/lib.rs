@@ -11,9 +11,11 @@
 //! - [`client`]: invoking one op through a store and classifying its
 //!   outcome as ok, fail or info;
 //! - [`recorder`]: the one writer of history.jsonl;
-//! - [`run`]: the clients, the final reads, the run's summary.
+//! - [`run`]: the clients, the final reads, the run's summary;
+//! - [`bench`]: a closed-loop load generator over any store.
 
 pub mod adapter;
+pub mod bench;
 pub mod client;
 pub mod etcd;
 pub mod recorder;

@@ -49,6 +49,16 @@ impl StoreKind {
         }
     }
 
+    /// What its clients speak: `tls` or `plaintext` (an adapter's own
+    /// business: `adapter`).
+    pub fn transport(&self) -> &'static str {
+        match self {
+            StoreKind::Raftkv { tls: Some(_) } => "tls",
+            StoreKind::Raftkv { tls: None } | StoreKind::Etcd { .. } => "plaintext",
+            StoreKind::Adapter { .. } => "adapter",
+        }
+    }
+
     /// A store bound to `endpoints[home % n]`, each op giving up after
     /// `timeout`. A raftkv client follows redirects to the leader from
     /// there; an etcd member forwards to its leader itself.
