@@ -1,7 +1,6 @@
 //! The `raftkv` command line: `serve` runs a node; `get`, `put`, `delete`,
 //! `cas`, `append`, `txn` and `status` are scriptable clients (like
-//! etcdctl);
-//! `bench` loads a cluster.
+//! etcdctl). The benchmark is `faultline bench-node`.
 
 use std::io::Write as _;
 use std::path::PathBuf;
@@ -10,7 +9,6 @@ use std::time::Duration;
 
 use clap::{Parser, Subcommand};
 
-use crate::bench::{self, BenchArgs};
 use crate::client::tls::{ClientTls, TlsError};
 use crate::client::{CasResult, Client, TxnOp};
 use crate::config::ServeArgs;
@@ -112,13 +110,6 @@ pub enum Command {
     Fingerprint {
         /// A PEM file holding the certificate (its first one is used).
         cert: PathBuf,
-    },
-    /// Load a running cluster and print throughput and latency as JSON.
-    Bench {
-        #[command(flatten)]
-        client: ClientArgs,
-        #[command(flatten)]
-        bench: BenchArgs,
     },
 }
 
@@ -277,15 +268,6 @@ async fn run_client_inner(command: Command) -> Result<ExitCode, ExitCode> {
                 }
                 Err(e) => fail(format!("{}: no PEM certificate: {e}", cert.display())),
             }
-        }
-        Command::Bench { client, bench: args } => {
-            if args.clients == 0 {
-                return Err(fail("--clients must be at least 1"));
-            }
-            let tls = tls_of(&client)?;
-            let report = bench::run(client.endpoints, client.timeout, tls, &args).await;
-            println!("{}", serde_json::to_string(&report).expect("report serialises"));
-            ExitCode::SUCCESS
         }
     })
 }

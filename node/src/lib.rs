@@ -16,11 +16,9 @@
 //! - [`throttle`]: log lines at a bounded rate;
 //! - [`node`]: wires one node together and shuts it down;
 //! - [`client`]: the client library with leader redirects;
-//! - [`bench`]: the closed-loop benchmark;
 //! - [`cli`] and [`logging`]: the command line and log set-up.
 
 pub mod admission;
-pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod deadline;
