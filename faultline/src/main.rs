@@ -167,23 +167,13 @@ fn exec(binary: &str, sub: &str, args: &[String]) -> u8 {
 fn test(options: TestOptions, replay: Option<PathBuf>, check: bool) -> u8 {
     let options = match replay {
         None => options,
-        Some(path) => {
-            let dir = if path.is_dir() {
-                path.clone()
-            } else if path.file_name() == Some("test.json".as_ref()) {
-                path.parent().map(PathBuf::from).unwrap_or_default()
-            } else {
-                eprintln!("run-test: --replay {}: give a run folder or its test.json", path.display());
+        Some(path) => match TestOptions::replaying(&path) {
+            Ok(o) => o,
+            Err(e) => {
+                eprintln!("run-test: {e}");
                 return BROKEN;
-            };
-            match report::run_dir::read_test(&dir) {
-                Ok(record) => TestOptions::from_record(&record),
-                Err(e) => {
-                    eprintln!("run-test: --replay {}: {e}", path.display());
-                    return BROKEN;
-                }
             }
-        }
+        },
     };
     let scenario = match Scenario::build(&options) {
         Ok(s) => s,

@@ -51,7 +51,13 @@ struct Tally {
 impl Tally {
     /// A history event: a completion (ok, fail or info) is an operation.
     fn history(&mut self, line: &str) {
-        if !line.contains(r#""type":"invoke""#) {
+        /// The one field of a history event the line needs.
+        #[derive(serde::Deserialize)]
+        struct Typed<'a> {
+            #[serde(rename = "type", borrow)]
+            ty: &'a str,
+        }
+        if serde_json::from_str::<Typed>(line).is_ok_and(|e| e.ty != "invoke") {
             self.ops += 1;
         }
     }

@@ -350,6 +350,20 @@ impl Scenario {
 }
 
 impl TestOptions {
+    /// The options of the run recorded at `path`: a run folder, or its
+    /// `test.json` (any other file is refused, rather than read beside).
+    pub fn replaying(path: &std::path::Path) -> Result<TestOptions, String> {
+        let dir = if path.is_dir() {
+            path.to_path_buf()
+        } else if path.file_name() == Some("test.json".as_ref()) {
+            path.parent().map(PathBuf::from).unwrap_or_default()
+        } else {
+            return Err(format!("--replay {}: give a run folder or its test.json", path.display()));
+        };
+        let record = report::run_dir::read_test(&dir).map_err(|e| format!("--replay {}: {e}", path.display()))?;
+        Ok(TestOptions::from_record(&record))
+    }
+
     /// The options that rebuild a recorded run: its plan and run, and every
     /// value it ran with given explicitly, so that neither a changed plan
     /// nor a random seed can make the replay another test.
@@ -468,6 +482,20 @@ mod tests {
         let back: TestRecord = serde_json::from_str(&json).unwrap();
         let replayed = Scenario::build(&TestOptions::from_record(&back)).unwrap();
         assert_eq!(replayed, s);
+    }
+
+    #[test]
+    fn a_replay_takes_a_run_folder_or_its_test_json_and_nothing_else() {
+        let s = Scenario::build(&opts(|o| o.seed = Some("11".into()))).unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        report::run_dir::write_test(dir.path(), &s.record("20261203T000000Z", "abc")).unwrap();
+        for path in [dir.path().to_path_buf(), dir.path().join("test.json")] {
+            assert_eq!(Scenario::build(&TestOptions::replaying(&path).unwrap()).unwrap(), s);
+        }
+        let e = TestOptions::replaying(&dir.path().join("results.json")).unwrap_err();
+        assert!(e.ends_with("results.json: give a run folder or its test.json"), "{e}");
+        let e = TestOptions::replaying(&dir.path().join("nowhere")).unwrap_err();
+        assert!(e.contains("give a run folder"), "{e}");
     }
 
     #[test]
