@@ -193,30 +193,35 @@ pub struct Spec {
 /// listed (`dry_run`) or run and summarised. Exits as [`Batch::summarise`],
 /// or 3 when the batch itself failed or was interrupted.
 pub async fn drive(spec: Spec, options: &[TestOptions]) -> u8 {
+    drive_in(spec, options).await.0
+}
+
+/// As [`drive`], with the batch's folder once it was made.
+pub async fn drive_in(spec: Spec, options: &[TestOptions]) -> (u8, Option<PathBuf>) {
     let p = spec.prefix;
     let scenarios = match build(options, spec.args.shard) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("{p}: {e}");
-            return BROKEN;
+            return (BROKEN, None);
         }
     };
     if spec.args.dry_run {
         show(p, &scenarios);
-        return 0;
+        return (0, None);
     }
     let bins = match run::require_root().and_then(|()| Bins::find()) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("{p}: {e}");
-            return BROKEN;
+            return (BROKEN, None);
         }
     };
     let mut batch = match Batch::create(p, spec.kind, spec.args.out) {
         Ok(b) => b,
         Err(e) => {
             eprintln!("{p}: {e}");
-            return BROKEN;
+            return (BROKEN, None);
         }
     };
     let bins = if spec.freeze_bins {
@@ -224,7 +229,7 @@ pub async fn drive(spec: Spec, options: &[TestOptions]) -> u8 {
             Ok(b) => b,
             Err(e) => {
                 eprintln!("{p}: {e}");
-                return BROKEN;
+                return (BROKEN, Some(batch.out));
             }
         }
     } else {
@@ -232,11 +237,12 @@ pub async fn drive(spec: Spec, options: &[TestOptions]) -> u8 {
     };
     let complete = run_all(&mut batch, scenarios, &bins).await;
     let code = batch.summarise(spec.expect.unwrap_or(Verdict::Valid));
-    match (complete, spec.expect) {
+    let code = match (complete, spec.expect) {
         (false, _) => BROKEN,
         (true, None) if code != BROKEN => 0,
         _ => code,
-    }
+    };
+    (code, Some(batch.out))
 }
 
 /// Summarises every run under `dir` into its `summary.json`,

@@ -9,14 +9,16 @@
 //!   [`progress`]: the live line while it runs);
 //! - [`batch`]: many runs into one folder and one summary, sliced across
 //!   machines and merged back; its batches are [`matrix`] (the nightly
-//!   matrix), [`detect`] (the unsafe settings) and [`mutants`] (the
-//!   mutation suite);
+//!   matrix), [`detect`] (the unsafe settings), [`mutants`] (the
+//!   mutation suite) and [`ledger`] (the findings in other systems, run
+//!   again);
 //! - [`bench_node`]: the node benchmark on a local cluster.
 
 pub mod batch;
 pub mod bench_node;
 pub mod detect;
 pub mod interrupt;
+pub mod ledger;
 pub mod matrix;
 pub mod mutants;
 pub mod progress;

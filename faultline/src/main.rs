@@ -7,11 +7,12 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use faultline::bench_node::BenchNodeOptions;
 use faultline::detect::DetectOptions;
+use faultline::ledger::LedgerOptions;
 use faultline::matrix::MatrixOptions;
 use faultline::mutants::MutantsOptions;
 use faultline::run::{self, Bins, Run, BROKEN};
 use faultline::scenario::{Scenario, TestOptions};
-use faultline::{batch, bench_node, detect, interrupt, matrix, mutants};
+use faultline::{batch, bench_node, detect, interrupt, ledger, matrix, mutants};
 use report::run_dir::Verdict;
 
 #[derive(Parser)]
@@ -19,7 +20,7 @@ use report::run_dir::Verdict;
     name = "faultline",
     version,
     about = "A Jepsen-style black-box test rig: compose a test, run it, check it",
-    after_help = "test, matrix, mutants, detect and hosts need root (network namespaces, iptables, the nodes' \
+    after_help = "test, matrix, mutants, detect, ledger and hosts need root (network namespaces, iptables, the nodes' \
                   processes); plan, check, report and summary do not."
 )]
 struct Cli {
@@ -58,6 +59,10 @@ enum Cmd {
     /// expose it, over seeds: how many runs were caught, how fast. Needs
     /// root.
     Detect(Box<DetectOptions>),
+    /// The findings in systems we did not write (docs/findings/ledger.json),
+    /// each finding's test run again: which still reproduce, as of today.
+    /// Exits 0 when every one reproduced in every seed. Needs root.
+    Ledger(Box<LedgerOptions>),
     /// List the plans, or show one.
     Plan {
         /// A plan's name; every plan when not given.
@@ -112,6 +117,7 @@ fn main() -> ExitCode {
         Cmd::Matrix(o) => block_on(matrix::main(*o)),
         Cmd::Mutants(o) => block_on(mutants::main(*o)),
         Cmd::Detect(o) => block_on(detect::main(*o)),
+        Cmd::Ledger(o) => block_on(ledger::main(*o)),
         Cmd::Plan { name } => plan(name),
         Cmd::Summary { dirs, out, expect } => summary(&dirs, out, expect),
         Cmd::Check { args } => exec("checker", "check", &args),
