@@ -374,6 +374,29 @@ fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
     assert!(!netns.contains("fl-n") && !netns.contains("flm-n"), "hosts left behind: {netns}");
 }
 
+/// The ledger re-verifies itself: every finding in a system we did not
+/// write (etcd 3.4.23's lost member directory among them) is reproduced
+/// again by its entry's test, and the ledger's day is this run's.
+#[test]
+fn the_ledger_reproduces_every_finding() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let out = results.path().join("ledger");
+    let run = faultline("ledger", results.path()).arg("--out").arg(&out).output().unwrap();
+    let text = String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
+    assert!(run.status.success(), "{text}");
+    assert!(text.contains("| etcd-3.4.23-lost-member-dir | etcd 3.4.23 | 1/1 |"), "{text}");
+    let ledger = read_json(&out.join("ledger.json"));
+    let entries = ledger.as_array().expect("a list of findings");
+    assert!(!entries.is_empty());
+    for e in entries {
+        assert!(e["last_reproduced"].is_string(), "not reproduced: {e}");
+    }
+    let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
+    assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "hosts left behind");
+}
+
 /// One run at a time per host set: while another run holds the local
 /// hosts, a second is refused at once, naming the first.
 #[test]
