@@ -59,6 +59,15 @@ impl Grudge {
     }
 }
 
+impl Grudge {
+    /// The grudge as the report labels it: `n1✕n2+n3 n2✕n1`.
+    pub fn label(&self) -> String {
+        let parts: Vec<String> =
+            self.0.iter().map(|(n, d)| format!("{n}✕{}", d.iter().cloned().collect::<Vec<_>>().join("+"))).collect();
+        parts.join(" ")
+    }
+}
+
 impl fmt::Display for Grudge {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.0.is_empty() {

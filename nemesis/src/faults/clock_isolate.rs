@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::{await_new_leader, grudge_label, leader_and_cut, Applied, Fault, Kind, Needs, Pending};
+use super::{await_new_leader, leader_and_cut, Applied, Fault, Kind, Needs, Pending};
 use crate::control::{Control, ControlError};
 use crate::partition::Grudge;
 
@@ -78,7 +78,7 @@ impl Applied for ClockIsolated {
         json!({ "nodes": [self.node], "grudge": self.grudge, "offset_ms": self.offset_ms })
     }
     fn label(&self) -> String {
-        format!("clock-isolate ({} ms) {}", self.offset_ms, grudge_label(&self.grudge))
+        format!("clock-isolate ({} ms) {}", self.offset_ms, self.grudge.label())
     }
     fn undo_f(&self) -> &'static str {
         "stop-partition"

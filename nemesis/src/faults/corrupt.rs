@@ -90,15 +90,7 @@ impl Applied for Corrupted {
         json!({ "nodes": [self.node], "damage": self.damage })
     }
     fn label(&self) -> String {
-        let d = json!(self.damage);
-        format!(
-            "corrupt {}: {} {} at {}+{}",
-            self.node,
-            d["how"].as_str().unwrap_or("?"),
-            d["file"].as_str().unwrap_or("?"),
-            d["offset"],
-            d["len"]
-        )
+        format!("corrupt {}: {}", self.node, self.damage)
     }
     fn undo_f(&self) -> &'static str {
         "restart"

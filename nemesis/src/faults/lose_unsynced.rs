@@ -85,7 +85,7 @@ impl Applied for Lost {
         json!({ "nodes": self.nodes(), "loss": self.loss, "lost": reports })
     }
     fn label(&self) -> String {
-        format!("lose-unsynced ({}) {}", json!(self.loss).as_str().unwrap_or("?"), self.nodes().join(","))
+        format!("lose-unsynced ({}) {}", self.loss, self.nodes().join(","))
     }
     fn undo_f(&self) -> &'static str {
         "restart"

@@ -360,21 +360,6 @@ async fn grudge_of(shape: Shape, control: &Control, rng: &mut StdRng) -> Result<
     shape.grudge(&control.names(), leader.as_deref(), rng).map_err(ControlError::NoLeader)
 }
 
-/// A grudge as people read it: `n1✕n2+n3 n2✕n1`.
-fn grudge_label(g: &Grudge) -> String {
-    let v = json!(g);
-    let parts: Vec<String> = v
-        .as_object()
-        .into_iter()
-        .flatten()
-        .map(|(n, d)| {
-            let d: Vec<&str> = d.as_array().into_iter().flatten().filter_map(Value::as_str).collect();
-            format!("{n}✕{}", d.join("+"))
-        })
-        .collect();
-    parts.join(" ")
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -485,6 +470,24 @@ mod tests {
         };
         assert_eq!(pick(9), pick(9));
         assert_ne!(pick(9), pick(10));
+    }
+
+    #[test]
+    fn labels_name_what_was_done() {
+        let grudge = crate::partition::Grudge(
+            [("n1".to_string(), ["n2".to_string(), "n3".to_string()].into()), ("n2".into(), ["n1".into()].into())]
+                .into(),
+        );
+        assert_eq!(Partitioned(grudge.clone()).label(), "partition n1✕n2+n3 n2✕n1");
+        assert_eq!(PacketsDropped { grudge, percent: 25 }.label(), "packet-loss 25% n1✕n2+n3 n2✕n1");
+        let damage = crate::corrupt::Damage {
+            file: "db/000011.log".into(),
+            how: crate::corrupt::Corruption::FlipBits,
+            offset: 8,
+            len: 2,
+            flips: Vec::new(),
+        };
+        assert_eq!(Corrupted { node: "n2".into(), damage }.label(), "corrupt n2: flip-bits db/000011.log at 8+2");
     }
 
     #[test]

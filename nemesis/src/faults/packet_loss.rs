@@ -7,7 +7,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 
-use super::{grudge_label, grudge_of, Applied, Fault, Kind, Pending};
+use super::{grudge_of, Applied, Fault, Kind, Pending};
 use crate::control::{Control, ControlError};
 use crate::partition::{Grudge, Shape, ALL_SHAPES};
 
@@ -71,7 +71,7 @@ impl Applied for PacketsDropped {
         json!({ "grudge": self.grudge, "percent": self.percent })
     }
     fn label(&self) -> String {
-        format!("packet-loss {}% {}", self.percent, grudge_label(&self.grudge))
+        format!("packet-loss {}% {}", self.percent, self.grudge.label())
     }
     fn undo_f(&self) -> &'static str {
         "stop-packet-loss"

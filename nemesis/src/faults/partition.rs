@@ -6,7 +6,7 @@ use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use serde_json::{json, Value};
 
-use super::{grudge_label, grudge_of, Applied, Fault, Kind, Pending};
+use super::{grudge_of, Applied, Fault, Kind, Pending};
 use crate::control::{Control, ControlError};
 use crate::partition::{Grudge, Shape, ALL_SHAPES};
 
@@ -59,7 +59,7 @@ impl Applied for Partitioned {
         json!({ "grudge": self.0 })
     }
     fn label(&self) -> String {
-        format!("partition {}", grudge_label(&self.0))
+        format!("partition {}", self.0.label())
     }
     fn undo_f(&self) -> &'static str {
         "stop-partition"

@@ -6,7 +6,7 @@ use std::any::Any;
 use rand::rngs::StdRng;
 use serde_json::{json, Value};
 
-use super::{await_new_leader, grudge_label, leader_and_cut, Applied, Fault, Kind, Needs, Pending};
+use super::{await_new_leader, leader_and_cut, Applied, Fault, Kind, Needs, Pending};
 use crate::control::{Control, ControlError};
 use crate::partition::Grudge;
 
@@ -77,7 +77,7 @@ impl Applied for PausedIsolated {
         json!({ "nodes": [self.node], "grudge": self.grudge })
     }
     fn label(&self) -> String {
-        format!("pause-isolate {}, cut {}", self.node, grudge_label(&self.grudge))
+        format!("pause-isolate {}, cut {}", self.node, self.grudge.label())
     }
     fn undo_f(&self) -> &'static str {
         "stop-partition"
