@@ -286,7 +286,7 @@ pub fn merge(dirs: &[PathBuf], out: &Path, expect: Verdict) -> u8 {
         let base = dir.canonicalize().ok().and_then(|d| d.file_name().map(|n| n.to_string_lossy().into_owned()));
         // Numbered, so that two machines' folders of one name both stay.
         let to = out.join(format!("{}-{}", i + 1, base.unwrap_or_else(|| "runs".into())));
-        if let Err(e) = mirror(dir, &to) {
+        if let Err(e) = mirror(dir, &to, Files::Link) {
             eprintln!("summary: cannot gather {} into {}: {e}", dir.display(), to.display());
             return BROKEN;
         }
@@ -294,20 +294,30 @@ pub fn merge(dirs: &[PathBuf], out: &Path, expect: Verdict) -> u8 {
     summarise(out, expect)
 }
 
-/// `from`'s tree at `to`: folders made, files hard-linked (or copied
-/// across file systems), links kept as links.
-pub fn mirror(from: &Path, to: &Path) -> std::io::Result<()> {
+/// How [`mirror`] puts each file at its new place.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Files {
+    /// Hard-linked, or copied across file systems: for files nobody will
+    /// rewrite in place.
+    Link,
+    /// Copied: for files that will be rewritten at either place.
+    Copy,
+}
+
+/// `from`'s tree at `to`: folders made, files linked or copied as `files`
+/// says, symbolic links kept as links.
+pub fn mirror(from: &Path, to: &Path, files: Files) -> std::io::Result<()> {
     std::fs::create_dir_all(to)?;
     for entry in std::fs::read_dir(from)? {
         let entry = entry?;
         let (src, dst) = (entry.path(), to.join(entry.file_name()));
         let kind = entry.file_type()?;
         if kind.is_dir() {
-            mirror(&src, &dst)?;
+            mirror(&src, &dst, files)?;
         } else if kind.is_symlink() {
             let _ = std::fs::remove_file(&dst);
             std::os::unix::fs::symlink(std::fs::read_link(&src)?, &dst)?;
-        } else if std::fs::hard_link(&src, &dst).is_err() {
+        } else if files == Files::Copy || std::fs::hard_link(&src, &dst).is_err() {
             std::fs::copy(&src, &dst)?;
         }
     }

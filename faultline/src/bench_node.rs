@@ -85,7 +85,7 @@ impl Drop for Cluster {
         }
         let deadline = Instant::now() + Duration::from_secs(5);
         while self.nodes.iter_mut().any(|c| matches!(c.try_wait(), Ok(None))) && Instant::now() < deadline {
-            std::thread::yield_now();
+            std::thread::sleep(Duration::from_millis(10));
         }
         for m in &self.mounts {
             let unmounted = std::process::Command::new(&self.lossyfs)

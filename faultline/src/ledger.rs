@@ -194,10 +194,10 @@ pub async fn main(o: LedgerOptions) -> u8 {
         }
     };
     let options = runs(&findings, o.batch.cluster.as_ref());
-    let dry_run = o.batch.dry_run;
     let spec = Spec { prefix: "ledger", kind: "ledger", args: o.batch, freeze_bins: false, expect: None };
     let (code, out) = batch::drive_in(spec, &options).await;
-    let Some(out) = out.filter(|_| !dry_run && code != BROKEN) else { return code };
+    // A dry run makes no folder; a broken batch has no ledger to show.
+    let Some(out) = out.filter(|_| code != BROKEN) else { return code };
     let summary = match report::summary::summarise(&out) {
         Ok(s) => s,
         Err(e) => {

@@ -13,7 +13,7 @@ use std::process::Stdio;
 
 use report::run_dir::Verdict;
 
-use crate::batch::{self, Batch, BatchArgs};
+use crate::batch::{self, Batch, BatchArgs, Files};
 use crate::run::{self, Bins, BROKEN};
 use crate::scenario::{refuse, Scenario, ScenarioError, TestOptions};
 
@@ -241,25 +241,12 @@ pub fn seed_target(target: &Path) -> Result<(), MutantsError> {
     let _ = std::fs::remove_dir_all(&new);
     let seeded = (|| {
         for d in ["deps", "build"] {
-            crate::batch::mirror(&from.join(d), &new.join("release").join(d))?;
+            batch::mirror(&from.join(d), &new.join("release").join(d), Files::Link)?;
         }
-        copy_tree(&from.join(".fingerprint"), &new.join("release/.fingerprint"))?;
+        batch::mirror(&from.join(".fingerprint"), &new.join("release/.fingerprint"), Files::Copy)?;
         std::fs::rename(&new, target)
     })();
     seeded.map_err(io(format!("cannot seed {} from {}", target.display(), from.display())))
-}
-
-fn copy_tree(from: &Path, to: &Path) -> std::io::Result<()> {
-    std::fs::create_dir_all(to)?;
-    for e in std::fs::read_dir(from)? {
-        let e = e?;
-        if e.file_type()?.is_dir() {
-            copy_tree(&e.path(), &to.join(e.file_name()))?;
-        } else {
-            std::fs::copy(e.path(), to.join(e.file_name()))?;
-        }
-    }
-    Ok(())
 }
 
 /// Builds the worktree's raftkv into `target`, its output into `log`:

@@ -69,7 +69,7 @@ impl Tally {
         let Ok(ev) = serde_json::from_str::<serde_json::Value>(line) else { return };
         let (Some(f), Some("info")) = (ev["f"].as_str(), ev["type"].as_str()) else { return };
         match NemesisInfo::of(f, &ev["value"]) {
-            NemesisInfo::Applied { label, .. } => {
+            NemesisInfo::Applied { label } => {
                 self.faults += 1;
                 self.current.push(label.to_string());
             }

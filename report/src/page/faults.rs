@@ -36,7 +36,6 @@ pub enum NemesisInfo<'a> {
     /// A fault took effect.
     Applied {
         label: &'a str,
-        undo: &'a str,
     },
     /// A fault ended (the value is the applied fault's, its label among it).
     Undone {
@@ -50,7 +49,7 @@ pub enum NemesisInfo<'a> {
 impl<'a> NemesisInfo<'a> {
     pub fn of(f: &str, value: &'a Json) -> NemesisInfo<'a> {
         match (value["label"].as_str(), value["undo"].as_str()) {
-            (Some(label), Some(undo)) if undo != f => NemesisInfo::Applied { label, undo },
+            (Some(label), Some(undo)) if undo != f => NemesisInfo::Applied { label },
             (Some(label), Some(_)) => NemesisInfo::Undone { label },
             _ if f == "heal" => NemesisInfo::Healed,
             _ => NemesisInfo::Other,
@@ -79,7 +78,7 @@ pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> Neme
         let f = v["f"].as_str().unwrap_or("?");
         match v["type"].as_str() {
             Some("info") => match NemesisInfo::of(f, &v["value"]) {
-                NemesisInfo::Applied { label, .. } => open.push((f.to_string(), label.to_string(), t)),
+                NemesisInfo::Applied { label } => open.push((f.to_string(), label.to_string(), t)),
                 NemesisInfo::Undone { label } => {
                     let Some(pos) = open.iter().position(|(_, l, _)| l == label) else { continue };
                     let (of, label, start) = open.remove(pos);
