@@ -347,6 +347,22 @@ mod tests {
         }
     }
 
+    #[test]
+    fn a_mirror_links_or_copies_every_file_as_asked() {
+        use std::os::unix::fs::MetadataExt;
+        let from = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(from.path().join("a/b")).unwrap();
+        std::fs::write(from.path().join("a/b/f"), "x").unwrap();
+        std::os::unix::fs::symlink("b/f", from.path().join("a/l")).unwrap();
+        let ino = |p: &Path| std::fs::metadata(p).unwrap().ino();
+        for (files, same) in [(Files::Link, true), (Files::Copy, false)] {
+            let to = tempfile::tempdir().unwrap();
+            mirror(from.path(), to.path(), files).unwrap();
+            assert_eq!(ino(&to.path().join("a/b/f")) == ino(&from.path().join("a/b/f")), same, "{files:?}");
+            assert_eq!(std::fs::read_link(to.path().join("a/l")).unwrap(), Path::new("b/f"));
+        }
+    }
+
     /// A run folder as a finished run leaves it (its record only).
     fn fake_run(root: &Path, name: &str, seed: u64, code: u8) {
         let o = TestOptions {
