@@ -30,6 +30,9 @@ pub const VALID: u8 = 0;
 pub const INVALID: u8 = 1;
 pub const UNKNOWN: u8 = 2;
 pub const BROKEN: u8 = 3;
+/// The system failed beyond its history: a node panicked, would not come
+/// back, or the cluster served no final read (`report::health`).
+pub const NODE_FAILED: u8 = report::run_dir::NODE_FAILED_EXIT as u8;
 
 /// Why a run could not start: nothing was set up, nothing needs undoing.
 #[derive(Debug, thiserror::Error)]
@@ -489,6 +492,7 @@ impl Run {
             if self.step("logs", "nemesis", &logs, true).await.is_err() {
                 self.log.say("run-test: could not fetch every node log");
             }
+            code = self.judge_nodes(code);
             if !leave && self.step("stop", "nemesis", &self.nemesis_args(&["stop", "all"]), true).await.is_err() {
                 self.log.say("run-test: could not stop every node");
             }
@@ -499,7 +503,7 @@ impl Run {
         {
             self.log.say("run-test: hosts down failed");
         }
-        let status = if code <= UNKNOWN { RunStatus::Done } else { RunStatus::Broken };
+        let status = if code <= UNKNOWN || code == NODE_FAILED { RunStatus::Done } else { RunStatus::Broken };
         self.write_record(status, Some(code));
         let dir = self.dir.display().to_string();
         if self.dir.join("history.jsonl").exists()
@@ -521,11 +525,33 @@ impl Run {
             VALID => "VALID",
             INVALID => "INVALID",
             UNKNOWN => "UNKNOWN",
+            NODE_FAILED => "NODE FAILED (the system failed beyond its history)",
             _ => "BROKEN (the run itself failed)",
         };
         self.log.say(&format!("run-test: verdict: {verdict}"));
         self.log.say(&format!("run-test: report: {dir}/report.html"));
         code
+    }
+
+    /// The run's code once the nodes' own failures are counted (their
+    /// logs fetched): an invalid history stands, and so does the rig's own
+    /// failure; otherwise a node that panicked or would not come back, or
+    /// a cluster that served nothing at the end, fails the run.
+    fn judge_nodes(&mut self, code: u8) -> u8 {
+        let failures = match report::health::node_failures(&self.dir) {
+            Ok(f) => f,
+            Err(e) => {
+                self.log.say(&format!("run-test: the nodes' failures could not be read: {e}"));
+                return broken_unless_invalid(code);
+            }
+        };
+        for f in &failures {
+            self.log.say(&format!("run-test: node failure: {f}"));
+        }
+        match code {
+            VALID | UNKNOWN if !failures.is_empty() => NODE_FAILED,
+            _ => code,
+        }
     }
 
     pub fn say(&mut self, line: &str) {

@@ -76,10 +76,21 @@ pub struct NodeStatus {
     pub disk_full: Result<bool, String>,
 }
 
-/// What a heal could not repair. Empty means everything is healed.
+/// What a heal could not repair (the rig's trouble), and the killed nodes
+/// it restarted that refused to start (the system's failure: left stopped,
+/// as after a fault's own restart).
 #[derive(Debug, Default, Serialize)]
 pub struct HealReport {
     pub still_broken: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub refused: Vec<Refusal>,
+}
+
+/// A node that died when it was started again, with its last log lines.
+#[derive(Debug, Serialize)]
+pub struct Refusal {
+    pub node: String,
+    pub why: String,
 }
 
 impl HealReport {
@@ -91,10 +102,14 @@ impl HealReport {
 impl fmt::Display for HealReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         if self.is_healed() {
-            f.write_str("healed: no partition rule, no paused node, no killed node left")
+            f.write_str("healed: no partition rule, no paused node, no killed node left")?;
         } else {
-            write!(f, "heal incomplete; still broken: {}", self.still_broken.join("; "))
+            write!(f, "heal incomplete; still broken: {}", self.still_broken.join("; "))?;
         }
+        for r in &self.refused {
+            write!(f, "\n{} refused to start again (left stopped): {}", r.node, r.why)?;
+        }
+        Ok(())
     }
 }
 
@@ -397,6 +412,7 @@ impl Control {
             let net = net.clone();
             async move {
                 let mut broken = Vec::new();
+                let mut refused = None;
                 if let Err(e) = n.remote.run("heal partition", &net, STEP_TIMEOUT).await {
                     broken.push(format!("partition rules not removed: {e}"));
                 }
@@ -422,19 +438,20 @@ impl Control {
                             broken.push(format!("still paused: {e}"));
                         }
                     }
-                    Ok(ProcState::Dead) => {
-                        if let Err(e) = n.start().await {
-                            broken.push(format!("killed and not restarted: {e}"));
-                        }
-                    }
+                    Ok(ProcState::Dead) => match self.restart_one_after_crash(n.name()).await {
+                        Ok(Some(why)) => refused = Some(why),
+                        Ok(None) => {}
+                        Err(e) => broken.push(format!("killed and not restarted: {e}")),
+                    },
                     Ok(_) => {}
                     Err(e) => broken.push(format!("process state unknown: {e}")),
                 }
-                (n.name().to_string(), broken)
+                (n.name().to_string(), broken, refused)
             }
         });
-        for (name, broken) in join_all(steps).await {
+        for (name, broken, refused) in join_all(steps).await {
             report.still_broken.extend(broken.into_iter().map(|b| format!("{name}: {b}")));
+            report.refused.extend(refused.map(|why| Refusal { node: name, why }));
         }
         // Verify rather than trust: list what is left.
         for (n, (rules, state)) in self.nodes.iter().zip(self.rules().await.into_iter().zip(self.states().await)) {

@@ -50,7 +50,9 @@ pub fn render(root: &Path) -> std::io::Result<PathBuf> {
             // the index never hides a run.
             let test = run_dir::read_test(&dir).ok();
             let results = run_dir::read_results(&dir).ok().flatten();
+            let node_failed = test.as_ref().is_some_and(|t| t.verdict() == run_dir::Verdict::NodeFailed);
             let verdict = match results.as_ref().map(|r| r.check.valid) {
+                _ if node_failed => ("broken", "NODE FAILED"),
                 Some(Validity::Valid) => ("valid", "valid"),
                 Some(Validity::Invalid) => ("invalid", "INVALID"),
                 Some(Validity::Unknown) => ("unknown", "unknown"),

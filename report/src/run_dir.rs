@@ -93,8 +93,24 @@ pub enum Verdict {
     Valid,
     Invalid,
     Unknown,
+    /// A node panicked, refused to come back after a fault that left its
+    /// files whole, or the cluster served no final read ([`crate::health`]).
+    NodeFailed,
     Broken,
     Running,
+}
+
+/// The exit code of a run whose system failed beyond its history
+/// ([`Verdict::NodeFailed`]).
+pub const NODE_FAILED_EXIT: i32 = 4;
+
+impl Verdict {
+    /// Whether a run that ended so meets `expect`. A node failure meets an
+    /// expected invalid verdict too: both are the system's failure, and a
+    /// mutation suite counts either as caught.
+    pub fn meets(self, expect: Verdict) -> bool {
+        self == expect || (expect == Verdict::Invalid && self == Verdict::NodeFailed)
+    }
 }
 
 impl TestRecord {
@@ -113,6 +129,7 @@ impl TestRecord {
             (RunStatus::Done, Some(0)) => Verdict::Valid,
             (RunStatus::Done, Some(1)) => Verdict::Invalid,
             (RunStatus::Done, Some(2)) => Verdict::Unknown,
+            (RunStatus::Done, Some(NODE_FAILED_EXIT)) => Verdict::NodeFailed,
             _ => Verdict::Broken,
         }
     }

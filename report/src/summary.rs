@@ -51,6 +51,10 @@ pub struct Group {
     pub valid: usize,
     pub invalid: usize,
     pub unknown: usize,
+    /// Runs whose system failed beyond its history: a panic, a node that
+    /// would not come back, a cluster that served no final read.
+    #[serde(default)]
+    pub node_failed: usize,
     pub broken: usize,
     /// Runs in which a node refused to start (a finding), whatever their
     /// verdict: a mutant that crashes its node on restart shows here.
@@ -155,6 +159,7 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
                     valid: 0,
                     invalid: 0,
                     unknown: 0,
+                    node_failed: 0,
                     broken: 0,
                     refused: 0,
                     median_time_to_invalid_s: None,
@@ -169,6 +174,7 @@ pub fn summarise(root: &Path) -> Result<Summary, RecordError> {
             Verdict::Valid => g.valid += 1,
             Verdict::Invalid => g.invalid += 1,
             Verdict::Unknown => g.unknown += 1,
+            Verdict::NodeFailed => g.node_failed += 1,
             Verdict::Broken | Verdict::Running => g.broken += 1,
         }
         if !row.findings.is_empty() {
@@ -203,20 +209,20 @@ fn stem(name: &str) -> &str {
 }
 
 impl Summary {
-    /// Every run ended with `verdict`: all valid for the safe node, all
-    /// invalid for a mutation suite.
+    /// Every run ended with `verdict` ([`Verdict::meets`]): all valid for
+    /// the safe node, all invalid (or failed nodes) for a mutation suite.
     pub fn all(&self, verdict: Verdict) -> bool {
-        self.runs > 0 && self.groups.iter().flat_map(|g| &g.rows).all(|r| r.verdict == verdict)
+        self.runs > 0 && self.groups.iter().flat_map(|g| &g.rows).all(|r| r.verdict.meets(verdict))
     }
 }
 
 /// The summary as a table for people: one line per configuration, then one
 /// example explanation per configuration caught.
 pub fn table(s: &Summary) -> String {
-    let mut out = String::from("| runs | system | node args | faults | workload | time limit | caught invalid | valid | unknown | broken | node refused to start | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|---|---|\n");
+    let mut out = String::from("| runs | system | node args | faults | workload | time limit | caught invalid | node failed | valid | unknown | broken | node refused to start | median time to invalid |\n|---|---|---|---|---|---|---|---|---|---|---|---|---|\n");
     for g in &s.groups {
         out.push_str(&format!(
-            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {} |\n",
+            "| {} | {} | {} | {} | {} | {} | {}/{} | {} | {} | {} | {} | {} | {} |\n",
             g.name,
             g.db,
             if g.node_args.is_empty() { "(none)" } else { &g.node_args },
@@ -225,6 +231,7 @@ pub fn table(s: &Summary) -> String {
             g.time_limit,
             g.invalid,
             g.runs,
+            g.node_failed,
             g.valid,
             g.unknown,
             g.broken,
@@ -261,7 +268,7 @@ pub fn write(root: &Path) -> Result<Summary, RecordError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::run_dir::{write_test, RunStatus};
+    use crate::run_dir::{write_test, RunStatus, NODE_FAILED_EXIT};
     use checker::history::{EventType, OpType, Value};
     use checker::model::ModelName;
     use checker::results::{KeyFailure, OpView, Results, ResultsFile, RunStats, Validity};
@@ -390,7 +397,17 @@ mod tests {
         assert_eq!((g.runs, g.valid, g.invalid, g.refused), (2, 1, 1, 1));
         assert!(g.rows[0].findings[0].ends_with(": panicked"), "{:?}", g.rows[0].findings);
         assert!(g.rows[1].findings.is_empty());
-        assert!(table(&s).contains("| 1/2 | 1 | 0 | 0 | 1 |"), "{}", table(&s));
+        assert!(table(&s).contains("| 1/2 | 0 | 1 | 0 | 0 | 1 |"), "{}", table(&s));
+
+        // A node failure (exit 4) has its own column, and a mutation suite
+        // counts it as caught.
+        run(root.path(), "mutant-x-s3", "", 3, NODE_FAILED_EXIT, None);
+        let s = write(root.path()).unwrap();
+        let g = &s.groups[0];
+        assert_eq!((g.runs, g.valid, g.invalid, g.node_failed), (3, 1, 1, 1));
+        assert_eq!(g.rows[2].verdict, Verdict::NodeFailed);
+        assert!(Verdict::NodeFailed.meets(Verdict::Invalid) && !Verdict::NodeFailed.meets(Verdict::Valid));
+        assert!(table(&s).contains("| 1/3 | 1 | 1 | 0 | 0 | 1 |"), "{}", table(&s));
 
         std::fs::write(dir.join("nemesis.jsonl"), "not json\n").unwrap();
         let err = summarise(root.path()).unwrap_err().to_string();

@@ -101,6 +101,9 @@ impl Applied for Corrupted {
     fn crash(&self) -> &'static str {
         "corruption"
     }
+    fn damages(&self) -> bool {
+        true
+    }
     fn as_any(&self) -> &dyn Any {
         self
     }

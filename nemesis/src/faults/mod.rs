@@ -140,6 +140,12 @@ pub trait Applied: fmt::Debug + Any {
     fn crash(&self) -> &'static str {
         "a crash"
     }
+    /// Whether it damaged the nodes' files. A node that refuses to start,
+    /// or dies, after damage is right to (its checksums caught it); after
+    /// any other fault it is the system's failure.
+    fn damages(&self) -> bool {
+        false
+    }
     fn as_any(&self) -> &dyn Any;
 }
 
@@ -151,6 +157,9 @@ impl dyn Applied {
         if let Value::Object(m) = &mut v {
             m.insert("label".into(), json!(self.label()));
             m.insert("undo".into(), json!(self.undo_f()));
+            if self.damages() {
+                m.insert("damages".into(), json!(true));
+            }
         }
         v
     }
@@ -164,8 +173,12 @@ impl dyn Applied {
         if !refused.is_empty() {
             // Among several restarted nodes, say which refused.
             let several = v["nodes"].as_array().is_some_and(|n| n.len() > 1);
-            let why: Vec<String> =
-                refused.into_iter().map(|(node, why)| if several { format!("{node}: {why}") } else { why }).collect();
+            let nodes: Vec<&String> = refused.iter().map(|(node, _)| node).collect();
+            v["refused_nodes"] = json!(nodes);
+            let why: Vec<String> = refused
+                .iter()
+                .map(|(node, why)| if several { format!("{node}: {why}") } else { why.clone() })
+                .collect();
             v["refused"] = json!(true);
             v["after"] = json!(self.crash());
             v["why"] = json!(why.join("\n"));

@@ -91,6 +91,8 @@ struct Run {
     /// What the system did that the checker does not judge: a node that
     /// refused to start after its files were damaged.
     findings: Vec<String>,
+    /// The system's failures beyond its history, which fail the run.
+    node_failures: Vec<crate::health::NodeFailure>,
     results: Option<ResultsFile>,
     test: Option<TestRecord>,
     t_end: u64,
@@ -159,6 +161,7 @@ fn load(dir: &Path) -> Result<Run, ReportError> {
         faults,
         fault_failures,
         findings,
+        node_failures: crate::health::node_failures(dir)?,
         results: run_dir::read_results(dir)?,
         test: run_dir::read_test_if_any(dir)?,
         t_end: t_end.max(1),
@@ -180,8 +183,19 @@ fn timed_invoke(e: &Event, p: u64, t: u64) -> TimedOp {
     }
 }
 
-fn verdict_of(results: Option<&ResultsFile>) -> (&'static str, &'static str) {
-    match results.map(|r| r.check.valid) {
+/// The page's verdict: the history's, unless the system failed beyond it
+/// and the history alone would not fail the run.
+fn verdict_of(run: &Run) -> (&'static str, &'static str) {
+    let valid = run.results.as_ref().map(|r| r.check.valid);
+    match valid {
+        Some(Validity::Invalid) => ("invalid", "INVALID"),
+        _ if !run.node_failures.is_empty() => ("invalid", "NODE FAILED"),
+        _ => verdict_of_history(valid),
+    }
+}
+
+fn verdict_of_history(valid: Option<Validity>) -> (&'static str, &'static str) {
+    match valid {
         Some(Validity::Valid) => ("valid", "VALID"),
         Some(Validity::Invalid) => ("invalid", "INVALID"),
         Some(Validity::Unknown) => ("unknown", "UNKNOWN"),
@@ -237,10 +251,24 @@ fn summary(run: &Run) -> String {
     out
 }
 
+/// The system's failures beyond its history, each with the node's own
+/// words: what fails the run before any history is read.
+fn node_failures(run: &Run) -> String {
+    if run.node_failures.is_empty() {
+        return String::new();
+    }
+    let mut out = String::from(r#"<h2 id="node-failures">Node failures</h2><ul class="node-failures">"#);
+    for f in &run.node_failures {
+        let _ = write!(out, "<li><pre>{}</pre></li>", esc(&f.to_string()));
+    }
+    out.push_str("</ul>");
+    out
+}
+
 /// Renders `dir/report.html`; returns its path.
 pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
     let run = load(dir)?;
-    let (class, word) = verdict_of(run.results.as_ref());
+    let (class, word) = verdict_of(&run);
     let failures: &[KeyFailure] = run.results.as_ref().map(|r| r.check.failures.as_slice()).unwrap_or_default();
     let first_error = failures.first().map(|f| f.op.invoke_index);
     let title = run
@@ -254,7 +282,7 @@ pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
         r#"<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>Faultline: {t}</title><style>{STYLE}{cycles}</style></head><body>
 <h1>Faultline run: {t}</h1>
 <p><span id="verdict" class="verdict {class}">{word}</span> {jump}</p>
-<h2>Summary</h2>{summary}
+{node_failures}<h2>Summary</h2>{summary}
 <h2>Faults</h2>{faults}
 <h2>Latency over time</h2><p class="legend note"><span style="color:#2e7d32">● ok</span><span style="color:#c62828">● fail</span><span style="color:#b8860b">● info (top edge: never completed)</span>shaded: faults in force</p>{lat}
 <h2>Throughput over time (completions per second)</h2>{thr}
@@ -267,6 +295,7 @@ pub fn render(dir: &Path) -> Result<PathBuf, ReportError> {
         } else {
             r##"<a id="jump" href="#first-error">Jump to first error</a>"##.into()
         },
+        node_failures = node_failures(&run),
         summary = summary(&run),
         faults = faults_table(&run),
         lat = latency_plot(&run),
@@ -329,11 +358,16 @@ fn faults_table(run: &Run) -> String {
 /// after a crash, a power failure or corruption), from its nemesis events;
 /// none when it has no events file.
 pub fn findings(dir: &Path) -> Result<Vec<String>, run_dir::RecordError> {
-    let events = read_nemesis(&dir.join("nemesis.jsonl")).map_err(|e| match e {
+    Ok(fault_windows(&nemesis_events(dir)?, 0, u64::MAX).findings)
+}
+
+/// A run folder's nemesis events (none when it has no events file), each
+/// with its time.
+pub fn nemesis_events(dir: &Path) -> Result<Vec<(u64, serde_json::Value)>, run_dir::RecordError> {
+    read_nemesis(&dir.join("nemesis.jsonl")).map_err(|e| match e {
         ReportError::Input { path, detail } => run_dir::RecordError::Events { path, detail },
         other => run_dir::RecordError::Events { path: dir.join("nemesis.jsonl"), detail: other.to_string() },
-    })?;
-    Ok(fault_windows(&events, 0, u64::MAX).findings)
+    })
 }
 
 #[cfg(test)]

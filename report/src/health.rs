@@ -1,0 +1,254 @@
+//! The system's failures beyond its history: a node that panicked, a node
+//! that refused to come back after a fault that left its files whole, and
+//! a cluster that served none of the final reads. Any of them fails a run
+//! with a verdict of its own, whatever the checker found in the history: a
+//! history is easy to keep valid by serving nothing. (Jepsen scans node
+//! logs with its log-file-pattern checker; etcd's robustness suite fails on
+//! any panic.)
+//!
+//! The one excuse is damage: a node whose files the nemesis corrupted is
+//! right to refuse them, and to stop, so nothing it does afterwards counts.
+
+use std::collections::BTreeSet;
+use std::fmt;
+use std::path::Path;
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value as Json;
+
+use crate::run_dir::{self, RecordError};
+
+/// The run folder's logs that are the rig's, not a node's.
+const RIG_LOGS: [&str; 3] = ["run-test.log", "nemesis.log", "checker.log"];
+
+/// Log lines that mean a process died of a bug: Rust's panic, Go's panic
+/// and its runtime's fatal errors.
+const DEATH_MARKS: [&str; 3] = ["panicked at", "panic: ", "fatal error: "];
+
+/// Log lines kept after a death mark, for the report.
+const CONTEXT_LINES: usize = 4;
+
+/// One failure of the system under test.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum NodeFailure {
+    /// The node's log holds a panic.
+    Panicked { node: String, log: String },
+    /// The node died when started again after `after` (a crash, a power
+    /// failure: neither damages what was synced), or at the final heal.
+    Refused { node: String, after: String, why: String },
+    /// No key had a successful final read, after the heal and the
+    /// recovery wait.
+    Unavailable { keys: i64 },
+}
+
+impl fmt::Display for NodeFailure {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            NodeFailure::Panicked { node, log } => write!(f, "{node} panicked: {log}"),
+            NodeFailure::Refused { node, after, why } => {
+                write!(f, "{node} refused to start after {after}: {why}")
+            }
+            NodeFailure::Unavailable { keys } => write!(
+                f,
+                "the cluster served none of the final reads ({keys} keys) after the heal and the recovery wait"
+            ),
+        }
+    }
+}
+
+/// The failures of the system in a run folder: from its nemesis events,
+/// its node logs (`NAME.log`, fetched at the end) and its `results.json`.
+pub fn node_failures(dir: &Path) -> Result<Vec<NodeFailure>, RecordError> {
+    let events = crate::page::nemesis_events(dir)?;
+    let damaged = damaged_nodes(&events);
+    let mut out = refusals(&events, &damaged);
+    out.extend(panics(dir, &damaged)?);
+    if damaged.is_empty() {
+        let stats = run_dir::read_results(dir)?.and_then(|r| r.run);
+        if let Some(s) = stats.filter(|s| s.keys > 0 && s.final_reads_ok == 0) {
+            out.push(NodeFailure::Unavailable { keys: s.keys });
+        }
+    }
+    Ok(out)
+}
+
+fn names(v: &Json) -> impl Iterator<Item = String> + '_ {
+    v.as_array().into_iter().flatten().filter_map(|n| n.as_str().map(str::to_string))
+}
+
+/// The nodes some fault damaged.
+fn damaged_nodes(events: &[(u64, Json)]) -> BTreeSet<String> {
+    events
+        .iter()
+        .filter(|(_, e)| e["value"]["damages"] == Json::Bool(true))
+        .flat_map(|(_, e)| names(&e["value"]["nodes"]))
+        .collect()
+}
+
+/// Nodes that refused to start after a fault's restart, or at the heal.
+fn refusals(events: &[(u64, Json)], damaged: &BTreeSet<String>) -> Vec<NodeFailure> {
+    let mut out = Vec::new();
+    for (_, e) in events {
+        let v = &e["value"];
+        if e["f"] == "heal" {
+            for r in v["refused"].as_array().into_iter().flatten() {
+                let node = r["node"].as_str().unwrap_or("?").to_string();
+                if !damaged.contains(&node) {
+                    let why = r["why"].as_str().unwrap_or("").to_string();
+                    out.push(NodeFailure::Refused { node, after: "the final heal".into(), why });
+                }
+            }
+        } else if v["refused"] == Json::Bool(true) {
+            let after = v["after"].as_str().unwrap_or("a crash");
+            let why = v["why"].as_str().unwrap_or("(its log said nothing)");
+            for node in names(&v["refused_nodes"]).filter(|n| !damaged.contains(n)) {
+                out.push(NodeFailure::Refused { node, after: after.to_string(), why: why.to_string() });
+            }
+        }
+    }
+    out
+}
+
+/// Panics in the node logs of the run folder.
+fn panics(dir: &Path, damaged: &BTreeSet<String>) -> Result<Vec<NodeFailure>, RecordError> {
+    let entries = match std::fs::read_dir(dir) {
+        Ok(e) => e,
+        Err(source) => return Err(RecordError::Io { path: dir.into(), source }),
+    };
+    let mut logs: Vec<_> = entries
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "log"))
+        .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| !RIG_LOGS.contains(&n)))
+        .collect();
+    logs.sort();
+    let mut out = Vec::new();
+    for path in logs {
+        let node = path.file_stem().and_then(|s| s.to_str()).unwrap_or("?").to_string();
+        if damaged.contains(&node) {
+            continue;
+        }
+        let bytes = std::fs::read(&path).map_err(|source| RecordError::Io { path: path.clone(), source })?;
+        let text = String::from_utf8_lossy(&bytes);
+        let lines: Vec<&str> = text.lines().collect();
+        if let Some(i) = lines.iter().position(|l| DEATH_MARKS.iter().any(|m| death_mark(l, m))) {
+            let log = lines[i..lines.len().min(i + CONTEXT_LINES)].join("\n");
+            out.push(NodeFailure::Panicked { node, log });
+        }
+    }
+    Ok(out)
+}
+
+/// Rust's mark may follow a thread name; Go's start their line.
+fn death_mark(line: &str, mark: &str) -> bool {
+    if mark == "panicked at" {
+        line.contains(mark)
+    } else {
+        line.starts_with(mark)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn write(dir: &Path, name: &str, text: &str) {
+        std::fs::write(dir.join(name), text).unwrap();
+    }
+
+    fn event(f: &str, value: Json) -> String {
+        serde_json::json!({ "time": 1, "type": "info", "f": f, "value": value }).to_string()
+    }
+
+    #[test]
+    fn a_panic_or_a_refusal_after_a_kill_fails_the_run_but_damage_excuses_both() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let events = [
+            event("kill", serde_json::json!({ "nodes": ["n1"], "label": "kill n1", "undo": "start" })),
+            event(
+                "start",
+                serde_json::json!({ "nodes": ["n1"], "label": "kill n1", "undo": "start", "refused": true,
+                    "refused_nodes": ["n1"], "after": "a crash", "why": "applied(9) is out of range" }),
+            ),
+            event("corrupt", serde_json::json!({ "nodes": ["n3"], "damages": true, "label": "corrupt n3" })),
+            event(
+                "restart",
+                serde_json::json!({ "nodes": ["n3"], "damages": true, "refused": true, "refused_nodes": ["n3"],
+                    "after": "corruption", "why": "checksum mismatch" }),
+            ),
+            event("heal", serde_json::json!({ "still_broken": [], "refused": [{ "node": "n2", "why": "gone" }] })),
+        ];
+        write(d, "nemesis.jsonl", &(events.join("\n") + "\n"));
+        write(d, "n1.log", "started\nthread 'raft' panicked at src/raft_log.rs:9:\napplied(9) is out of range\n");
+        write(d, "n2.log", "fine\n");
+        write(d, "n3.log", "thread 'main' panicked at corrupt\n");
+        write(d, "run-test.log", "panicked at (the rig's own log)\n");
+        let failures = node_failures(d).unwrap();
+        assert_eq!(
+            failures,
+            [
+                NodeFailure::Refused {
+                    node: "n1".into(),
+                    after: "a crash".into(),
+                    why: "applied(9) is out of range".into()
+                },
+                NodeFailure::Refused { node: "n2".into(), after: "the final heal".into(), why: "gone".into() },
+                NodeFailure::Panicked {
+                    node: "n1".into(),
+                    log: "thread 'raft' panicked at src/raft_log.rs:9:\napplied(9) is out of range".into()
+                },
+            ]
+        );
+    }
+
+    fn results(dir: &Path, keys: i64, final_reads_ok: u64) {
+        use checker::model::ModelName;
+        use checker::results::{Results, ResultsFile, RunStats, Validity};
+        let results = ResultsFile {
+            check: Results {
+                valid: Validity::Valid,
+                model: ModelName::Register,
+                summary: String::new(),
+                events: 0,
+                ops_checked: 0,
+                keys_checked: 0,
+                invalid_keys: vec![],
+                unknown_keys: vec![],
+                op_counts: Default::default(),
+                check_time_ms: 0.0,
+                keys: vec![],
+                failures: vec![],
+            },
+            run: Some(RunStats { keys, final_reads_ok, ..Default::default() }),
+            txn: None,
+        };
+        checker::input::write_json(&dir.join("results.json"), &results).unwrap();
+    }
+
+    #[test]
+    fn a_cluster_that_serves_no_final_read_fails_the_run_unless_damage_explains_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        results(d, 11, 0);
+        assert_eq!(node_failures(d).unwrap(), [NodeFailure::Unavailable { keys: 11 }]);
+        results(d, 11, 1);
+        assert_eq!(node_failures(d).unwrap(), []);
+        results(d, 11, 0);
+        let corrupt = event("corrupt", serde_json::json!({ "nodes": ["n1"], "damages": true }));
+        write(d, "nemesis.jsonl", &(corrupt + "\n"));
+        assert_eq!(node_failures(d).unwrap(), []);
+    }
+
+    #[test]
+    fn a_go_panic_counts_and_a_quiet_run_has_no_failure() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        write(d, "etcd1.log", "{\"level\":\"info\"}\npanic: runtime error: index out of range\n\ngoroutine 1\n");
+        write(d, "etcd2.log", "{\"msg\":\"panic: not at the start of the line\"}\n");
+        let failures = node_failures(d).unwrap();
+        assert_eq!(failures.len(), 1, "{failures:?}");
+        assert!(failures[0].to_string().starts_with("etcd1 panicked: panic: runtime error"), "{}", failures[0]);
+    }
+}
