@@ -23,6 +23,7 @@ use tonic::{Code, Status};
 
 use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE, NOT_PROPOSED_KEY};
 
+pub mod failpoint;
 pub mod tls;
 
 use tls::ClientTls;
@@ -168,7 +169,7 @@ pub struct Client {
     tls: Option<ClientTls>,
 }
 
-const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
+pub(crate) const CONNECT_TIMEOUT: Duration = Duration::from_millis(500);
 /// Pause between rounds over all endpoints when none is the leader, so an
 /// election has time to finish.
 const NO_LEADER_PAUSE: Duration = Duration::from_millis(50);

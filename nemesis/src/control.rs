@@ -23,6 +23,9 @@ use crate::remote::RemoteError;
 
 /// How long a node restarted on damaged files gets to serve, or to die.
 const RECOVERY_WAIT: Duration = Duration::from_secs(10);
+/// The log lines kept of a node that refused to start: enough to hold a
+/// panic's message above its backtrace (the report shows the excerpt).
+const REFUSAL_LOG_LINES: usize = 40;
 
 /// Errors of a multi-node action: every node that failed, with why.
 #[derive(Debug, thiserror::Error)]
@@ -253,7 +256,7 @@ impl Control {
         loop {
             match n.state().await.map_err(|e| ControlError::Nodes(vec![e]))? {
                 ProcState::Dead | ProcState::Stopped => {
-                    let why = n.log_tail(5).await.unwrap_or_else(|e| format!("(no log: {e})"));
+                    let why = n.log_tail(REFUSAL_LOG_LINES).await.unwrap_or_else(|e| format!("(no log: {e})"));
                     self.stop(&one).await?;
                     return Ok(Some(why.trim().to_string()));
                 }

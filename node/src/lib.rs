@@ -12,6 +12,7 @@
 //! - [`server`]: the gRPC services (peers and clients);
 //! - [`listener`]: the accept loop, its handshake deadline and its caps;
 //! - [`deadline`]: the server-side deadline on every client call;
+//! - [`failpoints`]: crashes, errors and sleeps at exact steps, set at run time;
 //! - [`tls`] and [`revocation`]: mutual TLS and the revoked certificates;
 //! - [`throttle`]: log lines at a bounded rate;
 //! - [`node`]: wires one node together and shuts it down;
@@ -22,6 +23,7 @@ pub mod admission;
 pub mod cli;
 pub mod config;
 pub mod deadline;
+pub mod failpoints;
 pub mod listener;
 pub mod logging;
 pub mod node;

@@ -9,6 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
+use faultline_proto::failpoints_server::FailpointsServer;
 use faultline_proto::kv_server::KvServer;
 use faultline_proto::raft_transport_server::RaftTransportServer;
 use raft::prelude::*;
@@ -18,6 +19,7 @@ use tracing::{info, warn};
 use crate::admission::SANE_LIMIT;
 use crate::config::{Identity, ReadConsistency, ServeArgs};
 use crate::deadline::KvDeadlineLayer;
+use crate::failpoints::FailpointService;
 use crate::listener::{self, Limits};
 use crate::raft_loop::{self, Event, LoopConfig, RaftLoop};
 use crate::revocation::Revoked;
@@ -198,7 +200,8 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         )
         .add_service(
             KvServer::new(kv_svc).max_decoding_message_size(max_request).max_encoding_message_size(MAX_GRPC_MESSAGE),
-        );
+        )
+        .add_service(FailpointsServer::new(FailpointService { authenticated: tls.is_some() }));
     let signal = async move {
         shutdown.await;
         let _ = stopping.send(());

@@ -407,13 +407,16 @@ impl RaftLoop {
 
         // 1. Messages a leader can send before its own fsync (replication in
         //    parallel with the local write).
+        crate::failpoint!("raft-before-send");
         self.send(rd.take_messages());
 
         // 2. A snapshot from the leader replaces the state machine and log.
         if !rd.snapshot().is_empty() {
             let snap = rd.snapshot().clone();
             info!(index = snap.get_metadata().index, term = snap.get_metadata().term, "installing snapshot");
+            crate::failpoint!("raft-before-snapshot-install");
             self.raw.mut_store().persist(Some(&snap), &[], None, true)?;
+            crate::failpoint!("raft-after-snapshot-install");
         }
 
         // 3. Apply what is committed.
@@ -429,10 +432,13 @@ impl RaftLoop {
 
         // 5. New entries and hard state, in one batch, synced when Raft says so.
         let sync = rd.must_sync();
+        crate::failpoint!("raft-before-persist");
         self.raw.mut_store().persist(None, rd.entries(), rd.hs(), sync)?;
+        crate::failpoint!("raft-after-persist");
 
         // 6. Only now may votes and append acknowledgements leave.
         self.send(rd.take_persisted_messages());
+        crate::failpoint!("raft-after-send");
 
         // 7. Advance, then handle what the LightReady carries.
         let mut light = self.raw.advance(rd);
@@ -499,6 +505,7 @@ impl RaftLoop {
         if last <= store.applied() {
             return Ok(());
         }
+        crate::failpoint!("raft-before-apply");
         let mut overlay = Overlay::default();
         let mut answers = Vec::new();
         for e in &entries {
@@ -518,6 +525,7 @@ impl RaftLoop {
             answers.push((cmd.request_id, outcome));
         }
         self.raw.mut_store().commit_applied(overlay, last)?;
+        crate::failpoint!("raft-after-apply");
         for (id, outcome) in answers {
             if let Some(reply) = self.proposals.remove(&id) {
                 let _ = reply.send(Ok(outcome));
@@ -552,6 +560,7 @@ impl RaftLoop {
         // up from the log; the rest need a snapshot.
         let upto = applied - self.cfg.snapshot_threshold / 2;
         if upto >= first {
+            crate::failpoint!("raft-before-snapshot-save");
             self.raw.mut_store().compact(upto)?;
         }
         Ok(())

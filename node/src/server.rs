@@ -274,7 +274,10 @@ impl KvService {
             s
         })?;
         match tokio::time::timeout(self.request_timeout, rx).await {
-            Ok(Ok(Ok(outcome))) => Ok(outcome),
+            Ok(Ok(Ok(outcome))) => {
+                crate::failpoint!("server-before-reply");
+                Ok(outcome)
+            }
             Ok(Ok(Err(ProposeError::NotLeader { leader }))) => Err(self.not_leader(leader)),
             Ok(Ok(Err(e @ ProposeError::Unknown(_)))) => Err(Status::unknown(e.to_string())),
             Ok(Err(_)) => Err(Status::unknown("outcome unknown: node stopped before answering")),

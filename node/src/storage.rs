@@ -40,6 +40,8 @@ pub enum StoreError {
     Corrupt { what: &'static str, detail: String },
     #[error("creating {dir}: {source}")]
     CreateDir { dir: String, source: std::io::Error },
+    #[error(transparent)]
+    Failpoint(#[from] crate::failpoints::Failpoint),
 }
 
 /// The persisted state of one node.

@@ -63,7 +63,9 @@ pub fn node_failures(dir: &Path) -> Result<Vec<NodeFailure>, RecordError> {
     let events = crate::page::nemesis_events(dir)?;
     let damaged = damaged_nodes(&events);
     let mut out = refusals(&events, &damaged);
-    out.extend(panics(dir, &damaged)?);
+    // A node that refused to start says why in its refusal already.
+    let refused: BTreeSet<String> = out.iter().filter_map(NodeFailure::node).map(str::to_string).collect();
+    out.extend(panics(dir, &damaged)?.into_iter().filter(|p| p.node().is_some_and(|n| !refused.contains(n))));
     if damaged.is_empty() {
         let stats = run_dir::read_results(dir)?.and_then(|r| r.run);
         if let Some(s) = stats.filter(|s| s.keys > 0 && s.final_reads_ok == 0) {
@@ -91,19 +93,17 @@ fn refusals(events: &[(u64, Json)], damaged: &BTreeSet<String>) -> Vec<NodeFailu
     let mut out = Vec::new();
     for (_, e) in events {
         let v = &e["value"];
-        if e["f"] == "heal" {
-            for r in v["refused"].as_array().into_iter().flatten() {
-                let node = r["node"].as_str().unwrap_or("?").to_string();
-                if !damaged.contains(&node) {
-                    let why = r["why"].as_str().unwrap_or("").to_string();
-                    out.push(NodeFailure::Refused { node, after: "the final heal".into(), why });
-                }
-            }
-        } else if v["refused"] == Json::Bool(true) {
-            let after = v["after"].as_str().unwrap_or("a crash");
-            let why = v["why"].as_str().unwrap_or("(its log said nothing)");
-            for node in names(&v["refused_nodes"]).filter(|n| !damaged.contains(n)) {
-                out.push(NodeFailure::Refused { node, after: after.to_string(), why: why.to_string() });
+        // The heal lists its refusals as `refused`; a fault's restart, as
+        // `refusals` beside `refused: true`.
+        let (list, after) = match e["f"].as_str() {
+            Some("heal") => (&v["refused"], "the final heal"),
+            _ => (&v["refusals"], v["after"].as_str().unwrap_or("a crash")),
+        };
+        for r in list.as_array().into_iter().flatten() {
+            let node = r["node"].as_str().unwrap_or("?").to_string();
+            if !damaged.contains(&node) {
+                let why = excerpt(r["why"].as_str().unwrap_or("(its log said nothing)"));
+                out.push(NodeFailure::Refused { node, after: after.to_string(), why });
             }
         }
     }
@@ -132,7 +132,7 @@ fn panics(dir: &Path, damaged: &BTreeSet<String>) -> Result<Vec<NodeFailure>, Re
         let bytes = std::fs::read(&path).map_err(|source| RecordError::Io { path: path.clone(), source })?;
         let text = String::from_utf8_lossy(&bytes);
         let lines: Vec<&str> = text.lines().collect();
-        if let Some(i) = lines.iter().position(|l| DEATH_MARKS.iter().any(|m| death_mark(l, m))) {
+        if let Some(i) = lines.iter().position(|l| is_death(l)) {
             let log = lines[i..lines.len().min(i + CONTEXT_LINES)].join("\n");
             out.push(NodeFailure::Panicked { node, log });
         }
@@ -140,12 +140,29 @@ fn panics(dir: &Path, damaged: &BTreeSet<String>) -> Result<Vec<NodeFailure>, Re
     Ok(out)
 }
 
-/// Rust's mark may follow a thread name; Go's start their line.
-fn death_mark(line: &str, mark: &str) -> bool {
-    if mark == "panicked at" {
-        line.contains(mark)
-    } else {
-        line.starts_with(mark)
+/// Whether a log line marks a death: Rust's mark may follow a thread
+/// name; Go's start their line.
+fn is_death(line: &str) -> bool {
+    DEATH_MARKS.iter().any(|m| if *m == "panicked at" { line.contains(m) } else { line.starts_with(m) })
+}
+
+/// What a person needs of a dead node's last log lines: from its panic (a
+/// backtrace's frames say less than its message), else the last few.
+pub fn excerpt(tail: &str) -> String {
+    let lines: Vec<&str> = tail.lines().collect();
+    match lines.iter().rposition(|l| is_death(l)) {
+        Some(i) => lines[i..lines.len().min(i + CONTEXT_LINES)].join("\n"),
+        None => lines[lines.len().saturating_sub(CONTEXT_LINES)..].join("\n"),
+    }
+}
+
+impl NodeFailure {
+    /// The node it names; none for the cluster's.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            NodeFailure::Panicked { node, .. } | NodeFailure::Refused { node, .. } => Some(node),
+            NodeFailure::Unavailable { .. } => None,
+        }
     }
 }
 
@@ -170,19 +187,21 @@ mod tests {
             event(
                 "start",
                 serde_json::json!({ "nodes": ["n1"], "label": "kill n1", "undo": "start", "refused": true,
-                    "refused_nodes": ["n1"], "after": "a crash", "why": "applied(9) is out of range" }),
+                    "refusals": [{ "node": "n1", "why": "a\nb\nc\nd\nthread 'main' panicked at x.rs:\napplied(9) is out of range\n  0: frame" }],
+                    "after": "a crash", "why": "(all of them)" }),
             ),
             event("corrupt", serde_json::json!({ "nodes": ["n3"], "damages": true, "label": "corrupt n3" })),
             event(
                 "restart",
-                serde_json::json!({ "nodes": ["n3"], "damages": true, "refused": true, "refused_nodes": ["n3"],
-                    "after": "corruption", "why": "checksum mismatch" }),
+                serde_json::json!({ "nodes": ["n3"], "damages": true, "refused": true,
+                    "refusals": [{ "node": "n3", "why": "checksum mismatch" }], "after": "corruption" }),
             ),
             event("heal", serde_json::json!({ "still_broken": [], "refused": [{ "node": "n2", "why": "gone" }] })),
         ];
         write(d, "nemesis.jsonl", &(events.join("\n") + "\n"));
         write(d, "n1.log", "started\nthread 'raft' panicked at src/raft_log.rs:9:\napplied(9) is out of range\n");
         write(d, "n2.log", "fine\n");
+        write(d, "n4.log", "thread 'raft' panicked at src/raft_log.rs:9:\nout of range\n");
         write(d, "n3.log", "thread 'main' panicked at corrupt\n");
         write(d, "run-test.log", "panicked at (the rig's own log)\n");
         let failures = node_failures(d).unwrap();
@@ -192,12 +211,13 @@ mod tests {
                 NodeFailure::Refused {
                     node: "n1".into(),
                     after: "a crash".into(),
-                    why: "applied(9) is out of range".into()
+                    why: "thread 'main' panicked at x.rs:\napplied(9) is out of range\n  0: frame".into()
                 },
                 NodeFailure::Refused { node: "n2".into(), after: "the final heal".into(), why: "gone".into() },
+                // n1's panic is its refusal's; n3's files were damaged.
                 NodeFailure::Panicked {
-                    node: "n1".into(),
-                    log: "thread 'raft' panicked at src/raft_log.rs:9:\napplied(9) is out of range".into()
+                    node: "n4".into(),
+                    log: "thread 'raft' panicked at src/raft_log.rs:9:\nout of range".into()
                 },
             ]
         );

@@ -173,8 +173,8 @@ impl dyn Applied {
         if !refused.is_empty() {
             // Among several restarted nodes, say which refused.
             let several = v["nodes"].as_array().is_some_and(|n| n.len() > 1);
-            let nodes: Vec<&String> = refused.iter().map(|(node, _)| node).collect();
-            v["refused_nodes"] = json!(nodes);
+            let each: Vec<Value> = refused.iter().map(|(node, why)| json!({ "node": node, "why": why })).collect();
+            v["refusals"] = json!(each);
             let why: Vec<String> = refused
                 .iter()
                 .map(|(node, why)| if several { format!("{node}: {why}") } else { why.clone() })

@@ -86,7 +86,7 @@ pub(super) fn fault_windows(events: &[(u64, Json)], t0: u64, t_end: u64) -> Neme
                         findings.push(format!(
                             "node refused to start after {} ({label}): {}",
                             v["value"]["after"].as_str().unwrap_or("a crash"),
-                            v["value"]["why"].as_str().unwrap_or("(its log said nothing)")
+                            crate::health::excerpt(v["value"]["why"].as_str().unwrap_or("(its log said nothing)"))
                         ));
                     }
                     windows.push(FaultWindow { f: of, label, start, end: t });
