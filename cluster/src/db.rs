@@ -36,6 +36,8 @@ pub enum Capability {
     RaftkvFiles,
     /// It names its leader, so a fault can aim at it.
     LeaderLookup,
+    /// It has raftkv's failpoints, set at run time over its mutual TLS.
+    Failpoints,
 }
 
 impl DbKind {
@@ -49,6 +51,9 @@ impl DbKind {
             (Capability::RaftkvFiles, DbKind::Etcd | DbKind::Command(_)) => {
                 Some("corrupt knows raftkv's RocksDB files, not this system's")
             }
+            (Capability::Failpoints, DbKind::Etcd | DbKind::Command(_)) => Some(
+                "failpoints are raftkv's (the Failpoints service of a build with them); this system has none the rig can set",
+            ),
             (Capability::LeaderLookup, DbKind::Command(c)) if c.status.is_none() => Some(
                 "it is aimed at the leader, and a system described by commands names its leader only through a \
                  status command (db.status), which this one lacks",

@@ -12,6 +12,7 @@ use std::time::Duration;
 use cluster::{Cluster, ClusterError, NodeSpec};
 use futures_util::future::join_all;
 use lossyfs::{Loss, LossReport};
+use raftkv_client::failpoint::Action;
 use raftkv_client::tls::TlsError;
 use serde::Serialize;
 
@@ -57,6 +58,8 @@ pub enum ControlError {
     NoLeader(String),
     #[error("the cluster's tls.ca: {0}")]
     Tls(#[from] TlsError),
+    #[error("failpoint on {node}: {why}")]
+    Failpoint { node: String, why: String },
 }
 
 /// What one node reports about itself, for `nemesis status`.
@@ -165,6 +168,29 @@ impl Control {
 
     pub fn names(&self) -> Vec<String> {
         self.cluster.names()
+    }
+
+    /// Sets failpoint `name` on the node `node` to `action`, or clears it.
+    pub async fn set_failpoint(&self, node: &str, name: &str, action: Option<&Action>) -> Result<(), ControlError> {
+        let spec = &self.node(node)?.spec;
+        let fail = |why| ControlError::Failpoint { node: node.to_string(), why };
+        self.db.set_failpoint(&self.cluster, spec, name, action).await.map_err(fail)
+    }
+
+    /// Waits until `node`'s process is gone (a crash it was set up for),
+    /// polling every 10 ms; whether it went within `within`.
+    pub async fn await_death(&self, node: &str, within: Duration) -> Result<bool, ControlError> {
+        let n = self.node(node)?;
+        let deadline = tokio::time::Instant::now() + within;
+        loop {
+            if let Ok(ProcState::Dead) = n.state().await {
+                return Ok(true);
+            }
+            if tokio::time::Instant::now() >= deadline {
+                return Ok(false);
+            }
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
     }
 
     pub fn node(&self, name: &str) -> Result<&NodeProc, ControlError> {

@@ -18,6 +18,7 @@
 use std::time::Duration;
 
 use cluster::{Cluster, CommandDb, DbKind, NodeSpec};
+use raftkv_client::failpoint::{self, Action};
 use raftkv_client::tls::ClientTls;
 use raftkv_client::Client;
 use serde::Deserialize;
@@ -63,6 +64,16 @@ pub trait Db: Send + Sync {
     fn stop_command(&self, _cluster: &Cluster, _node: &NodeSpec) -> Option<Vec<String>> {
         None
     }
+    /// Sets failpoint `name` on `node` to `action`, or clears it.
+    async fn set_failpoint(
+        &self,
+        _cluster: &Cluster,
+        _node: &NodeSpec,
+        _name: &str,
+        _action: Option<&Action>,
+    ) -> Result<(), String> {
+        Err("this system has no failpoints".into())
+    }
 }
 
 /// The implementation the cluster description names. `client_tls` is what
@@ -105,6 +116,19 @@ impl Db for Raftkv {
         }
         args.extend(cluster.node_args.iter().cloned());
         args
+    }
+
+    async fn set_failpoint(
+        &self,
+        _cluster: &Cluster,
+        node: &NodeSpec,
+        name: &str,
+        action: Option<&Action>,
+    ) -> Result<(), String> {
+        failpoint::set(&node.endpoint(), self.client_tls.as_ref(), name, action)
+            .await
+            .map(drop)
+            .map_err(|e| e.to_string())
     }
 
     async fn report(&self, cluster: &Cluster, node: &NodeSpec) -> Result<Report, String> {

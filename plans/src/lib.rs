@@ -18,6 +18,8 @@
 //!   elects fast.
 //! - `nightly`: the matrix: fault mixes × both workloads, each over several
 //!   seeds.
+//! - `deep`: hunt's load and node under faults at exact steps (raftkv's
+//!   failpoints): the bugs a random kill almost never reaches.
 //! - `txn`: transactions (the `txn-append` workload) under contention:
 //!   three active keys, many clients at a high rate, partitions, kills and
 //!   pauses, each history checked for strict serializability.
@@ -149,6 +151,23 @@ pub fn all() -> Vec<Plan> {
             }],
         },
         Plan {
+            name: "deep",
+            purpose: "faults at exact steps: raftkv's failpoints (a follower crashed around its write \
+                      with the other cut off and the leader killed after it, and single crashes and \
+                      stalls at the Ready loop's steps), beside kills and bounces, on hunt's load and node",
+            seeds: 10,
+            runs: vec![Run {
+                time_limit: "60s",
+                faults: "failpoint-cut,failpoint,kill,bounce",
+                interval: "2s",
+                workload: "mixed",
+                concurrency: 30,
+                rate: 1000,
+                workload_args: "--active-keys 4 --ops-per-key 300 --retired-reads 2",
+                node_args: "--snapshot-threshold 300 --tick-interval 20ms",
+            }],
+        },
+        Plan {
             name: "txn",
             purpose: "transactions under contention: reads and appends over three keys from many clients \
                       at a high rate, under partitions, kills and pauses, checked for strict \
@@ -201,7 +220,7 @@ mod tests {
             assert!(!p.runs.is_empty() && p.seeds > 0, "{}", p.name);
         }
         let err = find("fast").unwrap_err().to_string();
-        assert_eq!(err, r#"no plan named "fast"; the plans are: quick, hunt, txn, nightly"#);
+        assert_eq!(err, r#"no plan named "fast"; the plans are: quick, hunt, deep, txn, nightly"#);
     }
 
     #[test]

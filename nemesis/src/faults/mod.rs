@@ -34,6 +34,7 @@ mod clock_isolate;
 mod corrupt;
 mod deaf_leader;
 mod disk_full;
+mod failpoint;
 mod kill;
 mod lose_unsynced;
 mod packet_loss;
@@ -46,6 +47,7 @@ pub use clock::{ClockMoved, MoveClocks};
 pub use clock_isolate::{ClockIsolate, ClockIsolated};
 pub use corrupt::{Corrupt, Corrupted};
 pub use disk_full::{DiskFilled, FillDisk};
+pub use failpoint::{FailpointSet, SetFailpoint};
 pub use kill::{Kill, Killed};
 pub use lose_unsynced::{LoseUnsynced, Lost};
 pub use packet_loss::{DropPackets, PacketsDropped};
@@ -54,7 +56,7 @@ pub use pause::{Pause, Paused};
 pub use pause_isolate::{PauseIsolate, PausedIsolated};
 
 /// Every fault family, in the order `nemesis faults` lists them.
-pub static REGISTRY: [&dyn Kind; 15] = [
+pub static REGISTRY: [&dyn Kind; 17] = [
     &partition::KIND,
     &kill::KIND,
     &kill::KIND_ALL,
@@ -70,6 +72,8 @@ pub static REGISTRY: [&dyn Kind; 15] = [
     &clock_isolate::KIND,
     &deaf_leader::KIND,
     &bounce::KIND_LEADER,
+    &failpoint::KIND,
+    &failpoint::KIND_CUT,
 ];
 
 /// A future a fault returns; the nemesis drives one at a time.
@@ -388,7 +392,7 @@ mod tests {
     fn each_system_takes_the_faults_it_can() {
         for k in FaultKind::all() {
             assert_eq!(k.unfit_for(&DbKind::Raftkv), None, "{k:?}");
-            let unfit = ["clock", "clock-isolate", "corrupt"].contains(&k.name());
+            let unfit = ["clock", "clock-isolate", "corrupt", "failpoint", "failpoint-cut"].contains(&k.name());
             assert_eq!(k.unfit_for(&DbKind::Etcd).is_some(), unfit, "{k:?}");
         }
         assert!(kind("clock").unfit_for(&DbKind::Etcd).unwrap().contains("cannot move etcd's clocks"));
@@ -407,10 +411,11 @@ mod tests {
         };
         for k in FaultKind::all() {
             let leader_aimed = ["pause-isolate", "clock-isolate", "deaf-leader", "bounce-leader"].contains(&k.name());
+            let raftkv_only = ["corrupt", "failpoint", "failpoint-cut"].contains(&k.name());
             let with = k.unfit_for(&commands(Some(vec!["mykv-status".into()])));
-            assert_eq!(with.is_some(), k.name() == "corrupt", "{k:?}");
+            assert_eq!(with.is_some(), raftkv_only, "{k:?}");
             let without = k.unfit_for(&commands(None));
-            assert_eq!(without.is_some(), k.name() == "corrupt" || leader_aimed, "{k:?}");
+            assert_eq!(without.is_some(), raftkv_only || leader_aimed, "{k:?}");
         }
         assert!(kind("pause-isolate").unfit_for(&commands(None)).unwrap().contains("db.status"));
     }

@@ -1,0 +1,235 @@
+//! `failpoint` and `failpoint-cut`: a crash or a stall at one exact step of
+//! a node (raftkv's failpoints), where a random kill almost never lands.
+//!
+//! - `failpoint`: one point, on the leader or a follower, set to crash
+//!   once or to sleep; the node that crashes is restarted at the end.
+//! - `failpoint-cut`: a follower crashes at a step around its write (before
+//!   it, after it, after its acks left) while the other follower is cut
+//!   off, so the leader's commits rest on that follower alone; the moment
+//!   it dies the leader is killed too, the cut healed and the follower
+//!   restarted, and the two followers elect a leader of their own. What
+//!   the crashed follower acknowledged but never wrote is then gone from
+//!   every node that can win: the shape of a follower that acks before it
+//!   saves (etcd's `raftBeforeSave`).
+
+use std::any::Any;
+use std::time::Duration;
+
+use raftkv_client::failpoint::{Action, Effect};
+use rand::rngs::StdRng;
+use rand::seq::SliceRandom;
+use rand::Rng;
+use serde_json::{json, Value};
+
+use super::{Applied, Fault, Kind, Needs, Pending};
+use crate::control::{Control, ControlError};
+use crate::partition::Grudge;
+
+/// The points a `failpoint` fault draws from: the Ready loop's steps, apply
+/// and the server's answer.
+const POINTS: [&str; 7] = [
+    "raft-before-send",
+    "raft-before-persist",
+    "raft-after-persist",
+    "raft-after-send",
+    "raft-before-apply",
+    "raft-after-apply",
+    "server-before-reply",
+];
+
+/// The steps around a follower's write that `failpoint-cut` crashes at.
+const WRITE_POINTS: [&str; 3] = ["raft-before-persist", "raft-after-persist", "raft-after-send"];
+
+/// How long a crash set up at a step may take to be reached: under load,
+/// the next Ready comes within milliseconds.
+const REACH_WAIT: Duration = Duration::from_secs(3);
+
+const NEEDS: Needs =
+    Needs { lossyfs: false, capabilities: &[cluster::Capability::Failpoints, cluster::Capability::LeaderLookup] };
+
+pub(super) struct FailpointKind;
+pub(super) static KIND: FailpointKind = FailpointKind;
+
+impl Kind for FailpointKind {
+    fn name(&self) -> &'static str {
+        "failpoint"
+    }
+    fn about(&self) -> &'static str {
+        "crash the leader or a follower once at one step of its Ready loop, apply or answer, or stall it there \
+         (raftkv's failpoints); restart it at the end"
+    }
+    fn needs(&self) -> Needs {
+        NEEDS
+    }
+    fn choose(&self, rng: &mut StdRng) -> Box<dyn Fault> {
+        let point = POINTS.choose(rng).expect("points");
+        let effect = if rng.gen_bool(0.7) { Effect::Crash } else { Effect::Sleep(rng.gen_range(200..=1500)) };
+        let role = if rng.gen_bool(0.5) { Role::Leader } else { Role::Follower };
+        Box::new(SetFailpoint { point, action: Action::once(effect), role, cut: false })
+    }
+}
+
+pub(super) struct FailpointCutKind;
+pub(super) static KIND_CUT: FailpointCutKind = FailpointCutKind;
+
+impl Kind for FailpointCutKind {
+    fn name(&self) -> &'static str {
+        "failpoint-cut"
+    }
+    fn about(&self) -> &'static str {
+        "cut one follower off, crash the other at a step around its write, kill the leader the moment it dies, \
+         and let the followers elect without the leader; restart it at the end"
+    }
+    fn needs(&self) -> Needs {
+        NEEDS
+    }
+    fn choose(&self, rng: &mut StdRng) -> Box<dyn Fault> {
+        let point = WRITE_POINTS.choose(rng).expect("points");
+        Box::new(SetFailpoint { point, action: Action::once(Effect::Crash), role: Role::Follower, cut: true })
+    }
+}
+
+/// Whom a failpoint is set on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SetFailpoint {
+    pub point: &'static str,
+    pub action: Action,
+    pub role: Role,
+    /// `failpoint-cut`'s whole shape around the crash.
+    pub cut: bool,
+}
+
+impl Fault for SetFailpoint {
+    fn f(&self) -> &'static str {
+        if self.cut {
+            "failpoint-cut"
+        } else {
+            "failpoint"
+        }
+    }
+    fn value(&self) -> Value {
+        let role = match self.role {
+            Role::Leader => "leader",
+            Role::Follower => "follower",
+        };
+        json!({ "point": self.point, "action": self.action.to_string(), "target": role })
+    }
+    fn apply<'a>(
+        &'a self,
+        control: &'a Control,
+        rng: &'a mut StdRng,
+    ) -> Pending<'a, Result<Box<dyn Applied>, ControlError>> {
+        Box::pin(async move {
+            let leader = control.leader().await.ok_or_else(|| {
+                ControlError::NoLeader("no node reports itself leader, so there is no one to aim a failpoint at".into())
+            })?;
+            let mut followers: Vec<String> = control.names().into_iter().filter(|n| *n != leader).collect();
+            followers.shuffle(rng);
+            let node = match self.role {
+                Role::Leader => leader.clone(),
+                Role::Follower => followers[0].clone(),
+            };
+            let mut set = FailpointSet {
+                point: self.point,
+                action: self.action,
+                node: node.clone(),
+                crashed: false,
+                cut: None,
+                killed: None,
+            };
+            if !self.cut {
+                control.set_failpoint(&node, self.point, Some(&self.action)).await?;
+                return Ok(Box::new(set) as Box<dyn Applied>);
+            }
+            // The other follower cut off: the leader's commits need the
+            // target's acks.
+            let other = followers[1].clone();
+            let rest: Vec<String> = control.names().into_iter().filter(|n| *n != other).collect();
+            let grudge = Grudge::complete(&[vec![other], rest]);
+            control.partition(&grudge).await?;
+            set.cut = Some(grudge);
+            control.set_failpoint(&node, self.point, Some(&self.action)).await?;
+            set.crashed = control.await_death(&node, REACH_WAIT).await?;
+            if set.crashed {
+                // At once, before the leader's entries reach the cut-off
+                // follower: the two followers must elect without them.
+                control.kill(std::slice::from_ref(&leader)).await?;
+                set.killed = Some(leader);
+                control.heal_network().await?;
+                set.cut = None;
+                control.start(std::slice::from_ref(&node)).await?;
+            }
+            Ok(Box::new(set) as Box<dyn Applied>)
+        })
+    }
+}
+
+/// A failpoint in force, and what came of it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct FailpointSet {
+    pub point: &'static str,
+    pub action: Action,
+    pub node: String,
+    /// `failpoint-cut`: the node crashed at the point within the wait.
+    pub crashed: bool,
+    /// `failpoint-cut`: the cut still in force (the node never crashed).
+    pub cut: Option<Grudge>,
+    /// `failpoint-cut`: the leader killed once the node crashed.
+    pub killed: Option<String>,
+}
+
+impl Applied for FailpointSet {
+    fn done(&self) -> Value {
+        let mut nodes = vec![self.node.clone()];
+        nodes.extend(self.killed.iter().cloned());
+        json!({ "nodes": nodes, "point": self.point, "action": self.action.to_string(), "crashed": self.crashed,
+                "killed": self.killed, "grudge": self.cut })
+    }
+    fn label(&self) -> String {
+        let mut label = format!("failpoint {} {} {}", self.point, self.action, self.node);
+        if let Some(l) = &self.killed {
+            label.push_str(&format!(", leader {l} killed"));
+        } else if let Some(g) = &self.cut {
+            label.push_str(&format!(", cut {}", g.label()));
+        }
+        label
+    }
+    fn undo_f(&self) -> &'static str {
+        "clear-failpoint"
+    }
+    fn end<'a>(&'a self, control: &'a Control) -> Pending<'a, Result<Vec<(String, String)>, ControlError>> {
+        Box::pin(async move {
+            if self.cut.is_some() {
+                control.heal_network().await?;
+            }
+            // A node that crashed at the point comes back without it (a
+            // failpoint lives in the process); one that never reached it
+            // has it cleared.
+            let mut refused = Vec::new();
+            let mut dead = Vec::new();
+            for node in std::iter::once(&self.node).chain(self.killed.iter()) {
+                if control.await_death(node, Duration::ZERO).await? {
+                    dead.push(node.clone());
+                } else if *node == self.node && !self.crashed {
+                    control.set_failpoint(node, self.point, None).await?;
+                }
+            }
+            if !dead.is_empty() {
+                refused = control.restart_after_crash(&dead).await?;
+            }
+            Ok(refused)
+        })
+    }
+    fn crash(&self) -> &'static str {
+        "a crash at a failpoint"
+    }
+    fn as_any(&self) -> &dyn Any {
+        self
+    }
+}
