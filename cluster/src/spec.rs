@@ -394,6 +394,19 @@ impl Cluster {
         self.tls.as_ref().map(|t| ClientTls::load(&t.ca)).transpose()
     }
 
+    /// What member `name` presents when it dials (its CA, certificate and
+    /// key), or nothing when the cluster runs without TLS. The rig sets a
+    /// node's failpoints with the node's own certificate: the node takes
+    /// them only from a cluster member.
+    pub fn member_tls(&self, name: &str) -> Result<Option<ClientTls>, TlsError> {
+        let Some(t) = &self.tls else { return Ok(None) };
+        let Some(files) = t.nodes.get(name) else { return Ok(None) };
+        let ca = raftkv_client::tls::read_pem(&t.ca, "CERTIFICATE")?;
+        let cert = raftkv_client::tls::read_pem(&files.cert, "CERTIFICATE")?;
+        let key = raftkv_client::tls::read_pem(&files.key, "PRIVATE KEY")?;
+        Ok(Some(ClientTls::peer(&ca, &cert, &key)))
+    }
+
     /// A client of every node, over TLS when the cluster has it.
     pub fn client(&self, timeout: Duration) -> Result<Client, TlsError> {
         Ok(Client::new(self.endpoints(), timeout).with_tls(self.client_tls()?))

@@ -120,15 +120,13 @@ impl Db for Raftkv {
 
     async fn set_failpoint(
         &self,
-        _cluster: &Cluster,
+        cluster: &Cluster,
         node: &NodeSpec,
         name: &str,
         action: Option<&Action>,
     ) -> Result<(), String> {
-        failpoint::set(&node.endpoint(), self.client_tls.as_ref(), name, action)
-            .await
-            .map(drop)
-            .map_err(|e| e.to_string())
+        let tls = cluster.member_tls(&node.name).map_err(|e| e.to_string())?;
+        failpoint::set(&node.endpoint(), tls.as_ref(), name, action).await.map(drop).map_err(|e| e.to_string())
     }
 
     async fn report(&self, cluster: &Cluster, node: &NodeSpec) -> Result<Report, String> {

@@ -16,6 +16,7 @@ use tonic::{Request, Response, Status};
 use tracing::{error, warn};
 
 use crate::client::failpoint::{self, Action};
+use crate::NodeId;
 
 /// How long a crashing point waits, its own thread stopped, before the
 /// process aborts: what other threads already had in hand (messages queued
@@ -61,15 +62,31 @@ pub fn hit(name: &'static str, arg: Option<String>) -> Failpoint {
 pub struct FailpointService {
     /// Mutual TLS is on.
     pub authenticated: bool,
+    /// The cluster's members: a request must come with one's certificate.
+    pub members: Vec<NodeId>,
+}
+
+/// Who asks to set a failpoint.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Caller {
+    /// A connection with a cluster member's certificate.
+    Member,
+    /// Anyone else: a client's connection, which presents no certificate.
+    Other,
 }
 
 impl FailpointService {
-    fn apply(&self, name: &str, action: &str) -> Result<Vec<String>, Status> {
+    fn apply(&self, caller: Caller, name: &str, action: &str) -> Result<Vec<String>, Status> {
         if !cfg!(feature = "failpoints") {
             return Err(Status::unimplemented("this raftkv was built without failpoints"));
         }
         if !self.authenticated {
             return Err(Status::failed_precondition("failpoints need mutual TLS; this node runs --insecure"));
+        }
+        if caller != Caller::Member {
+            return Err(Status::permission_denied(
+                "failpoints are set only over a connection with a cluster member's certificate",
+            ));
         }
         if !failpoint::is_point(name) {
             return Err(Status::invalid_argument(format!(
@@ -92,8 +109,11 @@ impl FailpointService {
 #[tonic::async_trait]
 impl Failpoints for FailpointService {
     async fn set(&self, request: Request<FailpointRequest>) -> Result<Response<FailpointResponse>, Status> {
+        let chain = request.peer_certs();
+        let member = crate::tls::peer_of(chain.as_deref().map(Vec::as_slice), self.members.iter().copied());
+        let caller = if member.is_some() { Caller::Member } else { Caller::Other };
         let r = request.into_inner();
-        let active = self.apply(&r.name, &r.action)?;
+        let active = self.apply(caller, &r.name, &r.action)?;
         Ok(Response::new(FailpointResponse { active }))
     }
 }
@@ -104,21 +124,23 @@ mod tests {
 
     #[test]
     fn points_are_refused_without_tls_by_name_and_by_action() {
-        let plain = FailpointService { authenticated: false };
-        let err = plain.apply("raft-after-send", "crash").unwrap_err();
+        let plain = FailpointService { authenticated: false, members: vec![] };
+        let err = plain.apply(Caller::Member, "raft-after-send", "crash").unwrap_err();
         assert_eq!(err.code(), tonic::Code::FailedPrecondition, "{err:?}");
 
-        let tls = FailpointService { authenticated: true };
-        let err = tls.apply("raft-after-lunch", "crash").unwrap_err();
+        let tls = FailpointService { authenticated: true, members: vec![] };
+        let err = tls.apply(Caller::Other, "raft-after-send", "crash").unwrap_err();
+        assert_eq!(err.code(), tonic::Code::PermissionDenied, "{err:?}");
+        let err = tls.apply(Caller::Member, "raft-after-lunch", "crash").unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
         assert!(err.message().contains("raft-before-persist"), "{}", err.message());
-        let err = tls.apply("raft-after-send", "explode").unwrap_err();
+        let err = tls.apply(Caller::Member, "raft-after-send", "explode").unwrap_err();
         assert_eq!(err.code(), tonic::Code::InvalidArgument);
         assert!(err.message().contains("crash, error or sleep"), "{}", err.message());
 
-        let active = tls.apply("server-before-reply", "30%sleep(5)").unwrap();
+        let active = tls.apply(Caller::Member, "server-before-reply", "30%sleep(5)").unwrap();
         assert!(active.contains(&"server-before-reply=30%sleep(5)".to_string()), "{active:?}");
-        let active = tls.apply("server-before-reply", "").unwrap();
+        let active = tls.apply(Caller::Member, "server-before-reply", "").unwrap();
         assert!(!active.iter().any(|a| a.starts_with("server-before-reply")), "{active:?}");
     }
 
@@ -130,10 +152,10 @@ mod tests {
             failpoint!("raft-before-snapshot-save");
             Ok(1)
         }
-        let tls = FailpointService { authenticated: true };
-        tls.apply("raft-before-snapshot-save", "1*error").unwrap();
+        let tls = FailpointService { authenticated: true, members: vec![] };
+        tls.apply(Caller::Member, "raft-before-snapshot-save", "1*error").unwrap();
         assert_eq!(step().unwrap_err().code(), tonic::Code::Unknown);
         assert_eq!(step().unwrap(), 1, "once only");
-        tls.apply("raft-before-snapshot-save", "").unwrap();
+        tls.apply(Caller::Member, "raft-before-snapshot-save", "").unwrap();
     }
 }

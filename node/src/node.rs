@@ -201,7 +201,10 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         .add_service(
             KvServer::new(kv_svc).max_decoding_message_size(max_request).max_encoding_message_size(MAX_GRPC_MESSAGE),
         )
-        .add_service(FailpointsServer::new(FailpointService { authenticated: tls.is_some() }));
+        .add_service(FailpointsServer::new(FailpointService {
+            authenticated: tls.is_some(),
+            members: args.peers.0.keys().copied().collect(),
+        }));
     let signal = async move {
         shutdown.await;
         let _ = stopping.send(());

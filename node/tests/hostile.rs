@@ -615,3 +615,38 @@ async fn an_append_past_the_value_limit_is_refused_and_changes_nothing() {
         assert_eq!(v.map(|v| v.len()), Some(1000), "node {}", i + 1);
     }
 }
+
+/// Failpoints are set at run time only over a connection with a cluster
+/// member's certificate, never by a client; one set to crash stops its
+/// node at that step, and the node's log says which.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failpoint_is_set_only_by_a_member_and_crashes_its_node_at_its_step() {
+    use raftkv::client::failpoint::{self, Action};
+    use std::os::unix::process::ExitStatusExt as _;
+
+    let mut c = Cluster::start(&[]);
+    let leader = c.wait_leader().await;
+    let victim = (leader + 1) % 3;
+    let addr = c.addrs[victim].clone();
+    let crash: Action = "1*crash".parse().unwrap();
+    let as_client = c.client_tls().unwrap();
+    let err = failpoint::set(&addr, Some(&as_client), "raft-before-persist", Some(&crash)).await.unwrap_err();
+    assert!(err.to_string().contains("a cluster member's certificate"), "{err}");
+    let member = ClientTls::load_dir(&c.tls_dir(victim)).unwrap();
+    let err = failpoint::set(&addr, Some(&member), "raft-after-lunch", Some(&crash)).await.unwrap_err();
+    assert!(err.to_string().contains("the points are raft-before-send, "), "{err}");
+    assert!(alive(&mut c, victim), "a refused request changes nothing");
+
+    let active = failpoint::set(&addr, Some(&member), "raft-before-persist", Some(&crash)).await.unwrap();
+    assert_eq!(active, ["raft-before-persist=1*return(crash)"]);
+    // The next write reaches the follower's persist step; the leader and
+    // the other follower commit it.
+    c.client().put(b"through-a-crash", b"1").await.unwrap();
+    let status = c.wait_exit(victim).await;
+    assert_eq!(status.signal(), Some(6), "aborted (SIGABRT), not {status}");
+    assert!(c.log(victim).contains("failpoint: crash"), "{}", c.log(victim));
+    // Restarted, it has no failpoint left and catches up.
+    c.start_node(victim);
+    let applied = c.status(leader).await.applied;
+    c.wait_applied(victim, applied).await;
+}
