@@ -152,7 +152,7 @@ pub fn all() -> Vec<Plan> {
         },
         Plan {
             name: "deep",
-            purpose: "faults at exact steps: raftkv's failpoints (a follower crashed around its write \
+            purpose: "faults at exact steps: raftkv's failpoints (a follower crashed just before its write \
                       with the other cut off and the leader killed after it, and single crashes and \
                       stalls at the Ready loop's steps), beside kills and bounces, on hunt's load and node",
             seeds: 10,

@@ -3,14 +3,16 @@
 //!
 //! - `failpoint`: one point, on the leader or a follower, set to crash
 //!   once or to sleep; the node that crashes is restarted at the end.
-//! - `failpoint-cut`: a follower crashes at a step around its write (before
-//!   it, after it, after its acks left) while the other follower is cut
+//! - `failpoint-cut`: a follower crashes just before it writes what the
+//!   leader sent (`raft-before-persist`) while the other follower is cut
 //!   off, so the leader's commits rest on that follower alone; the moment
 //!   it dies the leader is killed too, the cut healed and the follower
 //!   restarted, and the two followers elect a leader of their own. What
 //!   the crashed follower acknowledged but never wrote is then gone from
 //!   every node that can win: the shape of a follower that acks before it
-//!   saves (etcd's `raftBeforeSave`).
+//!   saves (etcd's `raftBeforeSave`). A correct node acknowledges nothing
+//!   it has not written, so the leader could not have committed it. The
+//!   steps after the write are `failpoint`'s.
 
 use std::any::Any;
 use std::time::Duration;
@@ -37,8 +39,8 @@ const POINTS: [&str; 7] = [
     "server-before-reply",
 ];
 
-/// The steps around a follower's write that `failpoint-cut` crashes at.
-const WRITE_POINTS: [&str; 3] = ["raft-before-persist", "raft-after-persist", "raft-after-send"];
+/// Where `failpoint-cut` crashes its follower.
+const CUT_POINT: &str = "raft-before-persist";
 
 /// How long a crash set up at a step may take to be reached: under load,
 /// the next Ready comes within milliseconds.
@@ -77,15 +79,19 @@ impl Kind for FailpointCutKind {
         "failpoint-cut"
     }
     fn about(&self) -> &'static str {
-        "cut one follower off, crash the other at a step around its write, kill the leader the moment it dies, \
+        "cut one follower off, crash the other just before it writes, kill the leader the moment it dies, \
          and let the followers elect without the leader; restart it at the end"
     }
     fn needs(&self) -> Needs {
         NEEDS
     }
-    fn choose(&self, rng: &mut StdRng) -> Box<dyn Fault> {
-        let point = WRITE_POINTS.choose(rng).expect("points");
-        Box::new(SetFailpoint { point, action: Action::once(Effect::Crash), role: Role::Follower, cut: true })
+    fn choose(&self, _rng: &mut StdRng) -> Box<dyn Fault> {
+        Box::new(SetFailpoint {
+            point: CUT_POINT,
+            action: Action::once(Effect::Crash),
+            role: Role::Follower,
+            cut: true,
+        })
     }
 }
 
