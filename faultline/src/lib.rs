@@ -12,6 +12,8 @@
 //!   matrix), [`detect`] (the unsafe settings), [`mutants`] (the
 //!   mutation suite) and [`ledger`] (the findings in other systems, run
 //!   again);
+//! - [`shrink`]: a failing run cut down to a small reproducer, by
+//!   replaying its fault schedule and delta debugging it;
 //! - [`bench_node`]: the node benchmark on a local cluster.
 
 pub mod batch;
@@ -24,3 +26,4 @@ pub mod mutants;
 pub mod progress;
 pub mod run;
 pub mod scenario;
+pub mod shrink;

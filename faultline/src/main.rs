@@ -12,7 +12,8 @@ use faultline::matrix::MatrixOptions;
 use faultline::mutants::MutantsOptions;
 use faultline::run::{self, Bins, Run, BROKEN};
 use faultline::scenario::{Scenario, TestOptions};
-use faultline::{batch, bench_node, detect, interrupt, ledger, matrix, mutants};
+use faultline::shrink::ShrinkOptions;
+use faultline::{batch, bench_node, detect, interrupt, ledger, matrix, mutants, shrink};
 use report::run_dir::Verdict;
 
 #[derive(Parser)]
@@ -20,7 +21,7 @@ use report::run_dir::Verdict;
     name = "faultline",
     version,
     about = "A Jepsen-style black-box test rig: compose a test, run it, check it",
-    after_help = "test, matrix, mutants, detect, ledger and hosts need root (network namespaces, iptables, the nodes' \
+    after_help = "test, matrix, mutants, detect, ledger, shrink and hosts need root (network namespaces, iptables, the nodes' \
                   processes); plan, check, report and summary do not."
 )]
 struct Cli {
@@ -32,7 +33,8 @@ struct Cli {
 enum Cmd {
     /// Run one fault-injection test: hosts, fresh nodes, the nemesis and
     /// the clients together, heal, final reads, logs, report. Exits 0
-    /// valid, 1 invalid, 2 unknown, 3 the run itself broke. Needs root.
+    /// valid, 1 invalid, 2 unknown, 3 the run itself broke, 4 a node
+    /// failed. Needs root.
     Test {
         #[command(flatten)]
         options: Box<TestOptions>,
@@ -63,6 +65,10 @@ enum Cmd {
     /// each finding's test run again: which still reproduce, as of today.
     /// Exits 0 when every one reproduced in every seed. Needs root.
     Ledger(Box<LedgerOptions>),
+    /// Cut a failing run down to a small reproducer: replay its fault
+    /// schedule, fewer faults by delta debugging, a shorter run, fewer
+    /// clients; each candidate replayed several times. Needs root.
+    Shrink(Box<ShrinkOptions>),
     /// List the plans, or show one.
     Plan {
         /// A plan's name; every plan when not given.
@@ -118,6 +124,7 @@ fn main() -> ExitCode {
         Cmd::Mutants(o) => block_on(mutants::main(*o)),
         Cmd::Detect(o) => block_on(detect::main(*o)),
         Cmd::Ledger(o) => block_on(ledger::main(*o)),
+        Cmd::Shrink(o) => block_on(shrink::main(*o)),
         Cmd::Plan { name } => plan(name),
         Cmd::Summary { dirs, out, expect } => summary(&dirs, out, expect),
         Cmd::Check { args } => exec("checker", "check", &args),

@@ -416,11 +416,16 @@ impl Run {
         // reads.
         let nemesis_log = File::create(self.dir.join("nemesis.log")).map_err(|e| format!("nemesis.log: {e}"))?;
         let mut nemesis = Command::new(self.bins.path("nemesis"));
+        nemesis.args(self.nemesis_args(&["run"]));
+        match &s.schedule {
+            Some(file) => nemesis.arg("--schedule").arg(file),
+            None => nemesis
+                .args(["--faults", &s.faults_arg(), "--interval", &duration_text(s.interval)])
+                .args(["--seed", &s.seed.to_string()]),
+        };
         nemesis
-            .args(self.nemesis_args(&["run"]))
-            .args(["--faults", &s.faults_arg(), "--interval", &duration_text(s.interval)])
-            .args(["--duration", &duration_text(s.time_limit), "--seed", &s.seed.to_string()])
-            .args(["--events", &format!("{dir}/nemesis.jsonl")])
+            .args(["--duration", &duration_text(s.time_limit)])
+            .args(["--events", &format!("{dir}/nemesis.jsonl"), "--schedule-out", &format!("{dir}/schedule.json")])
             .stdin(Stdio::null())
             .stdout(nemesis_log.try_clone().map_err(|e| format!("nemesis.log: {e}"))?)
             .stderr(nemesis_log);

@@ -12,6 +12,7 @@ use std::time::Duration;
 
 use cluster::DbKind;
 use nemesis::faults::FaultKind;
+use nemesis::schedule_file::ScheduleFile;
 use report::run_dir::TestRecord;
 use runner::workload::Workload;
 
@@ -77,6 +78,11 @@ pub struct TestOptions {
     /// etcd's linearizable or serializable.
     #[arg(long)]
     pub read_consistency: Option<String>,
+    /// Replay this fault schedule (a run's schedule.json) instead of
+    /// dealing faults: each fault at its recorded offset, drawn again from
+    /// its seeds. --faults and --interval are then unused.
+    #[arg(long, conflicts_with_all = ["faults", "interval"])]
+    pub schedule: Option<PathBuf>,
 }
 
 /// A value the scenario cannot take: the option, the value, and what is
@@ -116,6 +122,8 @@ pub struct Scenario {
     pub serializable_reads: bool,
     pub seed: u64,
     pub cluster: Option<PathBuf>,
+    /// The schedule replayed instead of faults dealt from the seed.
+    pub schedule: Option<PathBuf>,
     pub lossy_fs: bool,
     pub insecure: bool,
     pub leave_running: bool,
@@ -249,11 +257,23 @@ impl Scenario {
             }
         }
 
-        let faults_text = given(&o.faults, run.faults);
-        let faults = FaultKind::parse_list(&faults_text).map_err(|e| refuse("--faults", &faults_text, e))?;
-        if let Some(why) = faults.iter().find_map(|k| k.unfit_for(&db)) {
-            return Err(refuse("--faults", &faults_text, format!("not on {}: {why}", db.name())));
-        }
+        let (faults, faults_text) = match &o.schedule {
+            Some(path) => {
+                let file = ScheduleFile::load(path, &db)
+                    .map_err(|e| refuse("--schedule", path.display().to_string(), e.to_string()))?;
+                let kinds = file.kinds();
+                let text = kinds.iter().map(|k| k.name()).collect::<Vec<_>>().join(",");
+                (kinds, if text.is_empty() { "none".to_string() } else { text })
+            }
+            None => {
+                let text = given(&o.faults, run.faults);
+                let faults = FaultKind::parse_list(&text).map_err(|e| refuse("--faults", &text, e))?;
+                if let Some(why) = faults.iter().find_map(|k| k.unfit_for(&db)) {
+                    return Err(refuse("--faults", &text, format!("not on {}: {why}", db.name())));
+                }
+                (faults, text)
+            }
+        };
         let workload_args = given(&o.workload_args, run.workload_args).split_whitespace().map(String::from).collect();
         let lossy_fs = o.lossy_fs || faults.iter().any(|k| k.needs_lossyfs());
         let name = o.name.clone().unwrap_or_else(|| format!("{workload_text}-{}", faults_text.replace(',', "+")));
@@ -274,6 +294,7 @@ impl Scenario {
             serializable_reads,
             seed,
             cluster: o.cluster.clone(),
+            schedule: o.schedule.clone(),
             lossy_fs,
             insecure: o.insecure,
             leave_running: o.leave_running,
@@ -345,6 +366,7 @@ impl Scenario {
             lossy_fs: self.lossy_fs,
             insecure: self.insecure,
             serializable_reads: self.serializable_reads,
+            schedule: self.schedule.clone(),
         }
     }
 }
@@ -388,6 +410,8 @@ impl TestOptions {
             insecure: r.insecure,
             db: if r.db_arg.is_empty() { r.db.clone() } else { r.db_arg.clone() },
             read_consistency: r.serializable_reads.then(|| "serializable".to_string()),
+            // A replayed schedule stands for the faults and the interval.
+            schedule: r.schedule.clone(),
         }
     }
 }

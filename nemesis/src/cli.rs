@@ -13,6 +13,7 @@ use crate::events::EventLog;
 use crate::faults::{Cut, Fault, FaultKind, Target};
 use crate::hosts::{Hosts, Subnet};
 use crate::partition::Shape;
+use crate::schedule_file::ScheduleFile;
 use crate::scheduler::{self, Schedule};
 use lossyfs::Loss;
 
@@ -247,6 +248,14 @@ enum Cmd {
         /// Append events (JSON lines) to this file.
         #[arg(long)]
         events: Option<PathBuf>,
+        /// Replay this schedule (schedule.json) instead of dealing faults:
+        /// each fault at its recorded offset, drawn again from its seeds.
+        /// --faults, --interval and --seed are then unused.
+        #[arg(long, conflicts_with = "faults")]
+        schedule: Option<PathBuf>,
+        /// Write the schedule as it runs to this file (schedule.json).
+        #[arg(long)]
+        schedule_out: Option<PathBuf>,
     },
 }
 
@@ -449,16 +458,21 @@ async fn run(cli: Cli) -> Result<i32> {
             println!("logs of {} in {}", c.names().join(", "), out.display());
             Ok(0)
         }
-        Cmd::Run { cluster, faults, interval, duration, seed, events } => {
+        Cmd::Run { cluster, faults, interval, duration, seed, events, schedule, schedule_out } => {
             let faults = FaultKind::parse_list(&faults).map_err(anyhow::Error::msg).context("--faults")?;
             if interval.is_zero() {
                 bail!("--interval must be positive");
             }
             let c = Control::load(&cluster.cluster)?;
+            let replay = match &schedule {
+                Some(path) => Some(ScheduleFile::load(path, &c.cluster.db).context("--schedule")?),
+                None => None,
+            };
             let mut log = EventLog::open(events.as_deref()).with_context(|| {
                 format!("opening events file {}", events.as_deref().unwrap_or(Path::new("")).display())
             })?;
-            run_schedule(&c, Schedule { faults, interval, duration, seed }, &mut log).await
+            run_schedule(&c, Schedule { faults, interval, duration, seed, replay, record: schedule_out }, &mut log)
+                .await
         }
     }
 }

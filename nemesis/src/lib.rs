@@ -17,6 +17,7 @@
 //! - [`faults`]: the fault catalogue and how each fault is undone
 //!   (power failures go through the `lossyfs` crate's data dirs);
 //! - [`scheduler`]: `nemesis run`'s seeded schedule of faults;
+//! - [`schedule_file`]: the explicit schedule a run writes and a replay reads;
 //! - [`tls`]: the run's certificates (mutual TLS between the nodes);
 //! - [`events`]: the events file (JSON lines, history format);
 //! - [`cli`]: the command line.
@@ -32,5 +33,6 @@ pub mod hosts;
 pub mod lifecycle;
 pub mod partition;
 pub mod remote;
+pub mod schedule_file;
 pub mod scheduler;
 pub mod tls;

@@ -18,6 +18,7 @@
 //! [`run_and_heal`] heals whatever is left, whatever way the run ends:
 //! at the end, on SIGINT or SIGTERM, and after an error.
 
+use std::path::PathBuf;
 use std::sync::Mutex;
 use std::time::Duration;
 
@@ -31,6 +32,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::control::{Control, HealReport};
 use crate::events::EventLog;
 use crate::faults::FaultKind;
+use crate::schedule_file::{ScheduleFile, Step};
 
 #[derive(Clone, Debug)]
 pub struct Schedule {
@@ -40,6 +42,33 @@ pub struct Schedule {
     pub interval: Duration,
     pub duration: Duration,
     pub seed: u64,
+    /// Replay these faults instead of dealing new ones (`faults`,
+    /// `interval` and `seed` are then unused).
+    pub replay: Option<ScheduleFile>,
+    /// Where to write the schedule as it runs (`schedule.json`).
+    pub record: Option<PathBuf>,
+}
+
+/// The schedule so far, rewritten whole after each fault.
+struct Recorder {
+    file: ScheduleFile,
+    path: Option<PathBuf>,
+}
+
+impl Recorder {
+    fn add(&mut self, step: Step) -> std::io::Result<()> {
+        self.file.steps.push(step);
+        match &self.path {
+            Some(p) => self.file.write(p),
+            None => Ok(()),
+        }
+    }
+}
+
+/// What a lane runs: faults dealt now, or a recorded lane's steps.
+enum Source<'a> {
+    Deal { kinds: &'a [FaultKind], seed: u64 },
+    Replay(Vec<Step>),
 }
 
 fn jitter(interval: Duration, rng: &mut StdRng) -> Duration {
@@ -90,64 +119,132 @@ const OWN_LANE_SALT: u64 = 0x636c_6f63_6b00_0000;
 /// it. Faults that run in a lane of their own ([`FaultKind::own_lane`]:
 /// the clock) have a schedule of their own beside the others'.
 pub async fn run(control: &Control, schedule: &Schedule, log: &mut EventLog) -> std::io::Result<()> {
-    let (own, rest): (Vec<FaultKind>, Vec<FaultKind>) = schedule.faults.iter().partition(|k| k.own_lane());
-    let end = Instant::now() + schedule.duration;
+    let start = Instant::now();
+    let end = start + schedule.duration;
     let log = Mutex::new(log);
+    let recorder = Mutex::new(Recorder {
+        file: ScheduleFile { seed: schedule.replay.as_ref().map_or(Some(schedule.seed), |r| r.seed), steps: vec![] },
+        path: schedule.record.clone(),
+    });
+    if let Some(p) = &schedule.record {
+        recorder.lock().unwrap_or_else(|p| p.into_inner()).file.write(p)?;
+    }
+    let lanes = Lanes { control, interval: schedule.interval, start, end, log: &log, recorder: &recorder };
+    let (own, rest): (Vec<FaultKind>, Vec<FaultKind>) = match &schedule.replay {
+        Some(file) => {
+            let (main, own) = (file.lane(0), file.lane(1));
+            let (a, b) = tokio::join!(lanes.lane(0, Source::Replay(main)), lanes.lane(1, Source::Replay(own)));
+            return a.and(b);
+        }
+        None => schedule.faults.iter().partition(|k| k.own_lane()),
+    };
     if own.is_empty() || rest.is_empty() {
-        return lane(control, &schedule.faults, schedule.interval, schedule.seed, end, &log).await;
+        let lane = usize::from(!own.is_empty());
+        return lanes.lane(lane, Source::Deal { kinds: &schedule.faults, seed: schedule.seed }).await;
     }
     let (a, b) = tokio::join!(
-        lane(control, &rest, schedule.interval, schedule.seed, end, &log),
-        lane(control, &own, schedule.interval, schedule.seed ^ OWN_LANE_SALT, end, &log),
+        lanes.lane(0, Source::Deal { kinds: &rest, seed: schedule.seed }),
+        lanes.lane(1, Source::Deal { kinds: &own, seed: schedule.seed ^ OWN_LANE_SALT }),
     );
     a.and(b)
 }
 
-/// One lane: wait, apply a random fault of `kinds`, hold it, undo it, and
-/// again, until `end`.
-async fn lane(
-    control: &Control,
-    kinds: &[FaultKind],
+/// What every lane of one run shares.
+struct Lanes<'a, 'l> {
+    control: &'a Control,
     interval: Duration,
-    seed: u64,
+    start: Instant,
     end: Instant,
-    log: &Mutex<&mut EventLog>,
-) -> std::io::Result<()> {
-    let write = |kind: &str, f: &str, value: serde_json::Value, error: Option<String>| {
-        log.lock().unwrap_or_else(|p| p.into_inner()).write(kind, f, value, error)
-    };
-    let mut rng = StdRng::seed_from_u64(seed);
-    if kinds.is_empty() {
-        tokio::time::sleep_until(end).await;
-        return Ok(());
-    }
-    let mut deck = Deck::new(kinds);
-    loop {
-        if !sleep_before(jitter(interval, &mut rng), end).await {
-            return Ok(());
+    log: &'a Mutex<&'l mut EventLog>,
+    recorder: &'a Mutex<Recorder>,
+}
+
+impl Lanes<'_, '_> {
+    /// One lane: wait, apply a fault (dealt at random from the source's
+    /// kinds, or the next recorded one), hold it, undo it, and again,
+    /// until the end.
+    async fn lane(&self, lane: usize, source: Source<'_>) -> std::io::Result<()> {
+        let (mut rng, mut deck, mut recorded) = match source {
+            Source::Deal { kinds, seed } if !kinds.is_empty() => {
+                (StdRng::seed_from_u64(seed), Some(Deck::new(kinds)), Vec::new().into_iter())
+            }
+            Source::Deal { .. } => {
+                tokio::time::sleep_until(self.end).await;
+                return Ok(());
+            }
+            Source::Replay(steps) => (StdRng::seed_from_u64(0), None, steps.into_iter()),
+        };
+        loop {
+            let step = match &mut deck {
+                Some(deck) => {
+                    if !sleep_before(jitter(self.interval, &mut rng), self.end).await {
+                        return Ok(());
+                    }
+                    let kind = deck.deal(&mut rng);
+                    let choice_seed = rng.gen();
+                    let fault = kind.choose(&mut StdRng::seed_from_u64(choice_seed));
+                    let apply_seed = rng.gen();
+                    let hold = jitter(self.interval, &mut rng);
+                    Step {
+                        lane,
+                        at_ms: self.start.elapsed().as_millis() as u64,
+                        kind: kind.name().to_string(),
+                        fault: fault.value(),
+                        choice_seed,
+                        apply_seed,
+                        hold_ms: hold.as_millis() as u64,
+                    }
+                }
+                None => {
+                    let Some(step) = recorded.next() else {
+                        tokio::time::sleep_until(self.end).await;
+                        return Ok(());
+                    };
+                    let at = self.start + Duration::from_millis(step.at_ms);
+                    if at >= self.end {
+                        tokio::time::sleep_until(self.end).await;
+                        return Ok(());
+                    }
+                    tokio::time::sleep_until(at).await;
+                    step
+                }
+            };
+            self.recorder.lock().unwrap_or_else(|p| p.into_inner()).add(step.clone())?;
+            self.fault(&step).await?;
         }
-        let kind = deck.deal(&mut rng);
-        let fault = kind.choose(&mut rng);
-        let mut sub = StdRng::seed_from_u64(rng.gen());
-        let hold = fault.hold(jitter(interval, &mut rng), &mut sub);
+    }
+
+    fn write(&self, kind: &str, f: &str, value: serde_json::Value, error: Option<String>) -> std::io::Result<()> {
+        self.log.lock().unwrap_or_else(|p| p.into_inner()).write(kind, f, value, error)
+    }
+
+    /// Applies one step's fault, holds it, and undoes it.
+    async fn fault(&self, step: &Step) -> std::io::Result<()> {
+        let control = self.control;
+        let fault = match step.draw() {
+            Ok(f) => f,
+            Err(e) => return self.write("fail", &step.kind, step.fault.clone(), Some(e.to_string())),
+        };
+        let mut sub = StdRng::seed_from_u64(step.apply_seed);
+        let hold = fault.hold(Duration::from_millis(step.hold_ms), &mut sub);
+        let write =
+            |kind: &str, f: &str, value: serde_json::Value, error: Option<String>| self.write(kind, f, value, error);
+        let end = self.end;
         write("invoke", fault.f(), fault.value(), None)?;
         let applied = match fault.apply(control, &mut sub).await {
             Ok(a) => {
                 write("info", fault.f(), a.value(), None)?;
                 a
             }
-            Err(e) => {
-                write("fail", fault.f(), fault.value(), Some(e.to_string()))?;
-                continue;
-            }
+            Err(e) => return write("fail", fault.f(), fault.value(), Some(e.to_string())),
         };
         // The fault is held to its end even when the run's end comes
         // first; the undo below always runs.
         sleep_before(hold, end).await;
         write("invoke", applied.undo_f(), applied.value(), None)?;
         match applied.undo(control).await {
-            Ok(value) => write("info", applied.undo_f(), value, None)?,
-            Err(e) => write("fail", applied.undo_f(), applied.value(), Some(e.to_string()))?,
+            Ok(value) => write("info", applied.undo_f(), value, None),
+            Err(e) => write("fail", applied.undo_f(), applied.value(), Some(e.to_string())),
         }
     }
 }

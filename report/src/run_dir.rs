@@ -72,6 +72,10 @@ pub struct TestRecord {
     /// etcd served its reads serializable (possibly stale).
     #[serde(default)]
     pub serializable_reads: bool,
+    /// The fault schedule the run replayed (`faultline test --schedule`),
+    /// instead of dealing faults from its seed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schedule: Option<PathBuf>,
 }
 
 /// Records written before there was a choice tested raftkv.
@@ -232,6 +236,7 @@ mod tests {
             lossy_fs: false,
             insecure: false,
             serializable_reads: false,
+            schedule: None,
         }
     }
 

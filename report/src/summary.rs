@@ -301,6 +301,7 @@ mod tests {
             lossy_fs: false,
             insecure: false,
             serializable_reads: false,
+            schedule: None,
         };
         write_test(&dir, &record).unwrap();
         let op = OpView {

@@ -71,6 +71,7 @@ fn fixture_checked(dir: &Path, gen_args: &[&str], check: &CheckOptions) -> PathB
         lossy_fs: false,
         insecure: false,
         serializable_reads: false,
+        schedule: None,
     };
     write_test(dir, &record).unwrap();
     let h = load_history(&dir.join("history.jsonl"), None).unwrap();

@@ -6,8 +6,9 @@
 //! - `failpoint-cut`: a follower crashes just before it writes what the
 //!   leader sent (`raft-before-persist`) while the other follower is cut
 //!   off, so the leader's commits rest on that follower alone; the moment
-//!   it dies the leader is killed too, the cut healed and the follower
-//!   restarted, and the two followers elect a leader of their own. What
+//!   it dies the leader is killed too and cut off in place of the other
+//!   follower, the crashed one is restarted, and the two followers elect
+//!   a leader of their own. What
 //!   the crashed follower acknowledged but never wrote is then gone from
 //!   every node that can win: the shape of a follower that acks before it
 //!   saves (etcd's `raftBeforeSave`). A correct node acknowledges nothing
@@ -166,9 +167,15 @@ impl Fault for SetFailpoint {
                 // At once, before the leader's entries reach the cut-off
                 // follower: the two followers must elect without them.
                 control.kill(std::slice::from_ref(&leader)).await?;
-                set.killed = Some(leader);
-                control.heal_network().await?;
-                set.cut = None;
+                set.killed = Some(leader.clone());
+                // The cut moves to the dead leader. Its kernel still holds
+                // what it had sent the cut-off follower and retransmits it
+                // after the process is gone; healed, that follower would
+                // take the leader's entries from a dead node's sockets.
+                let rest: Vec<String> = control.names().into_iter().filter(|n| *n != leader).collect();
+                let grudge = Grudge::complete(&[vec![leader], rest]);
+                control.partition(&grudge).await?;
+                set.cut = Some(grudge);
                 control.start(std::slice::from_ref(&node)).await?;
             }
             Ok(Box::new(set) as Box<dyn Applied>)
@@ -184,7 +191,8 @@ pub struct FailpointSet {
     pub node: String,
     /// `failpoint-cut`: the node crashed at the point within the wait.
     pub crashed: bool,
-    /// `failpoint-cut`: the cut still in force (the node never crashed).
+    /// `failpoint-cut`: the cut in force: the other follower's, or, once
+    /// the node crashed, the dead leader's.
     pub cut: Option<Grudge>,
     /// `failpoint-cut`: the leader killed once the node crashed.
     pub killed: Option<String>,
@@ -201,7 +209,8 @@ impl Applied for FailpointSet {
         let mut label = format!("failpoint {} {} {}", self.point, self.action, self.node);
         if let Some(l) = &self.killed {
             label.push_str(&format!(", leader {l} killed"));
-        } else if let Some(g) = &self.cut {
+        }
+        if let Some(g) = &self.cut {
             label.push_str(&format!(", cut {}", g.label()));
         }
         label
