@@ -486,6 +486,11 @@ mod tests {
                 "not on etcd",
             ),
             (opts(|o| o.cluster = Some("/nonexistent/cluster.json".into())), "--cluster /nonexistent", "no such file"),
+            (
+                opts(|o| o.schedule = Some("/nonexistent/schedule.json".into())),
+                "--schedule /nonexistent/schedule.json",
+                "No such file",
+            ),
         ];
         for (o, names, allowed) in cases {
             let e = Scenario::build(&o).unwrap_err().to_string();
@@ -506,6 +511,31 @@ mod tests {
         let back: TestRecord = serde_json::from_str(&json).unwrap();
         let replayed = Scenario::build(&TestOptions::from_record(&back)).unwrap();
         assert_eq!(replayed, s);
+    }
+
+    /// A schedule stands for the faults: its kinds are the run's (so
+    /// lossyfs is mounted for its power failures), and the record replays
+    /// it.
+    #[test]
+    fn a_schedule_gives_the_faults_and_is_recorded() {
+        use nemesis::schedule_file::{ScheduleFile, Step};
+        use rand::SeedableRng;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("schedule.json");
+        let kind = FaultKind::named("lose-unsynced").unwrap();
+        let fault = kind.choose(&mut rand::rngs::StdRng::seed_from_u64(9)).value();
+        let step =
+            Step { lane: 0, at_ms: 500, kind: kind.name().into(), fault, choice_seed: 9, apply_seed: 1, hold_ms: 900 };
+        ScheduleFile { seed: Some(4), steps: vec![step] }.write(&path).unwrap();
+        let s = Scenario::build(&opts(|o| o.schedule = Some(path.clone()))).unwrap();
+        assert_eq!((s.faults_arg(), s.lossy_fs), ("lose-unsynced".into(), true));
+        let replayed = Scenario::build(&TestOptions::from_record(&s.record("20261203T000000Z", "abc"))).unwrap();
+        assert_eq!(replayed.schedule, Some(path));
+        let e = Scenario::build(&opts(|o| {
+            o.db = "etcd".into();
+            o.schedule = Some(dir.path().join("schedule.json"));
+        }));
+        assert!(e.is_ok(), "etcd takes a power failure: {e:?}");
     }
 
     #[test]

@@ -205,52 +205,50 @@ impl Shrinker {
         }
         kept
     }
+}
 
-    /// Zeller's ddmin over the candidate's steps.
-    async fn minimise_steps(&mut self, mut c: Candidate) -> Candidate {
-        let empty = Candidate { steps: vec![], time_limit_ms: c.time_limit_ms, ..c.clone() };
-        if self.fails(&empty).await {
-            return empty;
-        }
-        let mut n = 2;
-        while c.steps.len() >= 2 && !crate::interrupt::raised() {
-            let chunks = split(&c.steps, n);
-            let mut reduced = false;
-            for (i, chunk) in chunks.iter().enumerate() {
-                let subset = Candidate { steps: chunk.clone(), ..c.clone() };
-                if self.fails(&subset).await {
-                    c = subset;
-                    n = 2;
+/// Zeller's ddmin: the smallest subsequence of `steps` (1-minimal: no
+/// single step of it can go) for which `fails` holds, given that it holds
+/// for `steps`. No faults at all is tried first: some bugs need none.
+pub async fn ddmin<F, Fut>(mut steps: Vec<Step>, mut fails: F) -> Vec<Step>
+where
+    F: FnMut(Vec<Step>) -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    if fails(Vec::new()).await {
+        return Vec::new();
+    }
+    let mut n = 2;
+    while steps.len() >= 2 && !crate::interrupt::raised() {
+        let chunks = split(&steps, n);
+        let mut reduced = false;
+        for (i, chunk) in chunks.iter().enumerate() {
+            if fails(chunk.clone()).await {
+                steps = chunk.clone();
+                n = 2;
+                reduced = true;
+                break;
+            }
+            // With two chunks, the complement of one is the other.
+            if n > 2 {
+                let rest: Vec<Step> =
+                    chunks.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, s)| s.clone()).collect();
+                if fails(rest.clone()).await {
+                    steps = rest;
+                    n = (n - 1).max(2);
                     reduced = true;
                     break;
                 }
-                if n > 2 {
-                    let rest: Vec<Step> =
-                        chunks.iter().enumerate().filter(|(j, _)| *j != i).flat_map(|(_, s)| s.clone()).collect();
-                    let complement = Candidate { steps: rest, ..c.clone() };
-                    if self.fails(&complement).await {
-                        c = complement;
-                        n = (n - 1).max(2);
-                        reduced = true;
-                        break;
-                    }
-                }
-            }
-            if !reduced {
-                if n >= c.steps.len() {
-                    break;
-                }
-                n = (2 * n).min(c.steps.len());
             }
         }
-        if c.steps.len() == 1 && !crate::interrupt::raised() {
-            let none = Candidate { steps: vec![], ..c.clone() };
-            if self.fails(&none).await {
-                return none;
+        if !reduced {
+            if n >= steps.len() {
+                break;
             }
+            n = (2 * n).min(steps.len());
         }
-        c
     }
+    steps
 }
 
 /// `steps` in `n` runs of nearly equal length, in order.
@@ -325,7 +323,18 @@ pub async fn main(o: ShrinkOptions) -> u8 {
         println!("shrink: the whole schedule failed in fewer than half its replays: nothing to shrink from");
         return 1;
     }
-    let mut c = s.minimise_steps(whole.clone()).await;
+    let steps = {
+        // ddmin asks one candidate at a time; the lock only lends the
+        // shrinker to each in turn.
+        let s = &tokio::sync::Mutex::new(&mut s);
+        let base = &whole;
+        ddmin(whole.steps.clone(), |steps| async move {
+            let candidate = Candidate { steps, ..base.clone() };
+            s.lock().await.fails(&candidate).await
+        })
+        .await
+    };
+    let mut c = Candidate { steps, ..whole.clone() };
     // A shorter run: just past the last fault's hold.
     let shorter = Candidate { time_limit_ms: time_needed(&c.steps).as_millis() as u64, ..c.clone() };
     if shorter.time_limit_ms < c.time_limit_ms && !crate::interrupt::raised() && s.fails(&shorter).await {
@@ -400,6 +409,56 @@ mod tests {
                 hold_ms: 500,
             })
             .collect()
+    }
+
+    #[test]
+    fn only_a_failing_run_with_a_readable_schedule_is_shrunk() {
+        let dir = tempfile::tempdir().unwrap();
+        let options =
+            TestOptions { plan: "quick".into(), db: "raftkv".into(), seed: Some("1".into()), ..TestOptions::default() };
+        let mut record = Scenario::build(&options).unwrap().record("20260101T000000Z", "abc");
+        record.status = report::run_dir::RunStatus::Done;
+        let o = ShrinkOptions { run: dir.path().into(), replays: 3, cluster: None, out: None, dry_run: true };
+        let load_with = |code: i32| {
+            let mut r = record.clone();
+            r.exit_code = Some(code);
+            report::run_dir::write_test(dir.path(), &r).unwrap();
+            load(&o).map(drop).unwrap_err().to_string()
+        };
+        assert!(load_with(0).contains("only a failing run"), "{}", load_with(0));
+        assert!(load_with(1).contains("schedule.json"), "{}", load_with(1));
+        std::fs::write(dir.path().join("schedule.json"), "{\"steps\": 3}").unwrap();
+        let err = load_with(4);
+        assert!(err.contains("schedule.json") && err.contains("invalid type"), "{err}");
+        std::fs::write(dir.path().join("schedule.json"), "{\"steps\": []}").unwrap();
+        assert!(load(&ShrinkOptions { replays: 0, ..o.clone() })
+            .map(drop)
+            .unwrap_err()
+            .to_string()
+            .contains("--replays 0"));
+        let (_, schedule, _) = load(&o).unwrap();
+        assert!(schedule.steps.is_empty());
+    }
+
+    /// A failure that needs steps 2 and 5 of eight shrinks to exactly
+    /// those two, in order; one that needs none, to none.
+    #[tokio::test]
+    async fn ddmin_keeps_exactly_the_steps_a_failure_needs() {
+        let all = steps(8);
+        let tries = std::cell::Cell::new(0);
+        let needs = |wanted: &'static [u64]| {
+            let tries = &tries;
+            move |s: Vec<Step>| {
+                tries.set(tries.get() + 1);
+                std::future::ready(wanted.iter().all(|w| s.iter().any(|x| x.choice_seed == *w)))
+            }
+        };
+        let kept = ddmin(all.clone(), needs(&[2, 5])).await;
+        assert_eq!(kept.iter().map(|s| s.choice_seed).collect::<Vec<_>>(), [2, 5]);
+        assert!(tries.get() < 30, "{} tries", tries.get());
+        assert!(ddmin(all.clone(), needs(&[])).await.is_empty());
+        let one = ddmin(all, needs(&[7])).await;
+        assert_eq!(one.iter().map(|s| s.choice_seed).collect::<Vec<_>>(), [7]);
     }
 
     #[test]
