@@ -274,6 +274,16 @@ impl Control {
         Ok(refused)
     }
 
+    /// The last lines of a node's log, or why there are none.
+    pub async fn log_tail(&self, name: &str) -> String {
+        match self.node(name) {
+            Ok(n) => n.log_tail(REFUSAL_LOG_LINES).await.unwrap_or_else(|e| format!("(no log: {e})")),
+            Err(e) => format!("(no log: {e})"),
+        }
+        .trim()
+        .to_string()
+    }
+
     async fn restart_one_after_crash(&self, name: &str) -> Result<Option<String>, ControlError> {
         let n = self.node(name)?;
         let one = [name.to_string()];

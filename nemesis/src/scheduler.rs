@@ -19,12 +19,14 @@
 //! at the end, on SIGINT or SIGTERM, and after an error.
 
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Mutex;
 use std::time::Duration;
 
 use rand::rngs::StdRng;
 use rand::seq::SliceRandom;
 use rand::{Rng, SeedableRng};
+use serde_json::json;
 use tokio::time::Instant;
 
 use tokio::signal::unix::{signal, SignalKind};
@@ -32,6 +34,7 @@ use tokio::signal::unix::{signal, SignalKind};
 use crate::control::{Control, HealReport};
 use crate::events::EventLog;
 use crate::faults::FaultKind;
+use crate::lifecycle::ProcState;
 use crate::schedule_file::{ScheduleFile, Step};
 
 #[derive(Clone, Debug)]
@@ -66,8 +69,8 @@ impl Recorder {
 }
 
 /// What a lane runs: faults dealt now, or a recorded lane's steps.
-enum Source<'a> {
-    Deal { kinds: &'a [FaultKind], seed: u64 },
+enum Source {
+    Deal { kinds: Vec<FaultKind>, seed: u64 },
     Replay(Vec<Step>),
 }
 
@@ -129,24 +132,47 @@ pub async fn run(control: &Control, schedule: &Schedule, log: &mut EventLog) -> 
     if let Some(p) = &schedule.record {
         recorder.lock().unwrap_or_else(|p| p.into_inner()).file.write(p)?;
     }
-    let lanes = Lanes { control, interval: schedule.interval, start, end, log: &log, recorder: &recorder };
-    let (own, rest): (Vec<FaultKind>, Vec<FaultKind>) = match &schedule.replay {
-        Some(file) => {
-            let (main, own) = (file.lane(0), file.lane(1));
-            let (a, b) = tokio::join!(lanes.lane(0, Source::Replay(main)), lanes.lane(1, Source::Replay(own)));
-            return a.and(b);
+    let in_force = AtomicUsize::new(0);
+    let lanes =
+        Lanes { control, interval: schedule.interval, start, end, log: &log, recorder: &recorder, in_force: &in_force };
+    let (main, own) = match &schedule.replay {
+        Some(file) => (Source::Replay(file.lane(0)), Source::Replay(file.lane(1))),
+        None => {
+            let (own, rest): (Vec<FaultKind>, Vec<FaultKind>) = schedule.faults.iter().partition(|k| k.own_lane());
+            if own.is_empty() || rest.is_empty() {
+                // One lane, with the run's own seed.
+                let lane = usize::from(!own.is_empty());
+                let only = Source::Deal { kinds: schedule.faults.clone(), seed: schedule.seed };
+                let (a, w) = tokio::join!(lanes.lane(lane, only), lanes.watch());
+                return a.and(w);
+            }
+            (
+                Source::Deal { kinds: rest, seed: schedule.seed },
+                Source::Deal { kinds: own, seed: schedule.seed ^ OWN_LANE_SALT },
+            )
         }
-        None => schedule.faults.iter().partition(|k| k.own_lane()),
     };
-    if own.is_empty() || rest.is_empty() {
-        let lane = usize::from(!own.is_empty());
-        return lanes.lane(lane, Source::Deal { kinds: &schedule.faults, seed: schedule.seed }).await;
+    let (a, b, w) = tokio::join!(lanes.lane(0, main), lanes.lane(1, own), lanes.watch());
+    a.and(b).and(w)
+}
+
+/// How often the nodes are looked at between faults.
+const WATCH_EVERY: Duration = Duration::from_millis(250);
+
+/// Counts a fault in force for as long as it lives.
+struct InForce<'a>(&'a AtomicUsize);
+
+impl<'a> InForce<'a> {
+    fn new(n: &'a AtomicUsize) -> InForce<'a> {
+        n.fetch_add(1, Ordering::SeqCst);
+        InForce(n)
     }
-    let (a, b) = tokio::join!(
-        lanes.lane(0, Source::Deal { kinds: &rest, seed: schedule.seed }),
-        lanes.lane(1, Source::Deal { kinds: &own, seed: schedule.seed ^ OWN_LANE_SALT }),
-    );
-    a.and(b)
+}
+
+impl Drop for InForce<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
+    }
 }
 
 /// What every lane of one run shares.
@@ -157,16 +183,18 @@ struct Lanes<'a, 'l> {
     end: Instant,
     log: &'a Mutex<&'l mut EventLog>,
     recorder: &'a Mutex<Recorder>,
+    /// Faults applied and not yet undone, over every lane.
+    in_force: &'a AtomicUsize,
 }
 
 impl Lanes<'_, '_> {
     /// One lane: wait, apply a fault (dealt at random from the source's
     /// kinds, or the next recorded one), hold it, undo it, and again,
     /// until the end.
-    async fn lane(&self, lane: usize, source: Source<'_>) -> std::io::Result<()> {
+    async fn lane(&self, lane: usize, source: Source) -> std::io::Result<()> {
         let (mut rng, mut deck, mut recorded) = match source {
             Source::Deal { kinds, seed } if !kinds.is_empty() => {
-                (StdRng::seed_from_u64(seed), Some(Deck::new(kinds)), Vec::new().into_iter())
+                (StdRng::seed_from_u64(seed), Some(Deck::new(&kinds)), Vec::new().into_iter())
             }
             Source::Deal { .. } => {
                 tokio::time::sleep_until(self.end).await;
@@ -230,6 +258,7 @@ impl Lanes<'_, '_> {
         let write =
             |kind: &str, f: &str, value: serde_json::Value, error: Option<String>| self.write(kind, f, value, error);
         let end = self.end;
+        let _in_force = InForce::new(self.in_force);
         write("invoke", fault.f(), fault.value(), None)?;
         let applied = match fault.apply(control, &mut sub).await {
             Ok(a) => {
@@ -246,6 +275,51 @@ impl Lanes<'_, '_> {
             Ok(value) => write("info", applied.undo_f(), value, None),
             Err(e) => write("fail", applied.undo_f(), applied.value(), Some(e.to_string())),
         }
+    }
+}
+
+impl Lanes<'_, '_> {
+    /// Between faults, looks at the nodes: one that is gone while no fault
+    /// is in force died on its own (a panic, a fail-stop), which is the
+    /// system's failure. It is logged as a `died` event with the end of its
+    /// log, and started again (a node that then refuses to start is left
+    /// stopped), so the run goes on.
+    async fn watch(&self) -> std::io::Result<()> {
+        let quiet = || self.in_force.load(Ordering::SeqCst) == 0;
+        while sleep_before(WATCH_EVERY, self.end).await {
+            if !quiet() {
+                continue;
+            }
+            let states = self.control.states().await;
+            // A fault that began meanwhile may have killed it.
+            if !quiet() {
+                continue;
+            }
+            let names = self.control.names();
+            let dead: Vec<String> = names
+                .into_iter()
+                .zip(states)
+                .filter(|(_, s)| matches!(s, Ok(ProcState::Dead)))
+                .map(|(n, _)| n)
+                .collect();
+            for node in dead {
+                let why = self.control.log_tail(&node).await;
+                self.write("info", "died", json!({ "nodes": [node], "why": why }), None)?;
+                let value = match self.control.restart_after_crash(std::slice::from_ref(&node)).await {
+                    Ok(refused) if refused.is_empty() => json!({ "nodes": [node] }),
+                    Ok(refused) => {
+                        let each: Vec<_> = refused.iter().map(|(n, why)| json!({ "node": n, "why": why })).collect();
+                        json!({ "nodes": [node], "refused": true, "refusals": each, "after": "dying on its own" })
+                    }
+                    Err(e) => {
+                        self.write("fail", "start", json!({ "nodes": [node] }), Some(e.to_string()))?;
+                        continue;
+                    }
+                };
+                self.write("info", "start", value, None)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -34,6 +34,8 @@ const CONTEXT_LINES: usize = 4;
 pub enum NodeFailure {
     /// The node's log holds a panic.
     Panicked { node: String, log: String },
+    /// The nemesis found the node gone while no fault was in force.
+    Died { node: String, why: String },
     /// The node died when started again after `after` (a crash, a power
     /// failure: neither damages what was synced), or at the final heal.
     Refused { node: String, after: String, why: String },
@@ -46,6 +48,7 @@ impl fmt::Display for NodeFailure {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             NodeFailure::Panicked { node, log } => write!(f, "{node} panicked: {log}"),
+            NodeFailure::Died { node, why } => write!(f, "{node} died on its own, no fault in force: {why}"),
             NodeFailure::Refused { node, after, why } => {
                 write!(f, "{node} refused to start after {after}: {why}")
             }
@@ -62,8 +65,9 @@ impl fmt::Display for NodeFailure {
 pub fn node_failures(dir: &Path) -> Result<Vec<NodeFailure>, RecordError> {
     let events = crate::page::nemesis_events(dir)?;
     let damaged = damaged_nodes(&events);
-    let mut out = refusals(&events, &damaged);
-    // A node that refused to start says why in its refusal already.
+    let mut out = deaths(&events, &damaged);
+    out.extend(refusals(&events, &damaged));
+    // A node that died or refused to start says why there already.
     let refused: BTreeSet<String> = out.iter().filter_map(NodeFailure::node).map(str::to_string).collect();
     out.extend(panics(dir, &damaged)?.into_iter().filter(|p| p.node().is_some_and(|n| !refused.contains(n))));
     if damaged.is_empty() {
@@ -85,6 +89,19 @@ fn damaged_nodes(events: &[(u64, Json)]) -> BTreeSet<String> {
         .iter()
         .filter(|(_, e)| e["value"]["damages"] == Json::Bool(true))
         .flat_map(|(_, e)| names(&e["value"]["nodes"]))
+        .collect()
+}
+
+/// Nodes the nemesis found dead between faults.
+fn deaths(events: &[(u64, Json)], damaged: &BTreeSet<String>) -> Vec<NodeFailure> {
+    events
+        .iter()
+        .filter(|(_, e)| e["f"] == "died")
+        .flat_map(|(_, e)| {
+            let why = excerpt(e["value"]["why"].as_str().unwrap_or("(its log said nothing)"));
+            names(&e["value"]["nodes"]).map(move |node| NodeFailure::Died { node, why: why.clone() })
+        })
+        .filter(|f| f.node().is_some_and(|n| !damaged.contains(n)))
         .collect()
 }
 
@@ -160,7 +177,9 @@ impl NodeFailure {
     /// The node it names; none for the cluster's.
     pub fn node(&self) -> Option<&str> {
         match self {
-            NodeFailure::Panicked { node, .. } | NodeFailure::Refused { node, .. } => Some(node),
+            NodeFailure::Panicked { node, .. } | NodeFailure::Died { node, .. } | NodeFailure::Refused { node, .. } => {
+                Some(node)
+            }
             NodeFailure::Unavailable { .. } => None,
         }
     }
@@ -197,17 +216,21 @@ mod tests {
                     "refusals": [{ "node": "n3", "why": "checksum mismatch" }], "after": "corruption" }),
             ),
             event("heal", serde_json::json!({ "still_broken": [], "refused": [{ "node": "n2", "why": "gone" }] })),
+            event("died", serde_json::json!({ "nodes": ["n5"], "why": "x\nERROR the Raft loop stopped: diverged" })),
+            event("died", serde_json::json!({ "nodes": ["n3"], "why": "damaged, and right to stop" })),
         ];
         write(d, "nemesis.jsonl", &(events.join("\n") + "\n"));
         write(d, "n1.log", "started\nthread 'raft' panicked at src/raft_log.rs:9:\napplied(9) is out of range\n");
         write(d, "n2.log", "fine\n");
         write(d, "n4.log", "thread 'raft' panicked at src/raft_log.rs:9:\nout of range\n");
+        write(d, "n5.log", "thread 'raft' panicked at src/raft_log.rs:9:\nits death's own line\n");
         write(d, "n3.log", "thread 'main' panicked at corrupt\n");
         write(d, "run-test.log", "panicked at (the rig's own log)\n");
         let failures = node_failures(d).unwrap();
         assert_eq!(
             failures,
             [
+                NodeFailure::Died { node: "n5".into(), why: "x\nERROR the Raft loop stopped: diverged".into() },
                 NodeFailure::Refused {
                     node: "n1".into(),
                     after: "a crash".into(),
