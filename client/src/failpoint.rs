@@ -20,7 +20,7 @@ pub const POINTS: &[(&str, &str)] = &[
     ("raft-before-send", "a Ready's messages that may leave before its own write (a leader's appends)"),
     ("raft-before-snapshot-install", "a snapshot from the leader, before it replaces the state"),
     ("raft-after-snapshot-install", "a snapshot from the leader, once installed"),
-    ("raft-before-persist", "a Ready's entries and hard state, before they are written"),
+    ("raft-before-persist", "a Ready with new entries, before they (and its hard state) are written"),
     ("raft-after-persist", "a Ready's entries and hard state written, before the acks and votes leave"),
     ("raft-after-send", "the acks and votes that vouch for the write handed to the network"),
     ("raft-before-apply", "committed entries, before the state machine applies them"),

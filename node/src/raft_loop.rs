@@ -432,7 +432,9 @@ impl RaftLoop {
 
         // 5. New entries and hard state, in one batch, synced when Raft says so.
         let sync = rd.must_sync();
-        crate::failpoint!("raft-before-persist");
+        if !rd.entries().is_empty() {
+            crate::failpoint!("raft-before-persist");
+        }
         self.raw.mut_store().persist(None, rd.entries(), rd.hs(), sync)?;
         crate::failpoint!("raft-after-persist");
 
