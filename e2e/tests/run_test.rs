@@ -85,6 +85,7 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
         "cluster.json",
         "history.jsonl",
         "nemesis.jsonl",
+        "schedule.json",
         "results.json",
         "report.html",
         "n1.log",
@@ -120,6 +121,22 @@ fn a_short_run_with_partitions_and_kills_is_valid_and_complete() {
     assert_eq!(
         said.trim(),
         "e2e: register on raftkv, plan quick run 0, partition,kill faults every 4s, 5 clients at 50 ops/s, 25s, seed 1"
+    );
+    // Its schedule names every fault it dealt, and replays as those
+    // faults (checked whole, with nothing started).
+    let schedule = read_json(&run.join("schedule.json"));
+    let steps = schedule["steps"].as_array().expect("steps");
+    assert!(!steps.is_empty() && steps.iter().all(|s| ["partition", "kill"].contains(&s["kind"].as_str().unwrap())));
+    let replay = Command::new(bin_dir().join("faultline"))
+        .args(["test", "--check", "--time-limit", "25", "--schedule"])
+        .arg(run.join("schedule.json"))
+        .output()
+        .unwrap();
+    let said = String::from_utf8_lossy(&replay.stdout);
+    assert!(
+        replay.status.success() && said.contains(" faults every "),
+        "{said}{}",
+        String::from_utf8_lossy(&replay.stderr)
     );
     // Faults really happened, and the nemesis healed at the end.
     let nemesis = std::fs::read_to_string(run.join("nemesis.jsonl")).unwrap();
@@ -169,25 +186,32 @@ fn the_hunt_plan_runs_the_node_with_its_settings_and_the_command_line_replaces_t
     let ps = Command::new("pgrep").args(["-af", "raftkv serve"]).output().unwrap();
     assert!(ps.stdout.is_empty(), "raftkv processes left behind: {}", String::from_utf8_lossy(&ps.stdout));
 
+    // These node args also make every node panic 2 s after it starts:
+    // with no fault in force, the nemesis finds them dead, and the run
+    // fails as the system's failure (NODE FAILED, exit 4), not VALID.
     let (code, log) = run_test(
         results.path(),
         &[
             "--plan",
             "hunt",
             "--node-args",
-            "--snapshot-threshold 200",
+            "--snapshot-threshold 200 --panic-after 2s",
             "--faults",
             "none",
             "--time-limit",
-            "4",
+            "6",
             "--name",
             "hunt-own-args",
         ],
     );
-    assert_eq!(code, Some(0), "{log}");
+    assert_eq!(code, Some(4), "{log}");
+    assert!(log.contains("verdict: NODE FAILED") && log.contains("died on its own"), "{log}");
     let run = results.path().join("latest").canonicalize().unwrap();
     let test: serde_json::Value = read_json(&run.join("test.json"));
-    assert_eq!(test["node_args"], "--snapshot-threshold 200");
+    assert_eq!(test["node_args"], "--snapshot-threshold 200 --panic-after 2s");
+    assert_eq!((test["status"].as_str(), test["exit_code"].as_i64()), (Some("done"), Some(4)));
+    let report = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(report.contains(">NODE FAILED<") && report.contains("panicked at"), "the report names the failure");
 }
 
 /// Ctrl-C in the middle of a run, with a partition in force: the fault is
