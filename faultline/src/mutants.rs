@@ -358,6 +358,9 @@ mod tests {
         }
         let txn = all.iter().find(|m| m.name == "txn-not-atomic").unwrap();
         assert_eq!(txn.plan.as_deref(), Some("txn"));
+        // The bugs that need exact timing run under the failpoint plan.
+        let acks = all.iter().find(|m| m.name == "acks-before-persist").unwrap();
+        assert_eq!(acks.plan.as_deref(), Some("deep"));
         let e = select(all, &["nope".into()]).unwrap_err().to_string();
         assert!(e.starts_with("--only nope: no mutant of that name"), "{e}");
     }
