@@ -2,8 +2,9 @@
 //! reproducer. The run's explicit fault schedule (`schedule.json`, which
 //! every run writes) is replayed, not its seed, and reduced by delta
 //! debugging (Zeller's ddmin): halves, then quarters, of its faults, each
-//! candidate kept when it still fails. Then the run is shortened to just
-//! past its last fault, and its clients halved while it still fails.
+//! candidate kept when it still fails. Then its faults are moved up to
+//! start at 1 s, the run is cut to just past its last fault, and its
+//! clients are halved while it still fails.
 //!
 //! A replay does not fix thread timing, so one run proves little: each
 //! candidate is replayed `--replays` times and kept only when most of them
@@ -251,6 +252,15 @@ where
     steps
 }
 
+/// The steps moved earlier together, the first to 1 s from the start (the
+/// gaps between them kept): the run before the first fault only adds
+/// operations.
+fn moved_up(steps: &[Step]) -> Vec<Step> {
+    let first = steps.iter().map(|s| s.at_ms).min().unwrap_or(0);
+    let by = first.saturating_sub(1000);
+    steps.iter().map(|s| Step { at_ms: s.at_ms - by, ..s.clone() }).collect()
+}
+
 /// `steps` in `n` runs of nearly equal length, in order.
 fn split(steps: &[Step], n: usize) -> Vec<Vec<Step>> {
     let n = n.min(steps.len()).max(1);
@@ -335,7 +345,12 @@ pub async fn main(o: ShrinkOptions) -> u8 {
         .await
     };
     let mut c = Candidate { steps, ..whole.clone() };
-    // A shorter run: just past the last fault's hold.
+    // A shorter run: the faults moved up to start at 1 s, then the run cut
+    // just past the last one's hold.
+    let earlier = Candidate { steps: moved_up(&c.steps), ..c.clone() };
+    if earlier.steps != c.steps && !crate::interrupt::raised() && s.fails(&earlier).await {
+        c = earlier;
+    }
     let shorter = Candidate { time_limit_ms: time_needed(&c.steps).as_millis() as u64, ..c.clone() };
     if shorter.time_limit_ms < c.time_limit_ms && !crate::interrupt::raised() && s.fails(&shorter).await {
         c = shorter;
@@ -470,5 +485,8 @@ mod tests {
         assert_eq!(split(&s, 10).len(), 7);
         assert_eq!(time_needed(&s), Duration::from_millis(6500 + 5000));
         assert_eq!(time_needed(&[]), Duration::from_secs(5));
+        let moved = moved_up(&s[3..]);
+        assert_eq!(moved.iter().map(|s| s.at_ms).collect::<Vec<_>>(), [1000, 2000, 3000, 4000]);
+        assert_eq!(moved_up(&moved), moved);
     }
 }
