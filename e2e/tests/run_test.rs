@@ -287,7 +287,7 @@ fn a_plan_is_named_and_a_matrix_needs_its_run() {
     let results = tempfile::tempdir().unwrap();
     let (code, log) = run_test(results.path(), &["--plan", "nope"]);
     assert_eq!(code, Some(3), "{log}");
-    assert!(log.contains(r#"no plan named "nope"; the plans are: quick, hunt, txn, nightly"#), "{log}");
+    assert!(log.contains(r#"no plan named "nope"; the plans are: quick, hunt, deep, txn, nightly"#), "{log}");
     let (code, log) = run_test(results.path(), &["--plan", "nightly"]);
     assert_eq!(code, Some(3), "{log}");
     assert!(log.contains("--plan nightly: a matrix of 18 runs: pick one with --plan-run 0..17"), "{log}");
@@ -788,7 +788,7 @@ fn an_unsynced_wal_is_caught_by_a_power_failure() {
             "--interval",
             "4s",
             "--seed",
-            "1",
+            "2",
             "--name",
             "wal-no-sync",
         ],
