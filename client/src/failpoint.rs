@@ -23,6 +23,7 @@ pub const POINTS: &[(&str, &str)] = &[
     ("raft-before-persist", "a Ready with new entries, before they (and its hard state) are written"),
     ("raft-after-persist", "a Ready's entries and hard state written, before the acks and votes leave"),
     ("raft-after-send", "the acks and votes that vouch for the write handed to the network"),
+    ("raft-after-vote", "a vote granted and handed to the network (only a Ready that grants one reaches it)"),
     ("raft-before-apply", "committed entries, before the state machine applies them"),
     ("raft-after-apply", "committed entries applied, before their proposers are answered"),
     ("raft-before-snapshot-save", "the log about to be compacted into a snapshot"),

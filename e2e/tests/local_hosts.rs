@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use nemesis::faults::{Cut, Fault, FaultKind, Partitioned, PauseIsolate, PausedIsolated};
+use nemesis::faults::{Cut, FailpointSet, Fault, FaultKind, Partitioned, PauseIsolate, PausedIsolated};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::{Grudge, Shape};
 use rand::SeedableRng;
@@ -178,6 +178,45 @@ async fn a_deaf_leader_loses_office_to_a_node_that_still_hears_it() {
     for other in h.control.names().into_iter().filter(|n| *n != old) {
         assert!(h.tcp_ok(&old, &other), "the heal did not give {old} its hearing of {other} back");
     }
+}
+
+/// `failpoint-cut` against live nodes under writes: a follower dies at
+/// `raft-before-persist` (its log says so), the leader is killed and cut
+/// off, the follower is back; the undo restarts the leader, and every node
+/// runs with no rule left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings_every_node_back() {
+    let h = TestHosts::up();
+    let leader = h.start_cluster().await;
+    // Writes, so the follower has new entries to write.
+    let endpoints: Vec<String> = h.control.cluster.nodes.iter().map(|n| n.endpoint()).collect();
+    let mut client = h.client_of(endpoints, Duration::from_secs(2));
+    let writes = tokio::spawn(async move {
+        for i in 0u64.. {
+            let _ = client.put(b"k", &i.to_be_bytes()).await;
+        }
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let fault = FaultKind::named("failpoint-cut").unwrap().choose(&mut rng);
+    let applied = fault.apply(&h.control, &mut rng).await.unwrap();
+    let set: &FailpointSet = applied.downcast().expect("a failpoint");
+    assert!(set.crashed && set.point == "raft-before-persist", "{set:?}");
+    assert_eq!(set.killed.as_deref(), Some(leader.as_str()), "{set:?}");
+    assert_ne!(set.node, leader);
+    assert!(applied.label().starts_with(&format!("failpoint raft-before-persist 1*crash {}", set.node)));
+    let log = h.control.node(&set.node).unwrap().fetch_log().await.unwrap();
+    assert!(log.contains("failpoint: crash (abort)"), "{log}");
+    assert_eq!(h.state(&leader).await, ProcState::Dead, "the leader was not killed");
+    assert_eq!(h.state(&set.node).await, ProcState::Running, "the crashed follower is not back");
+
+    let end = applied.undo(&h.control).await.unwrap();
+    assert!(end.get("refused").is_none(), "{end}");
+    writes.abort();
+    for n in h.control.names() {
+        assert_eq!(h.state(&n).await, ProcState::Running, "{n}");
+    }
+    assert!(h.control.rules().await.into_iter().all(|r| r.unwrap().is_empty()), "a rule was left");
+    assert!(h.control.heal().await.is_healed());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

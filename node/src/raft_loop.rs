@@ -439,8 +439,13 @@ impl RaftLoop {
         crate::failpoint!("raft-after-persist");
 
         // 6. Only now may votes and append acknowledgements leave.
-        self.send(rd.take_persisted_messages());
+        let persisted = rd.take_persisted_messages();
+        let voted = persisted.iter().any(|m| m.get_msg_type() == MessageType::MsgRequestVoteResponse && !m.reject);
+        self.send(persisted);
         crate::failpoint!("raft-after-send");
+        if voted {
+            crate::failpoint!("raft-after-vote");
+        }
 
         // 7. Advance, then handle what the LightReady carries.
         let mut light = self.raw.advance(rd);

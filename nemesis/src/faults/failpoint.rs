@@ -3,6 +3,13 @@
 //!
 //! - `failpoint`: one point, on the leader or a follower, set to crash
 //!   once or to sleep; the node that crashes is restarted at the end.
+//! - `failpoint-vote`: the leader is killed and cut off; a follower crashes
+//!   right after it grants the other its vote (`raft-after-vote`); then the
+//!   candidate it voted for is cut off instead, and the old leader and the
+//!   voter are started again. A voter that lost its vote in the crash
+//!   grants another in the same term, and two leaders share it (etcd's
+//!   robustness suite reaches the same class with a kill at
+//!   `raftAfterSave`).
 //! - `failpoint-cut`: a follower crashes just before it writes what the
 //!   leader sent (`raft-before-persist`) while the other follower is cut
 //!   off, so the leader's commits rest on that follower alone; the moment
@@ -68,7 +75,7 @@ impl Kind for FailpointKind {
         let point = POINTS.choose(rng).expect("points");
         let effect = if rng.gen_bool(0.7) { Effect::Crash } else { Effect::Sleep(rng.gen_range(200..=1500)) };
         let role = if rng.gen_bool(0.5) { Role::Leader } else { Role::Follower };
-        Box::new(SetFailpoint { point, action: Action::once(effect), role, cut: false })
+        Box::new(SetFailpoint { point, action: Action::once(effect), role, cut: false, vote: false })
     }
 }
 
@@ -92,9 +99,43 @@ impl Kind for FailpointCutKind {
             action: Action::once(Effect::Crash),
             role: Role::Follower,
             cut: true,
+            vote: false,
         })
     }
 }
+
+pub(super) struct FailpointVoteKind;
+pub(super) static KIND_VOTE: FailpointVoteKind = FailpointVoteKind;
+
+impl Kind for FailpointVoteKind {
+    fn name(&self) -> &'static str {
+        "failpoint-vote"
+    }
+    fn about(&self) -> &'static str {
+        "kill the leader and cut it off, crash a follower right after it grants its vote, then cut off the \
+         candidate it voted for and bring back the old leader and the voter: a voter that forgot its vote \
+         elects a second leader in the same term; restart and heal at the end"
+    }
+    fn needs(&self) -> Needs {
+        NEEDS
+    }
+    fn choose(&self, _rng: &mut StdRng) -> Box<dyn Fault> {
+        Box::new(SetFailpoint {
+            point: VOTE_POINT,
+            action: Action::once(Effect::Crash),
+            role: Role::Follower,
+            cut: false,
+            vote: true,
+        })
+    }
+}
+
+/// Where `failpoint-vote` crashes its voter.
+const VOTE_POINT: &str = "raft-after-vote";
+
+/// How long `failpoint-vote` waits for the election its kill starts, and
+/// for the voter to die in it.
+const ELECTION_WAIT: Duration = Duration::from_secs(5);
 
 /// Whom a failpoint is set on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -110,14 +151,16 @@ pub struct SetFailpoint {
     pub role: Role,
     /// `failpoint-cut`'s whole shape around the crash.
     pub cut: bool,
+    /// `failpoint-vote`'s whole shape around the crash.
+    pub vote: bool,
 }
 
 impl Fault for SetFailpoint {
     fn f(&self) -> &'static str {
-        if self.cut {
-            "failpoint-cut"
-        } else {
-            "failpoint"
+        match (self.cut, self.vote) {
+            (true, _) => "failpoint-cut",
+            (_, true) => "failpoint-vote",
+            _ => "failpoint",
         }
     }
     fn value(&self) -> Value {
@@ -150,6 +193,10 @@ impl Fault for SetFailpoint {
                 cut: None,
                 killed: None,
             };
+            if self.vote {
+                vote(control, &mut set, &leader, &followers).await?;
+                return Ok(Box::new(set) as Box<dyn Applied>);
+            }
             if !self.cut {
                 control.set_failpoint(&node, self.point, Some(&self.action)).await?;
                 return Ok(Box::new(set) as Box<dyn Applied>);
@@ -181,6 +228,41 @@ impl Fault for SetFailpoint {
             Ok(Box::new(set) as Box<dyn Applied>)
         })
     }
+}
+
+/// `failpoint-vote`: the leader killed and cut off; the voter (`set.node`)
+/// crashed right after granting the other follower its vote; then that
+/// candidate cut off instead, and the old leader and the voter started
+/// again. A voter that forgot its vote grants a second one in the same
+/// term, and two leaders share it.
+async fn vote(
+    control: &Control,
+    set: &mut FailpointSet,
+    leader: &str,
+    followers: &[String],
+) -> Result<(), ControlError> {
+    let (voter, candidate) = (set.node.clone(), followers[1].clone());
+    let cut_off = |node: &str| {
+        let rest: Vec<String> = control.names().into_iter().filter(|n| n != node).collect();
+        Grudge::complete(&[vec![node.to_string()], rest])
+    };
+    control.set_failpoint(&voter, set.point, Some(&set.action)).await?;
+    control.kill(&[leader.to_string()]).await?;
+    set.killed = Some(leader.to_string());
+    // Dead, it still retransmits what its kernel held: cut it off.
+    let grudge = cut_off(leader);
+    control.partition(&grudge).await?;
+    set.cut = Some(grudge);
+    set.crashed = control.await_death(&voter, ELECTION_WAIT).await?;
+    if !set.crashed {
+        // The voter led, or voted for no one: nothing to forget.
+        return Ok(());
+    }
+    let grudge = cut_off(&candidate);
+    control.partition(&grudge).await?;
+    set.cut = Some(grudge);
+    control.start(&[leader.to_string(), voter]).await?;
+    Ok(())
 }
 
 /// A failpoint in force, and what came of it.
