@@ -60,6 +60,12 @@ impl Grudge {
 }
 
 impl Grudge {
+    /// `node` cut off from every other of `nodes`, both ways.
+    pub fn isolating(node: &str, nodes: &[String]) -> Grudge {
+        let rest: Vec<String> = nodes.iter().filter(|n| *n != node).cloned().collect();
+        Grudge::complete(&[vec![node.to_string()], rest])
+    }
+
     /// The grudge as the report labels it: `n1✕n2+n3 n2✕n1`.
     pub fn label(&self) -> String {
         let parts: Vec<String> =
@@ -144,13 +150,9 @@ impl Shape {
         shuffled.shuffle(rng);
         let rest = |x: &str| nodes.iter().filter(|n| *n != x).cloned().collect::<Vec<_>>();
         Ok(match self {
-            Shape::IsolateOne => {
-                let x = shuffled[0].clone();
-                Grudge::complete(&[vec![x.clone()], rest(&x)])
-            }
+            Shape::IsolateOne => Grudge::isolating(&shuffled[0], nodes),
             Shape::IsolateLeader => {
-                let l = leader.ok_or("no leader is known, so there is no leader to isolate")?;
-                Grudge::complete(&[vec![l.to_string()], rest(l)])
+                Grudge::isolating(leader.ok_or("no leader is known, so there is no leader to isolate")?, nodes)
             }
             Shape::DeafLeader => {
                 let l = leader.ok_or("no leader is known, so there is no leader to deafen")?;

@@ -203,9 +203,7 @@ impl Fault for SetFailpoint {
             }
             // The other follower cut off: the leader's commits need the
             // target's acks.
-            let other = followers[1].clone();
-            let rest: Vec<String> = control.names().into_iter().filter(|n| *n != other).collect();
-            let grudge = Grudge::complete(&[vec![other], rest]);
+            let grudge = Grudge::isolating(&followers[1], &control.names());
             control.partition(&grudge).await?;
             set.cut = Some(grudge);
             control.set_failpoint(&node, self.point, Some(&self.action)).await?;
@@ -219,8 +217,7 @@ impl Fault for SetFailpoint {
                 // what it had sent the cut-off follower and retransmits it
                 // after the process is gone; healed, that follower would
                 // take the leader's entries from a dead node's sockets.
-                let rest: Vec<String> = control.names().into_iter().filter(|n| *n != leader).collect();
-                let grudge = Grudge::complete(&[vec![leader], rest]);
+                let grudge = Grudge::isolating(&leader, &control.names());
                 control.partition(&grudge).await?;
                 set.cut = Some(grudge);
                 control.start(std::slice::from_ref(&node)).await?;
@@ -242,10 +239,7 @@ async fn vote(
     followers: &[String],
 ) -> Result<(), ControlError> {
     let (voter, candidate) = (set.node.clone(), followers[1].clone());
-    let cut_off = |node: &str| {
-        let rest: Vec<String> = control.names().into_iter().filter(|n| n != node).collect();
-        Grudge::complete(&[vec![node.to_string()], rest])
-    };
+    let cut_off = |node: &str| Grudge::isolating(node, &control.names());
     control.set_failpoint(&voter, set.point, Some(&set.action)).await?;
     control.kill(&[leader.to_string()]).await?;
     set.killed = Some(leader.to_string());
