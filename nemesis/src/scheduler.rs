@@ -255,25 +255,22 @@ impl Lanes<'_, '_> {
         };
         let mut sub = StdRng::seed_from_u64(step.apply_seed);
         let hold = fault.hold(Duration::from_millis(step.hold_ms), &mut sub);
-        let write =
-            |kind: &str, f: &str, value: serde_json::Value, error: Option<String>| self.write(kind, f, value, error);
-        let end = self.end;
         let _in_force = InForce::new(self.in_force);
-        write("invoke", fault.f(), fault.value(), None)?;
+        self.write("invoke", fault.f(), fault.value(), None)?;
         let applied = match fault.apply(control, &mut sub).await {
             Ok(a) => {
-                write("info", fault.f(), a.value(), None)?;
+                self.write("info", fault.f(), a.value(), None)?;
                 a
             }
-            Err(e) => return write("fail", fault.f(), fault.value(), Some(e.to_string())),
+            Err(e) => return self.write("fail", fault.f(), fault.value(), Some(e.to_string())),
         };
         // The fault is held to its end even when the run's end comes
         // first; the undo below always runs.
-        sleep_before(hold, end).await;
-        write("invoke", applied.undo_f(), applied.value(), None)?;
+        sleep_before(hold, self.end).await;
+        self.write("invoke", applied.undo_f(), applied.value(), None)?;
         match applied.undo(control).await {
-            Ok(value) => write("info", applied.undo_f(), value, None),
-            Err(e) => write("fail", applied.undo_f(), applied.value(), Some(e.to_string())),
+            Ok(value) => self.write("info", applied.undo_f(), value, None),
+            Err(e) => self.write("fail", applied.undo_f(), applied.value(), Some(e.to_string())),
         }
     }
 }
