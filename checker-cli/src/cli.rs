@@ -169,8 +169,9 @@ pub struct RunArgs {
     /// (PEM). A cluster file names its own.
     #[arg(long, value_name = "FILE", requires = "endpoints")]
     pub tls_ca: Option<PathBuf>,
-    /// etcd only: serializable reads (served by the member alone, possibly
-    /// stale, as etcd documents) instead of linearizable ones.
+    /// etcd and NATS: reads served by the member alone, possibly stale
+    /// (etcd's serializable reads, NATS's direct gets), instead of
+    /// linearizable ones (NATS: the stream leader's).
     #[arg(long)]
     pub serializable_reads: bool,
     /// Drive the system through an external adapter program instead of a
@@ -447,6 +448,7 @@ fn run_clients(a: RunArgs) -> u8 {
                 let store = match (&c.db, adapter) {
                     (_, Some(adapter)) => adapter,
                     (cluster::DbKind::Etcd, None) => StoreKind::Etcd { serializable: a.serializable_reads },
+                    (cluster::DbKind::Nats, None) => StoreKind::Nats { direct: a.serializable_reads },
                     (cluster::DbKind::Command(db), None) => match &db.adapter {
                         Some(program) => StoreKind::Adapter { program: program.clone() },
                         None => {
@@ -473,8 +475,8 @@ fn run_clients(a: RunArgs) -> u8 {
             (None, Err(e)) => return bad(format!("--tls-ca: {e}")),
         },
     };
-    if a.serializable_reads && !matches!(store, StoreKind::Etcd { .. }) {
-        return bad("--serializable-reads is for etcd clusters; a raftkv node's read mode is its \
+    if a.serializable_reads && !matches!(store, StoreKind::Etcd { .. } | StoreKind::Nats { .. }) {
+        return bad("--serializable-reads is for etcd and NATS clusters; a raftkv node's read mode is its \
                     --read-consistency flag"
             .into());
     }

@@ -1,5 +1,5 @@
-//! Which system the nodes run: raftkv, etcd, or a system described by
-//! commands ([`CommandDb`]), for a third system with no Rust in the rig.
+//! Which system the nodes run: raftkv, etcd, NATS JetStream, or a system
+//! described by commands ([`CommandDb`]), for one with no Rust in the rig.
 //!
 //! A command DB is a few command lines with placeholders (`{id}`,
 //! `{data_dir}`, …) that the nemesis fills in for each node and runs like
@@ -23,6 +23,9 @@ pub enum DbKind {
     Raftkv,
     /// etcd 3.x: clients on the node's port, peers on the port after it.
     Etcd,
+    /// NATS with JetStream (2.9): clients on the node's port, routes on
+    /// the port after it; the data is one key-value bucket ([`nats`]).
+    Nats,
     /// A system described by commands.
     Command(CommandDb),
 }
@@ -45,13 +48,14 @@ impl DbKind {
     /// so that no script or fault has to know systems by name.
     pub fn lacks(&self, cap: Capability) -> Option<&'static str> {
         match (cap, self) {
-            (Capability::FakedClock, DbKind::Etcd) => Some(
-                "clock faults cannot move etcd's clocks (a Go program reads them without libc); they are for raftkv",
+            (Capability::FakedClock, DbKind::Etcd | DbKind::Nats) => Some(
+                "clock faults cannot move a Go program's clocks (etcd and nats-server read them without libc); they \
+                 are for raftkv",
             ),
-            (Capability::RaftkvFiles, DbKind::Etcd | DbKind::Command(_)) => {
+            (Capability::RaftkvFiles, DbKind::Etcd | DbKind::Nats | DbKind::Command(_)) => {
                 Some("corrupt knows raftkv's RocksDB files, not this system's")
             }
-            (Capability::Failpoints, DbKind::Etcd | DbKind::Command(_)) => Some(
+            (Capability::Failpoints, DbKind::Etcd | DbKind::Nats | DbKind::Command(_)) => Some(
                 "failpoints are raftkv's (the Failpoints service of a build with them); this system has none the rig can set",
             ),
             (Capability::LeaderLookup, DbKind::Command(c)) if c.status.is_none() => Some(
@@ -66,11 +70,18 @@ impl DbKind {
         *self == DbKind::Raftkv
     }
 
-    /// The name reports show (and `--db` takes, for raftkv and etcd).
+    /// Whether its nodes serve their peers on the port after the client
+    /// port ([`NodeSpec::peer_port`]): etcd's peer URLs, NATS's routes.
+    pub fn has_peer_port(&self) -> bool {
+        matches!(self, DbKind::Etcd | DbKind::Nats)
+    }
+
+    /// The name reports show (and `--db` takes, for the built-in systems).
     pub fn name(&self) -> &str {
         match self {
             DbKind::Raftkv => "raftkv",
             DbKind::Etcd => "etcd",
+            DbKind::Nats => "nats",
             DbKind::Command(c) => &c.name,
         }
     }
@@ -81,15 +92,16 @@ impl DbKind {
         arg.ends_with(".json") || arg.contains('/')
     }
 
-    /// What `--db` names: `raftkv`, `etcd`, or the path of a JSON file
-    /// describing a system by commands (a [`CommandDb`]).
+    /// What `--db` names: `raftkv`, `etcd`, `nats`, or the path of a JSON
+    /// file describing a system by commands (a [`CommandDb`]).
     pub fn from_arg(arg: &str) -> Result<DbKind, String> {
         match arg {
             "raftkv" => Ok(DbKind::Raftkv),
             "etcd" => Ok(DbKind::Etcd),
+            "nats" => Ok(DbKind::Nats),
             _ if DbKind::names_file(arg) => CommandDb::load(Path::new(arg)).map(DbKind::Command),
             _ => Err(format!(
-                "unknown system {arg:?}; use raftkv, etcd, or the path of a system described by commands (FILE.json)"
+                "unknown system {arg:?}; use raftkv, etcd, nats, or the path of a system described by commands (FILE.json)"
             )),
         }
     }
@@ -176,10 +188,10 @@ impl CommandDb {
         let name_ok = !self.name.is_empty()
             && self.name.len() <= 32
             && self.name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
-            && !matches!(self.name.as_str(), "raftkv" | "etcd");
+            && !matches!(self.name.as_str(), "raftkv" | "etcd" | "nats");
         if !name_ok {
             return Err(format!(
-                "db.name {:?}: must be 1 to 32 letters, digits, - or _, and not raftkv or etcd",
+                "db.name {:?}: must be 1 to 32 letters, digits, - or _, and not raftkv, etcd or nats",
                 self.name
             ));
         }

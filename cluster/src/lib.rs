@@ -4,11 +4,13 @@
 //!   address, how to reach its host, and where its files live;
 //! - [`db`]: which system the nodes run, and a system described by
 //!   commands;
+//! - [`nats`]: the key-value bucket a NATS cluster's runs use;
 //! - [`clock`]: the CLOCK_MONOTONIC time stamps that histories and nemesis
 //!   events share, so a report can lay faults over operations.
 
 pub mod clock;
 pub mod db;
+pub mod nats;
 pub mod spec;
 
 pub use db::{Capability, CommandDb, DbKind};

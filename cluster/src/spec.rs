@@ -158,8 +158,8 @@ impl NodeSpec {
         self.binary.with_file_name("tls")
     }
 
-    /// The port a system with a separate peer port (etcd) serves its peers
-    /// on: the one after [`NodeSpec::port`].
+    /// The port a system with a separate peer port (etcd's peers, NATS's
+    /// routes) serves its peers on: the one after [`NodeSpec::port`].
     pub fn peer_port(&self) -> u16 {
         self.port.saturating_add(1)
     }
@@ -304,19 +304,25 @@ impl Cluster {
                 _ => {}
             }
         }
-        if self.db == DbKind::Etcd {
+        if matches!(self.db, DbKind::Etcd | DbKind::Nats) {
+            let name = self.db.name();
             if self.tls.is_some() {
-                return Err("tls: the etcd nodes run plaintext here; drop tls (nemesis describe --insecure)".into());
+                return Err(format!("tls: the {name} nodes run plaintext here; drop tls (nemesis describe --insecure)"));
             }
             if self.faked_clock {
-                return Err("faked_clock: the clock shim cannot move a Go program's clocks (etcd reads them \
-                            without libc); clock faults are for raftkv"
-                    .into());
+                return Err(format!(
+                    "faked_clock: the clock shim cannot move a Go program's clocks ({name} reads them without \
+                     libc); clock faults are for raftkv"
+                ));
             }
+        }
+        if self.db.has_peer_port() {
             if let Some(n) = self.nodes.iter().find(|n| n.port == u16::MAX) {
                 return Err(format!(
-                    "node {}: etcd serves peers on port+1, and port {} has none after it",
-                    n.name, n.port
+                    "node {}: {} serves peers on port+1, and port {} has none after it",
+                    n.name,
+                    self.db.name(),
+                    n.port
                 ));
             }
         }

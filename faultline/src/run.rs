@@ -202,7 +202,8 @@ pub struct Run {
     dir: PathBuf,
     timestamp: String,
     git_commit: String,
-    /// What the nemesis installs as the node: raftkv's or etcd's binary;
+    /// What the nemesis installs as the node: raftkv's, etcd's or
+    /// nats-server's binary;
     /// none for a system described by commands (its file names it).
     node_binary: Option<PathBuf>,
     versions: Vec<BinaryVersion>,
@@ -241,6 +242,11 @@ pub fn on_path(program: &str) -> Option<PathBuf> {
     std::env::var_os("PATH")?.to_str()?.split(':').map(|d| Path::new(d).join(program)).find(|p| p.is_file())
 }
 
+/// A program in /usr/sbin, where Debian puts servers.
+fn sbin(program: &str) -> Option<PathBuf> {
+    Some(Path::new("/usr/sbin").join(program)).filter(|p| p.is_file())
+}
+
 /// Runs need root: network namespaces, iptables, the nodes' processes.
 pub fn require_root() -> Result<(), StartError> {
     // SAFETY: geteuid has no preconditions.
@@ -263,6 +269,15 @@ impl Run {
             DbKind::Etcd => Some(on_path("etcd").ok_or_else(|| {
                 StartError::Binaries(
                     "--db etcd: no etcd binary on PATH; scripts/bootstrap installs Debian's etcd-server".into(),
+                )
+            })?),
+            // Debian puts nats-server in /usr/sbin, which a user's PATH
+            // may lack.
+            DbKind::Nats => Some(on_path("nats-server").or_else(|| sbin("nats-server")).ok_or_else(|| {
+                StartError::Binaries(
+                    "--db nats: no nats-server on PATH or in /usr/sbin; scripts/bootstrap installs Debian's \
+                     nats-server"
+                        .into(),
                 )
             })?),
             DbKind::Command(_) => None,

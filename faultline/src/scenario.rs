@@ -75,7 +75,7 @@ pub struct TestOptions {
     #[arg(long, default_value = "raftkv")]
     pub db: String,
     /// How reads are served: raftkv's index (or the unsafe local, lease);
-    /// etcd's linearizable or serializable.
+    /// etcd's linearizable or serializable; NATS's leader or direct.
     #[arg(long)]
     pub read_consistency: Option<String>,
     /// Replay this fault schedule (a run's schedule.json) instead of
@@ -118,7 +118,8 @@ pub struct Scenario {
     pub workload_args: Vec<String>,
     /// raftkv's flags for every node (the read consistency among them).
     pub node_args: String,
-    /// etcd's serializable reads (possibly stale, as etcd documents).
+    /// Reads served by the member alone, possibly stale: etcd's
+    /// serializable reads, NATS's direct gets.
     pub serializable_reads: bool,
     pub seed: u64,
     pub cluster: Option<PathBuf>,
@@ -220,6 +221,13 @@ impl Scenario {
             return Err(refuse("--db", &o.db, "no such file (a system described by commands: docs/cluster-format.md)"));
         }
         let db = DbKind::from_arg(&o.db).map_err(|e| refuse("--db", &o.db, e))?;
+        if db == DbKind::Nats && workload.model().is_none() {
+            return Err(refuse(
+                "--workload",
+                &workload_text,
+                "NATS JetStream 2.9 has no multi-key transactions; use register, list-append or mixed",
+            ));
+        }
 
         // Node settings: a plan's are raftkv's flags, left out for another
         // system; --node-args replaces them.
@@ -247,11 +255,20 @@ impl Scenario {
             (DbKind::Etcd, Some(mode)) => {
                 return Err(refuse("--read-consistency", mode, "etcd's are linearizable and serializable"))
             }
+            (DbKind::Nats, Some("leader")) => {}
+            (DbKind::Nats, Some("direct")) => serializable_reads = true,
+            (DbKind::Nats, Some(mode)) => {
+                return Err(refuse(
+                    "--read-consistency",
+                    mode,
+                    "NATS's are leader (the stream leader's read) and direct (any replica's, possibly stale)",
+                ))
+            }
             (DbKind::Command(_), Some(mode)) => {
                 return Err(refuse(
                     "--read-consistency",
                     mode,
-                    "is for raftkv and etcd; give a system described by commands its flags in its start command or \
+                    "is for raftkv, etcd and nats; give a system described by commands its flags in its start command or \
                      --node-args",
                 ))
             }
@@ -409,7 +426,9 @@ impl TestOptions {
             lossy_fs: r.lossy_fs,
             insecure: r.insecure,
             db: if r.db_arg.is_empty() { r.db.clone() } else { r.db_arg.clone() },
-            read_consistency: r.serializable_reads.then(|| "serializable".to_string()),
+            read_consistency: r
+                .serializable_reads
+                .then(|| if r.db == "nats" { "direct" } else { "serializable" }.to_string()),
             // A replayed schedule stands for the faults and the interval.
             schedule: r.schedule.clone(),
         }
@@ -484,6 +503,30 @@ mod tests {
                 }),
                 "--faults clock",
                 "not on etcd",
+            ),
+            (
+                opts(|o| {
+                    o.db = "nats".into();
+                    o.workload = Some("txn-append".into());
+                }),
+                "--workload txn-append",
+                "no multi-key transactions",
+            ),
+            (
+                opts(|o| {
+                    o.db = "nats".into();
+                    o.read_consistency = Some("serializable".into());
+                }),
+                "--read-consistency serializable",
+                "leader",
+            ),
+            (
+                opts(|o| {
+                    o.db = "nats".into();
+                    o.faults = Some("corrupt".into());
+                }),
+                "--faults corrupt",
+                "not on nats",
             ),
             (opts(|o| o.cluster = Some("/nonexistent/cluster.json".into())), "--cluster /nonexistent", "no such file"),
             (

@@ -102,9 +102,10 @@ enum Cmd {
         /// Run each node under the clock shim, which the clock faults need.
         #[arg(long)]
         faked_clock: bool,
-        /// The system the nodes run: raftkv, etcd (plaintext; each node's
-        /// binary becomes `etcd` beside where raftkv's would be, and
-        /// `nemesis install --binary` takes etcd's), or FILE.json, a system
+        /// The system the nodes run: raftkv, etcd or nats (plaintext; each
+        /// node's binary becomes `etcd` or `nats` beside where raftkv's
+        /// would be, and `nemesis install --binary` takes etcd's or
+        /// nats-server's), or FILE.json, a system
         /// described by commands (docs/cluster-format.md; plaintext, its
         /// binary named after it).
         #[arg(long, default_value = "raftkv")]
@@ -157,7 +158,7 @@ enum Cmd {
         #[command(flatten)]
         cluster: ClusterArg,
         /// The node binary on this machine [default: a system described
-        /// by commands names its own (db.binary); raftkv and etcd need it].
+        /// by commands names its own (db.binary); raftkv, etcd and nats need it].
         #[arg(long)]
         binary: Option<PathBuf>,
         /// The folder holding the helpers the cluster may need (lossyfs,

@@ -11,8 +11,9 @@
 //! asks a node to stop before the nemesis's SIGTERM.
 //!
 //! Implementations: [`Raftkv`] (its Status RPC), [`Etcd`] (etcd 3.x's
-//! maintenance Status) and [`Commands`] (a system described by commands in
-//! the cluster file, run on the node's host). The cluster description's
+//! maintenance Status), [`Nats`] (the bucket's stream info) and
+//! [`Commands`] (a system described by commands in the cluster file, run
+//! on the node's host). The cluster description's
 //! `db` picks one.
 
 use std::time::Duration;
@@ -82,6 +83,7 @@ pub fn for_cluster(cluster: &Cluster, client_tls: Option<ClientTls>) -> Box<dyn 
     match &cluster.db {
         DbKind::Raftkv => Box::new(Raftkv { client_tls }),
         DbKind::Etcd => Box::new(Etcd),
+        DbKind::Nats => Box::new(Nats),
         DbKind::Command(c) => Box::new(Commands(c.clone())),
     }
 }
@@ -217,6 +219,80 @@ impl Db for Etcd {
     }
 }
 
+/// NATS 2.9 with JetStream, plaintext: clients on the node's port, routes
+/// on the port after it ([`NodeSpec::peer_port`]) to every member, the
+/// file store in the node's data dir. The server's name is the node's, so
+/// the leader JetStream names is a node.
+///
+/// The leader that matters to a fault is the bucket's: the stream's Raft
+/// group leader takes every write and the leader's reads
+/// ([`cluster::nats`]). JetStream shows no Raft term to clients, so the
+/// report's term is 0.
+pub struct Nats;
+
+fn route_url(n: &NodeSpec) -> String {
+    format!("nats://{}:{}", n.address, n.peer_port())
+}
+
+#[tonic::async_trait]
+impl Db for Nats {
+    fn command(&self, cluster: &Cluster, node: &NodeSpec) -> Vec<String> {
+        let routes: Vec<String> = cluster.nodes.iter().map(route_url).collect();
+        let mut args = vec![
+            path(&node.binary),
+            "--server_name".into(),
+            node.name.clone(),
+            "--addr".into(),
+            "0.0.0.0".into(),
+            "--port".into(),
+            node.port.to_string(),
+            "--client_advertise".into(),
+            node.endpoint(),
+            "--jetstream".into(),
+            "--store_dir".into(),
+            path(&node.data_dir),
+            "--cluster_name".into(),
+            format!("faultline-{}", cluster.name),
+            "--cluster".into(),
+            format!("nats://0.0.0.0:{}", node.peer_port()),
+            "--cluster_advertise".into(),
+            format!("{}:{}", node.address, node.peer_port()),
+            "--routes".into(),
+            routes.join(","),
+        ];
+        args.extend(cluster.node_args.iter().cloned());
+        args
+    }
+
+    async fn report(&self, _cluster: &Cluster, node: &NodeSpec) -> Result<Report, String> {
+        let ask = async {
+            let client = async_nats::ConnectOptions::new()
+                .connection_timeout(STATUS_TIMEOUT)
+                .ignore_discovered_servers()
+                .connect(format!("nats://{}", node.endpoint()))
+                .await
+                .map_err(|e| e.to_string())?;
+            let mut js = async_nats::jetstream::new(client);
+            js.set_timeout(STATUS_TIMEOUT);
+            let stream = js
+                .get_stream(cluster::nats::STREAM)
+                .await
+                .map_err(|e| format!("the bucket's stream {}: {e}", cluster::nats::STREAM))?;
+            let info = stream.cached_info();
+            let leader = info.cluster.as_ref().and_then(|c| c.leader.clone());
+            let role = if leader.as_deref() == Some(node.name.as_str()) { "leader" } else { "follower" };
+            Ok::<_, String>(Report {
+                role: role.into(),
+                term: 0,
+                leader,
+                commit: Some(info.state.last_sequence),
+                applied: None,
+            })
+        };
+        tokio::time::timeout(STATUS_TIMEOUT * 2, ask).await.map_err(|_| "no answer in time".to_string())?
+    }
+}
+
 /// A system described by commands in the cluster file: each is filled in
 /// for the node and run on its host, as the nemesis's own steps are.
 pub struct Commands(pub CommandDb);
@@ -330,5 +406,21 @@ mod tests {
         assert_eq!(arg("--advertise-client-urls"), "http://10.1.0.1:7001");
         assert_eq!(arg("--listen-peer-urls"), "http://0.0.0.0:7002");
         assert_eq!(arg("--data-dir"), "/h/n1/data");
+    }
+
+    /// Every NATS server routes to every member, is named for its node
+    /// (so the leader JetStream names is a node) and keeps its file store
+    /// in the node's data dir, where lossyfs and the faults reach it.
+    #[test]
+    fn nats_servers_route_to_every_member_under_the_node_s_name() {
+        let c = cluster(DbKind::Nats);
+        let cmd = Nats.command(&c, &c.nodes[1]);
+        let arg = |flag: &str| cmd[cmd.iter().position(|a| a == flag).unwrap() + 1].clone();
+        assert_eq!(arg("--server_name"), "n2");
+        assert_eq!(arg("--routes"), "nats://10.1.0.1:7002,nats://10.1.0.2:7002,nats://10.1.0.3:7002");
+        assert_eq!(arg("--cluster"), "nats://0.0.0.0:7002");
+        assert_eq!(arg("--port"), "7001");
+        assert_eq!(arg("--store_dir"), "/h/n2/data");
+        assert!(cmd.contains(&"--jetstream".to_string()));
     }
 }

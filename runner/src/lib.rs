@@ -6,7 +6,7 @@
 //! - [`workload`]: the op generators (mix, keys, values);
 //! - [`txn`]: the transactions of the `txn-append` workload;
 //! - [`store`]: the Client protocol, one implementation per system
-//!   (raftkv's client library, [`etcd`], and [`adapter`]: any system,
+//!   (raftkv's client library, [`etcd`], [`nats`], and [`adapter`]: any system,
 //!   through an external program speaking JSON Lines);
 //! - [`client`]: invoking one op through a store and classifying its
 //!   outcome as ok, fail or info;
@@ -18,6 +18,7 @@ pub mod adapter;
 pub mod bench;
 pub mod client;
 pub mod etcd;
+pub mod nats;
 pub mod recorder;
 pub mod run;
 pub mod store;

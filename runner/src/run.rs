@@ -281,7 +281,8 @@ async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>
     samples
 }
 
-/// Waits until some node serves a read.
+/// Prepares the system (a NATS bucket) and waits until a node serves a
+/// read.
 async fn probe(opts: &RunOptions) -> Result<(), RunError> {
     let deadline = Instant::now() + opts.connect_deadline;
     let unreachable = |last: String| RunError::Unreachable {
@@ -291,7 +292,11 @@ async fn probe(opts: &RunOptions) -> Result<(), RunError> {
     };
     let mut client = opts.store.open(&opts.endpoints, 0, opts.timeout).await.map_err(|e| unreachable(e.to_string()))?;
     loop {
-        match client.get(b"faultline-probe").await {
+        let ready = match client.prepare().await {
+            Ok(()) => client.get(b"faultline-probe").await,
+            Err(e) => Err(e),
+        };
+        match ready {
             Ok(_) => return Ok(()),
             Err(e) if Instant::now() >= deadline => return Err(unreachable(e.to_string())),
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,

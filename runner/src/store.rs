@@ -10,7 +10,7 @@
 //! docs how.
 //!
 //! Implementations: raftkv ([`raftkv_client::Client`], below), etcd
-//! ([`crate::etcd`]), and any system through an external program
+//! ([`crate::etcd`]), NATS JetStream ([`crate::nats`]), and any system through an external program
 //! ([`crate::adapter`]).
 
 use std::time::Duration;
@@ -20,6 +20,7 @@ use raftkv_client::{CasResult, Client, ClientError, TxnOp};
 
 use crate::adapter::AdapterStore;
 use crate::etcd::EtcdStore;
+use crate::nats::NatsStore;
 
 /// Worker `home`'s node.
 fn home_of(endpoints: &[String], home: usize) -> Result<&String, ClientError> {
@@ -35,6 +36,9 @@ pub enum StoreKind {
     Raftkv { tls: Option<ClientTls> },
     /// etcd 3.x; `serializable` reads may be stale, as etcd documents.
     Etcd { serializable: bool },
+    /// NATS JetStream's key-value bucket; `direct` reads (any replica
+    /// answers) may be stale.
+    Nats { direct: bool },
     /// Any system, through an external adapter program ([`crate::adapter`]).
     Adapter { program: Vec<String> },
 }
@@ -45,6 +49,7 @@ impl StoreKind {
         match self {
             StoreKind::Raftkv { .. } => "raftkv",
             StoreKind::Etcd { .. } => "etcd",
+            StoreKind::Nats { .. } => "nats",
             StoreKind::Adapter { .. } => "adapter",
         }
     }
@@ -54,14 +59,15 @@ impl StoreKind {
     pub fn transport(&self) -> &'static str {
         match self {
             StoreKind::Raftkv { tls: Some(_) } => "tls",
-            StoreKind::Raftkv { tls: None } | StoreKind::Etcd { .. } => "plaintext",
+            StoreKind::Raftkv { tls: None } | StoreKind::Etcd { .. } | StoreKind::Nats { .. } => "plaintext",
             StoreKind::Adapter { .. } => "adapter",
         }
     }
 
     /// A store bound to `endpoints[home % n]`, each op giving up after
     /// `timeout`. A raftkv client follows redirects to the leader from
-    /// there; an etcd member forwards to its leader itself.
+    /// there; an etcd member forwards to its leader itself, and a NATS
+    /// server routes to the bucket's leader.
     pub async fn open(
         &self,
         endpoints: &[String],
@@ -75,6 +81,9 @@ impl StoreKind {
             StoreKind::Etcd { serializable } => {
                 Ok(Box::new(EtcdStore::connect(home_of(endpoints, home)?, timeout, *serializable).await?))
             }
+            StoreKind::Nats { direct } => {
+                Ok(Box::new(NatsStore::connect(home_of(endpoints, home)?, timeout, *direct).await?))
+            }
             StoreKind::Adapter { program } => {
                 Ok(Box::new(AdapterStore::new(program.clone(), home_of(endpoints, home)?, endpoints, timeout)))
             }
@@ -85,6 +94,12 @@ impl StoreKind {
 /// One client of the system under test.
 #[tonic::async_trait]
 pub trait Store: Send {
+    /// Makes what the system needs before a run's first op (a NATS
+    /// bucket); no change when it is there. The probe calls it until the
+    /// cluster serves a read.
+    async fn prepare(&mut self) -> Result<(), ClientError> {
+        Ok(())
+    }
     /// The key's value; `None` when absent.
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError>;
     async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError>;

@@ -1,0 +1,181 @@
+//! The NATS client (`runner::nats`) against a real NATS 2.9 cluster,
+//! Debian's nats-server (scripts/bootstrap installs it; without it these
+//! tests fail rather than skip): every operation on a three-replica
+//! bucket, both read paths, and the error mapping in the cases loopback
+//! can make happen.
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use raftkv_client::{CasResult, ClientError};
+use runner::nats::NatsStore;
+use runner::store::Store;
+use testkit::ports::free_port;
+
+/// A cluster of nats-server processes with JetStream on loopback, killed
+/// on drop.
+struct Servers {
+    procs: Vec<Child>,
+    clients: Vec<String>,
+    _dir: tempfile::TempDir,
+}
+
+impl Servers {
+    fn start(size: usize) -> Servers {
+        let nats = which_nats_server();
+        let dir = tempfile::tempdir().unwrap();
+        let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
+        let routes: Vec<String> = ports.iter().map(|(_, r)| format!("nats://127.0.0.1:{r}")).collect();
+        let procs = ports
+            .iter()
+            .enumerate()
+            .map(|(i, (c, r))| {
+                Command::new(&nats)
+                    .args(["--server_name", &format!("s{i}"), "--addr", "127.0.0.1", "--port", &c.to_string()])
+                    .args(["--jetstream", "--store_dir"])
+                    .arg(dir.path().join(format!("s{i}")))
+                    .args(["--cluster_name", "t", "--cluster", &format!("nats://127.0.0.1:{r}")])
+                    .args(["--routes", &routes.join(",")])
+                    .stdout(Stdio::null())
+                    .stderr(Stdio::null())
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
+        let clients = ports.iter().map(|(c, _)| format!("127.0.0.1:{c}")).collect();
+        Servers { procs, clients, _dir: dir }
+    }
+
+    fn kill(&mut self, i: usize) {
+        self.procs[i].kill().unwrap();
+        self.procs[i].wait().unwrap();
+    }
+}
+
+impl Drop for Servers {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+fn which_nats_server() -> PathBuf {
+    let out = Command::new("bash").args(["-c", "PATH=$PATH:/usr/sbin command -v nats-server"]).output().unwrap();
+    assert!(out.status.success(), "no nats-server on PATH or in /usr/sbin: scripts/bootstrap installs it");
+    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
+}
+
+/// Connects to `endpoint` and polls until the bucket is made and a write
+/// succeeds (JetStream has its meta leader and the stream its leader), at
+/// most 30 s.
+async fn ready(endpoint: &str, direct: bool) -> NatsStore {
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let attempt = async {
+            let mut s = NatsStore::connect(endpoint, Duration::from_secs(2), direct).await?;
+            s.prepare().await?;
+            s.put(b"ready", b"1").await?;
+            Ok::<_, ClientError>(s)
+        };
+        match attempt.await {
+            Ok(s) => return s,
+            Err(e) => assert!(Instant::now() < deadline, "NATS never served a write: {e}"),
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await; // poll interval
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_operation_does_what_the_history_will_say_on_both_read_paths() {
+    let servers = Servers::start(3);
+    let mut s = ready(&servers.clients[0], false).await;
+    assert_eq!(s.get(b"k").await.unwrap(), None);
+    assert_eq!(s.cas(b"k", Some(b"1"), b"2").await.unwrap(), CasResult::Mismatch { current: None });
+    assert_eq!(s.cas(b"k", None, b"1").await.unwrap(), CasResult::Swapped);
+    assert_eq!(s.cas(b"k", None, b"9").await.unwrap(), CasResult::Mismatch { current: Some(b"1".to_vec()) });
+    assert_eq!(s.cas(b"k", Some(b"1"), b"2").await.unwrap(), CasResult::Swapped);
+    assert_eq!(s.get(b"k").await.unwrap(), Some(b"2".to_vec()));
+    s.put(b"k", b"3").await.unwrap();
+    s.delete(b"k").await.unwrap();
+    assert_eq!(s.get(b"k").await.unwrap(), None);
+    // A deleted key is absent to cas too, and can be made again.
+    assert_eq!(s.cas(b"k", None, b"4").await.unwrap(), CasResult::Swapped);
+    assert_eq!(s.get(b"k").await.unwrap(), Some(b"4".to_vec()));
+    s.append(b"l", b"1,").await.unwrap();
+    s.append(b"l", b"2,").await.unwrap();
+    assert_eq!(s.get(b"l").await.unwrap(), Some(b"1,2,".to_vec()));
+    // Another server's client sees the same; direct gets, once the
+    // replica has caught up, too.
+    let mut other = ready(&servers.clients[2], true).await;
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while other.get(b"l").await.unwrap() != Some(b"1,2,".to_vec()) {
+        assert!(Instant::now() < deadline, "a direct get never saw the append");
+        tokio::time::sleep(Duration::from_millis(50)).await; // poll interval
+    }
+    assert_eq!(other.get(b"k").await.unwrap(), Some(b"4".to_vec()));
+    assert_eq!(other.get(b"never").await.unwrap(), None);
+    // Keys a bucket cannot hold are refused before anything is sent.
+    let err = s.put(b"a b", b"1").await.unwrap_err();
+    assert!(matches!(err, ClientError::InvalidArgument(_)) && err.is_definite(), "{err:?}");
+    let err = s.txn(&[]).await.unwrap_err();
+    assert!(err.to_string().contains("no multi-key transactions"), "{err}");
+}
+
+/// Which server leads the bucket's stream, by index.
+async fn stream_leader(endpoint: &str) -> usize {
+    let client = async_nats::connect(format!("nats://{endpoint}")).await.unwrap();
+    let stream = async_nats::jetstream::new(client).get_stream(cluster::nats::STREAM).await.unwrap();
+    let leader = stream.cached_info().cluster.as_ref().and_then(|c| c.leader.clone()).expect("a stream leader");
+    leader.trim_start_matches('s').parse().unwrap()
+}
+
+/// The stream leader left alone, its followers gone: a write it takes
+/// can never be acknowledged, and its outcome is unknown (it may yet
+/// commit when they return).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_to_a_leader_without_its_quorum_is_unknown() {
+    let mut servers = Servers::start(3);
+    let ready_one = ready(&servers.clients[0], false).await;
+    drop(ready_one);
+    let leader = stream_leader(&servers.clients[0]).await;
+    let mut s = ready(&servers.clients[leader], false).await;
+    for i in (0..3).filter(|&i| i != leader) {
+        servers.kill(i);
+    }
+    let err = s.put(b"k", b"1").await.unwrap_err();
+    eprintln!("leader alone: write: {err:?}; read: {:?}", s.get(b"ready").await);
+    assert!(!err.is_definite(), "{err:?}");
+}
+
+/// A follower left alone, the leader gone: nothing in the cluster takes
+/// the bucket's subjects, NATS answers "no responders", and the write
+/// certainly went nowhere.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_write_that_no_server_takes_is_a_definite_failure() {
+    let mut servers = Servers::start(3);
+    drop(ready(&servers.clients[0], false).await);
+    let leader = stream_leader(&servers.clients[0]).await;
+    let follower = (0..3).find(|&i| i != leader).unwrap();
+    let mut s = ready(&servers.clients[follower], false).await;
+    for i in (0..3).filter(|&i| i != follower) {
+        servers.kill(i);
+    }
+    let err = s.put(b"k", b"1").await.unwrap_err();
+    eprintln!("follower alone: write: {err:?}; read: {:?}", s.get(b"ready").await);
+    assert!(matches!(err, ClientError::Refused(_)) && err.is_definite(), "{err:?}");
+    assert!(err.to_string().contains("no responders"), "{err}");
+}
+
+/// Nothing listening: the request was never sent, a definite failure.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_server_that_is_not_there_is_unreachable() {
+    let port = free_port();
+    let err = match NatsStore::connect(&format!("127.0.0.1:{port}"), Duration::from_secs(3), false).await {
+        Ok(_) => panic!("connected to nothing"),
+        Err(e) => e,
+    };
+    assert!(matches!(err, ClientError::Unreachable(_)) && err.is_definite(), "{err:?}");
+}
