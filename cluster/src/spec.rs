@@ -307,7 +307,9 @@ impl Cluster {
         if matches!(self.db, DbKind::Etcd | DbKind::Nats) {
             let name = self.db.name();
             if self.tls.is_some() {
-                return Err(format!("tls: the {name} nodes run plaintext here; drop tls (nemesis describe --insecure)"));
+                return Err(format!(
+                    "tls: the {name} nodes run plaintext here; drop tls (nemesis describe --insecure)"
+                ));
             }
             if self.faked_clock {
                 return Err(format!(

@@ -83,6 +83,68 @@ async fn a_power_failure_keeps_what_a_safe_node_synced_and_leaves_no_mount_behin
     }
 }
 
+/// A lossyfs daemon of a test's own, killed and its mount detached
+/// however the test ends.
+struct Unmounted {
+    daemon: std::process::Child,
+    mount: std::path::PathBuf,
+}
+
+impl Drop for Unmounted {
+    fn drop(&mut self) {
+        let _ = self.daemon.kill();
+        let _ = self.daemon.wait();
+        let _ = std::process::Command::new("umount")
+            .arg("-l")
+            .arg(&self.mount)
+            .stderr(std::process::Stdio::null())
+            .status();
+    }
+}
+
+/// A file rewritten through a write-only handle (`O_WRONLY|O_TRUNC`, as
+/// Go's `os.WriteFile` and so nats-server's Raft state do) is journaled
+/// like any other write: the rewrite succeeds, and a power failure before
+/// its fsync brings back the synced content.
+#[test]
+fn a_file_rewritten_write_only_is_lost_to_a_power_failure_until_synced() {
+    common::require_root();
+    let _serial = common::serial();
+    let dir = tempfile::tempdir().unwrap();
+    let (backing, mount, socket) = (dir.path().join("b"), dir.path().join("m"), dir.path().join("s"));
+    std::fs::create_dir_all(&backing).unwrap();
+    std::fs::create_dir_all(&mount).unwrap();
+    let lossyfs = testkit::bins::path("lossyfs");
+    let daemon = std::process::Command::new(&lossyfs)
+        .args(["mount", "--backing"])
+        .arg(&backing)
+        .arg("--mountpoint")
+        .arg(&mount)
+        .arg("--socket")
+        .arg(&socket)
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut daemon = Unmounted { daemon, mount: mount.clone() };
+    let mounted = || std::fs::read_to_string("/proc/mounts").unwrap().contains(mount.to_str().unwrap());
+    let deadline = std::time::Instant::now() + DEADLINE;
+    while !mounted() {
+        assert!(std::time::Instant::now() < deadline, "lossyfs never mounted");
+        std::thread::sleep(Duration::from_millis(20)); // poll interval
+    }
+    let f = mount.join("tav.idx");
+    std::fs::write(&f, b"synced").unwrap();
+    std::fs::File::open(&f).unwrap().sync_all().unwrap();
+    std::fs::File::open(&mount).unwrap().sync_all().unwrap(); // its directory entry too
+    std::fs::write(&f, b"never synced").expect("a write-only rewrite of an existing file");
+    assert_eq!(std::fs::read(&f).unwrap(), b"never synced");
+    let lose = std::process::Command::new(&lossyfs).arg("lose").arg("--socket").arg(&socket).output().unwrap();
+    assert!(lose.status.success(), "{}", String::from_utf8_lossy(&lose.stderr));
+    assert!(daemon.daemon.wait().unwrap().success());
+    assert_eq!(std::fs::read(backing.join("tav.idx")).unwrap(), b"synced");
+    nothing_mounted().unwrap();
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unsynced_wal_survives_a_kill_but_not_a_power_failure() {
     let h = TestHosts::up_with(lossy(&["--unsafe-wal-no-sync"]));

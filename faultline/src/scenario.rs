@@ -264,14 +264,12 @@ impl Scenario {
                     "NATS's are leader (the stream leader's read) and direct (any replica's, possibly stale)",
                 ))
             }
-            (DbKind::Command(_), Some(mode)) => {
-                return Err(refuse(
-                    "--read-consistency",
-                    mode,
-                    "is for raftkv, etcd and nats; give a system described by commands its flags in its start command or \
+            (DbKind::Command(_), Some(mode)) => return Err(refuse(
+                "--read-consistency",
+                mode,
+                "is for raftkv, etcd and nats; give a system described by commands its flags in its start command or \
                      --node-args",
-                ))
-            }
+            )),
         }
 
         let (faults, faults_text) = match &o.schedule {

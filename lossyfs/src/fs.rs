@@ -192,14 +192,15 @@ fn attr(ino: u64, m: &std::fs::Metadata) -> FileAttr {
     }
 }
 
-/// Opens a backing file with the access mode of `flags`; creation,
-/// truncation and appending are the kernel's business (it sends them as
-/// their own requests, or as offsets).
+/// Opens a backing file with the access mode of `flags`, except that a
+/// file opened for writing is opened for reading too: the journal reads
+/// what a write through the handle replaces. Creation, truncation and appending are the
+/// kernel's business (it sends them as their own requests, or as
+/// offsets).
 fn open_backing(path: &Path, flags: i32) -> io::Result<File> {
     let mut o = OpenOptions::new();
     match flags & libc::O_ACCMODE {
-        libc::O_WRONLY => o.write(true),
-        libc::O_RDWR => o.read(true).write(true),
+        libc::O_WRONLY | libc::O_RDWR => o.read(true).write(true),
         _ => o.read(true),
     };
     o.custom_flags(flags & libc::O_CLOEXEC).open(path)
@@ -316,7 +317,8 @@ impl Filesystem for LossyFs {
                 if let Some(size) = size {
                     let file = match fh.and_then(|fh| s.handles.get(&fh)) {
                         Some(h) => h.file.try_clone().map_err(errno)?,
-                        None => OpenOptions::new().write(true).open(&path).map_err(errno)?,
+                        // Read too: the journal keeps what the cut removes.
+                        None => OpenOptions::new().read(true).write(true).open(&path).map_err(errno)?,
                     };
                     if size > file.metadata().map_err(errno)?.len() {
                         s.space()?;

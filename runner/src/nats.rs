@@ -142,9 +142,7 @@ impl NatsStore {
         match tokio::time::timeout(self.timeout, read).await {
             Err(_) => Err(ClientError::Timeout(self.timeout)),
             Ok(Ok(m)) => Ok(Found { value: value_of(&m), revision: m.sequence }),
-            Ok(Err(e)) if e.kind() == LastRawMessageErrorKind::NoMessageFound => {
-                Ok(Found { value: None, revision: 0 })
-            }
+            Ok(Err(e)) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(Found { value: None, revision: 0 }),
             Ok(Err(e)) => Err(ClientError::ReadUnavailable(format!("{}: {e}", self.endpoint))),
         }
     }
@@ -294,9 +292,11 @@ mod tests {
             let c = classify("n1:4222", &PublishError::new(kind));
             (c.is_definite(), c.to_string())
         };
-        for kind in
-            [PublishErrorKind::StreamNotFound, PublishErrorKind::WrongLastSequence, PublishErrorKind::MaxPayloadExceeded]
-        {
+        for kind in [
+            PublishErrorKind::StreamNotFound,
+            PublishErrorKind::WrongLastSequence,
+            PublishErrorKind::MaxPayloadExceeded,
+        ] {
             assert!(sort(kind).0, "{kind:?}");
         }
         for kind in [

@@ -24,6 +24,13 @@ pub const PORT: u16 = 7001;
 /// The tests share one set of namespaces, so they run one at a time.
 static SERIAL: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
+/// Holds the machine for a test that needs it alone without test hosts
+/// (a FUSE mount of its own, which the mount checks of the others would
+/// see).
+pub fn serial() -> std::sync::MutexGuard<'static, ()> {
+    SERIAL.lock().unwrap_or_else(|e| e.into_inner())
+}
+
 pub fn require_root() {
     // SAFETY: geteuid has no preconditions.
     let euid = unsafe { libc::geteuid() };
@@ -48,7 +55,7 @@ impl TestHosts {
     /// Fresh hosts, with `describe` applied to their cluster description
     /// (node flags, lossyfs data dirs).
     pub fn up_with(describe: impl FnOnce(&mut Cluster)) -> TestHosts {
-        let serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+        let serial = serial();
         require_root();
         let dir = tempfile::tempdir().unwrap();
         let hosts = Hosts::new("flt", SUBNET.parse().unwrap(), PORT, dir.path()).unwrap();
