@@ -35,8 +35,9 @@ pub enum DbKind {
 pub enum Capability {
     /// Its clocks move under the clock shim (it reads them through libc).
     FakedClock,
-    /// Its data files are raftkv's RocksDB files, which `corrupt` knows.
-    RaftkvFiles,
+    /// Its data files are ones `corrupt` knows: raftkv's RocksDB files, or
+    /// NATS JetStream's message blocks.
+    KnownFiles,
     /// It names its leader, so a fault can aim at it.
     LeaderLookup,
     /// It has raftkv's failpoints, set at run time over its mutual TLS.
@@ -52,8 +53,8 @@ impl DbKind {
                 "clock faults cannot move a Go program's clocks (etcd and nats-server read them without libc); they \
                  are for raftkv",
             ),
-            (Capability::RaftkvFiles, DbKind::Etcd | DbKind::Nats | DbKind::Command(_)) => {
-                Some("corrupt knows raftkv's RocksDB files, not this system's")
+            (Capability::KnownFiles, DbKind::Etcd | DbKind::Command(_)) => {
+                Some("corrupt knows raftkv's RocksDB files and NATS's message blocks, not this system's")
             }
             (Capability::Failpoints, DbKind::Etcd | DbKind::Nats | DbKind::Command(_)) => Some(
                 "failpoints are raftkv's (the Failpoints service of a build with them); this system has none the rig can set",

@@ -521,9 +521,9 @@ mod tests {
             (
                 opts(|o| {
                     o.db = "nats".into();
-                    o.faults = Some("corrupt".into());
+                    o.faults = Some("clock".into());
                 }),
-                "--faults corrupt",
+                "--faults clock",
                 "not on nats",
             ),
             (opts(|o| o.cluster = Some("/nonexistent/cluster.json".into())), "--cluster /nonexistent", "no such file"),

@@ -4,8 +4,14 @@
 //!
 //! Three kinds, after Jepsen's file-corruption nemesis:
 //! - truncate the tail of the newest write-ahead log (a torn append);
-//! - flip bits in a few bytes of one block of a log, table or manifest;
+//! - flip bits in a few bytes of one block of a storage file;
 //! - zero a range of one of them.
+//!
+//! Which files are storage, and which log is the newest, depends on the
+//! system ([`Layout`]): raftkv's RocksDB (write-ahead logs, tables,
+//! manifests) or NATS JetStream's file store (message blocks, `N.blk`,
+//! of every stream and Raft group, as Jepsen damaged them in its NATS
+//! analysis).
 //!
 //! The node must then either recover without serving wrong data (the
 //! checker judges that), or refuse to start with a clear message, which the
@@ -13,6 +19,7 @@
 
 use std::fmt;
 
+use cluster::DbKind;
 use rand::seq::SliceRandom;
 use rand::Rng;
 use serde::Serialize;
@@ -79,22 +86,81 @@ impl fmt::Display for Damage {
     }
 }
 
-/// A storage file worth damaging: the write-ahead logs, the tables and
-/// the manifests (not RocksDB's info LOG, nor our identity file, whose
-/// damage the node already refuses).
-fn is_storage(path: &str) -> bool {
-    let name = path.rsplit('/').next().unwrap_or(path);
-    name.ends_with(".log") || name.ends_with(".sst") || name.starts_with("MANIFEST-")
+/// How a system lays out the files `corrupt` damages.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Layout {
+    /// raftkv's RocksDB: the write-ahead logs, the tables and the
+    /// manifests (not RocksDB's info LOG, nor the identity file, whose
+    /// damage the node already refuses).
+    RocksDb,
+    /// NATS JetStream's file store: each stream's and each Raft group's
+    /// messages in numbered blocks (`msgs/N.blk`), the highest the newest.
+    JetStream,
 }
 
-/// Chooses the damage for `how` among `files` (relative path, size), or
-/// None when no file fits.
-pub fn plan<R: Rng>(how: Corruption, files: &[(String, u64)], rng: &mut R) -> Option<Damage> {
-    let mut files: Vec<&(String, u64)> = files.iter().filter(|(p, size)| is_storage(p) && *size > 0).collect();
+impl Layout {
+    /// The layout of `db`'s files, when `corrupt` knows it.
+    pub fn of(db: &DbKind) -> Option<Layout> {
+        match db {
+            DbKind::Raftkv => Some(Layout::RocksDb),
+            DbKind::Nats => Some(Layout::JetStream),
+            DbKind::Etcd | DbKind::Command(_) => None,
+        }
+    }
+
+    fn is_storage(self, path: &str) -> bool {
+        let name = file_name(path);
+        match self {
+            Layout::RocksDb => name.ends_with(".log") || name.ends_with(".sst") || name.starts_with("MANIFEST-"),
+            Layout::JetStream => block_number(name).is_some(),
+        }
+    }
+
+    fn is_log(self, path: &str) -> bool {
+        match self {
+            Layout::RocksDb => path.ends_with(".log"),
+            Layout::JetStream => self.is_storage(path),
+        }
+    }
+
+    /// The newest log among `logs`: RocksDB numbers its files zero-padded
+    /// across one folder; JetStream numbers blocks per store, so the
+    /// newest block of one store, chosen at random.
+    fn newest<'a, R: Rng>(self, logs: &[&'a (String, u64)], rng: &mut R) -> Option<&'a (String, u64)> {
+        match self {
+            Layout::RocksDb => logs.iter().copied().max_by_key(|(p, _)| p),
+            Layout::JetStream => {
+                let (dir, _) = logs.choose(rng)?.0.rsplit_once('/').unwrap_or(("", ""));
+                logs.iter()
+                    .copied()
+                    .filter(|(p, _)| p.rsplit_once('/').map_or("", |(d, _)| d) == dir)
+                    .max_by_key(|(p, _)| block_number(file_name(p)))
+            }
+        }
+    }
+}
+
+fn file_name(path: &str) -> &str {
+    path.rsplit('/').next().unwrap_or(path)
+}
+
+/// N of a JetStream block file's name, `N.blk`.
+fn block_number(name: &str) -> Option<u64> {
+    name.strip_suffix(".blk")?.parse().ok()
+}
+
+/// Chooses the damage for `how` among `files` (relative path, size) laid
+/// out as `layout` says, or None when no file fits (or the layout is not
+/// known).
+pub fn plan<R: Rng>(how: Corruption, layout: Option<Layout>, files: &[(String, u64)], rng: &mut R) -> Option<Damage> {
+    let layout = layout?;
+    let mut files: Vec<&(String, u64)> = files.iter().filter(|(p, size)| layout.is_storage(p) && *size > 0).collect();
     files.sort();
     let (file, size) = match how {
-        // The newest log: RocksDB numbers its files, zero-padded.
-        Corruption::TruncateTail => files.iter().filter(|(p, _)| p.ends_with(".log")).max_by_key(|(p, _)| p)?,
+        Corruption::TruncateTail => {
+            let logs: Vec<&(String, u64)> = files.iter().copied().filter(|(p, _)| layout.is_log(p)).collect();
+            layout.newest(&logs, rng)?
+        }
         _ => files.choose(rng)?,
     };
     let (file, size) = (file.clone(), *size);
@@ -141,7 +207,13 @@ mod tests {
     #[test]
     fn a_truncate_cuts_the_tail_of_the_newest_non_empty_log() {
         for seed in 0..50 {
-            let d = plan(Corruption::TruncateTail, &files(), &mut rand::rngs::StdRng::seed_from_u64(seed)).unwrap();
+            let d = plan(
+                Corruption::TruncateTail,
+                Some(Layout::RocksDb),
+                &files(),
+                &mut rand::rngs::StdRng::seed_from_u64(seed),
+            )
+            .unwrap();
             assert_eq!(d.file, "db/000011.log");
             assert!(d.len >= 1 && d.offset + d.len == 300, "{d:?}");
             assert_eq!(d.args(), ["db/000011.log", "truncate", &d.offset.to_string()]);
@@ -155,9 +227,9 @@ mod tests {
         for seed in 0..200 {
             let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
             for how in [Corruption::FlipBits, Corruption::ZeroRange] {
-                let d = plan(how, &files(), &mut rng).unwrap();
+                let d = plan(how, Some(Layout::RocksDb), &files(), &mut rng).unwrap();
                 let size = sizes[&d.file];
-                assert!(is_storage(&d.file) && size > 0, "{d:?}");
+                assert!(Layout::RocksDb.is_storage(&d.file) && size > 0, "{d:?}");
                 assert!(d.offset + d.len <= size && d.len >= 1, "{d:?}");
                 if how == Corruption::FlipBits {
                     let block = d.flips[0].0 / BLOCK;
@@ -172,8 +244,43 @@ mod tests {
 
     #[test]
     fn one_seed_one_damage_and_nothing_without_files() {
-        let pick = |s| plan(Corruption::FlipBits, &files(), &mut rand::rngs::StdRng::seed_from_u64(s));
+        let pick =
+            |s| plan(Corruption::FlipBits, Some(Layout::RocksDb), &files(), &mut rand::rngs::StdRng::seed_from_u64(s));
         assert_eq!(pick(3), pick(3));
-        assert_eq!(plan(Corruption::ZeroRange, &[], &mut rand::rngs::StdRng::seed_from_u64(1)), None);
+        assert_eq!(
+            plan(Corruption::ZeroRange, Some(Layout::RocksDb), &[], &mut rand::rngs::StdRng::seed_from_u64(1)),
+            None
+        );
+    }
+
+    fn blocks() -> Vec<(String, u64)> {
+        vec![
+            ("jetstream/$G/streams/KV_faultline/meta.inf".into(), 300),
+            ("jetstream/$G/streams/KV_faultline/msgs/2.blk".into(), 5_000),
+            ("jetstream/$G/streams/KV_faultline/msgs/10.blk".into(), 900),
+            ("jetstream/$G/streams/KV_faultline/msgs/10.idx".into(), 40),
+            ("jetstream/$SYS/_js_/S-R3F-x/msgs/1.blk".into(), 7_000),
+            ("jetstream/$SYS/_js_/S-R3F-x/tav.idx".into(), 16),
+        ]
+    }
+
+    /// NATS: only message blocks are damaged, and a truncate cuts the
+    /// newest block of one store (by number, not by name: 10 after 2).
+    #[test]
+    fn jetstream_damage_stays_in_message_blocks_and_truncates_a_store_s_newest() {
+        let mut cut = std::collections::BTreeSet::new();
+        for seed in 0..100 {
+            let mut rng = rand::rngs::StdRng::seed_from_u64(seed);
+            let d = plan(Corruption::TruncateTail, Some(Layout::JetStream), &blocks(), &mut rng).unwrap();
+            cut.insert(d.file);
+            for how in [Corruption::FlipBits, Corruption::ZeroRange] {
+                let d = plan(how, Some(Layout::JetStream), &blocks(), &mut rng).unwrap();
+                assert!(d.file.ends_with(".blk"), "{d:?}");
+            }
+        }
+        let expected = ["jetstream/$G/streams/KV_faultline/msgs/10.blk", "jetstream/$SYS/_js_/S-R3F-x/msgs/1.blk"];
+        assert_eq!(cut.into_iter().collect::<Vec<_>>(), expected);
+        assert_eq!(Layout::of(&DbKind::Etcd), None);
+        assert_eq!(plan(Corruption::FlipBits, None, &blocks(), &mut rand::rngs::StdRng::seed_from_u64(1)), None);
     }
 }

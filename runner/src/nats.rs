@@ -23,6 +23,12 @@
 //!   read mode, so `direct` changes only plain reads;
 //! - txn: JetStream 2.9 has no multi-key transactions; refused.
 //!
+//! A bucket can vanish: a power failure that takes JetStream's own record
+//! of it leaves every server without the stream. A read that finds no
+//! stream makes the bucket again, as an application's start-up does
+//! ("create or bind"), and reads once more, so the loss shows in the
+//! history as keys read absent, not as errors that hide it.
+//!
 //! Errors, sorted as the history needs them ([`classify`]):
 //! - no connection could be made, or the message could not be handed to
 //!   the connection: never sent, definite;
@@ -40,8 +46,9 @@ use std::time::Duration;
 use async_nats::jetstream::context::{PublishError, PublishErrorKind};
 use async_nats::jetstream::message::StreamMessage;
 use async_nats::jetstream::stream::{self, DirectGetErrorKind, LastRawMessageErrorKind, Stream};
+use async_nats::jetstream::ErrorCode;
 use async_nats::jetstream::{self, Context};
-use async_nats::HeaderMap;
+use async_nats::{HeaderMap, StatusCode};
 use bytes::Bytes;
 use cluster::nats::{self as bucket, BUCKET, REPLICAS, STREAM};
 use raftkv_client::{CasResult, ClientError, TxnOp};
@@ -73,6 +80,14 @@ enum Sent {
     Acked,
     /// The key's revision was not the one named: nothing was stored.
     GuardFailed,
+}
+
+/// Why a read found nothing to return.
+enum Unread {
+    /// JetStream has no such stream (or no replica took a direct get):
+    /// the bucket may be gone.
+    BucketGone(ClientError),
+    Failed(ClientError),
 }
 
 /// What the leader's read found of a key: its value (`None`: absent or
@@ -136,14 +151,65 @@ impl NatsStore {
     }
 
     /// The key's value and revision, as the stream leader has them.
-    async fn leader_read(&self, key: &str) -> Result<Found, ClientError> {
+    async fn leader_read(&self, key: &str) -> Result<Found, Unread> {
         let subject = bucket::subject(key);
         let read = self.stream.get_last_raw_message_by_subject(&subject);
         match tokio::time::timeout(self.timeout, read).await {
-            Err(_) => Err(ClientError::Timeout(self.timeout)),
+            Err(_) => Err(Unread::Failed(ClientError::Timeout(self.timeout))),
             Ok(Ok(m)) => Ok(Found { value: value_of(&m), revision: m.sequence }),
-            Ok(Err(e)) if e.kind() == LastRawMessageErrorKind::NoMessageFound => Ok(Found { value: None, revision: 0 }),
-            Ok(Err(e)) => Err(ClientError::ReadUnavailable(format!("{}: {e}", self.endpoint))),
+            Ok(Err(e)) => match e.kind() {
+                LastRawMessageErrorKind::NoMessageFound => Ok(Found { value: None, revision: 0 }),
+                LastRawMessageErrorKind::JetStream(j) if j.error_code() == ErrorCode::STREAM_NOT_FOUND => {
+                    Err(Unread::BucketGone(self.unavailable(&e)))
+                }
+                _ => Err(Unread::Failed(self.unavailable(&e))),
+            },
+        }
+    }
+
+    /// The key's value by direct get, which any replica may answer.
+    async fn direct_read(&self, key: &str) -> Result<Option<Vec<u8>>, Unread> {
+        let read = self.stream.direct_get_last_for_subject(bucket::subject(key));
+        match tokio::time::timeout(self.timeout, read).await {
+            Err(_) => Err(Unread::Failed(ClientError::Timeout(self.timeout))),
+            Ok(Ok(m)) => Ok(value_of(&m)),
+            Ok(Err(e)) => match e.kind() {
+                DirectGetErrorKind::NotFound => Ok(None),
+                // No replica took the request: down, or the bucket gone.
+                DirectGetErrorKind::ErrorResponse(status, _) if status == StatusCode::NO_RESPONDERS => {
+                    Err(Unread::BucketGone(self.unavailable(&e)))
+                }
+                _ => Err(Unread::Failed(self.unavailable(&e))),
+            },
+        }
+    }
+
+    fn unavailable(&self, e: &dyn std::fmt::Display) -> ClientError {
+        ClientError::ReadUnavailable(format!("{}: {e}", self.endpoint))
+    }
+
+    /// Reads the key (by direct get when `direct`); when the bucket may be
+    /// gone, makes it again, as an application's start-up does ("create
+    /// or bind"), and reads once more: a bucket that a fault took then
+    /// reads as the data it lost, not as an error.
+    async fn read(&mut self, key: &str, direct: bool) -> Result<Found, ClientError> {
+        let mut remade = false;
+        loop {
+            let read = if direct {
+                self.direct_read(key).await.map(|value| Found { value, revision: 0 })
+            } else {
+                self.leader_read(key).await
+            };
+            match read {
+                Ok(found) => return Ok(found),
+                Err(Unread::BucketGone(e)) if !remade => {
+                    if self.prepare().await.is_err() {
+                        return Err(e);
+                    }
+                    remade = true;
+                }
+                Err(Unread::BucketGone(e) | Unread::Failed(e)) => return Err(e),
+            }
         }
     }
 
@@ -176,7 +242,7 @@ impl NatsStore {
     /// revision read, until a guard holds or the op's timeout passes.
     /// `next` may decide not to write (`Err(answer)`).
     async fn read_modify_write<T>(
-        &self,
+        &mut self,
         key: &str,
         mut next: impl FnMut(Option<Vec<u8>>) -> Result<(Vec<u8>, T), T>,
     ) -> Result<T, ClientError> {
@@ -184,7 +250,7 @@ impl NatsStore {
         let mut conflicts = 0;
         loop {
             // Nothing is written yet: any failure here is definite.
-            let found = self.leader_read(key).await.map_err(|e| ClientError::Refused(e.to_string()))?;
+            let found = self.read(key, false).await.map_err(|e| ClientError::Refused(e.to_string()))?;
             let (value, answer) = match next(found.value) {
                 Ok(write) => write,
                 Err(answer) => return Ok(answer),
@@ -229,16 +295,8 @@ impl Store for NatsStore {
 
     async fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>, ClientError> {
         let key = self.key(key)?;
-        if !self.direct {
-            return Ok(self.leader_read(&key).await?.value);
-        }
-        let read = self.stream.direct_get_last_for_subject(bucket::subject(&key));
-        match tokio::time::timeout(self.timeout, read).await {
-            Err(_) => Err(ClientError::Timeout(self.timeout)),
-            Ok(Ok(m)) => Ok(value_of(&m)),
-            Ok(Err(e)) if e.kind() == DirectGetErrorKind::NotFound => Ok(None),
-            Ok(Err(e)) => Err(ClientError::ReadUnavailable(format!("{}: {e}", self.endpoint))),
-        }
+        let direct = self.direct;
+        Ok(self.read(&key, direct).await?.value)
     }
 
     async fn put(&mut self, key: &[u8], value: &[u8]) -> Result<(), ClientError> {

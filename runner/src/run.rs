@@ -195,15 +195,19 @@ impl Shared {
 
     /// A client bound to one node (worker i to node i mod n), as Jepsen
     /// binds its clients: reads and writes reach followers first, so a node
-    /// that answers what it should redirect is exercised. The probe has
-    /// opened one with the same options, so this fails only if that
-    /// changed; the worker then records nothing and says why.
-    async fn client(&self, home: usize) -> Option<Box<dyn Store>> {
-        match self.opts.store.open(&self.opts.endpoints, home, self.opts.timeout).await {
-            Ok(s) => Some(s),
-            Err(e) => {
-                eprintln!("checker run: worker {home}: cannot open a {} client: {e}", self.opts.store.system());
-                None
+    /// that answers what it should redirect is exercised. A client that
+    /// connects when opened (NATS's) cannot be opened while its node is
+    /// down, so opening is tried again until `until`; the worker records
+    /// nothing meanwhile, and says why if it never opens.
+    async fn client(&self, home: usize, until: Instant) -> Option<Box<dyn Store>> {
+        loop {
+            match self.opts.store.open(&self.opts.endpoints, home, self.opts.timeout).await {
+                Ok(s) => return Some(s),
+                Err(e) if Instant::now() >= until => {
+                    eprintln!("checker run: worker {home}: cannot open a {} client: {e}", self.opts.store.system());
+                    return None;
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
         }
     }
@@ -213,7 +217,7 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
     let mut rng = rand::rngs::StdRng::seed_from_u64(shared.opts.seed ^ (id as u64).wrapping_mul(0x9E37_79B9));
     let mut process = shared.new_process();
-    let Some(mut client) = shared.client(id).await else { return samples };
+    let Some(mut client) = shared.client(id, end).await else { return samples };
     // Jepsen's stagger: a uniform wait averaging concurrency/rate.
     let mean_gap = (shared.opts.rate > 0.0).then(|| shared.opts.concurrency as f64 / shared.opts.rate);
     loop {
@@ -244,7 +248,7 @@ async fn worker(shared: Arc<Shared>, id: usize, end: Instant) -> Vec<Sample> {
 /// transaction of one read.
 async fn final_reader(shared: Arc<Shared>, id: usize, keys: Arc<Mutex<Vec<i64>>>, deadline: Instant) -> Vec<Sample> {
     let mut samples = Vec::new();
-    let Some(mut client) = shared.client(id).await else { return samples };
+    let Some(mut client) = shared.client(id, deadline).await else { return samples };
     let txns = shared.opts.workload.is_txn();
     let register = shared.opts.workload == Workload::TxnRwRegister;
     loop {
@@ -290,14 +294,16 @@ async fn probe(opts: &RunOptions) -> Result<(), RunError> {
         within: opts.connect_deadline,
         last,
     };
-    let mut client = opts.store.open(&opts.endpoints, 0, opts.timeout).await.map_err(|e| unreachable(e.to_string()))?;
     loop {
-        let ready = match client.prepare().await {
-            Ok(()) => client.get(b"faultline-probe").await,
+        let ready = match opts.store.open(&opts.endpoints, 0, opts.timeout).await {
+            Ok(mut client) => match client.prepare().await {
+                Ok(()) => client.get(b"faultline-probe").await.map(drop),
+                Err(e) => Err(e),
+            },
             Err(e) => Err(e),
         };
         match ready {
-            Ok(_) => return Ok(()),
+            Ok(()) => return Ok(()),
             Err(e) if Instant::now() >= deadline => return Err(unreachable(e.to_string())),
             Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
         }

@@ -1,6 +1,6 @@
-//! `corrupt`: SIGKILL one node or the leader, damage one of its raftkv
-//! files (truncate the newest log's tail, flip bits in a block, zero a
-//! range), restart it; a node that refuses to start is a finding and
+//! `corrupt`: SIGKILL one node or the leader, damage one of its storage
+//! files (raftkv's RocksDB files, NATS's message blocks: truncate the
+//! newest log's tail, flip bits in a block, zero a range), restart it; a node that refuses to start is a finding and
 //! stays down.
 
 use std::any::Any;
@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::{Applied, Fault, Kind, Needs, Pending, Target};
 use crate::control::{Control, ControlError};
-use crate::corrupt::{Corruption, Damage, CORRUPTIONS};
+use crate::corrupt::{Corruption, Damage, Layout, CORRUPTIONS};
 
 pub(super) struct CorruptKind;
 pub(super) static KIND: CorruptKind = CorruptKind;
@@ -26,7 +26,7 @@ impl Kind for CorruptKind {
          block, zero a range), restart it; a node that refuses to start is a finding and stays down"
     }
     fn needs(&self) -> Needs {
-        Needs { capabilities: &[Capability::RaftkvFiles], ..Needs::default() }
+        Needs { capabilities: &[Capability::KnownFiles], ..Needs::default() }
     }
     fn choose(&self, rng: &mut StdRng) -> Box<dyn Fault> {
         Box::new(Corrupt {
@@ -60,7 +60,7 @@ impl Fault for Corrupt {
             control.kill(&one).await?;
             let n = control.node(&node)?;
             let damaged = match n.files().await {
-                Ok(files) => match crate::corrupt::plan(self.how, &files, rng) {
+                Ok(files) => match crate::corrupt::plan(self.how, Layout::of(&control.cluster.db), &files, rng) {
                     Some(d) => n.corrupt(&d).await.map(|()| d).map_err(|e| ControlError::Nodes(vec![e])),
                     None => Err(ControlError::NothingToCorrupt(node.clone())),
                 },
