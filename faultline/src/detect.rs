@@ -97,9 +97,23 @@ pub const SETTINGS: [Setting; 13] = [
     // NATS JetStream's default: a write is acknowledged before it is
     // fsynced (the file store syncs on a two-minute timer), so a power
     // failure loses it. Jepsen's NATS 2.12.1 analysis, reproduced on 2.9.
-    Setting { name: "nats-lazy-fsync", db: "nats", faults: "lose-unsynced", time_limit: "60s", ..BASE },
+    Setting {
+        name: "nats-lazy-fsync",
+        db: "nats",
+        faults: "lose-unsynced",
+        workload: "list-append",
+        time_limit: "60s",
+        ..BASE
+    },
     // The control: a kill loses nothing the page cache holds.
-    Setting { name: "nats-lazy-fsync-kill-all", db: "nats", faults: "kill-all", time_limit: "60s", ..BASE },
+    Setting {
+        name: "nats-lazy-fsync-kill-all",
+        db: "nats",
+        faults: "kill-all",
+        workload: "list-append",
+        time_limit: "60s",
+        ..BASE
+    },
     // NATS's direct gets, which any replica answers.
     Setting { name: "nats-direct", db: "nats", read_consistency: Some("direct"), ..BASE },
 ];
