@@ -39,7 +39,7 @@ pub struct MatrixOptions {
     /// raftkv's and only given to raftkv).
     #[arg(long, allow_hyphen_values = true)]
     pub node_args: Option<String>,
-    /// The systems, comma-separated: raftkv, etcd, FILE.json. Runs of
+    /// The systems, comma-separated: raftkv, etcd, nats, FILE.json. Runs of
     /// another system than raftkv are named after it, and skip the mixes
     /// with faults it cannot take.
     #[arg(long, default_value = "raftkv")]

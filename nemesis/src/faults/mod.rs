@@ -388,7 +388,8 @@ mod tests {
     }
 
     /// Which faults a system cannot take, with the reason: every fault fits
-    /// raftkv; etcd refuses the clock faults and corrupt.
+    /// raftkv; etcd refuses the clock faults, corrupt and the failpoints;
+    /// NATS all but corrupt.
     #[test]
     fn each_system_takes_the_faults_it_can() {
         for k in FaultKind::all() {
@@ -396,8 +397,11 @@ mod tests {
             let unfit = ["clock", "clock-isolate", "corrupt", "failpoint", "failpoint-cut", "failpoint-vote"]
                 .contains(&k.name());
             assert_eq!(k.unfit_for(&DbKind::Etcd).is_some(), unfit, "{k:?}");
+            // NATS: corrupt knows its message blocks.
+            let unfit = unfit && k.name() != "corrupt";
+            assert_eq!(k.unfit_for(&DbKind::Nats).is_some(), unfit, "{k:?}");
         }
-        assert!(kind("clock").unfit_for(&DbKind::Etcd).unwrap().contains("cannot move etcd's clocks"));
+        assert!(kind("clock").unfit_for(&DbKind::Etcd).unwrap().contains("cannot move a Go program's clocks"));
         // A system described by commands takes the clock shim, but not
         // corrupt, and the leader-aimed faults only with a status command.
         let commands = |status: Option<Vec<String>>| {
