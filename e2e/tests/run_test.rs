@@ -399,7 +399,8 @@ fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
 }
 
 /// The ledger re-verifies itself: every finding in a system we did not
-/// write (etcd 3.4.23's lost member directory among them) is reproduced
+/// write (etcd 3.4.23's lost member directory, NATS 2.9.10's guarded-write
+/// race and lazy fsync) is reproduced
 /// again by its entry's test, and the ledger's day is this run's.
 #[test]
 fn the_ledger_reproduces_every_finding() {
@@ -411,6 +412,9 @@ fn the_ledger_reproduces_every_finding() {
     let text = String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{text}");
     assert!(text.contains("| etcd-3.4.23-lost-member-dir | etcd 3.4.23 | 1/1 |"), "{text}");
+    assert!(text.contains("| nats-2.9.10-guarded-write-race | NATS 2.9.10 | 1/1 |"), "{text}");
+    assert!(text.contains("| nats-2.9.10-lazy-fsync | NATS 2.9.10 | 1/1 |"), "{text}");
+    assert!(processes_named("nats").is_empty(), "nats-server processes left behind");
     let ledger = read_json(&out.join("ledger.json"));
     let entries = ledger.as_array().expect("a list of findings");
     assert!(!entries.is_empty());
@@ -489,6 +493,8 @@ fn bad_options_are_refused_up_front_naming_them() {
         (&["--db", &bad_db][..], "db.start: \"--data={datadir}\": unknown placeholder {datadir}"),
         (&["--db", "etcd", "--read-consistency", "lease"][..], "etcd's are linearizable and serializable"),
         (&["--db", "etcd", "--faults", "clock"][..], "clock faults cannot move a Go program's clocks"),
+        (&["--db", "nats", "--workload", "txn-append"][..], "NATS JetStream 2.9 has no multi-key transactions"),
+        (&["--db", "nats", "--read-consistency", "serializable"][..], "NATS's are leader"),
     ] {
         let started = std::time::Instant::now();
         let (code, log) = run_test(results.path(), args);
@@ -684,6 +690,35 @@ fn etcd_is_tested_by_the_same_rig_and_its_stale_reads_are_caught() {
     let r: serde_json::Value = read_json(&run.join("results.json"));
     let why = r["failures"][0]["explanation"].as_str().unwrap_or_default().to_string();
     assert!(why.starts_with("read of key"), "{why}");
+}
+
+/// A third system we did not write: NATS 2.9 with JetStream, under kills,
+/// reads and plain writes (its guarded writes race on 2.9.10, a ledger
+/// finding), comes out valid; test.json, the report and the index name it
+/// with its version, and no server is left running.
+#[test]
+fn nats_is_tested_by_the_same_rig() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    require_root();
+    let results = tempfile::tempdir().unwrap();
+    let args = ["--db", "nats", "--faults", "kill", "--workload-args", "--cas 0", "--time-limit", "20"];
+    let (code, log) = run_test(results.path(), &[&args[..], &["--interval", "4s", "--seed", "2"]].concat());
+    assert_eq!(code, Some(0), "NATS was not valid:\n{log}");
+    assert!(log.contains("nats-server on n1, n2, n3"), "{log}");
+    let run = results.path().join("latest").canonicalize().unwrap();
+    let test: serde_json::Value = read_json(&run.join("test.json"));
+    assert_eq!(test["db"], "nats");
+    let versions = test["versions"].to_string();
+    assert!(versions.contains("nats-server: v2.9"), "{versions}");
+    let n1 = std::fs::read_to_string(run.join("n1.log")).unwrap();
+    assert!(n1.contains("Starting nats-server"), "n1.log holds no nats-server log:\n{n1}");
+    let p = open(&run.join("report.html"));
+    assert_clean(&p, "NATS report");
+    assert!(p.dom.contains("nats-server: v2.9"), "the report does not name NATS's version");
+    let index = std::fs::read_to_string(results.path().join("index.html")).unwrap();
+    assert!(index.contains("<td>nats</td>"), "the index does not name the system");
+    let left = processes_named("nats");
+    assert!(left.is_empty(), "nats-server processes left behind: {left:?}");
 }
 
 /// Transactions, through the whole rig: the txn plan on raftkv (its Txn
