@@ -3,17 +3,18 @@
 //! rather than skip): every operation, and the error mapping in the cases
 //! loopback can make happen.
 
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use raftkv_client::{CasResult, ClientError};
 use runner::etcd::EtcdStore;
 use runner::store::Store;
 use testkit::ports::free_port;
+use testkit::servers::{installed, Processes};
 
 /// etcd members on loopback, killed on drop.
 struct Members {
-    procs: Vec<Child>,
+    procs: Processes,
     clients: Vec<String>,
     _dir: tempfile::TempDir,
 }
@@ -21,7 +22,7 @@ struct Members {
 impl Members {
     /// Starts `up` of `size` members of one cluster.
     fn start(size: usize, up: usize) -> Members {
-        let etcd = which_etcd();
+        let etcd = installed("etcd");
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
         let initial: Vec<String> =
@@ -44,23 +45,8 @@ impl Members {
             procs.push(child);
         }
         let clients = ports.iter().map(|(c, _)| format!("127.0.0.1:{c}")).collect();
-        Members { procs, clients, _dir: dir }
+        Members { procs: Processes(procs), clients, _dir: dir }
     }
-}
-
-impl Drop for Members {
-    fn drop(&mut self) {
-        for p in &mut self.procs {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-    }
-}
-
-fn which_etcd() -> String {
-    let out = Command::new("bash").args(["-c", "command -v etcd"]).output().unwrap();
-    assert!(out.status.success(), "no etcd on PATH: scripts/bootstrap installs Debian's etcd-server");
-    String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
 
 /// Polls until a write succeeds (the member has elected itself), at most 20 s.
@@ -105,9 +91,8 @@ async fn a_member_without_a_leader_refuses_and_that_is_definite() {
     let mut m = Members::start(3, 3);
     let mut s = EtcdStore::connect(&m.clients[0], Duration::from_secs(2), false).await.unwrap();
     ready(&mut s).await;
-    for p in &mut m.procs[1..] {
-        p.kill().unwrap();
-        p.wait().unwrap();
+    for i in 1..3 {
+        m.procs.kill(i);
     }
     // Until its election timeout passes it still thinks it has a leader,
     // and a write just times out.

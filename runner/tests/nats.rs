@@ -4,26 +4,26 @@
 //! bucket, both read paths, and the error mapping in the cases loopback
 //! can make happen.
 
-use std::path::PathBuf;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use raftkv_client::{CasResult, ClientError};
 use runner::nats::NatsStore;
 use runner::store::Store;
 use testkit::ports::free_port;
+use testkit::servers::{installed, Processes};
 
 /// A cluster of nats-server processes with JetStream on loopback, killed
 /// on drop.
 struct Servers {
-    procs: Vec<Child>,
+    procs: Processes,
     clients: Vec<String>,
     _dir: tempfile::TempDir,
 }
 
 impl Servers {
     fn start(size: usize) -> Servers {
-        let nats = which_nats_server();
+        let nats = installed("nats-server");
         let dir = tempfile::tempdir().unwrap();
         let ports: Vec<(u16, u16)> = (0..size).map(|_| (free_port(), free_port())).collect();
         let routes: Vec<String> = ports.iter().map(|(_, r)| format!("nats://127.0.0.1:{r}")).collect();
@@ -44,28 +44,12 @@ impl Servers {
             })
             .collect();
         let clients = ports.iter().map(|(c, _)| format!("127.0.0.1:{c}")).collect();
-        Servers { procs, clients, _dir: dir }
+        Servers { procs: Processes(procs), clients, _dir: dir }
     }
 
     fn kill(&mut self, i: usize) {
-        self.procs[i].kill().unwrap();
-        self.procs[i].wait().unwrap();
+        self.procs.kill(i);
     }
-}
-
-impl Drop for Servers {
-    fn drop(&mut self) {
-        for p in &mut self.procs {
-            let _ = p.kill();
-            let _ = p.wait();
-        }
-    }
-}
-
-fn which_nats_server() -> PathBuf {
-    let out = Command::new("bash").args(["-c", "PATH=$PATH:/usr/sbin command -v nats-server"]).output().unwrap();
-    assert!(out.status.success(), "no nats-server on PATH or in /usr/sbin: scripts/bootstrap installs it");
-    PathBuf::from(String::from_utf8(out.stdout).unwrap().trim())
 }
 
 /// Connects to `endpoint` and polls until the bucket is made and a write

@@ -6,9 +6,11 @@
 //!   `mock-kv` binary);
 //! - [`browser`]: headless Chromium for the page tests;
 //! - [`bins`]: the workspace's built binaries, found beside the test;
-//! - [`ports`]: loopback ports for the processes a test starts.
+//! - [`ports`]: loopback ports for the processes a test starts;
+//! - [`servers`]: servers of systems we did not write, run on loopback.
 
 pub mod bins;
 pub mod browser;
 pub mod mock_kv;
 pub mod ports;
+pub mod servers;
