@@ -251,7 +251,15 @@ impl Control {
             return Err(ControlError::NoLossyFsMount);
         }
         let nodes = self.select(names)?;
-        let steps = nodes.into_iter().enumerate().map(|(i, n)| async move {
+        // A node already down (one that refused to start again) has
+        // nothing in memory and no mount to lose: the power failure passes
+        // it by, rather than failing half-applied with the others down.
+        let states = join_all(nodes.iter().map(|n| n.state())).await;
+        let up = nodes.into_iter().zip(states).filter_map(|(n, s)| match s {
+            Ok(ProcState::Running | ProcState::Paused) => Some(n),
+            _ => None,
+        });
+        let steps = up.enumerate().map(|(i, n)| async move {
             n.lose(loss, seed.wrapping_add(i as u64)).await.map(|r| (n.name().to_string(), r))
         });
         collect(join_all(steps).await)
