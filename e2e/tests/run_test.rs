@@ -400,7 +400,7 @@ fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
 
 /// The ledger re-verifies itself: every finding in a system we did not
 /// write (etcd 3.4.23's lost member directory, NATS 2.9.10's guarded-write
-/// race and lazy fsync) is reproduced
+/// race, lazy fsync and stale leader reads) is reproduced
 /// again by its entry's test, and the ledger's day is this run's.
 #[test]
 fn the_ledger_reproduces_every_finding() {
@@ -414,6 +414,7 @@ fn the_ledger_reproduces_every_finding() {
     assert!(text.contains("| etcd-3.4.23-lost-member-dir | etcd 3.4.23 | 1/1 |"), "{text}");
     assert!(text.contains("| nats-2.9.10-guarded-write-race | NATS 2.9.10 | 1/1 |"), "{text}");
     assert!(text.contains("| nats-2.9.10-lazy-fsync | NATS 2.9.10 | 1/1 |"), "{text}");
+    assert!(text.contains("| nats-2.9.10-stale-leader-read | NATS 2.9.10 | 1/1 |"), "{text}");
     assert!(processes_named("nats").is_empty(), "nats-server processes left behind");
     let ledger = read_json(&out.join("ledger.json"));
     let entries = ledger.as_array().expect("a list of findings");
