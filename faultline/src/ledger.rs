@@ -34,8 +34,13 @@ pub struct Finding {
     /// Where it is argued (a findings folder, an issue).
     pub doc: String,
     pub test: LedgerTest,
-    /// The verdict every seed must reach for the finding to reproduce.
+    /// The verdict a seed must reach to reproduce the finding.
     pub expect: Verdict,
+    /// For a finding of chance (a power failure that may or may not take
+    /// the newest writes, a race): how many of its seeds must reach the
+    /// verdict. Every seed when absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub at_least: Option<usize>,
 }
 
 /// The test that shows a finding: `faultline test` options, and its
@@ -91,6 +96,14 @@ pub fn read(path: &Path) -> Result<Vec<Finding>, String> {
         if f.test.seeds.is_empty() {
             return Err(format!("{}: finding {:?} has no seeds", path.display(), f.name));
         }
+        if let Some(n) = f.at_least.filter(|&n| n == 0 || n > f.test.seeds.len()) {
+            return Err(format!(
+                "{}: finding {:?}: at_least {n} must be 1 to its {} seeds",
+                path.display(),
+                f.name,
+                f.test.seeds.len()
+            ));
+        }
     }
     Ok(findings)
 }
@@ -139,7 +152,8 @@ pub struct Verified {
     /// Seeds that reached the expected verdict, of those run.
     pub reproduced: usize,
     pub runs: usize,
-    /// The day of this run (UTC), when every seed reproduced it.
+    /// The day of this run (UTC), when enough seeds reproduced it (every
+    /// seed, or the finding's `at_least`).
     pub last_reproduced: Option<String>,
 }
 
@@ -155,13 +169,13 @@ pub fn verify(findings: &[Finding], summary: &report::summary::Summary, day: &st
                 .flat_map(|g| &g.rows)
                 .collect();
             let reproduced = rows.iter().filter(|r| r.verdict.meets(f.expect)).count();
-            let all = !rows.is_empty() && reproduced == rows.len();
+            let enough = !rows.is_empty() && reproduced >= f.at_least.unwrap_or(rows.len());
             Verified {
                 name: f.name.clone(),
                 system: f.system.clone(),
                 reproduced,
                 runs: rows.len(),
-                last_reproduced: all.then(|| day.to_string()),
+                last_reproduced: enough.then(|| day.to_string()),
             }
         })
         .collect()
@@ -183,8 +197,8 @@ pub fn table(verified: &[Verified]) -> String {
     out
 }
 
-/// Runs the ledger (or lists it): 0 when every finding reproduced in
-/// every seed, 1 when any did not, 3 when the ledger or the batch failed.
+/// Runs the ledger (or lists it): 0 when every finding reproduced (in
+/// every seed, or its `at_least`), 1 when any did not, 3 when the ledger or the batch failed.
 pub async fn main(o: LedgerOptions) -> u8 {
     let findings = match read(&o.ledger).and_then(|all| select(all, &o.only)) {
         Ok(f) => f,
@@ -251,12 +265,16 @@ mod tests {
         f.test.seeds.clear();
         std::fs::write(&path, serde_json::to_string(&[f]).unwrap()).unwrap();
         assert!(read(&path).unwrap_err().contains("has no seeds"));
+        let mut f = read(&repo_ledger()).unwrap().remove(0);
+        f.at_least = Some(f.test.seeds.len() + 1);
+        std::fs::write(&path, serde_json::to_string(&[f]).unwrap()).unwrap();
+        assert!(read(&path).unwrap_err().contains("at_least"), "{}", read(&path).unwrap_err());
         let e = select(read(&repo_ledger()).unwrap(), &["nope".into()]).unwrap_err();
         assert!(e.starts_with("--only nope: no such finding"), "{e}");
     }
 
     #[test]
-    fn a_finding_reproduces_only_when_every_seed_reaches_its_verdict() {
+    fn a_finding_reproduces_when_every_seed_or_its_at_least_reaches_its_verdict() {
         use report::summary::{Group, RunRow, Summary};
         let f = read(&repo_ledger()).unwrap().remove(0);
         let row = |seed, verdict| RunRow {
@@ -299,5 +317,13 @@ mod tests {
             verify(std::slice::from_ref(&f), &summary(vec![row(1, f.expect), row(2, Verdict::Broken)]), "2026-12-03");
         assert_eq!((one[0].reproduced, one[0].last_reproduced.as_deref()), (1, None));
         assert!(table(&one).contains("| 1/2 | not in this run |"), "{}", table(&one));
+        // A finding of chance needs only its at_least.
+        let chance = Finding { at_least: Some(1), ..f.clone() };
+        let one = verify(
+            std::slice::from_ref(&chance),
+            &summary(vec![row(1, Verdict::Valid), row(2, f.expect)]),
+            "2026-12-03",
+        );
+        assert_eq!((one[0].reproduced, one[0].last_reproduced.as_deref()), (1, Some("2026-12-03")));
     }
 }
