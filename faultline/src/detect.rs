@@ -105,16 +105,12 @@ pub const SETTINGS: [Setting; 14] = [
     // failure loses it. Jepsen's NATS 2.12.1 analysis, reproduced on 2.9.
     // Reads and plain writes only: a guarded write races on 2.9.10
     // (nats-server#4320, docs/findings), which would catch the run alone.
-    // One power failure every 8 s: at every 4 s a torn peer-state file
-    // made a server panic at start in 4 runs of 10 (NODE FAILED), and the
-    // cluster then served no read that could show the loss.
     Setting {
         name: "nats-lazy-fsync",
         db: "nats",
         workload_args: Some(NATS_UNGUARDED),
         faults: "lose-unsynced",
         time_limit: "60s",
-        interval: "8s",
         ..BASE
     },
     // The control: a kill loses nothing the page cache holds.
@@ -124,7 +120,6 @@ pub const SETTINGS: [Setting; 14] = [
         workload_args: Some(NATS_UNGUARDED),
         faults: "kill-all",
         time_limit: "60s",
-        interval: "8s",
         ..BASE
     },
     // NATS's direct gets, which any replica answers.
