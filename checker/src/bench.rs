@@ -28,6 +28,10 @@ pub struct Case {
     pub info_rate: f64,
     /// One read made impossible: the history must come out invalid.
     pub stale_read: bool,
+    /// One late read made ambiguous (register only): legal or not, only a
+    /// search can tell, so the verdict is not known in advance.
+    #[serde(default)]
+    pub ambiguous_read: bool,
     pub seed: u64,
     /// Skip the models' proofs without search, to measure the search alone.
     #[serde(default)]
@@ -47,17 +51,31 @@ impl Case {
             cas_rate: 0.25,
             delete_rate: 0.0,
             stale_read: self.stale_read,
+            ambiguous_read: self.ambiguous_read,
             model: self.model,
             seed: self.seed,
         }
     }
 
-    /// The verdict the simulated store guarantees.
-    pub fn expected(&self) -> Validity {
+    /// The verdict the simulated store guarantees, when it guarantees one.
+    pub fn expected(&self) -> Option<Validity> {
         if self.stale_read {
-            Validity::Invalid
+            Some(Validity::Invalid)
+        } else if self.ambiguous_read {
+            None
         } else {
-            Validity::Valid
+            Some(Validity::Valid)
+        }
+    }
+
+    /// What was planted, for the table.
+    pub fn planted(&self) -> &'static str {
+        if self.stale_read {
+            "stale read"
+        } else if self.ambiguous_read {
+            "ambiguous read"
+        } else {
+            "none"
         }
     }
 }
@@ -84,7 +102,7 @@ pub struct CaseResult {
 impl CaseResult {
     /// Whether the verdict is the one the generator guarantees.
     pub fn correct(&self) -> bool {
-        self.verdict == self.case.expected().word().to_lowercase()
+        self.case.expected().is_none_or(|v| self.verdict == v.word().to_lowercase())
     }
 }
 
@@ -114,8 +132,30 @@ pub fn standard_cases(seed: u64, search_only: bool) -> Vec<Case> {
         let fits = |ops: usize| model == ModelName::Register || ops <= 10_000;
         for &(processes, ops, info_rate) in shapes.iter().filter(|s| fits(s.1)) {
             for stale_read in [false, true] {
-                cases.push(Case { model, processes, ops, info_rate, stale_read, seed, search_only });
+                cases.push(Case {
+                    model,
+                    processes,
+                    ops,
+                    info_rate,
+                    stale_read,
+                    ambiguous_read: false,
+                    seed,
+                    search_only,
+                });
             }
+        }
+    }
+    // A hundred clients on one key: valid, with a stale read, and with
+    // the read no single op proves stale, which only a search settles.
+    for model in [ModelName::Register, ModelName::ListAppend] {
+        let (processes, ops, info_rate) = (100, 20_000, 0.05);
+        let planted: &[(bool, bool)] = if model == ModelName::Register {
+            &[(false, false), (true, false), (false, true)]
+        } else {
+            &[(false, false), (true, false)]
+        };
+        for &(stale_read, ambiguous_read) in planted {
+            cases.push(Case { model, processes, ops, info_rate, stale_read, ambiguous_read, seed, search_only });
         }
     }
     cases
@@ -230,7 +270,7 @@ pub fn row(r: &CaseResult) -> String {
         c.ops,
         c.info_rate * 100.0,
         r.info_ops,
-        if c.stale_read { "stale read" } else { "none" },
+        c.planted(),
         r.verdict,
         if r.verdict == "unknown" || r.correct() { "" } else { " (WRONG)" },
         r.check_ms / 1e3,

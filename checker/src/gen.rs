@@ -9,7 +9,9 @@
 //! `stale_read` then rewrites one late read to return a value that was
 //! certainly overwritten before the read began (a register) or a list that
 //! certainly lacks an element already read (list-append), which makes the
-//! history invalid.
+//! history invalid. `ambiguous_read` instead rewrites one late read to
+//! return an earlier write's value that no single op proves overwritten
+//! (see [`make_ambiguous`]): whether it is legal is for a search to find.
 
 use std::collections::{BinaryHeap, HashMap};
 
@@ -45,6 +47,11 @@ pub struct GenOptions {
     /// Make one late read stale (the history becomes invalid).
     #[arg(long)]
     pub stale_read: bool,
+    /// Make one late read return an earlier write's value that no single
+    /// op proves overwritten: it may or may not be legal, and only a
+    /// search can tell (register keys only).
+    #[arg(long, conflicts_with = "stale_read")]
+    pub ambiguous_read: bool,
     #[arg(long, value_enum, default_value_t = ModelName::Register)]
     pub model: ModelName,
     #[arg(long, default_value_t = 1)]
@@ -207,6 +214,8 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
             // short list lands on a list key.
             ModelName::ListAppend | ModelName::Mixed => make_short(&mut events),
         }
+    } else if o.ambiguous_read {
+        make_ambiguous(&mut events);
     }
     events
 }
@@ -262,5 +271,37 @@ fn make_stale(events: &mut [Event]) {
         let Some(w1) = ws.iter().filter(|w| w.1 < w2.0).max_by_key(|w| w.1) else { continue };
         events[done].value = events[w1.1].value.clone();
         return;
+    }
+}
+
+/// Rewrites the latest read that can be made ambiguous: it returns the
+/// value of an ok write `w1` that ended before the read began, but after
+/// the invoke of every write or cas that ended before the read began. So
+/// no op is certainly between `w1` and the read (the proof of
+/// [`crate::register`]'s `contradiction` does not apply), yet `w1` must be
+/// placed after every one of those ops, and after the versions their
+/// reads saw: legal or not, only an order of all of them can tell.
+fn make_ambiguous(events: &mut [Event]) {
+    let mut changes: HashMap<Option<Value>, Vec<(usize, usize)>> = HashMap::new();
+    let mut writes: HashMap<Option<Value>, Vec<(usize, usize)>> = HashMap::new();
+    for f in ["write", "cas"] {
+        for (inv, done) in completed(events, f) {
+            changes.entry(events[done].key.clone()).or_default().push((inv, done));
+            if f == "write" {
+                writes.entry(events[done].key.clone()).or_default().push((inv, done));
+            }
+        }
+    }
+    for (inv, done) in completed(events, "read").into_iter().rev() {
+        let key = &events[done].key;
+        let (Some(cs), Some(ws)) = (changes.get(key), writes.get(key)) else { continue };
+        // The latest invoke among the changes finished before the read.
+        let Some(floor) = cs.iter().filter(|c| c.1 < inv).map(|c| c.0).max() else { continue };
+        let read = events[done].value.clone();
+        let w1 = ws.iter().filter(|w| w.1 > floor && w.1 < inv && events[w.1].value != read).min_by_key(|w| w.1);
+        if let Some(&(_, w1)) = w1 {
+            events[done].value = events[w1].value.clone();
+            return;
+        }
     }
 }

@@ -10,6 +10,8 @@
 //! - [`model`]: the model trait and [`model::ModelName`]; [`register`] and
 //!   [`list_append`] implement it;
 //! - [`bitset`]: the sets a search configuration holds, and its memo keys;
+//! - [`versions`]: registers with unique values decided without a search,
+//!   by placing runs of versions from the end;
 //! - [`wgl`]: the Wing–Gong–Lowe search for one key; [`memo`]: what a
 //!   configuration has linearized, and the memo with its dominance rule;
 //! - [`check`]: all keys in parallel, limits and explanations;
@@ -38,4 +40,5 @@ pub mod model;
 pub mod register;
 pub mod results;
 pub mod txn;
+pub mod versions;
 pub mod wgl;

@@ -85,11 +85,13 @@ impl Linearized {
 /// Configurations seen: (required ops linearized, state) → what else
 /// each one had linearized: (droppable ops, optional ops), none dominated
 /// by another.
-pub(crate) type Memo<S> = HashMap<(Window, S), Vec<(Window, Bitset)>, ahash::RandomState>;
+/// The state is [`crate::model::Model::memo_state`]'s key (`None`: a state
+/// no op left can tell apart from another such).
+pub(crate) type Memo<S> = HashMap<(Window, Option<S>), Vec<(Window, Bitset)>, ahash::RandomState>;
 
 /// Bytes one memo slot takes in the table, beyond what it points to.
 pub(crate) fn memo_slot_bytes<S>() -> usize {
-    std::mem::size_of::<((Window, S), Vec<(Window, Bitset)>)>() + 1
+    std::mem::size_of::<((Window, Option<S>), Vec<(Window, Bitset)>)>() + 1
 }
 
 /// What an allocation of `bytes` costs, with the allocator's rounding and
@@ -111,7 +113,7 @@ fn heap(bytes: usize) -> usize {
 /// took on (`state_bytes`: what the key's state holds beyond its size).
 pub(crate) fn remember<S: Eq + std::hash::Hash>(
     memo: &mut Memo<S>,
-    key: (Window, S),
+    key: (Window, Option<S>),
     state_bytes: usize,
     lin: &Linearized,
 ) -> Option<usize> {

@@ -124,11 +124,29 @@ pub trait Model: Sync + Send {
     /// would have to exhaust everything before the culprit.
     fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<Self::State>>;
 
+    /// An exact verdict found without searching, for the histories the
+    /// model can decide directly (the register's unique values:
+    /// [`crate::versions`]); `None` leaves the history to the search.
+    /// Must be exact both ways.
+    fn decide(&self, _ops: &[SearchOp]) -> Option<Result<(), Contradiction<Self::State>>> {
+        None
+    }
+
     /// For each op, whether it has a deadline yet no later op can tell
     /// whether it ran: dropping it from any valid linearization leaves one
     /// (a write whose value nobody reads). The memo lets a configuration
     /// that linearized more of these stand for one that linearized fewer.
     fn droppable(&self, ops: &[SearchOp]) -> Vec<bool>;
+
+    /// A state as the memo keys it, given what is not yet linearized:
+    /// `None` stands for every state that no op left can tell apart (a
+    /// register holding a value nobody left reads or expects), so that
+    /// configurations differing only in such a state share one memo entry.
+    /// Must be exact: `None` only when every op left steps alike from all
+    /// such states. By default every state is its own key.
+    fn memo_state(&self, _pending: &Self::Pending, state: &Self::State) -> Option<Self::State> {
+        Some(state.clone())
+    }
 
     /// Heap bytes a state holds beyond its own size, for the memory guard.
     fn state_bytes(&self, _state: &Self::State) -> usize {

@@ -69,6 +69,11 @@ pub struct RegisterPending {
     /// Per value: the ops with deadlines that observe it.
     observers_of: Vec<Vec<usize>>,
     observers: Vec<u32>,
+    /// Per value: ops not yet linearized, with or without a deadline, that
+    /// read it or expect it; when none is left the value is unobserved.
+    watchers: Vec<u32>,
+    /// The value each op reads or expects, with or without a deadline.
+    watches: Vec<u32>,
     writers: Vec<u32>,
     linearized: Vec<bool>,
 }
@@ -123,13 +128,15 @@ impl Model for Register {
     fn pending(&self, ops: &[SearchOp]) -> RegisterPending {
         let mut ids = HashMap::default();
         let mut observes = Vec::with_capacity(ops.len());
+        let mut watches = Vec::with_capacity(ops.len());
         let mut writes = Vec::with_capacity(ops.len());
         for o in ops {
             let seen = match &o.op.action {
-                Action::Read(v) | Action::Cas(v, _) if o.deadline.is_some() => RegisterPending::intern(&mut ids, v),
+                Action::Read(v) | Action::Cas(v, _) => RegisterPending::intern(&mut ids, v),
                 _ => NONE,
             };
-            observes.push(seen);
+            watches.push(seen);
+            observes.push(if o.deadline.is_some() { seen } else { NONE });
             writes.push(written(&o.op).map_or(NONE, |v| RegisterPending::intern(&mut ids, v)));
         }
         let mut observers_of = vec![Vec::new(); ids.len()];
@@ -143,12 +150,30 @@ impl Model for Register {
             }
         }
         let observers = observers_of.iter().map(|v| v.len() as u32).collect();
-        RegisterPending { ids, observes, writes, observers_of, observers, writers, linearized: vec![false; ops.len()] }
+        let mut watchers = vec![0; ids.len()];
+        for &w in watches.iter().filter(|&&w| w != NONE) {
+            watchers[w as usize] += 1;
+        }
+        RegisterPending {
+            ids,
+            observes,
+            writes,
+            observers_of,
+            observers,
+            watchers,
+            watches,
+            writers,
+            linearized: vec![false; ops.len()],
+        }
     }
 
     fn mark(&self, p: &mut RegisterPending, i: usize, on: bool) {
         p.linearized[i] = on;
-        let (o, w) = (p.observes[i], p.writes[i]);
+        let (o, w, seen) = (p.observes[i], p.writes[i], p.watches[i]);
+        if seen != NONE {
+            let c = &mut p.watchers[seen as usize];
+            *c = if on { *c - 1 } else { *c + 1 };
+        }
         if o != NONE {
             let c = &mut p.observers[o as usize];
             *c = if on { *c - 1 } else { *c + 1 };
@@ -177,6 +202,17 @@ impl Model for Register {
         matches!(op.action, Action::Read(_))
     }
 
+    /// A value that no op left reads or expects: from it only writes (and
+    /// no read or cas) can step, and to the same states from any such
+    /// value. So every such state is one memo key, and the orders in which
+    /// writes nobody reads were placed collapse into one configuration.
+    fn memo_state(&self, p: &RegisterPending, state: &Value) -> Option<Value> {
+        match p.ids.get(state) {
+            Some(&id) if p.watchers[id as usize] > 0 => Some(state.clone()),
+            _ => None,
+        }
+    }
+
     /// A write or cas whose value no op observes: the op after it in any
     /// linearization can only be another write (a read or cas there would
     /// observe the value), which sets the register whether or not it ran.
@@ -189,6 +225,10 @@ impl Model for Register {
             })
             .collect();
         ops.iter().map(|o| o.deadline.is_some() && written(&o.op).is_some_and(|v| !observed.contains(v))).collect()
+    }
+
+    fn decide(&self, ops: &[SearchOp]) -> Option<Result<(), Contradiction<Value>>> {
+        crate::versions::decide(ops)
     }
 
     fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<Value>> {

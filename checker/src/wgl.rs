@@ -213,6 +213,18 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             proof: Some(c.reason),
         });
     }
+    match (!limits.search_only).then(|| model.decide(ops)).flatten() {
+        Some(Ok(())) => return Outcome::Valid,
+        Some(Err(c)) => {
+            return Outcome::Invalid(Failure {
+                prefix: Vec::new(),
+                blocked: c.blocked,
+                states: vec![c.state],
+                proof: Some(c.reason),
+            })
+        }
+        None => {}
+    }
     let mut list = List::build(ops);
     let twin_before = twins(ops);
     let mut lin = Linearized::new(model, ops);
@@ -272,7 +284,7 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
                 continue;
             }
             lin.mark(op, true);
-            let key = (lin.done.window(), next_state.clone());
+            let key = (lin.done.window(), model.memo_state(&pending, &next_state));
             if let Some(bytes) = remember(&mut memo, key, model.state_bytes(&next_state), &lin) {
                 memo_heap += bytes;
                 stack.push(Frame { node, late, state: std::mem::replace(&mut state, next_state), forced });

@@ -313,6 +313,7 @@ fn gen_opts(ops: usize, processes: usize) -> checker::gen::GenOptions {
         cas_rate: 0.2,
         delete_rate: 0.0,
         stale_read: true,
+        ambiguous_read: false,
         model: ModelName::Register,
         seed: 3,
     }

@@ -29,6 +29,7 @@ fn opts(seed: u64, ops: usize, keys: usize, processes: usize, info: f64, model: 
         cas_rate: 0.3,
         delete_rate: 0.1,
         stale_read: false,
+        ambiguous_read: false,
         model,
         seed,
     }
@@ -88,13 +89,18 @@ struct Tiny {
     processes: usize,
     /// Values are drawn from 1..values (and nil).
     values: i64,
+    /// Registers only: every write and cas writes a new value, and reads
+    /// and cas expect nil or a value written before (the shape that
+    /// [`checker::versions`] decides without a search).
+    unique: bool,
 }
 
 /// A random, tiny, single-key history: up to `n` ops with values from a
 /// small domain, so coincidences (and invalid histories) are common.
 /// Processes obey the protocol; anything else is random.
 fn tiny_history(rng: &mut impl Rng, n: usize, shape: Tiny) -> Vec<Event> {
-    let Tiny { list, info, reads, processes, values, .. } = shape;
+    let Tiny { list, info, reads, processes, values, unique, .. } = shape;
+    let mut issued: Vec<Value> = vec![Value::Nil];
     let mut events = Vec::new();
     let mut open: Vec<Option<(String, Value)>> = vec![None; processes];
     let mut pid: Vec<u64> = (0..processes as u64).collect();
@@ -123,13 +129,20 @@ fn tiny_history(rng: &mut impl Rng, n: usize, shape: Tiny) -> Vec<Event> {
             None if started < n => {
                 started += 1;
                 let kind = if rng.gen_range(0..10) < reads { 0 } else { rng.gen_range(1..3) };
+                let fresh = Value::Int(issued.len() as i64);
+                let seen = issued[rng.gen_range(0..issued.len())].clone();
                 let (f, v) = match (list, kind) {
                     (false, 0) => ("read", Value::Nil),
+                    (false, 1) if unique => ("write", fresh.clone()),
+                    (false, _) if unique => ("cas", Value::List(vec![seen, fresh.clone()].into())),
                     (false, 1) => ("write", Value::Int(rng.gen_range(1..values))),
                     (false, _) => ("cas", Value::List(vec![small(rng), Value::Int(rng.gen_range(1..values))].into())),
                     (true, 0) => ("read", Value::Nil),
                     (true, _) => ("append", Value::Int(rng.gen_range(1..values))),
                 };
+                if unique && f != "read" {
+                    issued.push(fresh);
+                }
                 events.push(ev(pid[w], EventType::Invoke, f, v.clone()));
                 open[w] = Some((f.to_string(), v));
             }
@@ -141,7 +154,9 @@ fn tiny_history(rng: &mut impl Rng, n: usize, shape: Tiny) -> Vec<Event> {
                     _ => EventType::Ok,
                 };
                 let value = if f == "read" && kind == EventType::Ok {
-                    if list {
+                    if unique {
+                        issued[rng.gen_range(0..issued.len())].clone()
+                    } else if list {
                         let len = rng.gen_range(0..3);
                         Value::List((0..len).map(|_| Value::Int(rng.gen_range(1..values))).collect::<Vec<_>>().into())
                     } else {
@@ -194,8 +209,8 @@ fn agree<M: Model>(model: &M, seed: u64, shape: Tiny) {
     assert!(invalid > 300 && invalid < 2700, "{invalid} of 3000 invalid");
 }
 
-const REGISTER: Tiny = Tiny { list: false, max_ops: 8, info: 2, reads: 3, processes: 3, values: 4 };
-const LIST: Tiny = Tiny { list: true, max_ops: 8, info: 2, reads: 3, processes: 3, values: 4 };
+const REGISTER: Tiny = Tiny { list: false, max_ops: 8, info: 2, reads: 3, processes: 3, values: 4, unique: false };
+const LIST: Tiny = Tiny { list: true, max_ops: 8, info: 2, reads: 3, processes: 3, values: 4, unique: false };
 
 #[test]
 fn search_agrees_with_brute_force_on_tiny_register_histories() {
@@ -239,6 +254,31 @@ fn search_agrees_with_brute_force_on_register_histories_with_many_values() {
     agree(&Register, 29, Tiny { max_ops: 11, info: 3, reads: 3, processes: 4, values: 8, ..REGISTER });
 }
 
+/// Unique values, many processes: the histories the version-order
+/// decision ([`checker::versions`]) takes from the search. "Search with
+/// proofs" is that decision here whenever it applies; it must agree with
+/// the search alone and with brute force on every one, both verdicts.
+#[test]
+fn version_order_decision_agrees_with_brute_force_on_unique_value_histories() {
+    let shape = Tiny { max_ops: 10, info: 2, reads: 4, processes: 5, unique: true, ..REGISTER };
+    agree(&Register, 37, shape);
+    agree(&Register, 41, Tiny { max_ops: 11, info: 0, reads: 5, processes: 7, ..shape });
+    // The decision must be what decided them, not the search behind it.
+    let mut rng = rand::rngs::StdRng::seed_from_u64(43);
+    let mut decided = [0usize; 2];
+    for _ in 0..3000 {
+        let n = rng.gen_range(1..=shape.max_ops);
+        let events = tiny_history(&mut rng, n, shape);
+        let lines: Vec<usize> = (1..=events.len()).collect();
+        let h = history::pair(&events, &lines, Register::accepts, "register").expect("well-formed");
+        let ops = Register.prepare(h.ops.first().map(Vec::as_slice).unwrap_or_default());
+        if let Some(v) = checker::versions::decide(&ops) {
+            decided[usize::from(v.is_ok())] += 1;
+        }
+    }
+    assert!(decided[0] > 300 && decided[1] > 300, "decided invalid, valid: {decided:?} of 3000");
+}
+
 #[test]
 fn search_agrees_with_brute_force_on_list_append_histories_with_many_values() {
     agree(&ListAppend, 31, Tiny { max_ops: 10, info: 3, reads: 4, processes: 4, values: 8, ..LIST });
@@ -265,6 +305,7 @@ fn contended_single_key_histories_are_decided_both_ways() {
                         cas_rate: 0.25,
                         delete_rate,
                         stale_read,
+                        ambiguous_read: false,
                         model,
                         seed,
                     };
@@ -288,4 +329,39 @@ fn contended_single_key_histories_are_decided_both_ways() {
             }
         }
     }
+}
+
+/// The generator's ambiguous read (a late read of a value no single op
+/// proves overwritten) at a size the search alone still settles: the
+/// version-order decision and the search give the same verdict on every
+/// seed, and both verdicts occur.
+#[test]
+fn ambiguous_reads_get_the_same_verdict_from_the_decision_and_the_search() {
+    let mut verdicts = Vec::new();
+    for seed in 1..=12 {
+        let o = GenOptions {
+            ops: 400,
+            keys: 1,
+            processes: 10,
+            info_rate: 0.05,
+            read_rate: 0.5,
+            cas_rate: 0.25,
+            delete_rate: 0.0,
+            stale_read: false,
+            ambiguous_read: true,
+            model: ModelName::Register,
+            seed,
+        };
+        let h = history::pair_all(generate(&o).into_iter().zip(1..)).expect("well-formed");
+        let opts = |search_only| CheckOptions {
+            time_limit: Some(std::time::Duration::from_secs(60)),
+            search_only,
+            ..CheckOptions::default()
+        };
+        let (decided, searched) = (check::check(&Register, &h, &opts(false)), check::check(&Register, &h, &opts(true)));
+        assert_ne!(searched.valid, Validity::Unknown, "seed {seed}: {}", searched.summary);
+        assert_eq!(decided.valid, searched.valid, "seed {seed}: {} / {}", decided.summary, searched.summary);
+        verdicts.push(decided.valid);
+    }
+    assert!(verdicts.contains(&Validity::Valid) && verdicts.contains(&Validity::Invalid), "{verdicts:?}");
 }
