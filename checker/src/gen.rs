@@ -18,7 +18,7 @@ use std::collections::{BinaryHeap, HashMap};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
-use crate::history::{Event, EventType, OpType, Process, Value};
+use crate::history::{Event, EventType, OpType, Process, Seq, Value};
 use crate::model::ModelName;
 
 #[derive(Clone, Debug, clap::Args)]
@@ -94,6 +94,8 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
     let mut counters: HashMap<i64, i64> = HashMap::new();
     let mut events: Vec<Event> = Vec::with_capacity(o.ops * 2);
     let mut issued = 0;
+    // The ok list reads' events, whose values are filled in at the end.
+    let mut list_reads: Vec<usize> = Vec::new();
     let emit = |events: &mut Vec<Event>, t: u64, p: u64, kind: EventType, f: &str, key: i64, value: Value| {
         events.push(Event {
             index: events.len() as u64,
@@ -160,9 +162,10 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                     match op.kind {
                         OpType::Read => {
                             op.result = Some(match o.model.of_key(op.key) {
-                                ModelName::ListAppend => {
-                                    Value::List(lists.get(&op.key).cloned().unwrap_or_default().into())
-                                }
+                                // Its length for now: every list read is a
+                                // prefix of its key's final list, and
+                                // shares it once the run is over.
+                                ModelName::ListAppend => Value::Int(lists.get(&op.key).map_or(0, Vec::len) as i64),
                                 ModelName::Register | ModelName::Mixed => {
                                     register.get(&op.key).cloned().unwrap_or(Value::Nil)
                                 }
@@ -198,6 +201,9 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                     }
                 };
                 emit(&mut events, t, op.process, kind, f, op.key, value);
+                if kind == EventType::Ok && op.kind == OpType::Read && o.model.of_key(op.key) == ModelName::ListAppend {
+                    list_reads.push(events.len() - 1);
+                }
                 let _ = op.invoke_event;
                 if op.crashed {
                     pids[w] = next_pid;
@@ -206,6 +212,11 @@ pub fn generate(o: &GenOptions) -> Vec<Event> {
                 heap.push(std::cmp::Reverse((t + rng.gen_range(0..20), Step::Invoke, w)));
             }
         }
+    }
+    let finals: HashMap<i64, Seq> = lists.into_iter().map(|(k, l)| (k, l.into())).collect();
+    for i in list_reads {
+        let (Some(Value::Int(key)), Value::Int(len)) = (&events[i].key, &events[i].value) else { unreachable!() };
+        events[i].value = Value::List(finals.get(key).map_or_else(Seq::default, |l| l.prefix(*len as usize)));
     }
     if o.stale_read {
         match o.model {
@@ -250,7 +261,7 @@ fn make_short(events: &mut [Event]) {
             .max_by_key(|r| r.1);
         let Some(&(_, r1)) = earlier else { continue };
         let Value::List(l) = &events[r1].value else { continue };
-        events[done].value = Value::List(l[..l.len() - 1].to_vec().into());
+        events[done].value = Value::List(l.prefix(l.len() - 1));
         return;
     }
 }

@@ -60,15 +60,20 @@ pub fn read_events(path: &Path, format: Option<Format>) -> Result<(Vec<Event>, V
 }
 
 /// Loads and pairs a history file. JSON Lines are streamed, so memory
-/// follows the number of ops, not the size of the file.
+/// follows the number of ops, not the size of the file, and read twice so
+/// that list reads share their key's longest ([`history::LongestReads`]).
 pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, InputError> {
     match format_of(path, format) {
         Format::Jsonl => {
-            let file = std::fs::File::open(path).map_err(|source| InputError::Io { path: path.into(), source })?;
-            history::load_jsonl(file).map_err(|e| match e {
+            let open = || std::fs::File::open(path).map_err(|source| InputError::Io { path: path.into(), source });
+            let loaded = |e| match e {
                 history::LoadError::Io(source) => InputError::Io { path: path.into(), source },
                 history::LoadError::History(source) => InputError::History { path: path.into(), source },
-            })
+            };
+            // Two passes: each key's longest list read first, so that the
+            // other reads of the key share it.
+            let lists = history::longest_reads_jsonl(open()?).map_err(loaded)?;
+            history::load_jsonl_sharing(open()?, lists).map_err(loaded)
         }
         format @ (Format::Edn | Format::JepsenLog) => {
             let (events, lines) = read_events(path, Some(format))?;

@@ -40,9 +40,8 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::hash::{Hash, Hasher};
-use std::sync::Arc;
 
-use crate::history::{Action, EventType, Op, OpType, Value};
+use crate::history::{Action, EventType, Op, OpType, Seq, Value};
 use crate::model::{ok_deadline, Contradiction, Model, ModelName, SearchOp};
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -60,16 +59,10 @@ fn as_list(v: &Value) -> Option<&[Value]> {
 /// op (a state costs a pointer, however long the list); `pending`:
 /// elements appended since, sorted (a bag: their order is not yet
 /// observed).
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListState {
-    pub known: Arc<[Value]>,
+    pub known: Seq,
     pub pending: Vec<Value>,
-}
-
-impl Default for ListState {
-    fn default() -> Self {
-        ListState { known: Arc::from(Vec::new()), pending: Vec::new() }
-    }
 }
 
 /// Hashes the known list by its length and last element only: equal states
@@ -135,12 +128,12 @@ impl Model for ListAppend {
         match &op.action {
             Action::Read(v) => {
                 let l = match v {
-                    Value::Nil => Arc::from(Vec::new()),
+                    Value::Nil => Seq::default(),
                     Value::List(l) => l.clone(),
                     _ => return None,
                 };
                 let k = state.known.len();
-                if l.len() != state.len() || (!Arc::ptr_eq(&l, &state.known) && l[..k] != state.known[..]) {
+                if l.len() != state.len() || !l.has_prefix(&state.known) {
                     return None;
                 }
                 let mut rest = l[k..].to_vec();
@@ -284,7 +277,7 @@ impl Model for ListAppend {
             if !r2.2.starts_with(r1.2) {
                 let known = match &ops[r1.0].op.action {
                     Action::Read(Value::List(l)) => l.clone(),
-                    _ => Arc::from(Vec::new()),
+                    _ => Seq::default(),
                 };
                 let reason = format!("{} ended before it began, and a list only grows", ops[r1.0].op.words());
                 return Some(Contradiction { blocked: r2.0, reason, state: ListState { known, pending: Vec::new() } });

@@ -427,3 +427,48 @@ fn an_index_that_does_not_increase_is_refused_naming_the_line() {
         assert!(err.contains("line 3") && err.contains("does not increase: line 2 has index 9"), "{word}: {err}");
     }
 }
+
+/// A history file's list reads share their key's longest read, so a key
+/// read thousands of times costs its length once: every ok read of the
+/// generated key is a prefix of one buffer, and the verdicts are as from
+/// separate copies.
+#[test]
+fn list_reads_loaded_from_a_file_share_their_keys_longest_read() {
+    use checker::history::{Action, Seq};
+    for stale_read in [false, true] {
+        let o = checker::gen::GenOptions {
+            ops: 2000,
+            keys: 1,
+            processes: 20,
+            info_rate: 0.05,
+            read_rate: 0.5,
+            cas_rate: 0.0,
+            delete_rate: 0.0,
+            stale_read,
+            ambiguous_read: false,
+            model: ModelName::ListAppend,
+            seed: 4,
+        };
+        let events = checker::gen::generate(&o);
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("history.jsonl");
+        let text: String = events.iter().map(|e| serde_json::to_string(e).unwrap() + "\n").collect();
+        std::fs::write(&path, text).unwrap();
+        let h = checker::input::load_history(&path, None).unwrap();
+        let lists: Vec<&Seq> = h.ops[0]
+            .iter()
+            .filter_map(|op| match &op.action {
+                Action::Read(Value::List(l)) => Some(l),
+                _ => None,
+            })
+            .collect();
+        let longest = *lists.iter().max_by_key(|l| l.len()).unwrap();
+        let shared = lists.iter().filter(|l| Seq::same(&longest.prefix(l.len()), l)).count();
+        // The stale read (a read's list less its last element) is a
+        // prefix too: it is stale by when it ran, not by what it holds.
+        assert_eq!(shared, lists.len(), "{} reads", lists.len());
+        assert!(lists.len() > 900);
+        let r = checker::check::check(&checker::list_append::ListAppend, &h, &CheckOptions::default());
+        assert_eq!(r.valid, if stale_read { Validity::Invalid } else { Validity::Valid }, "{}", r.summary);
+    }
+}

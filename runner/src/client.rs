@@ -147,7 +147,7 @@ pub(crate) async fn perform_txn(client: &mut dyn Store, prefix: &str, ops: &[Mop
                             Value::List(l) => l,
                             _ => Vec::<Value>::new().into(),
                         };
-                        Mop::Read { key: key.clone(), list: Some(list.into()) }
+                        Mop::Read { key: key.clone(), list: Some(list) }
                     }
                     // An absent register reads nil.
                     Mop::Get { key, .. } => {

@@ -21,7 +21,8 @@
 //!
 //! Layout: the event types live here; [`Value`] and its JSON form in
 //! `value`; the JSON Lines parser and the streaming loader in `parse`; the
-//! pairing of events into per-key [`Op`]s in `pair`.
+//! pairing of events into per-key [`Op`]s in `pair`; list reads sharing
+//! one list per key in `share`.
 
 use std::fmt;
 
@@ -29,11 +30,15 @@ use serde::{Deserialize, Serialize, Serializer};
 
 mod pair;
 mod parse;
+mod share;
 mod value;
 
 pub use pair::{pair, pair_all, AcceptsFn, Action, History, NemesisEvent, Op, OpCounts, Pairer, NEVER};
-pub use parse::{load_jsonl, parse_jsonl, parse_jsonl_from, parse_line, LoadError};
-pub use value::Value;
+pub use parse::{
+    load_jsonl, load_jsonl_sharing, longest_reads_jsonl, parse_jsonl, parse_jsonl_from, parse_line, LoadError,
+};
+pub use share::LongestReads;
+pub use value::{Seq, Value};
 
 /// Who issued an event.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]

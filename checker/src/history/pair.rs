@@ -129,6 +129,8 @@ pub struct Pairer {
     pos: u64,
     /// The last event's index and line.
     last_index: Option<(u64, usize)>,
+    /// Lists that ok list reads share when they are prefixes of them.
+    shared: LongestReads,
 }
 
 fn cas_action(value: Value) -> Action {
@@ -157,7 +159,14 @@ impl Pairer {
             counts: FastMap::default(),
             pos: 0,
             last_index: None,
+            shared: LongestReads::default(),
         }
+    }
+
+    /// A pairer whose ok list reads that are prefixes of their key's
+    /// longest read (`lists`, from a first pass) hold a part of it.
+    pub fn sharing(lists: LongestReads) -> Pairer {
+        Pairer { shared: lists, ..Pairer::new() }
     }
 
     fn push(&mut self, key: Value, op: Op) {
@@ -263,7 +272,13 @@ impl Pairer {
         }
         let action = match (f, e.kind) {
             (_, EventType::Fail) => return Ok(()),
-            (OpType::Read, EventType::Ok) => Action::Read(e.value),
+            (OpType::Read, EventType::Ok) => {
+                let mut value = e.value;
+                if let Value::List(l) = &mut value {
+                    self.shared.share(&o.key, l);
+                }
+                Action::Read(value)
+            }
             // A read that crashed returned nothing we know: it constrains
             // nothing, and reads change nothing. Drop it.
             (OpType::Read, _) => return Ok(()),

@@ -81,7 +81,7 @@ pub fn parse_jsonl(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError>
 
 /// [`parse_jsonl`] for a text whose first line is line `first_line`.
 pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
-    let parsed = parse_jsonl_chunks(text, first_line)?;
+    let parsed = parse_jsonl_chunks(text, first_line, every_line)?;
     let n = parsed.iter().map(Vec::len).sum();
     let (mut events, mut lines) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (line, e) in parsed.into_iter().flatten() {
@@ -93,8 +93,13 @@ pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Ve
 
 /// Parses a JSON Lines text in parallel chunks cut at line boundaries:
 /// (line number, event) per non-blank line, chunk by chunk, in order. The
-/// first error (by line number) is returned.
-fn parse_jsonl_chunks(text: &str, first_line: usize) -> Result<Vec<Vec<(usize, Event)>>, HistoryError> {
+/// first error (by line number) is returned. Lines `wanted` refuses are
+/// passed over unparsed.
+fn parse_jsonl_chunks(
+    text: &str,
+    first_line: usize,
+    wanted: fn(&str) -> bool,
+) -> Result<Vec<Vec<(usize, Event)>>, HistoryError> {
     use rayon::prelude::*;
     // Remember each chunk's first line number, so parallel parsing still
     // reports exact lines.
@@ -129,7 +134,7 @@ fn parse_jsonl_chunks(text: &str, first_line: usize) -> Result<Vec<Vec<(usize, E
             let mut out = Vec::with_capacity(line_counts[k] + 1);
             for (i, l) in text[s..e].split('\n').enumerate() {
                 let l = l.trim_end_matches('\r');
-                if l.trim().is_empty() {
+                if l.trim().is_empty() || !wanted(l) {
                     continue;
                 }
                 out.push((first + i, parse_line(l, first + i)?));
@@ -146,9 +151,44 @@ fn parse_jsonl_chunks(text: &str, first_line: usize) -> Result<Vec<Vec<(usize, E
 /// Reads a JSON Lines history from `reader` in blocks, parsing each block
 /// in parallel and pairing as it goes. Memory stays near the size of the
 /// paired ops, whatever the size of the file.
-pub fn load_jsonl(mut reader: impl std::io::Read) -> Result<History, LoadError> {
+pub fn load_jsonl(reader: impl std::io::Read) -> Result<History, LoadError> {
+    load_jsonl_sharing(reader, LongestReads::default())
+}
+
+/// Each key's longest list read in a JSON Lines history (a first pass for
+/// [`load_jsonl_sharing`]); the events are parsed and nothing is kept.
+/// Only lines that may be list reads are parsed: this pass costs a scan of
+/// the file, and a parse of the lists it shares.
+pub fn longest_reads_jsonl(reader: impl std::io::Read) -> Result<LongestReads, LoadError> {
+    let mut lists = LongestReads::default();
+    let may_be_list_read = |l: &str| l.contains('[') && l.contains("read");
+    stream_jsonl(reader, may_be_list_read, &mut |e: Event, _| {
+        lists.add(&e);
+        Ok(())
+    })?;
+    Ok(lists)
+}
+
+/// [`load_jsonl`], with list reads that are prefixes of their key's
+/// longest read (`lists`, from [`longest_reads_jsonl`]) sharing it.
+pub fn load_jsonl_sharing(reader: impl std::io::Read, lists: LongestReads) -> Result<History, LoadError> {
+    let mut pairer = Pairer::sharing(lists);
+    stream_jsonl(reader, every_line, &mut |e, line| pairer.feed(e, line))?;
+    Ok(pairer.finish())
+}
+
+fn every_line(_: &str) -> bool {
+    true
+}
+
+/// Hands every event of `reader` on a line `wanted` takes to `each`, in
+/// order.
+fn stream_jsonl(
+    mut reader: impl std::io::Read,
+    wanted: fn(&str) -> bool,
+    each: &mut (impl FnMut(Event, usize) -> Result<(), HistoryError> + Send),
+) -> Result<(), LoadError> {
     const BLOCK: usize = 16 << 20;
-    let mut pairer = Pairer::new();
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut first_line = 1;
     let mut eof = false;
@@ -183,19 +223,22 @@ pub fn load_jsonl(mut reader: impl std::io::Read) -> Result<History, LoadError> 
         // after it is parsed on the others. The earlier block's error, if
         // any, is the one reported.
         let earlier = std::mem::take(&mut parsed);
-        let (next, paired) = rayon::join(|| parse_jsonl_chunks(text, first_line), || pair_chunks(&mut pairer, earlier));
+        let (next, paired) =
+            rayon::join(|| parse_jsonl_chunks(text, first_line, wanted), || pair_chunks(each, earlier));
         paired.map_err(LoadError::History)?;
         parsed = next.map_err(LoadError::History)?;
         first_line += memchr::memchr_iter(b'\n', &buf).count();
         buf = rest;
     }
-    pair_chunks(&mut pairer, parsed).map_err(LoadError::History)?;
-    Ok(pairer.finish())
+    pair_chunks(each, parsed).map_err(LoadError::History)
 }
 
-fn pair_chunks(pairer: &mut Pairer, chunks: Vec<Vec<(usize, Event)>>) -> Result<(), HistoryError> {
+fn pair_chunks(
+    each: &mut impl FnMut(Event, usize) -> Result<(), HistoryError>,
+    chunks: Vec<Vec<(usize, Event)>>,
+) -> Result<(), HistoryError> {
     for (line, e) in chunks.into_iter().flatten() {
-        pairer.feed(e, line)?;
+        each(e, line)?;
     }
     Ok(())
 }

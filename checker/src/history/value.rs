@@ -2,6 +2,7 @@
 //! form.
 
 use std::fmt;
+use std::sync::Arc;
 
 use serde::de::{self, Deserializer, SeqAccess, Visitor};
 use serde::{Deserialize, Serialize, Serializer};
@@ -14,7 +15,104 @@ pub enum Value {
     Nil,
     Int(i64),
     Str(Box<str>),
-    List(std::sync::Arc<[Value]>),
+    List(Seq),
+}
+
+/// A list: the first `len` elements of a buffer that other lists may
+/// share. A list key's reads mostly return prefixes of one another, so a
+/// loader that knows each key's longest read makes the others prefixes of
+/// it ([`Seq::prefix`]): a history's lists then cost memory in proportion
+/// to its keys' lengths, not to every read's (a key of 10,000 appends read
+/// 10,000 times would otherwise hold 50 million elements).
+#[derive(Clone)]
+pub struct Seq {
+    all: Arc<Vec<Value>>,
+    len: u32,
+}
+
+impl Seq {
+    /// The first `len` elements of this list, sharing its buffer.
+    pub fn prefix(&self, len: usize) -> Seq {
+        assert!(len <= self.len as usize, "a prefix of {} elements is no longer than its list", self.len);
+        Seq { all: self.all.clone(), len: len as u32 }
+    }
+
+    /// Whether `p` is a prefix of this list: at once when both are
+    /// prefixes of one buffer.
+    pub fn has_prefix(&self, p: &Seq) -> bool {
+        p.len <= self.len && (Arc::ptr_eq(&self.all, &p.all) || self.starts_with(p))
+    }
+
+    /// Whether both are the same prefix of one buffer (then equal, without
+    /// comparing elements).
+    pub fn same(a: &Seq, b: &Seq) -> bool {
+        Arc::ptr_eq(&a.all, &b.all) && a.len == b.len
+    }
+}
+
+impl std::ops::Deref for Seq {
+    type Target = [Value];
+
+    fn deref(&self) -> &[Value] {
+        &self.all[..self.len as usize]
+    }
+}
+
+impl From<Vec<Value>> for Seq {
+    fn from(v: Vec<Value>) -> Seq {
+        let len = u32::try_from(v.len()).expect("a list holds fewer than 2^32 elements");
+        Seq { all: Arc::new(v), len }
+    }
+}
+
+impl From<&[Value]> for Seq {
+    fn from(v: &[Value]) -> Seq {
+        v.to_vec().into()
+    }
+}
+
+impl FromIterator<Value> for Seq {
+    fn from_iter<I: IntoIterator<Item = Value>>(iter: I) -> Seq {
+        iter.into_iter().collect::<Vec<_>>().into()
+    }
+}
+
+impl Default for Seq {
+    fn default() -> Seq {
+        Vec::new().into()
+    }
+}
+
+impl PartialEq for Seq {
+    fn eq(&self, other: &Seq) -> bool {
+        Seq::same(self, other) || **self == **other
+    }
+}
+
+impl Eq for Seq {}
+
+impl std::hash::Hash for Seq {
+    fn hash<H: std::hash::Hasher>(&self, h: &mut H) {
+        (**self).hash(h)
+    }
+}
+
+impl PartialOrd for Seq {
+    fn partial_cmp(&self, other: &Seq) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Seq {
+    fn cmp(&self, other: &Seq) -> std::cmp::Ordering {
+        (**self).cmp(&**other)
+    }
+}
+
+impl fmt::Debug for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list().entries(self.iter()).finish()
+    }
 }
 
 impl fmt::Display for Value {
@@ -43,7 +141,7 @@ impl Serialize for Value {
             Value::Nil => s.serialize_none(),
             Value::Int(i) => s.serialize_i64(*i),
             Value::Str(v) => s.serialize_str(v),
-            Value::List(l) => l.serialize(s),
+            Value::List(l) => (**l).serialize(s),
         }
     }
 }

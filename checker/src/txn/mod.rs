@@ -32,9 +32,9 @@ pub mod graph;
 pub mod register;
 
 use std::collections::HashMap;
-use std::sync::Arc;
 
-use crate::history::{Event, EventType, HistoryError, Process, Value};
+pub use crate::history::LongestReads;
+use crate::history::{Event, EventType, HistoryError, Process, Seq, Value};
 
 pub use anomaly::{check, Class, Model, TxnResults};
 
@@ -49,7 +49,7 @@ pub enum Mop {
     Append { key: Value, elem: Value },
     /// Reads the list at `key`; `None` when unknown (an invocation, or a
     /// transaction whose outcome is unknown). An absent key reads `[]`.
-    Read { key: Value, list: Option<ReadList> },
+    Read { key: Value, list: Option<Seq> },
     /// Sets the register at `key` to `value` (rw-register).
     Write { key: Value, value: Value },
     /// Reads the register at `key` (rw-register): `Some(Nil)` when absent,
@@ -79,64 +79,6 @@ impl Mop {
             Mop::Get { key, value } => ("r", key, value.clone().unwrap_or(Value::Nil)),
         };
         Value::List(vec![Value::Str(f.into()), key.clone(), v].into())
-    }
-}
-
-/// The list a read returned: the first `len` elements of `all`, a list
-/// that other reads of its key may share (see [`Pairer::sharing`]).
-#[derive(Clone)]
-pub struct ReadList {
-    all: Arc<[Value]>,
-    len: u32,
-}
-
-impl ReadList {
-    /// The first `len` elements of `all`, sharing it.
-    pub fn prefix(all: &Arc<[Value]>, len: usize) -> ReadList {
-        assert!(len <= all.len(), "a prefix of {} elements is no longer than its list", all.len());
-        let len = u32::try_from(len).expect("a read holds fewer than 2^32 elements");
-        ReadList { all: all.clone(), len }
-    }
-}
-
-impl std::ops::Deref for ReadList {
-    type Target = [Value];
-
-    fn deref(&self) -> &[Value] {
-        &self.all[..self.len as usize]
-    }
-}
-
-impl From<Arc<[Value]>> for ReadList {
-    fn from(all: Arc<[Value]>) -> ReadList {
-        let len = u32::try_from(all.len()).expect("a read holds fewer than 2^32 elements");
-        ReadList { all, len }
-    }
-}
-
-impl From<Vec<Value>> for ReadList {
-    fn from(v: Vec<Value>) -> ReadList {
-        Arc::<[Value]>::from(v).into()
-    }
-}
-
-impl PartialEq for ReadList {
-    fn eq(&self, other: &ReadList) -> bool {
-        **self == **other
-    }
-}
-
-impl Eq for ReadList {}
-
-impl std::hash::Hash for ReadList {
-    fn hash<H: std::hash::Hasher>(&self, state: &mut H) {
-        (**self).hash(state)
-    }
-}
-
-impl std::fmt::Debug for ReadList {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_list().entries(self.iter()).finish()
     }
 }
 
@@ -233,7 +175,7 @@ fn mops(value: &Value, line: usize, completion: bool) -> Result<Vec<Mop>, Histor
                 "r" => match v {
                     Value::Nil => Ok(Mop::Read { key: key.clone(), list: None }),
                     _ if !completion => Err(bad("an invocation's read must be null".into())),
-                    Value::List(l) => Ok(Mop::Read { key: key.clone(), list: Some(l.clone().into()) }),
+                    Value::List(l) => Ok(Mop::Read { key: key.clone(), list: Some(l.clone()) }),
                     Value::Int(_) | Value::Str(_) => Ok(Mop::Get { key: key.clone(), value: Some(v.clone()) }),
                 },
                 "w" => match v {
@@ -317,7 +259,7 @@ pub struct Pairer {
     pos: usize,
     /// Lists that committed reads share when they are prefixes of them
     /// ([`Pairer::sharing`]).
-    shared: HashMap<Value, Arc<[Value]>>,
+    shared: LongestReads,
 }
 
 impl Pairer {
@@ -326,7 +268,7 @@ impl Pairer {
     /// a part of that one list instead of a copy: a history's reads then
     /// cost memory in proportion to its keys' lengths, not to every read's.
     pub fn sharing(lists: LongestReads) -> Pairer {
-        Pairer { shared: lists.0, ..Pairer::default() }
+        Pairer { shared: lists, ..Pairer::default() }
     }
 
     pub fn feed(&mut self, e: &Event, line: usize) -> Result<(), HistoryError> {
@@ -395,9 +337,7 @@ impl Pairer {
                         if !self.shared.is_empty() {
                             for m in &mut done {
                                 if let Mop::Read { key, list: Some(l) } = m {
-                                    if let Some(all) = self.shared.get(key).filter(|all| all.starts_with(l)) {
-                                        *l = ReadList::prefix(all, l.len());
-                                    }
+                                    self.shared.share(key, l);
                                 }
                             }
                         }
@@ -422,27 +362,6 @@ impl Pairer {
     pub fn finish(mut self) -> Result<TxnHistory, HistoryError> {
         self.txns.shrink_to_fit();
         settle(TxnHistory { txns: self.txns, register: false })
-    }
-}
-
-/// Each key's longest committed list read, gathered in a first pass over
-/// a history for a second pass's [`Pairer::sharing`]. Events that are not
-/// list reads are passed over: the second pass judges them.
-#[derive(Default)]
-pub struct LongestReads(HashMap<Value, Arc<[Value]>>);
-
-impl LongestReads {
-    pub fn add(&mut self, e: &Event) {
-        let (EventType::Ok, Value::List(ops)) = (e.kind, &e.value) else { return };
-        for m in ops.iter() {
-            if let Value::List(parts) = m {
-                if let [Value::Str(f), key, Value::List(l)] = &parts[..] {
-                    if &**f == "r" && self.0.get(key).is_none_or(|o| o.len() < l.len()) {
-                        self.0.insert(key.clone(), l.clone());
-                    }
-                }
-            }
-        }
     }
 }
 
@@ -508,9 +427,9 @@ mod tests {
     /// A read that shares a longer list is its prefix, to every reader.
     #[test]
     fn a_shared_read_is_its_prefix() {
-        let all: Arc<[Value]> = vec![Value::Int(1), Value::Int(2), Value::Int(3)].into();
-        let shared = ReadList::prefix(&all, 2);
-        let own = ReadList::from(vec![Value::Int(1), Value::Int(2)]);
+        let all: Seq = vec![Value::Int(1), Value::Int(2), Value::Int(3)].into();
+        let shared = all.prefix(2);
+        let own = Seq::from(vec![Value::Int(1), Value::Int(2)]);
         assert_eq!(shared, own);
         assert_eq!(&*shared, &all[..2]);
         assert_eq!(format!("{shared:?}"), format!("{own:?}"));
