@@ -5,12 +5,16 @@
 //! Between two reads, appends are unobservable, so their relative order
 //! does not matter until the next read pins it. The model state is
 //! therefore `(known, pending)`: the list the last read fixed, and the bag
-//! of elements appended since, in no order. A read of `L` is legal when `L`
-//! is `known` followed by some order of `pending`; it then becomes the new
-//! `known`. This is exact (any order of pending appends is one the store
-//! could have chosen), and it keeps the search from trying every
-//! permutation of concurrent appends: configurations grow with subsets, not
-//! orders.
+//! of elements appended since, each with its append's invoke and
+//! completion. A read of `L` is legal when `L` is `known` followed by an
+//! order of `pending` that real time allows: no append in it completed
+//! before one placed ahead of it began. It then becomes the new `known`.
+//! This is exact (the appends between two reads can be linearized in any
+//! such order, since nothing else runs between them), and it keeps the
+//! search from trying every permutation of concurrent appends:
+//! configurations grow with subsets, not orders. (Real time matters: an
+//! append that completed before another began cannot come after it in any
+//! read.)
 //!
 //! `prepare` applies the register's two rules to elements: an info append
 //! whose element no ok read contains is dropped (placing it anywhere before
@@ -62,7 +66,45 @@ fn as_list(v: &Value) -> Option<&[Value]> {
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListState {
     pub known: Seq,
-    pub pending: Vec<Value>,
+    pub pending: Vec<Appended>,
+}
+
+/// An element appended since the last read, with its append's real-time
+/// interval (`complete` is [`crate::history::NEVER`] for an info append).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Appended {
+    pub value: Value,
+    pub invoke: u64,
+    pub complete: u64,
+}
+
+/// Whether `rest` is the elements of `pending` in an order real time
+/// allows: each element's append did not complete before the invoke of an
+/// append placed ahead of it. Equal values are tried each way (a
+/// backtracking search over duplicates only; `pending` is sorted).
+fn real_time_order(rest: &[Value], pending: &[Appended]) -> bool {
+    fn go(rest: &[Value], pending: &[Appended], used: &mut [bool], latest: u64) -> bool {
+        let Some((x, tail)) = rest.split_first() else { return true };
+        let start = pending.partition_point(|p| p.value < *x);
+        let mut tried: Option<(u64, u64)> = None;
+        for i in start..pending.len() {
+            let p = &pending[i];
+            if p.value != *x {
+                break;
+            }
+            if used[i] || p.complete < latest || tried == Some((p.invoke, p.complete)) {
+                continue;
+            }
+            tried = Some((p.invoke, p.complete));
+            used[i] = true;
+            if go(tail, pending, used, latest.max(p.invoke)) {
+                return true;
+            }
+            used[i] = false;
+        }
+        false
+    }
+    rest.len() == pending.len() && go(rest, pending, &mut vec![false; pending.len()], 0)
 }
 
 /// Hashes the known list by its length and last element only: equal states
@@ -136,14 +178,13 @@ impl Model for ListAppend {
                 if l.len() != state.len() || !l.has_prefix(&state.known) {
                     return None;
                 }
-                let mut rest = l[k..].to_vec();
-                rest.sort_unstable();
-                (rest == state.pending).then_some(ListState { known: l, pending: Vec::new() })
+                real_time_order(&l[k..], &state.pending).then_some(ListState { known: l, pending: Vec::new() })
             }
             Action::Append(x) => {
                 let mut next = state.clone();
-                let at = next.pending.partition_point(|p| p <= x);
-                next.pending.insert(at, x.clone());
+                let a = Appended { value: x.clone(), invoke: op.invoke, complete: op.complete };
+                let at = next.pending.partition_point(|p| *p <= a);
+                next.pending.insert(at, a);
                 Some(next)
             }
             _ => None,
@@ -153,7 +194,7 @@ impl Model for ListAppend {
     /// The known list followed by the pending elements (in one of the
     /// orders still possible).
     fn describe(&self, state: &ListState) -> Value {
-        Value::List(state.known.iter().chain(&state.pending).cloned().collect::<Vec<_>>().into())
+        Value::List(state.known.iter().chain(state.pending.iter().map(|p| &p.value)).cloned().collect())
     }
 
     type Pending = ListPending;
@@ -250,6 +291,16 @@ impl Model for ListAppend {
             .collect()
     }
 
+    fn decide(&self, ops: &[SearchOp]) -> Option<Result<(), Contradiction<ListState>>> {
+        crate::versions::decide_list(ops).map(|r| {
+            r.map_err(|c| Contradiction {
+                blocked: c.blocked,
+                reason: c.reason,
+                state: ListState { known: c.state, pending: Vec::new() },
+            })
+        })
+    }
+
     fn contradiction(&self, ops: &[SearchOp]) -> Option<Contradiction<ListState>> {
         let reads: Vec<(usize, u64, &[Value])> = ops
             .iter()
@@ -288,7 +339,7 @@ impl Model for ListAppend {
 
     fn state_bytes(&self, state: &ListState) -> usize {
         // The known list is shared with its read's op.
-        state.pending.capacity() * std::mem::size_of::<Value>()
+        state.pending.capacity() * std::mem::size_of::<Appended>()
     }
 
     fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {

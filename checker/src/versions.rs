@@ -1,6 +1,6 @@
-//! The version-order decision for registers whose values are unique: an
-//! exact verdict in O(n log n), without a search, for the histories a
-//! search finds hardest (many clients on one key).
+//! The version-order decisions: exact verdicts in O(n log n), without a
+//! search, for registers whose values are unique and lists whose appends
+//! are, the histories a search finds hardest (many clients on one key).
 //!
 //! # Versions and runs
 //! When no two ops write the same value (and none writes `nil`), every read
@@ -30,6 +30,11 @@
 //! its earliest deadline is later than that invoke; that run only if its
 //! earliest deadline is later than the latest invoke outside it.
 //!
+//! # Lists ([`decide_list`])
+//! A list-append key whose appended elements are unique and whose reads
+//! are all prefixes of the longest has one order of versions: the longest
+//! read's. One pass over that order decides it.
+//!
 //! # When it does not apply
 //! A value written twice, a delete (a second writer of `nil`), or an op
 //! that may be left out (an info op no rule gave a deadline): then
@@ -37,7 +42,7 @@
 
 use std::collections::HashMap;
 
-use crate::history::{Action, Value};
+use crate::history::{Action, Seq, Value};
 use crate::model::{Contradiction, SearchOp};
 
 /// No run: the op belongs to none (never happens once built).
@@ -300,4 +305,106 @@ fn observed(o: &SearchOp) -> Option<&Value> {
         Action::Read(v) | Action::Cas(v, _) => Some(v),
         _ => None,
     }
+}
+
+/// The verdict on one list-append key whose appended elements are unique
+/// and whose reads are all prefixes of the longest one: that read fixes
+/// the order of every append it holds, so the versions' order is known and
+/// one pass decides. `None` leaves the key to the search.
+///
+/// The one order: the reads of the empty list; the append of the longest
+/// read's first element, then the reads of length 1; … ; then the ok
+/// appends no read holds, which must follow every read. Within a block,
+/// reads go in invoke order (which real time always allows). The history
+/// is linearizable exactly when no op in this order ended before one
+/// placed ahead of it began.
+pub fn decide_list(ops: &[SearchOp]) -> Option<Result<(), Contradiction<Seq>>> {
+    if ops.iter().any(|o| o.deadline.is_none()) {
+        return None;
+    }
+    let deadline = |i: usize| ops[i].deadline.expect("every op has a deadline");
+    let mut appender: HashMap<&Value, usize, ahash::RandomState> = HashMap::default();
+    let mut reads: Vec<(usize, Seq)> = Vec::new();
+    for (i, o) in ops.iter().enumerate() {
+        match &o.op.action {
+            Action::Append(x) => {
+                if appender.insert(x, i).is_some() {
+                    return None;
+                }
+            }
+            Action::Read(Value::Nil) => reads.push((i, Seq::default())),
+            Action::Read(Value::List(l)) => reads.push((i, l.clone())),
+            _ => return None,
+        }
+    }
+    let longest = reads.iter().map(|(_, l)| l).max_by_key(|l| l.len()).cloned().unwrap_or_default();
+    if let Some((r, l)) = reads.iter().find(|(_, l)| !longest.has_prefix(l)) {
+        let (by, _) = reads.iter().find(|(_, l)| l.len() == longest.len()).expect("the longest is a read");
+        return Some(Err(Contradiction {
+            blocked: *r,
+            reason: format!(
+                "{} returned a list it is no prefix of, and no shorter: a list only grows, so one of \
+                 them is wrong",
+                ops[*by].op.words()
+            ),
+            state: l.clone(),
+        }));
+    }
+    // The append of each element of the longest read, in its order.
+    let mut placed = vec![false; ops.len()];
+    let mut writers = Vec::with_capacity(longest.len());
+    for (pos, x) in longest.iter().enumerate() {
+        let Some(&a) = appender.get(x) else {
+            let r = reads.iter().filter(|(_, l)| l.len() > pos).min_by_key(|(i, _)| ops[*i].op.invoke);
+            let (r, l) = r.expect("the longest read holds it");
+            return Some(Err(Contradiction { blocked: *r, reason: format!("no op appends {x}"), state: l.clone() }));
+        };
+        if std::mem::replace(&mut placed[a], true) {
+            return None; // the element twice in one list: left to the search
+        }
+        writers.push(a);
+    }
+    let mut by_len: Vec<Vec<usize>> = vec![Vec::new(); longest.len() + 1];
+    for (i, l) in &reads {
+        by_len[l.len()].push(*i);
+    }
+    let mut order: Vec<usize> = Vec::with_capacity(ops.len());
+    for (len, block) in by_len.iter_mut().enumerate() {
+        if len > 0 {
+            order.push(writers[len - 1]);
+        }
+        block.sort_by_key(|&r| ops[r].op.invoke);
+        order.extend(block.iter().copied());
+    }
+    let mut unread: Vec<usize> = appender.values().copied().filter(|&a| !placed[a]).collect();
+    unread.sort_by_key(|&a| ops[a].op.invoke);
+    order.extend(unread);
+    let mut latest: Option<usize> = None;
+    for &y in &order {
+        if let Some(x) = latest.filter(|&x| deadline(y) < ops[x].op.invoke) {
+            return Some(Err(list_out_of_order(ops, x, y)));
+        }
+        if latest.is_none_or(|x| ops[y].op.invoke > ops[x].op.invoke) {
+            latest = Some(y);
+        }
+    }
+    Some(Ok(()))
+}
+
+/// `y` ended before `x` began, though the longest read's order puts `x`
+/// first.
+fn list_out_of_order(ops: &[SearchOp], x: usize, y: usize) -> Contradiction<Seq> {
+    let list = |i: usize| match &ops[i].op.action {
+        Action::Read(Value::List(l)) => l.clone(),
+        _ => Seq::default(),
+    };
+    let (xw, yw) = (ops[x].op.words(), ops[y].op.words());
+    let (blocked, reason) = match (&ops[x].op.action, &ops[y].op.action) {
+        (Action::Read(_), Action::Append(e)) => (x, format!("{yw} ended before it began, yet it lacks {e}")),
+        (Action::Read(_), _) => (x, format!("{yw} ended before it began and saw a longer list: a list only grows")),
+        (Action::Append(e), Action::Read(_)) => (y, format!("it ended before {xw} began, yet it holds {e}")),
+        (Action::Append(e), _) => (y, format!("it ended before {xw} began, yet the reads put {e} before it")),
+        _ => (y, format!("it ended before {xw} began")),
+    };
+    Contradiction { blocked, reason, state: list(if blocked == x { y } else { x }) }
 }

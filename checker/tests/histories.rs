@@ -217,6 +217,34 @@ fn list_append_read_missing_an_acknowledged_append_is_invalid() {
     assert_eq!(verdict(&ok, ModelName::ListAppend).valid, Validity::Valid);
 }
 
+/// An append that completed before another began precedes it in every
+/// read, whatever the search does with appends no read has ordered yet:
+/// the search alone and the version-order decision both refuse a read
+/// that swaps them, and accept the read in real-time order.
+#[test]
+fn a_read_cannot_swap_appends_that_real_time_ordered() {
+    let rows = |read: &'static str| {
+        history(&[
+            (0, "invoke", "append", 1, "1"),
+            (0, "ok", "append", 1, "1"),
+            (1, "invoke", "append", 1, "2"),
+            (0, "invoke", "read", 1, "null"),
+            (0, "ok", "read", 1, read),
+            (1, "ok", "append", 1, "2"),
+        ])
+    };
+    for search_only in [false, true] {
+        let opts = CheckOptions { search_only, ..CheckOptions::default() };
+        let check = |text: &str| {
+            let (events, lines) = parse_jsonl(text).unwrap();
+            check_events(&events, &lines, ModelName::ListAppend, &opts).unwrap().1
+        };
+        let swapped = check(&rows("[2, 1]"));
+        assert_eq!(swapped.valid, Validity::Invalid, "search_only={search_only}: {}", swapped.summary);
+        assert_eq!(check(&rows("[1, 2]")).valid, Validity::Valid, "search_only={search_only}");
+    }
+}
+
 #[test]
 fn empty_history_is_valid_and_says_so() {
     let r = verdict("", ModelName::Register);
