@@ -59,6 +59,16 @@ fn as_list(v: &Value) -> Option<&[Value]> {
     }
 }
 
+/// Whether read `a`'s list starts with read `b`'s: at once when both are
+/// prefixes of one buffer.
+fn extends(a: &Action, b: &Action) -> bool {
+    match (a, b) {
+        (Action::Read(Value::List(a)), Action::Read(Value::List(b))) => a.has_prefix(b),
+        (Action::Read(a), Action::Read(b)) => as_list(a).zip(as_list(b)).is_some_and(|(a, b)| a.starts_with(b)),
+        _ => false,
+    }
+}
+
 /// `known`: the list as the last read fixed it, shared with that read's
 /// op (a state costs a pointer, however long the list); `pending`:
 /// elements appended since, sorted (a bag: their order is not yet
@@ -325,7 +335,7 @@ impl Model for ListAppend {
                 }
             }
             let Some(r1) = longest else { continue };
-            if !r2.2.starts_with(r1.2) {
+            if !extends(&ops[r2.0].op.action, &ops[r1.0].op.action) {
                 let known = match &ops[r1.0].op.action {
                     Action::Read(Value::List(l)) => l.clone(),
                     _ => Seq::default(),
@@ -343,14 +353,36 @@ impl Model for ListAppend {
     }
 
     fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {
-        // Earliest completion of an ok read containing each element.
+        // Earliest completion of an ok read containing each element. Reads
+        // that share the longest read's buffer ([`Seq::prefix`]) are
+        // counted by length, not element by element: element `i` of the
+        // longest is first seen by the earliest of them longer than `i`.
+        let reads: Vec<(&Seq, u64)> = ops
+            .iter()
+            .filter_map(|o| match &o.action {
+                Action::Read(Value::List(l)) if o.kind == EventType::Ok => Some((l, o.complete)),
+                _ => None,
+            })
+            .collect();
+        let longest = reads.iter().map(|(l, _)| *l).max_by_key(|l| l.len());
+        let mut by_position: Vec<u64> = vec![u64::MAX; longest.map_or(0, |l| l.len()) + 1];
         let mut first_seen: HashMap<&Value, u64> = HashMap::new();
-        for op in ops.iter().filter(|o| o.kind == EventType::Ok) {
-            if let Action::Read(v) = &op.action {
-                for x in as_list(v).unwrap_or(&[]) {
-                    let e = first_seen.entry(x).or_insert(op.complete);
-                    *e = (*e).min(op.complete);
-                }
+        for &(l, complete) in &reads {
+            if longest.is_some_and(|all| Seq::same(&all.prefix(l.len()), l)) {
+                by_position[l.len()] = by_position[l.len()].min(complete);
+                continue;
+            }
+            for x in l.iter() {
+                let e = first_seen.entry(x).or_insert(complete);
+                *e = (*e).min(complete);
+            }
+        }
+        if let Some(all) = longest {
+            let mut soonest = u64::MAX;
+            for i in (0..all.len()).rev() {
+                soonest = soonest.min(by_position[i + 1]);
+                let e = first_seen.entry(&all[i]).or_insert(soonest);
+                *e = (*e).min(soonest);
             }
         }
         let mut appenders: HashMap<&Value, usize> = HashMap::new();
