@@ -10,7 +10,7 @@ use std::time::Duration;
 use checker::bench;
 use checker::check::{self, CheckOptions};
 use checker::gen::{self, GenOptions};
-use checker::input::{check_history, history_path, load_history, read_events, write_json, Format};
+use checker::input::{check_history, history_path, load_history_within, read_events, write_json, Format, InputError};
 use checker::model::ModelName;
 use checker::results::{clip_line, Results};
 use checker::txn::{self, gen::GenOptions as TxnGenOptions, Model as TxnModel};
@@ -41,11 +41,13 @@ pub enum Command {
         /// Input format; by default edn for *.edn, jepsen-log for *.log, else jsonl.
         #[arg(long, value_enum)]
         format: Option<Format>,
-        /// Stop after this long (e.g. 30s); unfinished keys are unknown.
+        /// Stop this long after the command started, loading included (e.g.
+        /// 30s); keys not decided by then are unknown.
         #[arg(long, value_parser = flags::duration)]
         time_limit: Option<Duration>,
-        /// Most memory (MiB) the memo of one key may use before that key is
-        /// unknown.
+        /// Most memory (MiB) the whole process may hold resident: when it
+        /// is reached, the keys still undecided are unknown (and a history
+        /// still loading is not checked).
         #[arg(long, default_value_t = 2048, value_parser = clap::value_parser!(u64).range(1..=1 << 20))]
         memory_limit_mb: u64,
         /// Where to write results.json (one input only). A run dir's
@@ -247,31 +249,38 @@ pub fn run(cli: Cli) -> u8 {
                 eprintln!("checker: --out takes one input, got {}", paths.len());
                 return EXIT_UNUSABLE;
             }
-            let opts = CheckOptions {
-                time_limit,
-                max_memo_bytes: (memory_limit_mb as usize) << 20,
-                ..CheckOptions::default()
-            };
+            let started = std::time::Instant::now();
+            let memory_limit = Some((memory_limit_mb as usize) << 20);
+            let opts = CheckOptions { time_limit, since: Some(started), memory_limit, ..CheckOptions::default() };
+            let budget = checker::limits::Budget::new(time_limit.map(|t| started + t), memory_limit);
+            let watchdog = budget.watch();
             // Files are checked in parallel (and each one's keys too); the
             // lines come out in the order the files were named.
-            let checked: Vec<(PathBuf, Result<Results, String>)> = paths
+            let checked: Vec<(PathBuf, Result<Results, (u8, String)>)> = paths
                 .par_iter()
                 .map(|p| {
                     let file = history_path(p);
-                    let r = load_history(&file, format)
-                        .map_err(|e| e.to_string())
-                        .and_then(|h| check_history(&h, model, &opts).map_err(|e| e.to_string()));
+                    let r = match load_history_within(&file, format, Some(&budget)) {
+                        Err(e @ InputError::Limit(_)) => Err((2, e.to_string())),
+                        Err(e) => Err((EXIT_UNUSABLE, e.to_string())),
+                        Ok(h) => check_history(&h, model, &opts).map_err(|e| (EXIT_UNUSABLE, e.to_string())),
+                    };
                     (file, r)
                 })
                 .collect();
+            drop(watchdog);
             let mut code = 0;
             let mut tally = [0usize; 4];
             let mut total_ms = 0.0;
             for (p, (file, r)) in paths.iter().zip(checked) {
                 let c = match r {
-                    Err(e) => {
+                    Err((2, e)) => {
+                        println!("{}: unknown: {e}", file.display());
+                        2
+                    }
+                    Err((code, e)) => {
                         println!("{}: unusable: {e}", file.display());
-                        EXIT_UNUSABLE
+                        code
                     }
                     Ok(results) => {
                         let dest = out.clone().or_else(|| p.is_dir().then(|| p.join("results.json")));
@@ -282,6 +291,10 @@ pub fn run(cli: Cli) -> u8 {
                         println!("{}: {}", file.display(), clip_line(&results.summary, &whole));
                         for f in results.failures.iter().take(5) {
                             println!("  key {}: {}", f.key, clip_line(&f.explanation, &whole));
+                        }
+                        let undecided = results.keys.iter().filter(|k| k.linearized.is_some());
+                        for k in undecided.take(5) {
+                            println!("  key {}: undecided: {}", k.key, k.reason.as_deref().unwrap_or("a limit"));
                         }
                         total_ms += results.check_time_ms;
                         if let Some(dest) = dest {

@@ -157,3 +157,52 @@ fn transaction_histories_are_judged_by_model_and_bad_ones_refused() {
     assert_eq!(run.status.code(), Some(3), "{text}");
     assert!(text.contains("line 1") && text.contains("unknown micro-op \"incr\""), "{text}");
 }
+
+/// The limits hold for the whole command, loading included, and a run
+/// that reaches one says which, with exit code 2 (unknown) and no verdict.
+/// A memory limit below what the process already holds stops it before it
+/// checks anything; a history the search cannot finish is stopped by the
+/// time limit and reports how far it got.
+#[test]
+fn a_limit_reached_gives_unknown_and_says_which() {
+    let dir = tempfile::tempdir().unwrap();
+    let checker = || std::process::Command::new(env!("CARGO_BIN_EXE_checker"));
+    let gen = |args: &[&str], name: &str| {
+        let out = checker().arg("gen").args(args).output().unwrap();
+        assert!(out.status.success());
+        let path = dir.path().join(name);
+        std::fs::write(&path, out.stdout).unwrap();
+        path
+    };
+    let small = gen(&["--ops", "200"], "small.jsonl");
+    let out = checker().args(["check", "--memory-limit-mb", "1"]).arg(&small).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("unknown: memory limit reached (") && stdout.contains("while loading"), "{stdout}");
+    // Deletes make nil's writers many, so the search (not the version
+    // order) takes the ambiguous read of a hundred clients: more than a
+    // second's work on this machine, stopped at one.
+    let hard = gen(
+        &[
+            "--ops",
+            "20000",
+            "--processes",
+            "100",
+            "--info-rate",
+            "0.05",
+            "--cas-rate",
+            "0.25",
+            "--delete-rate",
+            "0.05",
+            "--ambiguous-read",
+            "--seed",
+            "2",
+        ],
+        "hard.jsonl",
+    );
+    let out = checker().args(["check", "--time-limit", "1s"]).arg(&hard).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("undecided (limits reached): key 0"), "{stdout}");
+    assert!(stdout.contains("key 0: undecided: time limit reached after linearizing "), "{stdout}");
+}

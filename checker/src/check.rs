@@ -1,26 +1,30 @@
 //! Checking a whole history: one independent search per key
 //! (P-compositionality: a history is linearizable exactly when each key's
-//! sub-history is), run in parallel on all cores, under an optional time
-//! limit and a per-key memory guard, assembled into [`Results`].
+//! sub-history is), run in parallel on all cores, under the time and
+//! memory limits of [`crate::limits`], assembled into [`Results`].
 
-use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use crate::history::{Action, History, Op, OpType, Value};
+use crate::limits::Budget;
 use crate::list_append::ListAppend;
 use crate::model::{Model, ModelName, SearchOp};
 use crate::register::Register;
 use crate::results::{KeyFailure, KeyResult, OpView, Results, Validity};
-use crate::wgl::{self, Abort, Limits, Outcome};
+use crate::wgl::{self, Limits, Outcome};
 use rayon::prelude::*;
 
 #[derive(Clone, Debug)]
 pub struct CheckOptions {
     /// Give up after this long; unfinished keys are unknown.
     pub time_limit: Option<Duration>,
-    /// Most bytes one key's memo may hold before that key is unknown.
-    pub max_memo_bytes: usize,
+    /// When the time limit began (the command's start, so that loading
+    /// counts); the check's own start when not given.
+    pub since: Option<Instant>,
+    /// Most bytes the whole process may hold resident before the keys
+    /// still being checked are unknown (also the most one key's memo may
+    /// hold).
+    pub memory_limit: Option<usize>,
     /// Skip the models' proofs without search ([`crate::model::Model::contradiction`]):
     /// for measuring, and testing, the search alone.
     pub search_only: bool,
@@ -28,7 +32,7 @@ pub struct CheckOptions {
 
 impl Default for CheckOptions {
     fn default() -> Self {
-        CheckOptions { time_limit: None, max_memo_bytes: 2 << 30, search_only: false }
+        CheckOptions { time_limit: None, since: None, memory_limit: Some(2 << 30), search_only: false }
     }
 }
 
@@ -71,19 +75,15 @@ fn check_keys<M: Model>(
     opts: &CheckOptions,
     started: Instant,
 ) -> Vec<KeyOutcome> {
-    let cancel = Arc::new(AtomicBool::new(false));
-    let timer = opts.time_limit.map(|limit| {
-        let cancel = cancel.clone();
-        let left = limit.saturating_sub(started.elapsed());
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let handle = std::thread::spawn(move || {
-            if rx.recv_timeout(left).is_err() {
-                cancel.store(true, Ordering::Relaxed);
-            }
-        });
-        (tx, handle)
-    });
-    let limits = Limits { cancel: &cancel, max_memo_bytes: opts.max_memo_bytes, search_only: opts.search_only };
+    let budget = Budget::new(opts.time_limit.map(|limit| opts.since.unwrap_or(started) + limit), opts.memory_limit);
+    // A limit already passed (loading took it all) stops every key at once.
+    budget.look();
+    let watchdog = budget.watch();
+    let limits = Limits {
+        budget: &budget,
+        memory_limit: opts.memory_limit.unwrap_or(usize::MAX),
+        search_only: opts.search_only,
+    };
 
     // Biggest keys first, so one long key does not start last.
     let mut order: Vec<usize> = which.to_vec();
@@ -94,31 +94,27 @@ fn check_keys<M: Model>(
             let t = Instant::now();
             let key = &history.keys[k];
             let ops = model.prepare(&history.ops[k]);
-            let outcome = if cancel.load(Ordering::Relaxed) {
-                Outcome::Unknown(Abort::TimeLimit)
-            } else {
-                wgl::check(model, &ops, &limits)
+            let outcome = match budget.stopped() {
+                Some(abort) => Outcome::Unknown(abort, 0),
+                None => wgl::check(model, &ops, &limits),
             };
             let time_ms = t.elapsed().as_secs_f64() * 1e3;
             let n = history.ops[k].len();
-            let (valid, reason, failure) = match outcome {
-                Outcome::Valid => (Validity::Valid, None, None),
-                Outcome::Unknown(Abort::TimeLimit) => (Validity::Unknown, Some("time limit reached".to_string()), None),
-                Outcome::Unknown(Abort::MemoryLimit { bytes }) => {
-                    (Validity::Unknown, Some(format!("memory guard reached ({} MB of memo)", bytes >> 20)), None)
+            let (valid, reason, failure, linearized) = match outcome {
+                Outcome::Valid => (Validity::Valid, None, None, None),
+                Outcome::Unknown(abort, reached) => {
+                    let reason = format!("{} after linearizing {reached} of {} ops", abort.reason(), ops.len());
+                    (Validity::Unknown, Some(reason), None, Some(reached))
                 }
                 Outcome::Invalid(f) => {
                     let failure = explain(model, key, &history.ops[k], &ops, f);
-                    (Validity::Invalid, Some(failure.explanation.clone()), Some(failure))
+                    (Validity::Invalid, Some(failure.explanation.clone()), Some(failure), None)
                 }
             };
-            (k, KeyResult { key: key.clone(), valid, ops: n, time_ms, reason }, failure)
+            (k, KeyResult { key: key.clone(), valid, ops: n, time_ms, reason, linearized }, failure)
         })
         .collect();
-    if let Some((tx, handle)) = timer {
-        drop(tx);
-        let _ = handle.join();
-    }
+    drop(watchdog);
     per_key
 }
 

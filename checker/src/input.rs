@@ -28,6 +28,10 @@ pub enum InputError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("{source}")]
     History { path: PathBuf, source: HistoryError },
+    /// A limit ran out before the history was loaded: not the input's
+    /// fault, and no verdict.
+    #[error("{0}")]
+    Limit(history::LoadError),
 }
 
 /// Resolves a run dir to its history file.
@@ -63,17 +67,28 @@ pub fn read_events(path: &Path, format: Option<Format>) -> Result<(Vec<Event>, V
 /// follows the number of ops, not the size of the file, and read twice so
 /// that list reads share their key's longest ([`history::LongestReads`]).
 pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, InputError> {
+    load_history_within(path, format, None)
+}
+
+/// [`load_history`], stopping when `budget` runs out (JSON Lines only:
+/// the other formats are read whole, and are small).
+pub fn load_history_within(
+    path: &Path,
+    format: Option<Format>,
+    budget: Option<&crate::limits::Budget>,
+) -> Result<History, InputError> {
     match format_of(path, format) {
         Format::Jsonl => {
             let open = || std::fs::File::open(path).map_err(|source| InputError::Io { path: path.into(), source });
             let loaded = |e| match e {
                 history::LoadError::Io(source) => InputError::Io { path: path.into(), source },
                 history::LoadError::History(source) => InputError::History { path: path.into(), source },
+                limit @ history::LoadError::Limit { .. } => InputError::Limit(limit),
             };
             // Two passes: each key's longest list read first, so that the
             // other reads of the key share it.
-            let lists = history::longest_reads_jsonl(open()?).map_err(loaded)?;
-            history::load_jsonl_sharing(open()?, lists).map_err(loaded)
+            let lists = history::longest_reads_jsonl(open()?, budget).map_err(loaded)?;
+            history::load_jsonl_sharing(open()?, lists, budget).map_err(loaded)
         }
         format @ (Format::Edn | Format::JepsenLog) => {
             let (events, lines) = read_events(path, Some(format))?;

@@ -14,7 +14,8 @@
 //!   by placing runs of versions from the end;
 //! - [`wgl`]: the Wing–Gong–Lowe search for one key; [`memo`]: what a
 //!   configuration has linearized, and the memo with its dominance rule;
-//! - [`check`]: all keys in parallel, limits and explanations;
+//! - [`check`]: all keys in parallel, and explanations; [`limits`]: the
+//!   time and memory a check may use, held by a watchdog;
 //! - [`results`]: what a check found, as results.json holds it (serde both
 //!   ways), with a live run's statistics;
 //! - [`gen`]: a simulated linearizable store that writes histories;
@@ -34,6 +35,7 @@ pub mod gen;
 pub mod history;
 pub mod input;
 pub mod jepsen_log;
+pub mod limits;
 pub mod list_append;
 pub mod memo;
 pub mod model;

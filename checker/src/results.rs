@@ -105,6 +105,11 @@ pub struct KeyResult {
     pub time_ms: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
+    /// An undecided key's progress: how many of its ops (after the
+    /// model's preparation) the longest linearizable prefix found held
+    /// when a limit stopped the search.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub linearized: Option<usize>,
 }
 
 /// Why one key is not linearizable, structured for the report.

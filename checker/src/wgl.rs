@@ -58,18 +58,13 @@
 //! invoke in the file precedes it; otherwise the two are concurrent.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
 
 use crate::history::Action;
+use crate::limits::{resident_bytes, Budget};
 use crate::memo::{memo_slot_bytes, remember, Linearized, Memo};
 use crate::model::{Model, SearchOp};
 
-/// Why a search stopped without a verdict.
-#[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Abort {
-    TimeLimit,
-    MemoryLimit { bytes: usize },
-}
+pub use crate::limits::Abort;
 
 /// Where the search got furthest before it failed.
 #[derive(Clone, Debug)]
@@ -91,7 +86,9 @@ pub struct Failure<S> {
 pub enum Outcome<S> {
     Valid,
     Invalid(Failure<S>),
-    Unknown(Abort),
+    /// Stopped by a limit, having linearized this many ops in the longest
+    /// prefix it found.
+    Unknown(Abort, usize),
 }
 
 /// Most candidate states kept for an explanation.
@@ -99,10 +96,11 @@ pub const MAX_STATES: usize = 8;
 
 /// Resource limits shared by every key of one check.
 pub struct Limits<'a> {
-    /// Set when the time limit passes; the search then answers Unknown.
-    pub cancel: &'a AtomicBool,
-    /// Most bytes the memo of one key may hold.
-    pub max_memo_bytes: usize,
+    /// Raised when a limit is reached; the search then answers Unknown.
+    pub budget: &'a Budget,
+    /// Most bytes the process may hold resident: a memo table that would
+    /// grow past it stops the search before it allocates.
+    pub memory_limit: usize,
     /// Search even where the model can prove a failure without it.
     pub search_only: bool,
 }
@@ -230,7 +228,6 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
     let mut lin = Linearized::new(model, ops);
     let mut pending = model.pending(ops);
     let mut memo: Memo<M::State> = HashMap::default();
-    let mut memo_heap = 0usize;
     let mut state = model.init();
     let mut stack: Vec<Frame<M::State>> = Vec::new();
     let mut best = Deepest::new();
@@ -247,12 +244,9 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
         }
         steps += 1;
         if steps & 0x3ff == 0 {
-            if limits.cancel.load(Ordering::Relaxed) {
-                return Outcome::Unknown(Abort::TimeLimit);
-            }
-            let memo_bytes = memo_heap + memo.capacity() * memo_slot_bytes::<M::State>();
-            if memo_bytes > limits.max_memo_bytes {
-                return Outcome::Unknown(Abort::MemoryLimit { bytes: memo_bytes });
+            let reached = best.found.as_ref().map_or(0, |b| b.prefix.len()).max(stack.len());
+            if let Some(abort) = limits.budget.stopped() {
+                return Outcome::Unknown(abort, reached);
             }
         }
         let Entry { op, call } = list.entries[node];
@@ -285,8 +279,16 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             }
             lin.mark(op, true);
             let key = (lin.done.window(), model.memo_state(&pending, &next_state));
-            if let Some(bytes) = remember(&mut memo, key, model.state_bytes(&next_state), &lin) {
-                memo_heap += bytes;
+            if memo.len() == memo.capacity() {
+                // The table is about to double, in one allocation that the
+                // watchdog would only see once made: look first.
+                let grown = resident_bytes() + (memo.capacity().max(16) * 9 / 4) * memo_slot_bytes::<M::State>();
+                if grown > limits.memory_limit {
+                    let reached = best.found.as_ref().map_or(0, |b| b.prefix.len()).max(stack.len());
+                    return Outcome::Unknown(Abort::MemoryLimit { bytes: grown }, reached);
+                }
+            }
+            if remember(&mut memo, key, model.state_bytes(&next_state), &lin).is_some() {
                 stack.push(Frame { node, late, state: std::mem::replace(&mut state, next_state), forced });
                 list.lift(node);
                 node = list.next[HEAD];

@@ -7,6 +7,7 @@ use std::borrow::Cow;
 use serde::Deserialize;
 
 use super::*;
+use crate::limits::Budget;
 
 #[derive(Deserialize)]
 struct RawEvent<'a> {
@@ -152,17 +153,17 @@ fn parse_jsonl_chunks(
 /// in parallel and pairing as it goes. Memory stays near the size of the
 /// paired ops, whatever the size of the file.
 pub fn load_jsonl(reader: impl std::io::Read) -> Result<History, LoadError> {
-    load_jsonl_sharing(reader, LongestReads::default())
+    load_jsonl_sharing(reader, LongestReads::default(), None)
 }
 
 /// Each key's longest list read in a JSON Lines history (a first pass for
 /// [`load_jsonl_sharing`]); the events are parsed and nothing is kept.
 /// Only lines that may be list reads are parsed: this pass costs a scan of
 /// the file, and a parse of the lists it shares.
-pub fn longest_reads_jsonl(reader: impl std::io::Read) -> Result<LongestReads, LoadError> {
+pub fn longest_reads_jsonl(reader: impl std::io::Read, budget: Option<&Budget>) -> Result<LongestReads, LoadError> {
     let mut lists = LongestReads::default();
     let may_be_list_read = |l: &str| l.contains('[') && l.contains("read");
-    stream_jsonl(reader, may_be_list_read, &mut |e: Event, _| {
+    stream_jsonl(reader, may_be_list_read, budget, &mut |e: Event, _| {
         lists.add(&e);
         Ok(())
     })?;
@@ -171,9 +172,14 @@ pub fn longest_reads_jsonl(reader: impl std::io::Read) -> Result<LongestReads, L
 
 /// [`load_jsonl`], with list reads that are prefixes of their key's
 /// longest read (`lists`, from [`longest_reads_jsonl`]) sharing it.
-pub fn load_jsonl_sharing(reader: impl std::io::Read, lists: LongestReads) -> Result<History, LoadError> {
+/// Between blocks it stops when `budget` runs out.
+pub fn load_jsonl_sharing(
+    reader: impl std::io::Read,
+    lists: LongestReads,
+    budget: Option<&Budget>,
+) -> Result<History, LoadError> {
     let mut pairer = Pairer::sharing(lists);
-    stream_jsonl(reader, every_line, &mut |e, line| pairer.feed(e, line))?;
+    stream_jsonl(reader, every_line, budget, &mut |e, line| pairer.feed(e, line))?;
     Ok(pairer.finish())
 }
 
@@ -186,6 +192,7 @@ fn every_line(_: &str) -> bool {
 fn stream_jsonl(
     mut reader: impl std::io::Read,
     wanted: fn(&str) -> bool,
+    budget: Option<&Budget>,
     each: &mut (impl FnMut(Event, usize) -> Result<(), HistoryError> + Send),
 ) -> Result<(), LoadError> {
     const BLOCK: usize = 16 << 20;
@@ -194,7 +201,11 @@ fn stream_jsonl(
     let mut eof = false;
     // The events of the block parsed last, not yet paired.
     let mut parsed: Vec<Vec<(usize, Event)>> = Vec::new();
+    let mut read_bytes = 0usize;
     while !eof {
+        if let Some(abort) = budget.and_then(Budget::look) {
+            return Err(LoadError::Limit { abort, read_bytes });
+        }
         // Read up to BLOCK more bytes straight into the buffer, after the
         // unfinished line left from the previous block; then cut at the
         // last newline.
@@ -208,6 +219,7 @@ fn stream_jsonl(
                 break;
             }
             filled += n;
+            read_bytes += n;
         }
         buf.truncate(filled);
         let cut = if eof { buf.len() } else { memchr::memrchr(b'\n', &buf).map_or(0, |i| i + 1) };
@@ -250,4 +262,7 @@ pub enum LoadError {
     Io(std::io::Error),
     #[error("{0}")]
     History(HistoryError),
+    /// A limit ran out while loading, after this many bytes.
+    #[error("{} while loading, after {} MB", abort.reason(), read_bytes >> 20)]
+    Limit { abort: crate::limits::Abort, read_bytes: usize },
 }
