@@ -17,6 +17,9 @@ use checker::txn::{self, gen::GenOptions as TxnGenOptions, Model as TxnModel};
 use clap::{Parser, Subcommand, ValueEnum};
 use rayon::prelude::*;
 
+/// One file's results, or the exit code and message of why there are none.
+type Checked = Result<Results, (u8, String)>;
+
 /// Exit code for a history that cannot be checked.
 pub const EXIT_UNUSABLE: u8 = 3;
 
@@ -256,7 +259,7 @@ pub fn run(cli: Cli) -> u8 {
             let watchdog = budget.watch();
             // Files are checked in parallel (and each one's keys too); the
             // lines come out in the order the files were named.
-            let checked: Vec<(PathBuf, Result<Results, (u8, String)>)> = paths
+            let checked: Vec<(PathBuf, Checked)> = paths
                 .par_iter()
                 .map(|p| {
                     let file = history_path(p);
