@@ -106,6 +106,14 @@ pub enum Command {
         #[command(flatten)]
         opts: TxnGenOptions,
     },
+    /// Check adversarial generated histories under time and memory limits,
+    /// each `checker check` in a child measured from outside, and print
+    /// wall time against the time limit and peak resident memory against
+    /// the memory limit as a table. Exits 1 if a limit did not hold.
+    LimitsBench {
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
     /// Check generated single-key histories with many concurrent processes
     /// (the checker's contention benchmark), each in a child process, and
     /// print their verdicts, check times and peak memory as a table.
@@ -256,7 +264,6 @@ pub fn run(cli: Cli) -> u8 {
             let memory_limit = Some((memory_limit_mb as usize) << 20);
             let opts = CheckOptions { time_limit, since: Some(started), memory_limit, ..CheckOptions::default() };
             let budget = checker::limits::Budget::new(time_limit.map(|t| started + t), memory_limit);
-            let watchdog = budget.watch();
             // Files are checked in parallel (and each one's keys too); the
             // lines come out in the order the files were named.
             let checked: Vec<(PathBuf, Checked)> = paths
@@ -271,7 +278,6 @@ pub fn run(cli: Cli) -> u8 {
                     (file, r)
                 })
                 .collect();
-            drop(watchdog);
             let mut code = 0;
             let mut tally = [0usize; 4];
             let mut total_ms = 0.0;
@@ -375,6 +381,7 @@ pub fn run(cli: Cli) -> u8 {
         Command::Txn { path, model, format, out, report } => check_txns(&path, model, format, out, report),
         Command::TxnGen { opts } => write_events(txn::gen::Generator::new(&opts)),
         Command::TxnBench { opts } => txn_bench(&opts),
+        Command::LimitsBench { seed } => limits_bench(seed),
         Command::Gen { opts } => write_events(gen::generate(&opts)),
     }
 }
@@ -410,6 +417,25 @@ fn bench(seed: u64, limit: Duration, only: bench::Filter, out: Option<PathBuf>, 
         }
     }
     bench::exit_code(&results)
+}
+
+/// `checker limits-bench`: the limits table.
+fn limits_bench(seed: u64) -> u8 {
+    let dir = match tempfile::tempdir() {
+        Ok(d) => d,
+        Err(e) => {
+            eprintln!("checker limits-bench: a scratch dir: {e}");
+            return EXIT_UNUSABLE;
+        }
+    };
+    println!("{}", bench::LIMIT_HEADER);
+    match bench::run_limit_cases(&bench::limit_cases(seed), dir.path(), |r| println!("{}", bench::limit_row(r))) {
+        Ok(results) => u8::from(!results.iter().all(bench::LimitResult::held)),
+        Err(e) => {
+            eprintln!("checker limits-bench: {e}");
+            EXIT_UNUSABLE
+        }
+    }
 }
 
 /// `checker corpus`: lists, checks and compares.

@@ -281,3 +281,202 @@ pub fn row(r: &CaseResult) -> String {
 /// The table's header.
 pub const HEADER: &str = "| model | processes | ops | info (ops) | planted | verdict | check time | peak RSS |\n\
                           |---|---|---|---|---|---|---|---|";
+
+/// One run of the limits benchmark: a generated history (`checker gen`
+/// arguments) checked by `checker check` under a time and memory limit.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct LimitCase {
+    pub name: String,
+    pub gen: Vec<String>,
+    pub time_limit_s: f64,
+    pub memory_limit_mb: u64,
+}
+
+/// What the parent measured of one `checker check` child.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct LimitResult {
+    pub case: LimitCase,
+    /// The verdict word `checker check` printed (valid, INVALID, unknown).
+    pub verdict: String,
+    /// Why it stopped, when a limit stopped it.
+    pub reason: Option<String>,
+    pub wall_s: f64,
+    pub peak_rss_mb: f64,
+}
+
+impl LimitResult {
+    /// Whether both limits held: time overrun at most 1 s, memory at most
+    /// 10% over.
+    pub fn held(&self) -> bool {
+        self.wall_s <= self.case.time_limit_s + 1.0 && self.peak_rss_mb <= self.case.memory_limit_mb as f64 * 1.1
+    }
+}
+
+/// The adversarial inputs of the limits benchmark: single keys of 50 and
+/// 100 clients with many crashed ops and deletes (so values repeat and
+/// the search, not the version order, must decide), and 100,000-op
+/// list-append histories, each under a tight and a loose pair of limits.
+pub fn limit_cases(seed: u64) -> Vec<LimitCase> {
+    let s = seed.to_string();
+    let histories: [(&str, Vec<&str>); 4] = [
+        (
+            "register, 50 processes, 100,000 ops, 20% info, deletes, ambiguous read",
+            vec![
+                "--ops",
+                "100000",
+                "--processes",
+                "50",
+                "--info-rate",
+                "0.2",
+                "--cas-rate",
+                "0.25",
+                "--delete-rate",
+                "0.05",
+                "--ambiguous-read",
+            ],
+        ),
+        (
+            "register, 100 processes, 20,000 ops, 5% info, deletes, ambiguous read",
+            vec![
+                "--ops",
+                "20000",
+                "--processes",
+                "100",
+                "--info-rate",
+                "0.05",
+                "--cas-rate",
+                "0.25",
+                "--delete-rate",
+                "0.05",
+                "--ambiguous-read",
+            ],
+        ),
+        (
+            "register, 50 processes, 100,000 ops, 20% info, deletes, stale read",
+            vec![
+                "--ops",
+                "100000",
+                "--processes",
+                "50",
+                "--info-rate",
+                "0.2",
+                "--cas-rate",
+                "0.25",
+                "--delete-rate",
+                "0.05",
+                "--stale-read",
+            ],
+        ),
+        (
+            "list-append, 50 processes, 100,000 ops on 100 keys, 20% info",
+            vec![
+                "--ops",
+                "100000",
+                "--keys",
+                "100",
+                "--processes",
+                "50",
+                "--info-rate",
+                "0.2",
+                "--model",
+                "list-append",
+            ],
+        ),
+    ];
+    let mut cases = Vec::new();
+    for (name, args) in histories {
+        for (time_limit_s, memory_limit_mb) in [(2.0, 200), (10.0, 1000)] {
+            let mut gen: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            gen.extend(["--seed".to_string(), s.clone()]);
+            cases.push(LimitCase { name: name.to_string(), gen, time_limit_s, memory_limit_mb });
+        }
+    }
+    cases
+}
+
+/// Runs each case: `checker gen` into a file under `dir`, then `checker
+/// check` on it in a child whose wall time and peak resident memory (from
+/// `wait4`) are measured from outside.
+pub fn run_limit_cases(
+    cases: &[LimitCase],
+    dir: &std::path::Path,
+    mut each: impl FnMut(&LimitResult),
+) -> Result<Vec<LimitResult>, BenchError> {
+    use std::os::unix::process::ExitStatusExt;
+    let exe = std::env::current_exe().map_err(BenchError::Exe)?;
+    let fail = |c: &LimitCase, why: String| BenchError::Case { case: c.name.clone(), why };
+    let mut results = Vec::new();
+    for c in cases {
+        let history = dir.join("history.jsonl");
+        let file = std::fs::File::create(&history).map_err(|e| fail(c, e.to_string()))?;
+        let status = std::process::Command::new(&exe)
+            .arg("gen")
+            .args(&c.gen)
+            .stdout(file)
+            .status()
+            .map_err(|e| fail(c, e.to_string()))?;
+        if !status.success() {
+            return Err(fail(c, format!("checker gen {:?}: {status}", c.gen)));
+        }
+        let printed = dir.join("check.out");
+        let out = std::fs::File::create(&printed).map_err(|e| fail(c, e.to_string()))?;
+        let started = Instant::now();
+        let child = std::process::Command::new(&exe)
+            .args(["check", "--time-limit", &format!("{}ms", (c.time_limit_s * 1e3) as u64)])
+            .args(["--memory-limit-mb", &c.memory_limit_mb.to_string()])
+            .arg(&history)
+            .stdout(out)
+            .spawn()
+            .map_err(|e| fail(c, e.to_string()))?;
+        // SAFETY: wait4 reaps our own child and fills the structs we pass.
+        let mut usage: libc::rusage = unsafe { std::mem::zeroed() };
+        let mut status = 0;
+        let pid = unsafe { libc::wait4(child.id() as libc::pid_t, &mut status, 0, &mut usage) };
+        let wall_s = started.elapsed().as_secs_f64();
+        if pid < 0 {
+            return Err(fail(c, std::io::Error::last_os_error().to_string()));
+        }
+        let status = std::process::ExitStatus::from_raw(status);
+        let text = std::fs::read_to_string(&printed).map_err(|e| fail(c, e.to_string()))?;
+        let first = text.lines().next().unwrap_or_default();
+        let verdict = first.split(": ").nth(1).unwrap_or("none").to_string();
+        if !matches!(status.code(), Some(0..=2)) {
+            return Err(fail(c, format!("checker check: {status}: {text}")));
+        }
+        let reason = text
+            .lines()
+            .find_map(|l| l.split_once("undecided: ").map(|(_, r)| r.to_string()))
+            .or_else(|| (verdict == "unknown").then(|| first.split(": ").skip(2).collect::<Vec<_>>().join(": ")));
+        let r = LimitResult {
+            case: c.clone(),
+            verdict,
+            reason,
+            wall_s,
+            peak_rss_mb: usage.ru_maxrss.max(0) as f64 / 1024.0,
+        };
+        each(&r);
+        results.push(r);
+    }
+    Ok(results)
+}
+
+/// One row of the limits table.
+pub fn limit_row(r: &LimitResult) -> String {
+    let c = &r.case;
+    format!(
+        "| {} | {} | {:.2} s / {:.0} s | {:.0} MB / {} MB | {} | {} |",
+        c.name,
+        r.verdict,
+        r.wall_s,
+        c.time_limit_s,
+        r.peak_rss_mb,
+        c.memory_limit_mb,
+        r.reason.as_deref().unwrap_or(""),
+        if r.held() { "yes" } else { "**NO**" }
+    )
+}
+
+/// The limits table's header.
+pub const LIMIT_HEADER: &str =
+    "| history | verdict | wall / time limit | peak RSS / memory limit | why it stopped | held |\n\
+                                |---|---|---|---|---|---|";

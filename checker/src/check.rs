@@ -76,9 +76,7 @@ fn check_keys<M: Model>(
     started: Instant,
 ) -> Vec<KeyOutcome> {
     let budget = Budget::new(opts.time_limit.map(|limit| opts.since.unwrap_or(started) + limit), opts.memory_limit);
-    // A limit already passed (loading took it all) stops every key at once.
-    budget.look();
-    let watchdog = budget.watch();
+
     let limits = Limits {
         budget: &budget,
         memory_limit: opts.memory_limit.unwrap_or(usize::MAX),
@@ -94,7 +92,7 @@ fn check_keys<M: Model>(
             let t = Instant::now();
             let key = &history.keys[k];
             let ops = model.prepare(&history.ops[k]);
-            let outcome = match budget.stopped() {
+            let outcome = match budget.look() {
                 Some(abort) => Outcome::Unknown(abort, 0),
                 None => wgl::check(model, &ops, &limits),
             };
@@ -114,7 +112,6 @@ fn check_keys<M: Model>(
             (k, KeyResult { key: key.clone(), valid, ops: n, time_ms, reason, linearized }, failure)
         })
         .collect();
-    drop(watchdog);
     per_key
 }
 

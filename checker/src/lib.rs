@@ -15,7 +15,7 @@
 //! - [`wgl`]: the Wing–Gong–Lowe search for one key; [`memo`]: what a
 //!   configuration has linearized, and the memo with its dominance rule;
 //! - [`check`]: all keys in parallel, and explanations; [`limits`]: the
-//!   time and memory a check may use, held by a watchdog;
+//!   time and memory a check may use;
 //! - [`results`]: what a check found, as results.json holds it (serde both
 //!   ways), with a live run's statistics;
 //! - [`gen`]: a simulated linearizable store that writes histories;

@@ -1,16 +1,17 @@
-//! The time and memory a check may use, and the watchdog that holds it to
-//! them. The memory limit is the whole process's resident memory (the
-//! history, every key's search, everything), read from `/proc/self/statm`;
-//! the time limit is wall time from a given instant (the command's start,
-//! so loading counts too).
+//! The time and memory a check may use. The memory limit is the whole
+//! process's resident memory (the history, every key's search,
+//! everything), read from `/proc/self/statm`; the time limit is wall time
+//! from a given instant (the command's start, so loading counts too).
 //!
-//! A watchdog thread polls both every few milliseconds and raises a stop
-//! flag; searches poll the flag every thousand steps and stop with
-//! [`Abort`], and the loader polls the limits between blocks. So a limit is
-//! overrun by at most a poll interval plus a thousand search steps, and
-//! memory by what a search allocates in that time.
+//! Whoever works looks: the searches every thousand steps, the loader
+//! between blocks, the check between keys ([`Budget::look`]: the clock each
+//! time, resident memory at most once a millisecond). Once a limit is
+//! reached, every later look says so, and the work stops with [`Abort`].
+//! A search's memo table, which grows by doubling in one allocation, is
+//! looked at before it grows. So a limit is overrun by at most a thousand
+//! search steps, and memory by what a search allocates in a millisecond.
 
-use std::sync::atomic::{AtomicU8, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -37,8 +38,8 @@ impl Abort {
     }
 }
 
-/// How often the watchdog looks.
-const POLL: Duration = Duration::from_millis(5);
+/// Resident memory is read at most this often.
+const MEMORY_EVERY: Duration = Duration::from_millis(1);
 
 /// The limits of one check, and whether they were reached.
 pub struct Budget {
@@ -47,16 +48,27 @@ pub struct Budget {
     /// 0: running; 1: time; 2: memory.
     stop: AtomicU8,
     /// The resident memory when the memory limit was reached.
-    at: std::sync::atomic::AtomicUsize,
+    at: AtomicUsize,
+    origin: Instant,
+    /// When resident memory was last read, in ns after `origin`: first a
+    /// millisecond in, so that short checks never read it.
+    memory_read: AtomicU64,
 }
 
 impl Budget {
     /// A budget ending at `deadline` and capped at `memory` bytes resident.
     pub fn new(deadline: Option<Instant>, memory: Option<usize>) -> Arc<Budget> {
-        Arc::new(Budget { deadline, memory, stop: AtomicU8::new(0), at: Default::default() })
+        Arc::new(Budget {
+            deadline,
+            memory,
+            stop: AtomicU8::new(0),
+            at: AtomicUsize::new(0),
+            origin: Instant::now(),
+            memory_read: AtomicU64::new(1),
+        })
     }
 
-    /// Whether a limit was reached (as the watchdog last saw it).
+    /// Whether a limit was reached, as the last look found.
     pub fn stopped(&self) -> Option<Abort> {
         match self.stop.load(Ordering::Relaxed) {
             0 => None,
@@ -65,50 +77,27 @@ impl Budget {
         }
     }
 
-    /// Looks at the clock and the process's memory now; raises the flag
-    /// when a limit is reached. Returns the flag.
+    /// Looks at the clock, and at the process's memory when it was not
+    /// read in the last millisecond; stops the budget when a limit is
+    /// reached. Returns why it is stopped, if it is.
     pub fn look(&self) -> Option<Abort> {
         if self.stop.load(Ordering::Relaxed) == 0 {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 self.stop.store(1, Ordering::Relaxed);
             } else if let Some(limit) = self.memory {
-                let rss = resident_bytes();
-                if rss >= limit {
-                    self.at.store(rss, Ordering::Relaxed);
-                    self.stop.store(2, Ordering::Relaxed);
+                let now = (self.origin.elapsed().as_nanos() as u64).max(1);
+                let last = self.memory_read.load(Ordering::Relaxed);
+                if now.saturating_sub(last) >= MEMORY_EVERY.as_nanos() as u64 {
+                    self.memory_read.store(now, Ordering::Relaxed);
+                    let rss = resident_bytes();
+                    if rss >= limit {
+                        self.at.store(rss, Ordering::Relaxed);
+                        self.stop.store(2, Ordering::Relaxed);
+                    }
                 }
             }
         }
         self.stopped()
-    }
-
-    /// Starts the watchdog; it stops when the returned guard is dropped.
-    pub fn watch(self: &Arc<Self>) -> Watchdog {
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let budget = self.clone();
-        let handle = std::thread::spawn(move || {
-            while let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = rx.recv_timeout(POLL) {
-                if budget.look().is_some() {
-                    return;
-                }
-            }
-        });
-        Watchdog { tx: Some(tx), handle: Some(handle) }
-    }
-}
-
-/// The running watchdog; dropping it stops the thread.
-pub struct Watchdog {
-    tx: Option<std::sync::mpsc::Sender<()>>,
-    handle: Option<std::thread::JoinHandle<()>>,
-}
-
-impl Drop for Watchdog {
-    fn drop(&mut self) {
-        drop(self.tx.take());
-        if let Some(h) = self.handle.take() {
-            let _ = h.join();
-        }
     }
 }
 
@@ -129,18 +118,24 @@ mod tests {
     #[test]
     fn a_budget_stops_at_its_deadline_and_at_its_memory() {
         let b = Budget::new(Some(Instant::now() + Duration::from_millis(30)), None);
-        let _w = b.watch();
-        assert_eq!(b.stopped(), None);
+        assert_eq!(b.look(), None);
         let started = Instant::now();
-        while b.stopped().is_none() {
-            assert!(started.elapsed() < Duration::from_secs(5), "the watchdog never stopped the budget");
+        while b.look().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(5), "the deadline never stopped the budget");
             std::thread::yield_now();
         }
+        assert!(started.elapsed() >= Duration::from_millis(20));
         assert_eq!(b.stopped(), Some(Abort::TimeLimit));
         let rss = resident_bytes();
         assert!(rss > 1 << 20, "resident memory {rss}");
         let tight = Budget::new(None, Some(rss / 2));
-        assert!(matches!(tight.look(), Some(Abort::MemoryLimit { bytes }) if bytes >= rss / 2));
-        assert_eq!(Budget::new(None, Some(usize::MAX)).look(), None);
+        let loose = Budget::new(None, Some(usize::MAX));
+        let started = Instant::now();
+        while tight.look().is_none() {
+            assert!(started.elapsed() < Duration::from_secs(5), "the memory limit never stopped the budget");
+            std::thread::yield_now();
+        }
+        assert!(matches!(tight.stopped(), Some(Abort::MemoryLimit { bytes }) if bytes >= rss / 2));
+        assert_eq!(loose.look(), None);
     }
 }

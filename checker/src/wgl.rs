@@ -245,7 +245,7 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
         steps += 1;
         if steps & 0x3ff == 0 {
             let reached = best.found.as_ref().map_or(0, |b| b.prefix.len()).max(stack.len());
-            if let Some(abort) = limits.budget.stopped() {
+            if let Some(abort) = limits.budget.look() {
                 return Outcome::Unknown(abort, reached);
             }
         }
@@ -279,9 +279,9 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             }
             lin.mark(op, true);
             let key = (lin.done.window(), model.memo_state(&pending, &next_state));
-            if memo.len() == memo.capacity() {
-                // The table is about to double, in one allocation that the
-                // watchdog would only see once made: look first.
+            if memo.len() == memo.capacity() && memo.capacity() >= 1 << 14 {
+                // A big table is about to double, in one allocation that
+                // the next look would only see once made: look first.
                 let grown = resident_bytes() + (memo.capacity().max(16) * 9 / 4) * memo_slot_bytes::<M::State>();
                 if grown > limits.memory_limit {
                     let reached = best.found.as_ref().map_or(0, |b| b.prefix.len()).max(stack.len());
