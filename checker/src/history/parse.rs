@@ -82,7 +82,7 @@ pub fn parse_jsonl(text: &str) -> Result<(Vec<Event>, Vec<usize>), HistoryError>
 
 /// [`parse_jsonl`] for a text whose first line is line `first_line`.
 pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
-    let parsed = parse_jsonl_chunks(text, first_line, every_line)?;
+    let parsed = parse_jsonl_chunks(text, first_line, every_line, None)?;
     let n = parsed.iter().map(Vec::len).sum();
     let (mut events, mut lines) = (Vec::with_capacity(n), Vec::with_capacity(n));
     for (line, e) in parsed.into_iter().flatten() {
@@ -95,11 +95,13 @@ pub fn parse_jsonl_from(text: &str, first_line: usize) -> Result<(Vec<Event>, Ve
 /// Parses a JSON Lines text in parallel chunks cut at line boundaries:
 /// (line number, event) per non-blank line, chunk by chunk, in order. The
 /// first error (by line number) is returned. Lines `wanted` refuses are
-/// passed over unparsed.
+/// passed over unparsed. When `budget` runs out, chunks stop where they
+/// are (the caller then looks at the budget, not at what was parsed).
 fn parse_jsonl_chunks(
     text: &str,
     first_line: usize,
     wanted: fn(&str) -> bool,
+    budget: Option<&Budget>,
 ) -> Result<Vec<Vec<(usize, Event)>>, HistoryError> {
     use rayon::prelude::*;
     // Remember each chunk's first line number, so parallel parsing still
@@ -134,6 +136,10 @@ fn parse_jsonl_chunks(
             let first = first_lines[k];
             let mut out = Vec::with_capacity(line_counts[k] + 1);
             for (i, l) in text[s..e].split('\n').enumerate() {
+                // Parsed lists take several times their text: look often.
+                if i % 256 == 0 && budget.and_then(Budget::look).is_some() {
+                    break;
+                }
                 let l = l.trim_end_matches('\r');
                 if l.trim().is_empty() || !wanted(l) {
                     continue;
@@ -236,11 +242,15 @@ fn stream_jsonl(
         // any, is the one reported.
         let earlier = std::mem::take(&mut parsed);
         let (next, paired) =
-            rayon::join(|| parse_jsonl_chunks(text, first_line, wanted), || pair_chunks(each, earlier));
+            rayon::join(|| parse_jsonl_chunks(text, first_line, wanted, budget), || pair_chunks(each, earlier));
         paired.map_err(LoadError::History)?;
         parsed = next.map_err(LoadError::History)?;
         first_line += memchr::memchr_iter(b'\n', &buf).count();
         buf = rest;
+    }
+    // The last block's parse may have stopped short.
+    if let Some(abort) = budget.and_then(Budget::stopped) {
+        return Err(LoadError::Limit { abort, read_bytes });
     }
     pair_chunks(each, parsed).map_err(LoadError::History)
 }
