@@ -8,8 +8,9 @@
 //! time, resident memory at most once a millisecond). Once a limit is
 //! reached, every later look says so, and the work stops with [`Abort`].
 //! A search's memo table, which grows by doubling in one allocation, is
-//! looked at before it grows. So a limit is overrun by at most a thousand
-//! search steps, and memory by what a search allocates in a millisecond.
+//! looked at before it grows. Work stops at 92% of the memory limit, so
+//! that what is in flight then stays within it; and the time limit is
+//! overrun by at most a thousand search steps.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -37,6 +38,11 @@ impl Abort {
         }
     }
 }
+
+/// The share of the memory limit at which work stops: the work in flight
+/// when a look finds it (other threads' blocks and steps) still allocates
+/// a little.
+const STOP_AT_PERCENT: usize = 92;
 
 /// Resident memory is read at most this often.
 const MEMORY_EVERY: Duration = Duration::from_millis(1);
@@ -90,7 +96,7 @@ impl Budget {
                 if now.saturating_sub(last) >= MEMORY_EVERY.as_nanos() as u64 {
                     self.memory_read.store(now, Ordering::Relaxed);
                     let rss = resident_bytes();
-                    if rss >= limit {
+                    if rss >= limit / 100 * STOP_AT_PERCENT {
                         self.at.store(rss, Ordering::Relaxed);
                         self.stop.store(2, Ordering::Relaxed);
                     }

@@ -137,7 +137,7 @@ fn parse_jsonl_chunks(
             let mut out = Vec::with_capacity(line_counts[k] + 1);
             for (i, l) in text[s..e].split('\n').enumerate() {
                 // Parsed lists take several times their text: look often.
-                if i % 256 == 0 && budget.and_then(Budget::look).is_some() {
+                if i % 64 == 0 && budget.and_then(Budget::look).is_some() {
                     break;
                 }
                 let l = l.trim_end_matches('\r');
