@@ -85,9 +85,13 @@ pub fn load_history_within(
                 history::LoadError::History(source) => InputError::History { path: path.into(), source },
                 limit @ history::LoadError::Limit { .. } => InputError::Limit(limit),
             };
-            // Two passes: each key's longest list read first, so that the
-            // other reads of the key share it.
-            let lists = history::longest_reads_jsonl(open()?, budget).map_err(loaded)?;
+            // Two passes when there are lists: each key's longest list read
+            // first, so that the other reads of the key share it.
+            let lists = match history::may_have_list_reads(open()?) {
+                Ok(true) => history::longest_reads_jsonl(open()?, budget).map_err(loaded)?,
+                Ok(false) => history::LongestReads::default(),
+                Err(source) => return Err(InputError::Io { path: path.into(), source }),
+            };
             history::load_jsonl_sharing(open()?, lists, budget).map_err(loaded)
         }
         format @ (Format::Edn | Format::JepsenLog) => {

@@ -35,7 +35,8 @@ mod value;
 
 pub use pair::{pair, pair_all, AcceptsFn, Action, History, NemesisEvent, Op, OpCounts, Pairer, NEVER};
 pub use parse::{
-    load_jsonl, load_jsonl_sharing, longest_reads_jsonl, parse_jsonl, parse_jsonl_from, parse_line, LoadError,
+    load_jsonl, load_jsonl_sharing, longest_reads_jsonl, may_have_list_reads, parse_jsonl, parse_jsonl_from,
+    parse_line, LoadError,
 };
 pub use share::LongestReads;
 pub use value::{Seq, Value};

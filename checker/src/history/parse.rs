@@ -162,13 +162,28 @@ pub fn load_jsonl(reader: impl std::io::Read) -> Result<History, LoadError> {
     load_jsonl_sharing(reader, LongestReads::default(), None)
 }
 
+/// Whether the first MiB of a JSON Lines history holds a line that may
+/// be a list read: when it does not, the history is read once, without
+/// the first pass that lets list reads share ([`longest_reads_jsonl`]),
+/// since a register history has nothing to share.
+pub fn may_have_list_reads(reader: impl std::io::Read) -> std::io::Result<bool> {
+    const SNIFF: u64 = 1 << 20;
+    let mut buf = Vec::with_capacity(SNIFF as usize);
+    std::io::Read::read_to_end(&mut std::io::Read::take(reader, SNIFF), &mut buf)?;
+    Ok(buf.split(|&b| b == b'\n').any(|l| may_be_list_read(&String::from_utf8_lossy(l))))
+}
+
+/// Whether a line may be a list read (a cheap test; the parse decides).
+fn may_be_list_read(l: &str) -> bool {
+    l.contains('[') && l.contains("read")
+}
+
 /// Each key's longest list read in a JSON Lines history (a first pass for
 /// [`load_jsonl_sharing`]); the events are parsed and nothing is kept.
 /// Only lines that may be list reads are parsed: this pass costs a scan of
 /// the file, and a parse of the lists it shares.
 pub fn longest_reads_jsonl(reader: impl std::io::Read, budget: Option<&Budget>) -> Result<LongestReads, LoadError> {
     let mut lists = LongestReads::default();
-    let may_be_list_read = |l: &str| l.contains('[') && l.contains("read");
     stream_jsonl(reader, may_be_list_read, budget, &mut |e: Event, _| {
         lists.add(&e);
         Ok(())
@@ -193,6 +208,9 @@ fn every_line(_: &str) -> bool {
     true
 }
 
+/// Bytes read and parsed at a time.
+const BLOCK: usize = 16 << 20;
+
 /// Hands every event of `reader` on a line `wanted` takes to `each`, in
 /// order.
 fn stream_jsonl(
@@ -201,7 +219,6 @@ fn stream_jsonl(
     budget: Option<&Budget>,
     each: &mut (impl FnMut(Event, usize) -> Result<(), HistoryError> + Send),
 ) -> Result<(), LoadError> {
-    const BLOCK: usize = 16 << 20;
     let mut buf: Vec<u8> = Vec::with_capacity(BLOCK + (1 << 16));
     let mut first_line = 1;
     let mut eof = false;
