@@ -206,3 +206,34 @@ fn a_limit_reached_gives_unknown_and_says_which() {
     assert!(stdout.contains("undecided (limits reached): key 0"), "{stdout}");
     assert!(stdout.contains("key 0: undecided: time limit reached after linearizing "), "{stdout}");
 }
+
+/// An etcd robustness report folder is checked as one history: its
+/// clients' `operations.json` together, in time order.
+#[test]
+fn an_etcd_robustness_report_folder_is_one_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let put = r#"{"ClientId": 1, "Input": {"Type": "txn", "Txn": {"Conditions": null, "OperationsOnSuccess": [{"Type": "put-operation", "Put": {"Key": "k", "Value": {"Value": "7"}, "LeaseID": 0}}], "OperationsOnFailure": null}}, "Call": 100, "Output": {"Txn": {"Failure": false, "Results": [{}]}, "Revision": 2}, "Return": 200}"#;
+    let get = |v: &str| {
+        format!(
+            r#"{{"ClientId": 2, "Input": {{"Type": "range", "Range": {{"Start": "k", "End": "", "Revision": 0}}}}, "Call": 300, "Output": {{"Range": {{"KVs": {v}, "Count": 1}}, "Revision": 2}}, "Return": 400}}"#
+        )
+    };
+    let write = |client: &str, text: &str| {
+        std::fs::create_dir_all(dir.path().join(client)).unwrap();
+        std::fs::write(dir.path().join(client).join("operations.json"), text).unwrap();
+    };
+    write("client-1", put);
+    write("client-2", &get(r#"[{"Key": "k", "Value": {"Value": "7"}, "ModRevision": 2}]"#));
+    let check =
+        || std::process::Command::new(env!("CARGO_BIN_EXE_checker")).arg("check").arg(dir.path()).output().unwrap();
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(0), "{stdout}");
+    assert!(stdout.contains("valid: 2 ops over 1 keys"), "{stdout}");
+    // The read after the put returns nothing: a lost write.
+    write("client-2", &get("[]"));
+    let out = check();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(1), "{stdout}");
+    assert!(stdout.contains("read of key \"k\" returned nil"), "{stdout}");
+}

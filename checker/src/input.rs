@@ -19,6 +19,9 @@ pub enum Format {
     Edn,
     /// Jepsen's console log (`INFO  jepsen.util - P\t:type\t:f\tvalue`).
     JepsenLog,
+    /// etcd's robustness report: a client's `operations.json`, or a report
+    /// folder holding `client-N/operations.json`.
+    EtcdRobustness,
 }
 
 /// Errors that make an input unusable.
@@ -34,18 +37,38 @@ pub enum InputError {
     Limit(history::LoadError),
 }
 
-/// Resolves a run dir to its history file.
+/// Resolves a run dir to its history file (an etcd robustness report
+/// folder stays itself: its history is its clients' files).
 pub fn history_path(p: &Path) -> PathBuf {
-    if p.is_dir() {
+    if p.is_dir() && !robustness_files(p).is_empty() {
+        p.to_path_buf()
+    } else if p.is_dir() {
         p.join("history.jsonl")
     } else {
         p.to_path_buf()
     }
 }
 
+/// The `client-N/operations.json` files of an etcd robustness report
+/// folder, in client order.
+fn robustness_files(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else { return Vec::new() };
+    let mut files: Vec<(u64, PathBuf)> = entries
+        .flatten()
+        .filter_map(|e| {
+            let n = e.file_name().to_str()?.strip_prefix("client-")?.parse().ok()?;
+            let f = e.path().join("operations.json");
+            f.is_file().then_some((n, f))
+        })
+        .collect();
+    files.sort();
+    files.into_iter().map(|(_, f)| f).collect()
+}
+
 /// The input format of `path` when none was named.
 fn format_of(path: &Path, format: Option<Format>) -> Format {
     format.unwrap_or(match path.extension().and_then(|e| e.to_str()) {
+        _ if path.is_dir() || path.file_name().is_some_and(|n| n == "operations.json") => Format::EtcdRobustness,
         Some("edn") => Format::Edn,
         Some("log") => Format::JepsenLog,
         _ => Format::Jsonl,
@@ -54,11 +77,20 @@ fn format_of(path: &Path, format: Option<Format>) -> Format {
 
 /// Reads and parses a history file into events and line numbers.
 pub fn read_events(path: &Path, format: Option<Format>) -> Result<(Vec<Event>, Vec<usize>), InputError> {
-    let text = std::fs::read_to_string(path).map_err(|source| InputError::Io { path: path.into(), source })?;
+    let read = |p: &Path| std::fs::read_to_string(p).map_err(|source| InputError::Io { path: p.into(), source });
+    if format_of(path, format) == Format::EtcdRobustness {
+        let files = if path.is_dir() { robustness_files(path) } else { vec![path.to_path_buf()] };
+        let texts = files.iter().map(|f| read(f)).collect::<Result<Vec<String>, _>>()?;
+        let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
+        return crate::etcd_robustness::parse(&texts)
+            .map_err(|source| InputError::History { path: path.into(), source });
+    }
+    let text = read(path)?;
     let parsed = match format_of(path, format) {
         Format::Jsonl => history::parse_jsonl(&text),
         Format::Edn => crate::edn::parse(&text),
         Format::JepsenLog => crate::jepsen_log::parse(&text),
+        Format::EtcdRobustness => unreachable!("read above"),
     };
     parsed.map_err(|source| InputError::History { path: path.into(), source })
 }
@@ -94,7 +126,7 @@ pub fn load_history_within(
             };
             history::load_jsonl_sharing(open()?, lists, budget).map_err(loaded)
         }
-        format @ (Format::Edn | Format::JepsenLog) => {
+        format @ (Format::Edn | Format::JepsenLog | Format::EtcdRobustness) => {
             let (events, lines) = read_events(path, Some(format))?;
             history::pair_all(events.into_iter().zip(lines))
                 .map_err(|source| InputError::History { path: path.into(), source })

@@ -6,6 +6,7 @@
 //! - [`history`]: events (JSON Lines), validation, pairing into ops per key;
 //! - [`edn`]: Jepsen/Knossos EDN import and export;
 //! - [`jepsen_log`]: Jepsen's console log (`jepsen.util` op lines) import;
+//! - [`etcd_robustness`]: etcd robustness reports' `operations.json` import;
 //! - [`input`]: history files to histories, the model to use, results.json;
 //! - [`model`]: the model trait and [`model::ModelName`]; [`register`] and
 //!   [`list_append`] implement it;
@@ -31,6 +32,7 @@ pub mod brute;
 pub mod check;
 pub mod corpus;
 pub mod edn;
+pub mod etcd_robustness;
 pub mod gen;
 pub mod history;
 pub mod input;
