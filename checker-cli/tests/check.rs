@@ -179,27 +179,23 @@ fn a_limit_reached_gives_unknown_and_says_which() {
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");
     assert!(stdout.contains("unknown: memory limit reached (") && stdout.contains("while loading"), "{stdout}");
+    // A format parsed whole is held to the limits once parsed.
+    let edn = dir.path().join("small.edn");
+    std::fs::write(
+        &edn,
+        "{:type :invoke, :f :write, :value 1, :process 0}\n{:type :ok, :f :write, :value 1, :process 0}\n",
+    )
+    .unwrap();
+    let out = checker().args(["check", "--memory-limit-mb", "1"]).arg(&edn).output().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert_eq!(out.status.code(), Some(2), "{stdout}");
+    assert!(stdout.contains("unknown: memory limit reached (") && stdout.contains("while loading"), "{stdout}");
     // Deletes make nil's writers many, so the search (not the version
     // order) takes the ambiguous read of a hundred clients: more than a
     // second's work on this machine, stopped at one.
-    let hard = gen(
-        &[
-            "--ops",
-            "20000",
-            "--processes",
-            "100",
-            "--info-rate",
-            "0.05",
-            "--cas-rate",
-            "0.25",
-            "--delete-rate",
-            "0.05",
-            "--ambiguous-read",
-            "--seed",
-            "2",
-        ],
-        "hard.jsonl",
-    );
+    let hard_args = "--ops 20000 --processes 100 --info-rate 0.05 --cas-rate 0.25 --delete-rate 0.05 --ambiguous-read \
+                     --seed 2";
+    let hard = gen(&hard_args.split_whitespace().collect::<Vec<_>>(), "hard.jsonl");
     let out = checker().args(["check", "--time-limit", "1s"]).arg(&hard).output().unwrap();
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert_eq!(out.status.code(), Some(2), "{stdout}");

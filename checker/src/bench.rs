@@ -318,75 +318,28 @@ impl LimitResult {
 /// list-append histories, each under a tight and a loose pair of limits.
 pub fn limit_cases(seed: u64) -> Vec<LimitCase> {
     let s = seed.to_string();
-    let histories: [(&str, Vec<&str>); 4] = [
+    let histories: [(&str, &str); 4] = [
         (
             "register, 50 processes, 100,000 ops, 20% info, deletes, ambiguous read",
-            vec![
-                "--ops",
-                "100000",
-                "--processes",
-                "50",
-                "--info-rate",
-                "0.2",
-                "--cas-rate",
-                "0.25",
-                "--delete-rate",
-                "0.05",
-                "--ambiguous-read",
-            ],
+            "--ops 100000 --processes 50 --info-rate 0.2 --cas-rate 0.25 --delete-rate 0.05 --ambiguous-read",
         ),
         (
             "register, 100 processes, 20,000 ops, 5% info, deletes, ambiguous read",
-            vec![
-                "--ops",
-                "20000",
-                "--processes",
-                "100",
-                "--info-rate",
-                "0.05",
-                "--cas-rate",
-                "0.25",
-                "--delete-rate",
-                "0.05",
-                "--ambiguous-read",
-            ],
+            "--ops 20000 --processes 100 --info-rate 0.05 --cas-rate 0.25 --delete-rate 0.05 --ambiguous-read",
         ),
         (
             "register, 50 processes, 100,000 ops, 20% info, deletes, stale read",
-            vec![
-                "--ops",
-                "100000",
-                "--processes",
-                "50",
-                "--info-rate",
-                "0.2",
-                "--cas-rate",
-                "0.25",
-                "--delete-rate",
-                "0.05",
-                "--stale-read",
-            ],
+            "--ops 100000 --processes 50 --info-rate 0.2 --cas-rate 0.25 --delete-rate 0.05 --stale-read",
         ),
         (
             "list-append, 50 processes, 100,000 ops on 100 keys, 20% info",
-            vec![
-                "--ops",
-                "100000",
-                "--keys",
-                "100",
-                "--processes",
-                "50",
-                "--info-rate",
-                "0.2",
-                "--model",
-                "list-append",
-            ],
+            "--ops 100000 --keys 100 --processes 50 --info-rate 0.2 --model list-append",
         ),
     ];
     let mut cases = Vec::new();
     for (name, args) in histories {
         for (time_limit_s, memory_limit_mb) in [(2.0, 200), (10.0, 1000)] {
-            let mut gen: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+            let mut gen: Vec<String> = args.split_whitespace().map(str::to_string).collect();
             gen.extend(["--seed".to_string(), s.clone()]);
             cases.push(LimitCase { name: name.to_string(), gen, time_limit_s, memory_limit_mb });
         }

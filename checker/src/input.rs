@@ -102,8 +102,8 @@ pub fn load_history(path: &Path, format: Option<Format>) -> Result<History, Inpu
     load_history_within(path, format, None)
 }
 
-/// [`load_history`], stopping when `budget` runs out (JSON Lines only:
-/// the other formats are read whole, and are small).
+/// [`load_history`], stopping when `budget` runs out: JSON Lines between
+/// blocks; the other formats, parsed whole, once parsed.
 pub fn load_history_within(
     path: &Path,
     format: Option<Format>,
@@ -127,7 +127,12 @@ pub fn load_history_within(
             history::load_jsonl_sharing(open()?, lists, budget).map_err(loaded)
         }
         format @ (Format::Edn | Format::JepsenLog | Format::EtcdRobustness) => {
+            // Parsed whole: the limits are looked at once it is done.
             let (events, lines) = read_events(path, Some(format))?;
+            if let Some(abort) = budget.and_then(crate::limits::Budget::look_now) {
+                let read_bytes = std::fs::metadata(path).map_or(0, |m| m.len() as usize);
+                return Err(InputError::Limit(history::LoadError::Limit { abort, read_bytes }));
+            }
             history::pair_all(events.into_iter().zip(lines))
                 .map_err(|source| InputError::History { path: path.into(), source })
         }

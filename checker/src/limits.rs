@@ -87,13 +87,24 @@ impl Budget {
     /// read in the last millisecond; stops the budget when a limit is
     /// reached. Returns why it is stopped, if it is.
     pub fn look(&self) -> Option<Abort> {
+        self.look_at_memory(false)
+    }
+
+    /// [`Budget::look`], reading resident memory whatever the time since
+    /// it was last read: for looks that are rare (between a loader's
+    /// blocks) but may come before the first millisecond is out.
+    pub fn look_now(&self) -> Option<Abort> {
+        self.look_at_memory(true)
+    }
+
+    fn look_at_memory(&self, always: bool) -> Option<Abort> {
         if self.stop.load(Ordering::Relaxed) == 0 {
             if self.deadline.is_some_and(|d| Instant::now() >= d) {
                 self.stop.store(1, Ordering::Relaxed);
             } else if let Some(limit) = self.memory {
                 let now = (self.origin.elapsed().as_nanos() as u64).max(1);
                 let last = self.memory_read.load(Ordering::Relaxed);
-                if now.saturating_sub(last) >= MEMORY_EVERY.as_nanos() as u64 {
+                if always || now.saturating_sub(last) >= MEMORY_EVERY.as_nanos() as u64 {
                     self.memory_read.store(now, Ordering::Relaxed);
                     let rss = resident_bytes();
                     if rss >= limit / 100 * STOP_AT_PERCENT {

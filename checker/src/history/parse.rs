@@ -226,7 +226,7 @@ fn stream_jsonl(
     let mut parsed: Vec<Vec<(usize, Event)>> = Vec::new();
     let mut read_bytes = 0usize;
     while !eof {
-        if let Some(abort) = budget.and_then(Budget::look) {
+        if let Some(abort) = budget.and_then(Budget::look_now) {
             return Err(LoadError::Limit { abort, read_bytes });
         }
         // Read up to BLOCK more bytes straight into the buffer, after the
@@ -265,8 +265,8 @@ fn stream_jsonl(
         first_line += memchr::memchr_iter(b'\n', &buf).count();
         buf = rest;
     }
-    // The last block's parse may have stopped short.
-    if let Some(abort) = budget.and_then(Budget::stopped) {
+    // The last block's parse may have stopped short, or outgrown a limit.
+    if let Some(abort) = budget.and_then(Budget::look_now) {
         return Err(LoadError::Limit { abort, read_bytes });
     }
     pair_chunks(each, parsed).map_err(LoadError::History)
