@@ -32,11 +32,6 @@ impl Bitset {
     pub fn is_subset(&self, other: &Bitset) -> bool {
         self.words.iter().zip(other.words.iter()).all(|(a, b)| a & !b == 0)
     }
-
-    /// Bytes held, for the memory guard.
-    pub fn heap_bytes(&self) -> usize {
-        self.words.len() * 8
-    }
 }
 
 /// A bitset over ops numbered in invoke order, that tracks its frontier:
@@ -63,11 +58,6 @@ pub struct Window {
 }
 
 impl Window {
-    /// Bytes held, for the memory guard.
-    pub fn heap_bytes(&self) -> usize {
-        self.words.len() * 8
-    }
-
     /// Word `i` of the whole set: all ones below the frontier.
     fn word(&self, i: usize) -> u64 {
         let low = self.low as usize;

@@ -347,11 +347,6 @@ impl Model for ListAppend {
         None
     }
 
-    fn state_bytes(&self, state: &ListState) -> usize {
-        // The known list is shared with its read's op.
-        state.pending.capacity() * std::mem::size_of::<Appended>()
-    }
-
     fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {
         // Earliest completion of an ok read containing each element. Reads
         // that share the longest read's buffer ([`Seq::prefix`]) are

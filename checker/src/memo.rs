@@ -94,45 +94,31 @@ pub(crate) fn memo_slot_bytes<S>() -> usize {
     std::mem::size_of::<((Window, Option<S>), Vec<(Window, Bitset)>)>() + 1
 }
 
-/// What an allocation of `bytes` costs, with the allocator's rounding and
-/// header; nothing for no allocation.
-fn heap(bytes: usize) -> usize {
-    if bytes == 0 {
-        0
-    } else {
-        bytes.next_multiple_of(16) + 16
-    }
-}
-
 /// Records a configuration unless one that dominates it was seen: same
 /// required ops and state, having used a subset of the optional ops and a
 /// superset of the droppable ones. Such a configuration can do all this one
 /// can: optional ops stay available once invoked, and a droppable op this
 /// one still owes can be left out of any valid continuation. So this one
-/// adds nothing. Returns None when dominated, else the heap bytes the memo
-/// took on (`state_bytes`: what the key's state holds beyond its size).
+/// adds nothing. Returns whether it was recorded (false: dominated).
 pub(crate) fn remember<S: Eq + std::hash::Hash>(
     memo: &mut Memo<S>,
     key: (Window, Option<S>),
-    state_bytes: usize,
     lin: &Linearized,
-) -> Option<usize> {
+) -> bool {
     let dropped = lin.dropped.window();
-    let value_bytes = heap(dropped.heap_bytes()) + heap(lin.used.heap_bytes());
     match memo.entry(key) {
         MemoEntry::Vacant(v) => {
-            let key_bytes = heap(v.key().0.heap_bytes() + state_bytes);
             v.insert(vec![(dropped, lin.used.clone())]);
-            Some(key_bytes + value_bytes)
+            true
         }
         MemoEntry::Occupied(mut o) => {
             let seen = o.get_mut();
             if seen.iter().any(|(d, u)| u.is_subset(&lin.used) && d.covers(&dropped)) {
-                return None;
+                return false;
             }
             seen.retain(|(d, u)| !(lin.used.is_subset(u) && dropped.covers(d)));
             seen.push((dropped, lin.used.clone()));
-            Some(value_bytes)
+            true
         }
     }
 }

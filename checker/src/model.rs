@@ -148,11 +148,6 @@ pub trait Model: Sync + Send {
         Some(state.clone())
     }
 
-    /// Heap bytes a state holds beyond its own size, for the memory guard.
-    fn state_bytes(&self, _state: &Self::State) -> usize {
-        0
-    }
-
     /// Turns a key's ops into search ops. The default keeps every op, with
     /// ok ops due by their completion and info ops optional. Models may
     /// drop info ops that can never change the verdict, or give them a

@@ -244,9 +244,8 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
         }
         steps += 1;
         if steps & 0x3ff == 0 {
-            let reached = best.found.as_ref().map_or(0, |b| b.prefix.len()).max(stack.len());
             if let Some(abort) = limits.budget.look() {
-                return Outcome::Unknown(abort, reached);
+                return Outcome::Unknown(abort, best.reached(stack.len()));
             }
         }
         let Entry { op, call } = list.entries[node];
@@ -282,13 +281,12 @@ pub fn check<M: Model>(model: &M, ops: &[SearchOp], limits: &Limits) -> Outcome<
             if memo.len() == memo.capacity() && memo.capacity() >= 1 << 14 {
                 // A big table is about to double, in one allocation that
                 // the next look would only see once made: look first.
-                let grown = resident_bytes() + (memo.capacity().max(16) * 9 / 4) * memo_slot_bytes::<M::State>();
+                let grown = resident_bytes() + memo.capacity() * 9 / 4 * memo_slot_bytes::<M::State>();
                 if grown > limits.memory_limit {
-                    let reached = best.found.as_ref().map_or(0, |b| b.prefix.len()).max(stack.len());
-                    return Outcome::Unknown(Abort::MemoryLimit { bytes: grown }, reached);
+                    return Outcome::Unknown(Abort::MemoryLimit { bytes: grown }, best.reached(stack.len()));
                 }
             }
-            if remember(&mut memo, key, model.state_bytes(&next_state), &lin).is_some() {
+            if remember(&mut memo, key, &lin) {
                 stack.push(Frame { node, late, state: std::mem::replace(&mut state, next_state), forced });
                 list.lift(node);
                 node = list.next[HEAD];
@@ -361,6 +359,12 @@ struct Deepest<S> {
 impl<S: Clone + Eq> Deepest<S> {
     fn new() -> Self {
         Deepest { found: None, synced: 0 }
+    }
+
+    /// The longest linearizable prefix found so far: the deepest dead end,
+    /// or the stack (of `stack_len` frames) when it is deeper.
+    fn reached(&self, stack_len: usize) -> usize {
+        self.found.as_ref().map_or(0, |b| b.prefix.len()).max(stack_len)
     }
 
     /// Whether a dead end at `depth` would be kept.
