@@ -88,9 +88,18 @@ impl RegisterPending {
 #[derive(Clone, Copy, Debug, Default)]
 pub struct Register;
 
-fn written(op: &Op) -> Option<&Value> {
+/// The value `op` writes (a write, a delete's nil, a cas's new value).
+pub(crate) fn written(op: &Op) -> Option<&Value> {
     match &op.action {
         Action::Write(v) | Action::Cas(_, v) => Some(v),
+        _ => None,
+    }
+}
+
+/// The value `op` must find (a read's result, a cas's expected value).
+pub(crate) fn observed(op: &Op) -> Option<&Value> {
+    match &op.action {
+        Action::Read(v) | Action::Cas(v, _) => Some(v),
         _ => None,
     }
 }
@@ -131,10 +140,7 @@ impl Model for Register {
         let mut watches = Vec::with_capacity(ops.len());
         let mut writes = Vec::with_capacity(ops.len());
         for o in ops {
-            let seen = match &o.op.action {
-                Action::Read(v) | Action::Cas(v, _) => RegisterPending::intern(&mut ids, v),
-                _ => NONE,
-            };
+            let seen = observed(&o.op).map_or(NONE, |v| RegisterPending::intern(&mut ids, v));
             watches.push(seen);
             observes.push(if o.deadline.is_some() { seen } else { NONE });
             writes.push(written(&o.op).map_or(NONE, |v| RegisterPending::intern(&mut ids, v)));
@@ -217,14 +223,8 @@ impl Model for Register {
     /// linearization can only be another write (a read or cas there would
     /// observe the value), which sets the register whether or not it ran.
     fn droppable(&self, ops: &[SearchOp]) -> Vec<bool> {
-        let observed: std::collections::HashSet<&Value> = ops
-            .iter()
-            .filter_map(|o| match &o.op.action {
-                Action::Read(v) | Action::Cas(v, _) => Some(v),
-                _ => None,
-            })
-            .collect();
-        ops.iter().map(|o| o.deadline.is_some() && written(&o.op).is_some_and(|v| !observed.contains(v))).collect()
+        let seen: std::collections::HashSet<&Value> = ops.iter().filter_map(|o| observed(&o.op)).collect();
+        ops.iter().map(|o| o.deadline.is_some() && written(&o.op).is_some_and(|v| !seen.contains(v))).collect()
     }
 
     fn decide(&self, ops: &[SearchOp]) -> Option<Result<(), Contradiction<Value>>> {

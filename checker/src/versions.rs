@@ -44,6 +44,7 @@ use std::collections::HashMap;
 
 use crate::history::{Action, Seq, Value};
 use crate::model::{Contradiction, SearchOp};
+use crate::register;
 
 /// No run: the op belongs to none (never happens once built).
 const NONE: usize = usize::MAX;
@@ -61,7 +62,6 @@ struct Run {
 /// [`crate::model::Model::prepare`]), or `None` when the history is not
 /// one this decision applies to (see the module docs).
 pub fn decide(ops: &[SearchOp]) -> Option<Result<(), Contradiction<Value>>> {
-    let due = |i: usize| ops[i].deadline;
     if ops.iter().any(|o| o.deadline.is_none()) {
         return None;
     }
@@ -76,7 +76,7 @@ pub fn decide(ops: &[SearchOp]) -> Option<Result<(), Contradiction<Value>>> {
             return None;
         }
     }
-    let deadline = |i: usize| due(i).expect("every op has a deadline");
+    let deadline = |i: usize| ops[i].deadline.expect("every op has a deadline");
     // Who observes each value: its reads, and the one cas that follows it.
     let mut reads_of: HashMap<&Value, Vec<usize>, ahash::RandomState> = HashMap::default();
     let mut cas_after: HashMap<&Value, usize, ahash::RandomState> = HashMap::default();
@@ -134,16 +134,9 @@ pub fn decide(ops: &[SearchOp]) -> Option<Result<(), Contradiction<Value>>> {
         if seq.is_empty() {
             continue;
         }
-        // The run's own order must fit real time: no op may have ended
-        // before one placed ahead of it began.
-        let mut latest: Option<usize> = None;
-        for &y in &seq {
-            if let Some(x) = latest.filter(|&x| deadline(y) < ops[x].op.invoke) {
-                return Some(Err(out_of_order(ops, x, y)));
-            }
-            if latest.is_none_or(|x| ops[y].op.invoke > ops[x].op.invoke) {
-                latest = Some(y);
-            }
+        // The run's own order must fit real time.
+        if let Some((x, y)) = against_real_time(ops, &seq) {
+            return Some(Err(out_of_order(ops, x, y)));
         }
         let id = runs.len();
         for &y in &seq {
@@ -264,9 +257,25 @@ fn stuck(
     Contradiction { blocked, reason, state: written(&ops[x]).clone() }
 }
 
+/// The first place where `order` goes against real time: an op `y` due
+/// before the invoke of an op `x` placed ahead of it, as `(x, y)` (`x` the
+/// latest invoked ahead of `y`). Every op has a deadline.
+fn against_real_time(ops: &[SearchOp], order: &[usize]) -> Option<(usize, usize)> {
+    let mut latest: Option<usize> = None;
+    for &y in order {
+        if let Some(x) = latest.filter(|&x| ops[y].deadline.is_some_and(|d| d < ops[x].op.invoke)) {
+            return Some((x, y));
+        }
+        if latest.is_none_or(|x| ops[y].op.invoke > ops[x].op.invoke) {
+            latest = Some(y);
+        }
+    }
+    None
+}
+
 /// `y` ended before `x` began, though their run puts `x` first.
 fn out_of_order(ops: &[SearchOp], x: usize, y: usize) -> Contradiction<Value> {
-    let (wx, oy) = (written_opt(&ops[x]), observed(&ops[y]));
+    let (wx, oy) = (register::written(&ops[x].op), register::observed(&ops[y].op));
     if let (Some(v), Some(seen)) = (wx, oy) {
         if v == seen {
             return Contradiction {
@@ -277,7 +286,7 @@ fn out_of_order(ops: &[SearchOp], x: usize, y: usize) -> Contradiction<Value> {
         }
     }
     // `x` sees (or writes) a version that `y`, or a cas before it, replaced.
-    let version = wx.or(observed(&ops[x])).cloned().unwrap_or_default();
+    let version = wx.or(register::observed(&ops[x].op)).cloned().unwrap_or_default();
     Contradiction {
         blocked: x,
         reason: format!(
@@ -289,22 +298,9 @@ fn out_of_order(ops: &[SearchOp], x: usize, y: usize) -> Contradiction<Value> {
     }
 }
 
-fn written_opt(o: &SearchOp) -> Option<&Value> {
-    match &o.op.action {
-        Action::Write(v) | Action::Cas(_, v) => Some(v),
-        _ => None,
-    }
-}
-
+/// The value `o` writes, nil when it writes none.
 fn written(o: &SearchOp) -> &Value {
-    written_opt(o).unwrap_or(&Value::Nil)
-}
-
-fn observed(o: &SearchOp) -> Option<&Value> {
-    match &o.op.action {
-        Action::Read(v) | Action::Cas(v, _) => Some(v),
-        _ => None,
-    }
+    register::written(&o.op).unwrap_or(&Value::Nil)
 }
 
 /// The verdict on one list-append key whose appended elements are unique
@@ -322,7 +318,6 @@ pub fn decide_list(ops: &[SearchOp]) -> Option<Result<(), Contradiction<Seq>>> {
     if ops.iter().any(|o| o.deadline.is_none()) {
         return None;
     }
-    let deadline = |i: usize| ops[i].deadline.expect("every op has a deadline");
     let mut appender: HashMap<&Value, usize, ahash::RandomState> = HashMap::default();
     let mut reads: Vec<(usize, Seq)> = Vec::new();
     for (i, o) in ops.iter().enumerate() {
@@ -379,16 +374,10 @@ pub fn decide_list(ops: &[SearchOp]) -> Option<Result<(), Contradiction<Seq>>> {
     let mut unread: Vec<usize> = appender.values().copied().filter(|&a| !placed[a]).collect();
     unread.sort_by_key(|&a| ops[a].op.invoke);
     order.extend(unread);
-    let mut latest: Option<usize> = None;
-    for &y in &order {
-        if let Some(x) = latest.filter(|&x| deadline(y) < ops[x].op.invoke) {
-            return Some(Err(list_out_of_order(ops, x, y)));
-        }
-        if latest.is_none_or(|x| ops[y].op.invoke > ops[x].op.invoke) {
-            latest = Some(y);
-        }
+    match against_real_time(ops, &order) {
+        Some((x, y)) => Some(Err(list_out_of_order(ops, x, y))),
+        None => Some(Ok(())),
     }
-    Some(Ok(()))
 }
 
 /// `y` ended before `x` began, though the longest read's order puts `x`
