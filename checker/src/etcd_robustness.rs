@@ -185,11 +185,16 @@ pub fn parse(texts: &[&str]) -> Result<(Vec<Event>, Vec<usize>), HistoryError> {
     let mut line_base = 0;
     for text in texts {
         let mut stream = serde_json::Deserializer::from_str(text).into_iter::<Operation>();
+        // Newlines before `counted`, so each object's line costs only the
+        // text since the one before.
+        let (mut counted, mut newlines) = (0, 0);
         loop {
             // The line where the next object starts, past the whitespace.
             let rest = &text[stream.byte_offset()..];
             let at = text.len() - rest.trim_start().len();
-            let line = line_base + 1 + text[..at].matches('\n').count();
+            newlines += text[counted..at].matches('\n').count();
+            counted = at;
+            let line = line_base + 1 + newlines;
             match stream.next() {
                 None => break,
                 Some(Ok(op)) => ops.push((line, op)),

@@ -13,7 +13,6 @@
 //! overrun by at most a thousand search steps.
 
 use std::sync::atomic::{AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Why a check stopped without a verdict.
@@ -63,15 +62,15 @@ pub struct Budget {
 
 impl Budget {
     /// A budget ending at `deadline` and capped at `memory` bytes resident.
-    pub fn new(deadline: Option<Instant>, memory: Option<usize>) -> Arc<Budget> {
-        Arc::new(Budget {
+    pub fn new(deadline: Option<Instant>, memory: Option<usize>) -> Budget {
+        Budget {
             deadline,
             memory,
             stop: AtomicU8::new(0),
             at: AtomicUsize::new(0),
             origin: Instant::now(),
             memory_read: AtomicU64::new(1),
-        })
+        }
     }
 
     /// Whether a limit was reached, as the last look found.
