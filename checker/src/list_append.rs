@@ -349,9 +349,10 @@ impl Model for ListAppend {
 
     fn prepare(&self, ops: &[Op]) -> Vec<SearchOp> {
         // Earliest completion of an ok read containing each element. Reads
-        // that share the longest read's buffer ([`Seq::prefix`]) are
-        // counted by length, not element by element: element `i` of the
-        // longest is first seen by the earliest of them longer than `i`.
+        // that are prefixes of the longest (at once when they share its
+        // buffer, [`Seq::has_prefix`]) are counted by length, not element
+        // by element: element `i` of the longest is first seen by the
+        // earliest of them longer than `i`.
         let reads: Vec<(&Seq, u64)> = ops
             .iter()
             .filter_map(|o| match &o.action {
@@ -363,7 +364,7 @@ impl Model for ListAppend {
         let mut by_position: Vec<u64> = vec![u64::MAX; longest.map_or(0, |l| l.len()) + 1];
         let mut first_seen: HashMap<&Value, u64> = HashMap::new();
         for &(l, complete) in &reads {
-            if longest.is_some_and(|all| Seq::same(&all.prefix(l.len()), l)) {
+            if longest.is_some_and(|all| all.has_prefix(l)) {
                 by_position[l.len()] = by_position[l.len()].min(complete);
                 continue;
             }
