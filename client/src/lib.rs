@@ -24,6 +24,7 @@ use tonic::{Code, Status};
 use faultline_proto::{LEADER_ADDR_KEY, MAX_GRPC_MESSAGE, NOT_PROPOSED_KEY};
 
 pub mod failpoint;
+pub mod stages;
 pub mod tls;
 
 use tls::ClientTls;

@@ -17,6 +17,7 @@ use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
+use raftkv_client::stages::{StageReport, STAGE_REPORT_FILE};
 use runner::bench::{BenchOp, BenchReport, BenchSpec};
 use runner::store::StoreKind;
 use tokio::process::{Child, Command};
@@ -40,6 +41,12 @@ pub struct BenchNodeOptions {
     /// root).
     #[arg(long)]
     pub lossy_fs: bool,
+    /// Time each stage of raftkv's writes inside the nodes (`raftkv serve
+    /// --stage-timings`): after each raftkv write point, one JSON line per
+    /// node says where the time went, and a table of the stages closes the
+    /// run.
+    #[arg(long)]
+    pub stages: bool,
     /// Check the options, list the sweeps, and start nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -147,14 +154,26 @@ async fn mount(cluster: &mut Cluster, data: &Path) -> Result<(), String> {
 }
 
 /// Starts the sweep's cluster under `dir`, and how its clients speak.
-async fn start(sweep: Sweep, bins: &Bins, etcd: &Path, dir: &Path, cluster: &mut Cluster) -> Result<StoreKind, String> {
+/// Node `i`'s data dir (from 0) in a sweep.
+fn data_dir(dir: &Path, sweep: Sweep, i: usize) -> PathBuf {
+    dir.join(sweep.label()).join(format!("n{}", i + 1))
+}
+
+async fn start(
+    sweep: Sweep,
+    bins: &Bins,
+    etcd: &Path,
+    dir: &Path,
+    stages: bool,
+    cluster: &mut Cluster,
+) -> Result<StoreKind, String> {
     let peers: Vec<String> = PORTS.iter().enumerate().map(|(i, p)| format!("{}=127.0.0.1:{p}", i + 1)).collect();
     // etcd's members and their peer URLs, as the rig names them (n1..n3,
     // peers on the port after the client port); on loopback only.
     let etcd_peers: Vec<String> =
         PORTS.iter().enumerate().map(|(i, p)| format!("n{}=http://127.0.0.1:{}", i + 1, p + 1)).collect();
     for (i, port) in PORTS.iter().enumerate() {
-        let data = dir.join(sweep.label()).join(format!("n{}", i + 1));
+        let data = data_dir(dir, sweep, i);
         std::fs::create_dir_all(&data).map_err(|e| format!("{}: {e}", data.display()))?;
         let mut cmd = match sweep {
             Sweep::Raftkv { tls, lossy } => {
@@ -168,6 +187,9 @@ async fn start(sweep: Sweep, bins: &Bins, etcd: &Path, dir: &Path, cluster: &mut
                     "--log-level",
                     "warn",
                 ]);
+                if stages {
+                    cmd.arg("--stage-timings");
+                }
                 if tls {
                     cmd.arg("--tls-dir").arg(dir.join("tls").join(format!("n{}", i + 1)));
                 } else {
@@ -222,16 +244,29 @@ async fn sweep(
     etcd: &Path,
     dir: &Path,
     s: Sweep,
+    stage_points: &mut Vec<StagePoint>,
 ) -> Result<Vec<BenchReport>, String> {
     let mut cluster =
         Cluster { nodes: Vec::new(), filesystems: Vec::new(), mounts: Vec::new(), lossyfs: bins.path("lossyfs") };
-    let kind = start(s, bins, etcd, dir, &mut cluster).await?;
+    let stages = o.stages && matches!(s, Sweep::Raftkv { .. });
+    let kind = start(s, bins, etcd, dir, stages, &mut cluster).await?;
     await_leader(&kind).await?;
     let mut points = Vec::new();
     for op in [BenchOp::Write, BenchOp::Read] {
         for &clients in &o.clients {
             let spec = BenchSpec { op, clients, duration: o.duration, value_size: 100, keys: 10_000 };
+            let timed = stages && op == BenchOp::Write;
+            if timed {
+                // The warm-up and the previous point start no stage.
+                stage_reports(&cluster, dir, s).await?;
+            }
             let mut report = runner::bench::run(&kind, &endpoints(), Duration::from_secs(2), &spec).await;
+            if timed {
+                let nodes = stage_reports(&cluster, dir, s).await?;
+                let point = StagePoint { transport: report.transport.clone(), clients, nodes };
+                println!("{}", serde_json::to_string(&point).expect("stage timings serialise"));
+                stage_points.push(point);
+            }
             if o.lossy_fs {
                 let dirs = if matches!(s, Sweep::Raftkv { lossy: true, .. }) { "lossyfs" } else { "plain" };
                 report.tags.insert("data_dirs".into(), dirs.into());
@@ -241,6 +276,80 @@ async fn sweep(
         }
     }
     Ok(points)
+}
+
+/// Where one raftkv write point's time went, node by node (one JSON line).
+#[derive(Debug, serde::Serialize)]
+struct StagePoint {
+    transport: String,
+    clients: usize,
+    nodes: Vec<StageReport>,
+}
+
+/// Asks every node of the sweep for its stage timings since the last ask
+/// (SIGUSR1), and reads the `stages.json` each writes (up to 5 s).
+async fn stage_reports(cluster: &Cluster, dir: &Path, sweep: Sweep) -> Result<Vec<StageReport>, String> {
+    let files: Vec<PathBuf> =
+        (0..cluster.nodes.len()).map(|i| data_dir(dir, sweep, i).join(STAGE_REPORT_FILE)).collect();
+    for (node, file) in cluster.nodes.iter().zip(&files) {
+        let _ = std::fs::remove_file(file);
+        let pid = node.id().ok_or("a node exited during the benchmark")?;
+        // SAFETY: a signal to a child this process started and still holds.
+        if unsafe { libc::kill(pid as libc::pid_t, libc::SIGUSR1) } != 0 {
+            return Err(format!("SIGUSR1 to node {pid}: {}", std::io::Error::last_os_error()));
+        }
+    }
+    let deadline = Instant::now() + Duration::from_secs(5);
+    let mut reports = Vec::new();
+    for file in &files {
+        loop {
+            match std::fs::read(file) {
+                Ok(bytes) => {
+                    let report: StageReport =
+                        serde_json::from_slice(&bytes).map_err(|e| format!("{}: {e}", file.display()))?;
+                    reports.push(report);
+                    break;
+                }
+                Err(_) if Instant::now() < deadline => tokio::time::sleep(Duration::from_millis(10)).await,
+                Err(e) => return Err(format!("{}: no stage timings within 5 s: {e}", file.display())),
+            }
+        }
+    }
+    Ok(reports)
+}
+
+/// The stages of each raftkv write point, p50 / p99 in µs: the leader's
+/// from the node that proposed the most, the followers' from the one that
+/// acked the most.
+fn stage_table(points: &[StagePoint]) -> String {
+    let busiest = |p: &StagePoint, stage: &str| {
+        p.nodes
+            .iter()
+            .filter_map(|n| n.stages.iter().find(|t| t.stage == stage))
+            .max_by_key(|t| t.count)
+            .map(|t| format!("{} / {}", t.p50_us, t.p99_us))
+            .unwrap_or_else(|| "-".into())
+    };
+    let mut names: Vec<&str> = Vec::new();
+    for t in points.iter().flat_map(|p| p.nodes.iter()).flat_map(|n| n.stages.iter()) {
+        if !names.contains(&t.stage.as_str()) {
+            names.push(&t.stage);
+        }
+    }
+    names.sort_by_key(|n| !n.starts_with("leader"));
+    let mut out = String::from("| stage (µs, p50 / p99) |");
+    for p in points {
+        out.push_str(&format!(" {} client{}, {} |", p.clients, if p.clients == 1 { "" } else { "s" }, p.transport));
+    }
+    out.push_str(&format!("\n|---|{}\n", "---|".repeat(points.len())));
+    for name in names {
+        out.push_str(&format!("| {name} |"));
+        for p in points {
+            out.push_str(&format!(" {} |", busiest(p, name)));
+        }
+        out.push('\n');
+    }
+    out
 }
 
 /// The fsync floor (one JSON line): 4 KiB appends, each followed by
@@ -358,9 +467,10 @@ async fn bench(o: BenchNodeOptions) -> Result<(), String> {
     let floor = fsync_floor(dir.path())?;
     println!("{}", serde_json::to_string(&floor).expect("a floor serialises"));
     let mut points = Vec::new();
+    let mut stage_points = Vec::new();
     for s in sweeps {
         let done = tokio::select! {
-            r = sweep(&o, &bins, &etcd, dir.path(), s) => r,
+            r = sweep(&o, &bins, &etcd, dir.path(), s, &mut stage_points) => r,
             () = crate::interrupt::wait() => Err("interrupted".into()),
         };
         points.extend(done?);
@@ -368,6 +478,10 @@ async fn bench(o: BenchNodeOptions) -> Result<(), String> {
     if points.iter().any(|p| p.system == "etcd") {
         print!("{}", comparison(&points));
         println!("fsync floor: p50 {:.2} ms, p99 {:.2} ms ({} syncs)", floor.p50_ms, floor.p99_ms, floor.syncs);
+    }
+    if !stage_points.is_empty() {
+        print!("{}", stage_table(&stage_points));
+        println!("fsync floor: p50 {:.0} µs, p99 {:.0} µs", floor.p50_ms * 1000.0, floor.p99_ms * 1000.0);
     }
     Ok(())
 }

@@ -178,6 +178,18 @@ pub struct ServeArgs {
     /// answer depends on the state it is applied to.)
     #[arg(long)]
     pub unsafe_ack_before_commit: bool,
+    /// Threads of the async runtime that serves gRPC, TLS and the peer
+    /// streams (the Raft loop has its own thread). One by default: this
+    /// work is light and I/O-bound, and on a few cores more threads mostly
+    /// hand tasks to each other (docs/node.md measures it).
+    #[arg(long, default_value_t = 1, value_parser = clap::value_parser!(u16).range(1..=256))]
+    pub worker_threads: u16,
+    /// Time where writes spend their time inside the node, stage by stage,
+    /// on the leader and the followers. On SIGUSR1 the node logs each
+    /// stage's p50/p99 since the last SIGUSR1 and writes them to
+    /// `stages.json` in the data dir. For profiling; off by default.
+    #[arg(long)]
+    pub stage_timings: bool,
     /// Log format on stderr.
     #[arg(long, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,

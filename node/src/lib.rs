@@ -30,6 +30,7 @@ pub mod node;
 pub mod raft_loop;
 pub mod revocation;
 pub mod server;
+pub mod stages;
 pub mod state_machine;
 pub mod storage;
 pub mod throttle;

@@ -3,9 +3,23 @@ use std::process::ExitCode;
 use clap::Parser;
 use raftkv::cli::{Cli, Command};
 
-#[tokio::main]
-async fn main() -> ExitCode {
+fn main() -> ExitCode {
     let cli = Cli::parse();
+    let workers = match &cli.command {
+        Command::Serve(args) => usize::from(args.worker_threads),
+        _ => 1,
+    };
+    let rt = match tokio::runtime::Builder::new_multi_thread().worker_threads(workers).enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("raftkv: no async runtime: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    rt.block_on(run(cli))
+}
+
+async fn run(cli: Cli) -> ExitCode {
     match cli.command {
         Command::Serve(args) => {
             if let Err(e) = raftkv::logging::init(args.log_format, &args.log_level, args.log_color) {

@@ -123,6 +123,7 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
         snapshot_threshold: args.snapshot_threshold,
         local_reads: args.read_consistency == ReadConsistency::Local,
         ack_before_commit: args.unsafe_ack_before_commit,
+        stage_timings: args.stage_timings,
     };
     // The loop's end, as soon as it comes: a storage failure must stop the
     // whole node, not leave a server that answers "shutting down".
@@ -173,6 +174,9 @@ pub async fn serve(args: ServeArgs, shutdown: impl Future<Output = ()> + Send + 
     info!(%listen, nofile, max_connections = limits.max_connections, max_pending = limits.max_pending, "serving raft peers and clients");
     if let Some(dir) = args.tls_dir.clone() {
         tokio::spawn(reload_on_sighup(dir, revoked.clone()));
+    }
+    if args.stage_timings {
+        tokio::spawn(report_stages_on_sigusr1(args.data_dir.clone(), events.clone()));
     }
     if let Some(after) = args.panic_after {
         tokio::spawn(async move {
@@ -282,6 +286,34 @@ fn refuse_poisoned_state(data_dir: &Path, hs: &HardState, last_index: u64) -> an
         );
     }
     Ok(())
+}
+
+/// On every SIGUSR1, asks the loop for its stage timings (`--stage-timings`),
+/// logs them and writes them to `stages.json` in the data dir, through a
+/// temporary file so a reader never sees half of one.
+async fn report_stages_on_sigusr1(data_dir: PathBuf, events: std::sync::mpsc::Sender<Event>) {
+    use raftkv_client::stages::STAGE_REPORT_FILE;
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut usr1 = match signal(SignalKind::user_defined1()) {
+        Ok(s) => s,
+        Err(e) => {
+            warn!("cannot watch SIGUSR1, so --stage-timings reports nothing: {e}");
+            return;
+        }
+    };
+    while usr1.recv().await.is_some() {
+        let (reply, report) = tokio::sync::oneshot::channel();
+        if events.send(Event::StageReport { reply }).is_err() {
+            return;
+        }
+        let Ok(report) = report.await else { return };
+        info!(target: "raftkv::stages", "stage timings (µs, p50/p99): {}", crate::stages::summary(&report));
+        let json = serde_json::to_vec(&report).expect("a stage report serialises");
+        let (tmp, path) = (data_dir.join("stages.json.tmp"), data_dir.join(STAGE_REPORT_FILE));
+        if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &path)) {
+            warn!("{}: {e}", path.display());
+        }
+    }
 }
 
 /// Reads the revoked list again on every SIGHUP; a bad file is logged and

@@ -20,6 +20,7 @@ use tokio::sync::oneshot;
 use tracing::{error, info, warn};
 
 use crate::admission;
+use crate::stages::Stages;
 use crate::state_machine::{self, Outcome, Overlay};
 use crate::storage::Storage;
 use crate::throttle::Throttle;
@@ -77,12 +78,14 @@ pub type ReadReply = oneshot::Sender<Result<Option<Vec<u8>>, ReadError>>;
 
 /// Input of the Raft loop.
 pub enum Event {
-    /// A message from a peer.
-    Raft(Box<Message>),
-    /// A client write. The loop assigns its request id.
+    /// A message from a peer, and when the server took it.
+    Raft(Box<Message>, Instant),
+    /// A client write, and when the server took it. The loop assigns its
+    /// request id.
     Propose {
         cmd: Command,
         reply: ProposeReply,
+        received: Instant,
     },
     /// A linearizable read of one key.
     Read {
@@ -91,6 +94,10 @@ pub enum Event {
     },
     Status {
         reply: oneshot::Sender<StatusInfo>,
+    },
+    /// The stage timings since the last report (`--stage-timings`).
+    StageReport {
+        reply: oneshot::Sender<raftkv_client::stages::StageReport>,
     },
     /// A send to this peer failed.
     Unreachable(u64),
@@ -115,6 +122,8 @@ pub struct LoopConfig {
     /// UNSAFE (`--unsafe-ack-before-commit`): answer puts, deletes and
     /// appends once they are in the leader's log.
     pub ack_before_commit: bool,
+    /// Time each stage of every write (`--stage-timings`).
+    pub stage_timings: bool,
 }
 
 struct ReadWaiter {
@@ -154,6 +163,7 @@ pub struct RaftLoop {
     clamped: Throttle,
     /// Set when a leader's entry proved this node's log diverged.
     diverged: Option<admission::Divergence>,
+    stages: Stages,
 }
 
 impl RaftLoop {
@@ -166,6 +176,7 @@ impl RaftLoop {
             raw,
             inbox,
             transport,
+            stages: Stages::new(cfg.stage_timings),
             cfg,
             proposals: HashMap::new(),
             next_request_id,
@@ -247,8 +258,8 @@ impl RaftLoop {
     /// Handles one event. Returns false when the loop must stop.
     fn handle(&mut self, ev: Event) -> bool {
         match ev {
-            Event::Raft(m) => return self.step(*m),
-            Event::Propose { mut cmd, reply } => self.propose(&mut cmd, reply),
+            Event::Raft(m, received) => return self.step(*m, received),
+            Event::Propose { mut cmd, reply, received } => self.propose(&mut cmd, reply, received),
             Event::Read { key, reply } => {
                 if self.cfg.local_reads {
                     let value = self.raw.store().kv_get(&key).map_err(|e| ReadError::Storage(e.to_string()));
@@ -261,6 +272,9 @@ impl RaftLoop {
             }
             Event::Status { reply } => {
                 let _ = reply.send(self.status());
+            }
+            Event::StageReport { reply } => {
+                let _ = reply.send(self.stages.report(self.raw.raft.id));
             }
             Event::Unreachable(id) => self.raw.report_unreachable(id),
             Event::SnapshotDone { to, ok } => {
@@ -275,7 +289,7 @@ impl RaftLoop {
     /// Feeds one peer message to Raft, after [`admission`]'s checks. A
     /// proven divergence stops the loop (returns false) with the proof kept
     /// for [`run`](Self::run) to return.
-    fn step(&mut self, mut m: Message) -> bool {
+    fn step(&mut self, mut m: Message, received: Instant) -> bool {
         let view = admission::View {
             id: self.raw.raft.id,
             term: self.raw.raft.term,
@@ -313,6 +327,13 @@ impl RaftLoop {
             self.diverged = Some(d);
             return false;
         }
+        if self.stages.on() {
+            match m.get_msg_type() {
+                MessageType::MsgAppend => self.stages.appended(m.entries.iter().map(|e| e.index), received),
+                MessageType::MsgAppendResponse if !m.reject => self.stages.acked(m.index),
+                _ => {}
+            }
+        }
         if let Err(e) = self.raw.step(m) {
             warn!("dropping peer message: {e}");
         }
@@ -329,7 +350,7 @@ impl RaftLoop {
         (l != 0).then_some(l)
     }
 
-    fn propose(&mut self, cmd: &mut Command, reply: ProposeReply) {
+    fn propose(&mut self, cmd: &mut Command, reply: ProposeReply, received: Instant) {
         if !self.is_leader() {
             let _ = reply.send(Err(ProposeError::NotLeader { leader: self.known_leader() }));
             return;
@@ -343,6 +364,7 @@ impl RaftLoop {
             }
             Ok(()) => {
                 self.proposals.insert(cmd.request_id, reply);
+                self.stages.proposed(self.raw.raft.raft_log.last_index(), received);
             }
             Err(e) => {
                 let _ = reply.send(Err(ProposeError::Unknown(format!("proposal dropped: {e}"))));
@@ -408,7 +430,11 @@ impl RaftLoop {
         // 1. Messages a leader can send before its own fsync (replication in
         //    parallel with the local write).
         crate::failpoint!("raft-before-send");
+        let new = rd.entries().first().zip(rd.entries().last()).map(|(f, l)| (f.index, l.index));
         self.send(rd.take_messages());
+        if let Some((first, last)) = new {
+            self.stages.sent(first, last, Instant::now());
+        }
 
         // 2. A snapshot from the leader replaces the state machine and log.
         if !rd.snapshot().is_empty() {
@@ -435,13 +461,20 @@ impl RaftLoop {
         if !rd.entries().is_empty() {
             crate::failpoint!("raft-before-persist");
         }
+        let persisting = Instant::now();
         self.raw.mut_store().persist(None, rd.entries(), rd.hs(), sync)?;
+        if let Some((_, last)) = new {
+            self.stages.persisted(last, persisting, Instant::now());
+        }
         crate::failpoint!("raft-after-persist");
 
         // 6. Only now may votes and append acknowledgements leave.
         let persisted = rd.take_persisted_messages();
         let voted = persisted.iter().any(|m| m.get_msg_type() == MessageType::MsgRequestVoteResponse && !m.reject);
         self.send(persisted);
+        if let Some((first, last)) = new {
+            self.stages.follower_acked(first, last);
+        }
         crate::failpoint!("raft-after-send");
         if voted {
             crate::failpoint!("raft-after-vote");
@@ -513,6 +546,12 @@ impl RaftLoop {
             return Ok(());
         }
         crate::failpoint!("raft-before-apply");
+        if self.stages.on() {
+            let now = Instant::now();
+            for e in &entries {
+                self.stages.committed(e.index, now);
+            }
+        }
         let mut overlay = Overlay::default();
         let mut answers = Vec::new();
         for e in &entries {
@@ -529,13 +568,14 @@ impl RaftLoop {
                 }
             };
             let outcome = state_machine::apply(store, &mut overlay, &cmd, e.index)?;
-            answers.push((cmd.request_id, outcome));
+            answers.push((cmd.request_id, e.index, outcome));
         }
         self.raw.mut_store().commit_applied(overlay, last)?;
         crate::failpoint!("raft-after-apply");
-        for (id, outcome) in answers {
+        for (id, index, outcome) in answers {
             if let Some(reply) = self.proposals.remove(&id) {
                 let _ = reply.send(Ok(outcome));
+                self.stages.answered(index);
             }
         }
         Ok(())
@@ -618,6 +658,7 @@ mod tests {
             snapshot_threshold: 1_000_000,
             local_reads: false,
             ack_before_commit: false,
+            stage_timings: false,
         };
         let mut lp = RaftLoop::new(raw, inbox, transport, cfg);
         lp.raw.campaign().unwrap();
@@ -645,7 +686,7 @@ mod tests {
             op: Some(command::Op::Put(PutRequest { key: key.to_vec().into(), value: value.to_vec().into() })),
             ..Default::default()
         };
-        assert!(lp.handle(Event::Propose { cmd, reply }));
+        assert!(lp.handle(Event::Propose { cmd, reply, received: Instant::now() }));
         rx
     }
 

@@ -123,13 +123,14 @@ impl RaftTransport for RaftService {
         let sender = self.sender(&request)?;
         let mut stream = request.into_inner();
         while let Some(msg) = stream.message().await? {
+            let received = std::time::Instant::now();
             // A revocation (SIGHUP) also cuts a stream opened before it.
             if sender.is_some_and(|s| self.revoked.contains(&s.fingerprint)) {
                 warn!(peer = sender.map(|s| s.id), "cutting a raft stream: its certificate was revoked");
                 return Err(Status::permission_denied("this peer certificate is revoked"));
             }
             if let Some(m) = self.admit(&msg.message, sender.map(|s| s.id)) {
-                if self.events.send(Event::Raft(Box::new(m))).is_err() {
+                if self.events.send(Event::Raft(Box::new(m), received)).is_err() {
                     return Err(Status::unavailable("node shutting down"));
                 }
             }
@@ -166,7 +167,9 @@ impl RaftTransport for RaftService {
             if chunk.last {
                 let mut m = head.take().expect("header set above");
                 m.mut_snapshot().data = data;
-                self.events.send(Event::Raft(Box::new(m))).map_err(|_| Status::unavailable("node shutting down"))?;
+                self.events
+                    .send(Event::Raft(Box::new(m), std::time::Instant::now()))
+                    .map_err(|_| Status::unavailable("node shutting down"))?;
                 return Ok(Response::new(SnapshotAck {}));
             }
         }
@@ -266,9 +269,10 @@ impl KvService {
     }
 
     async fn propose(&self, op: Op) -> Result<Outcome, Status> {
+        let received = std::time::Instant::now();
         let (reply, rx) = oneshot::channel();
         let cmd = Command { request_id: 0, op: Some(op), max_value_size: self.max_value_size as u64 };
-        self.events.send(Event::Propose { cmd, reply }).map_err(|_| {
+        self.events.send(Event::Propose { cmd, reply, received }).map_err(|_| {
             let mut s = Status::unavailable("node shutting down; nothing was proposed");
             s.metadata_mut().insert(NOT_PROPOSED_KEY, tonic::metadata::MetadataValue::from_static("1"));
             s

@@ -1,13 +1,19 @@
 //! Outbound Raft transport: one long-lived gRPC stream per peer, fed by a
 //! bounded queue, and a separate chunked stream per snapshot.
 //!
+//! The queue is the stream: HTTP/2 takes each message from it as it sends,
+//! with no task between, so a message costs one wake-up, not two.
+//!
 //! The Raft loop only ever calls [`Transport::send`], which never blocks:
 //! when a peer's queue is full (the peer is slow or dead) the message is
 //! dropped and the peer reported unreachable. Raft retransmits what
 //! matters, so a dropped message costs time, never safety.
 
 use std::collections::HashMap;
+use std::pin::Pin;
 use std::sync::mpsc::Sender;
+use std::sync::{Arc, Mutex};
+use std::task::{Context, Poll};
 use std::time::Duration;
 
 use bytes::Bytes;
@@ -19,7 +25,7 @@ use raftkv_client::tls::{self, peer_name, ClientTls, ConnectError};
 use raftkv_client::NodeId;
 use tokio::runtime::Handle;
 use tokio::sync::mpsc;
-use tokio_stream::wrappers::ReceiverStream;
+use tokio_stream::Stream;
 use tonic::transport::Channel;
 use tracing::{debug, info, warn};
 
@@ -95,14 +101,38 @@ async fn connect(id: u64, addr: &str, tls: Option<&ClientTls>) -> Result<Channel
     tls::connect(endpoint, CONNECT_TIMEOUT).await
 }
 
+/// A peer's queue as the body of one gRPC call: messages are encoded as
+/// HTTP/2 takes them. The queue outlives the call, so each reconnection
+/// streams from the same queue.
+struct Outbound(Arc<Mutex<mpsc::Receiver<Message>>>);
+
+impl Stream for Outbound {
+    type Item = RaftMessage;
+
+    fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<RaftMessage>> {
+        let mut queue = self.0.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        queue.poll_recv(cx).map(|m| m.map(|m| RaftMessage { message: Bytes::from(m.encode_to_vec()) }))
+    }
+}
+
+fn drain(queue: &Mutex<mpsc::Receiver<Message>>) {
+    let mut q = queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+    while q.try_recv().is_ok() {}
+}
+
+fn closed(queue: &Mutex<mpsc::Receiver<Message>>) -> bool {
+    queue.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).is_closed()
+}
+
 /// Keeps one stream open to `addr`, reconnecting with backoff.
 async fn peer_loop(
     id: u64,
     addr: String,
-    mut queue: mpsc::Receiver<Message>,
+    queue: mpsc::Receiver<Message>,
     events: Sender<Event>,
     tls: Option<ClientTls>,
 ) {
+    let queue = Arc::new(Mutex::new(queue));
     let mut backoff = BACKOFF_MIN;
     let mut was_connected = true;
     loop {
@@ -115,7 +145,7 @@ async fn peer_loop(
                 }
                 // Stale messages are worthless once the peer is back; Raft
                 // will send fresh ones.
-                while queue.try_recv().is_ok() {}
+                drain(&queue);
                 if events.send(Event::Unreachable(id)).is_err() {
                     return;
                 }
@@ -129,30 +159,16 @@ async fn peer_loop(
         }
         was_connected = true;
         backoff = BACKOFF_MIN;
-        let (tx, rx) = mpsc::channel::<RaftMessage>(256);
         let mut client = RaftTransportClient::new(channel)
             .max_encoding_message_size(MAX_GRPC_MESSAGE)
             .max_decoding_message_size(MAX_GRPC_MESSAGE);
-        let mut call = tokio::spawn(async move { client.send(ReceiverStream::new(rx)).await });
-        loop {
-            tokio::select! {
-                m = queue.recv() => {
-                    let Some(m) = m else {
-                        call.abort();
-                        return;
-                    };
-                    let msg = RaftMessage { message: Bytes::from(m.encode_to_vec()) };
-                    if tx.send(msg).await.is_err() {
-                        break;
-                    }
-                }
-                res = &mut call => {
-                    debug!(peer = id, "raft stream ended: {res:?}");
-                    break;
-                }
-            }
+        let res = client.send(Outbound(queue.clone())).await;
+        // The stream ends without an error only when the queue closed: the
+        // node is stopping.
+        if closed(&queue) {
+            return;
         }
-        call.abort();
+        debug!(peer = id, "raft stream ended: {res:?}");
         if events.send(Event::Unreachable(id)).is_err() {
             return;
         }

@@ -37,6 +37,7 @@ fn single_node_campaigns_commits_and_applies() {
         snapshot_threshold: 1000,
         local_reads: false,
         ack_before_commit: false,
+        stage_timings: true,
     };
     let thread = std::thread::spawn(move || RaftLoop::new(raw, inbox, transport, loop_cfg).run());
 
@@ -56,7 +57,7 @@ fn single_node_campaigns_commits_and_applies() {
 
     let (reply, rx) = oneshot::channel();
     let cmd = Command { op: Some(Op::Put(PutRequest { key: "k".into(), value: "v".into() })), ..Default::default() };
-    events.send(Event::Propose { cmd, reply }).unwrap();
+    events.send(Event::Propose { cmd, reply, received: Instant::now() }).unwrap();
     let outcome = rx.blocking_recv().unwrap().expect("proposal applied");
     let Outcome::Written { index } = outcome else { panic!("unexpected outcome {outcome:?}") };
     assert!(index >= 2, "the leader's empty entry comes first, got index {index}");
@@ -69,6 +70,19 @@ fn single_node_campaigns_commits_and_applies() {
     events.send(Event::Status { reply }).unwrap();
     let status = rx.blocking_recv().unwrap();
     assert!(status.applied >= index && status.commit >= index, "{status:?}");
+
+    // The write was timed at every stage a lone leader takes (it has no
+    // follower to send to or hear an ack from).
+    let (reply, rx) = oneshot::channel();
+    events.send(Event::StageReport { reply }).unwrap();
+    let report = rx.blocking_recv().unwrap();
+    let stages: Vec<&str> = report.stages.iter().map(|t| t.stage.as_str()).collect();
+    assert_eq!(
+        stages,
+        ["leader.queued", "leader.to-send", "leader.persist", "leader.to-commit", "leader.apply", "leader.in-node"],
+        "{report:?}"
+    );
+    assert!(report.stages.iter().all(|t| t.count == 1), "{report:?}");
 
     events.send(Event::Shutdown).unwrap();
     thread.join().unwrap().expect("the raft loop stops cleanly");
