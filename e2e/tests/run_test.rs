@@ -928,3 +928,40 @@ fn processes_named(comm: &str) -> Vec<String> {
     }
     found
 }
+
+#[test]
+fn the_node_benchmark_says_where_each_write_spends_its_time() {
+    let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
+    let results = tempfile::tempdir().unwrap();
+    let out = faultline("bench-node", results.path())
+        .args(["--duration", "1s", "--clients", "1", "--stages"])
+        .output()
+        .unwrap();
+    let log = String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{log}");
+    // One line of stage timings per write point (TLS, then plaintext), from
+    // every node: the leader's stages from one, the followers' from two.
+    let points: Vec<serde_json::Value> =
+        log.lines().filter(|l| l.starts_with("{\"transport\"")).map(|l| serde_json::from_str(l).unwrap()).collect();
+    assert_eq!(points.len(), 2, "{log}");
+    for p in &points {
+        let nodes = p["nodes"].as_array().unwrap();
+        assert_eq!(nodes.len(), 3, "{p}");
+        let with = |stage: &str| {
+            nodes
+                .iter()
+                .filter(|n| {
+                    n["stages"].as_array().unwrap().iter().any(|t| t["stage"] == stage && t["count"].as_u64() > Some(0))
+                })
+                .count()
+        };
+        assert_eq!(with("leader.persist"), 1, "{p}");
+        assert_eq!(with("leader.ack"), 1, "{p}");
+        assert_eq!(with("follower.persist"), 2, "{p}");
+    }
+    assert!(log.contains("| leader.in-node |") && log.contains("| follower.to-ack |"), "{log}");
+    assert!(log.contains("fsync floor: p50"), "{log}");
+    // Its nodes are gone.
+    let left = Command::new("pgrep").args(["-f", "raftkv-bench."]).output().unwrap();
+    assert!(left.stdout.is_empty(), "bench nodes left running: {}", String::from_utf8_lossy(&left.stdout));
+}
