@@ -1,6 +1,7 @@
 //! The system's failures beyond its history: a node that panicked, a node
-//! that refused to come back after a fault that left its files whole, and
-//! a cluster that served none of the final reads. Any of them fails a run
+//! that refused to come back after a fault that left its files whole, two
+//! nodes that each became leader in the same term, and a cluster that
+//! served none of the final reads. Any of them fails a run
 //! with a verdict of its own, whatever the checker found in the history: a
 //! history is easy to keep valid by serving nothing. (Jepsen scans node
 //! logs with its log-file-pattern checker; etcd's robustness suite fails on
@@ -25,6 +26,10 @@ const RIG_LOGS: [&str; 3] = ["run-test.log", "nemesis.log", "checker.log"];
 /// and its runtime's fatal errors.
 const DEATH_MARKS: [&str; 3] = ["panicked at", "panic: ", "fatal error: "];
 
+/// How a Raft node logs its election, in raft-rs and in etcd's raft alike
+/// ("became leader at term 7"), followed by the term.
+const LEADER_MARK: &str = "became leader at term ";
+
 /// Log lines kept after a death mark, for the report.
 const CONTEXT_LINES: usize = 4;
 
@@ -39,6 +44,10 @@ pub enum NodeFailure {
     /// The node died when started again after `after` (a crash, a power
     /// failure: neither damages what was synced), or at the final heal.
     Refused { node: String, after: String, why: String },
+    /// Two or more nodes each logged that they became leader in `term`:
+    /// Raft's Election Safety (at most one leader per term) is broken, so
+    /// each may have committed entries the other overwrote.
+    TwoLeaders { term: u64, nodes: Vec<String> },
     /// No key had a successful final read, after the heal and the
     /// recovery wait.
     Unavailable { keys: i64 },
@@ -52,6 +61,11 @@ impl fmt::Display for NodeFailure {
             NodeFailure::Refused { node, after, why } => {
                 write!(f, "{node} refused to start after {after}: {why}")
             }
+            NodeFailure::TwoLeaders { term, nodes } => write!(
+                f,
+                "{} each became leader in term {term}: Raft allows one leader per term (Election Safety)",
+                nodes.join(" and ")
+            ),
             NodeFailure::Unavailable { keys } => write!(
                 f,
                 "the cluster served none of the final reads ({keys} keys) after the heal and the recovery wait"
@@ -69,7 +83,9 @@ pub fn node_failures(dir: &Path) -> Result<Vec<NodeFailure>, RecordError> {
     out.extend(refusals(&events, &damaged));
     // A node that died or refused to start says why there already.
     let refused: BTreeSet<String> = out.iter().filter_map(NodeFailure::node).map(str::to_string).collect();
-    out.extend(panics(dir, &damaged)?.into_iter().filter(|p| p.node().is_some_and(|n| !refused.contains(n))));
+    let logs = node_logs(dir, &damaged)?;
+    out.extend(panics(&logs).into_iter().filter(|p| p.node().is_some_and(|n| !refused.contains(n))));
+    out.extend(two_leaders(&logs));
     if damaged.is_empty() {
         let stats = run_dir::read_results(dir)?.and_then(|r| r.run);
         if let Some(s) = stats.filter(|s| s.keys > 0 && s.final_reads_ok == 0) {
@@ -127,8 +143,9 @@ fn refusals(events: &[(u64, Json)], damaged: &BTreeSet<String>) -> Vec<NodeFailu
     out
 }
 
-/// Panics in the node logs of the run folder.
-fn panics(dir: &Path, damaged: &BTreeSet<String>) -> Result<Vec<NodeFailure>, RecordError> {
+/// The node logs of the run folder (`NAME.log`, not the rig's), by node
+/// name, but for the damaged nodes'.
+fn node_logs(dir: &Path, damaged: &BTreeSet<String>) -> Result<Vec<(String, String)>, RecordError> {
     let entries = match std::fs::read_dir(dir) {
         Ok(e) => e,
         Err(source) => return Err(RecordError::Io { path: dir.into(), source }),
@@ -147,14 +164,44 @@ fn panics(dir: &Path, damaged: &BTreeSet<String>) -> Result<Vec<NodeFailure>, Re
             continue;
         }
         let bytes = std::fs::read(&path).map_err(|source| RecordError::Io { path: path.clone(), source })?;
-        let text = String::from_utf8_lossy(&bytes);
+        out.push((node, String::from_utf8_lossy(&bytes).into_owned()));
+    }
+    Ok(out)
+}
+
+/// Panics in the node logs.
+fn panics(logs: &[(String, String)]) -> Vec<NodeFailure> {
+    let mut out = Vec::new();
+    for (node, text) in logs {
         let lines: Vec<&str> = text.lines().collect();
         if let Some(i) = lines.iter().position(|l| is_death(l)) {
             let log = lines[i..lines.len().min(i + CONTEXT_LINES)].join("\n");
-            out.push(NodeFailure::Panicked { node, log });
+            out.push(NodeFailure::Panicked { node: node.clone(), log });
         }
     }
-    Ok(out)
+    out
+}
+
+/// Terms in which more than one node logged that it became leader. A node
+/// that leads the same term twice in its log (it was restarted) is one
+/// leader.
+fn two_leaders(logs: &[(String, String)]) -> Vec<NodeFailure> {
+    let mut leaders: std::collections::BTreeMap<u64, BTreeSet<&str>> = Default::default();
+    for (node, text) in logs {
+        for line in text.lines() {
+            let Some(at) = line.find(LEADER_MARK) else { continue };
+            let rest = &line[at + LEADER_MARK.len()..];
+            let digits = rest.find(|c: char| !c.is_ascii_digit()).unwrap_or(rest.len());
+            if let Ok(term) = rest[..digits].parse::<u64>() {
+                leaders.entry(term).or_default().insert(node);
+            }
+        }
+    }
+    leaders
+        .into_iter()
+        .filter(|(_, nodes)| nodes.len() > 1)
+        .map(|(term, nodes)| NodeFailure::TwoLeaders { term, nodes: nodes.into_iter().map(str::to_string).collect() })
+        .collect()
 }
 
 /// Whether a log line marks a death: Rust's mark may follow a thread
@@ -180,7 +227,7 @@ impl NodeFailure {
             NodeFailure::Panicked { node, .. } | NodeFailure::Died { node, .. } | NodeFailure::Refused { node, .. } => {
                 Some(node)
             }
-            NodeFailure::Unavailable { .. } => None,
+            NodeFailure::TwoLeaders { .. } | NodeFailure::Unavailable { .. } => None,
         }
     }
 }
@@ -282,6 +329,35 @@ mod tests {
         let corrupt = event("corrupt", serde_json::json!({ "nodes": ["n1"], "damages": true }));
         write(d, "nemesis.jsonl", &(corrupt + "\n"));
         assert_eq!(node_failures(d).unwrap(), []);
+    }
+
+    #[test]
+    fn two_leaders_in_one_term_fail_the_run_but_one_leader_twice_or_a_damaged_node_does_not() {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let raft_rs = |term: u64, id: u64| {
+            format!("2026-12-03T08:51:15Z  INFO raft: became leader at term {term} term={term} raft_id={id}\n")
+        };
+        write(d, "n1.log", &(raft_rs(2, 1) + &raft_rs(5, 1)));
+        write(d, "n2.log", &(raft_rs(3, 2) + "restarted\n" + &raft_rs(3, 2) + &raft_rs(5, 2)));
+        // etcd's raft logs the same words, inside its JSON.
+        write(d, "n3.log", "{\"level\":\"info\",\"msg\":\"8e9e05c52164694d became leader at term 2\"}\n");
+        // A node the nemesis corrupted is excused whatever it does.
+        write(d, "n4.log", &raft_rs(5, 4));
+        let damage = serde_json::json!({ "damages": true, "nodes": ["n4"] });
+        write(d, "nemesis.jsonl", &(event("corrupt", damage) + "\n"));
+        let failures = node_failures(d).unwrap();
+        assert_eq!(
+            failures,
+            [
+                NodeFailure::TwoLeaders { term: 2, nodes: vec!["n1".into(), "n3".into()] },
+                NodeFailure::TwoLeaders { term: 5, nodes: vec!["n1".into(), "n2".into()] },
+            ]
+        );
+        assert_eq!(
+            failures[1].to_string(),
+            "n1 and n2 each became leader in term 5: Raft allows one leader per term (Election Safety)"
+        );
     }
 
     #[test]
