@@ -153,12 +153,13 @@ pub fn all() -> Vec<Plan> {
         Plan {
             name: "deep",
             purpose: "faults at exact steps: raftkv's failpoints (a follower crashed just before its write \
-                      with the other cut off and the leader killed after it, and single crashes and \
-                      stalls at the Ready loop's steps), beside kills and bounces, on hunt's load and node",
+                      with the other cut off and the leader killed after it, a voter crashed just after \
+                      its vote with the leader killed, and single crashes and stalls at the Ready loop's \
+                      steps), beside kills and bounces, on hunt's load and node",
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",
-                faults: "failpoint-cut,failpoint,kill,bounce",
+                faults: "failpoint-cut,failpoint-vote,failpoint,kill,bounce",
                 interval: "2s",
                 workload: "mixed",
                 concurrency: 30,
