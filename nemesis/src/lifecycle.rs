@@ -294,7 +294,9 @@ impl NodeProc {
         Ok(match out.trim() {
             "running" => ProcState::Running,
             "paused" => ProcState::Paused,
-            "dead" => ProcState::Dead,
+            // Dying: its main thread is gone and a last thread is leaving
+            // a syscall; a start waits for it (`step_start`).
+            "dead" | "dying" => ProcState::Dead,
             _ => ProcState::Stopped,
         })
     }
@@ -364,6 +366,49 @@ mod tests {
         assert!(got.contains(&path(&spec.data_dir)));
         assert!(got.windows(2).any(|w| w[0] == "--tls-dir" && w[1] == path(&spec.tls_dir())), "{got:?}");
         assert!(!canary.exists(), "a path or a node argument ran as code");
+    }
+
+    /// A process whose main thread has exited while another is still
+    /// inside a syscall holds its files (a database's lock among them):
+    /// it is dying, not dead, until that thread is gone, so a start waits.
+    #[test]
+    fn a_process_whose_last_thread_is_still_leaving_is_dying_not_dead() {
+        let dir = tempfile::tempdir().unwrap();
+        let pidfile = dir.path().join("pid");
+        let state = || {
+            let script = format!(
+                "pidfile={}\nbin=/bin/true\ncomm=python3\ndata={}\nlog=/dev/null\nserve=(true)\nstopcmd=()\nfs=\nclock=\n{REAP_SH}\n{LIFECYCLE_SH}\nstate\n",
+                quote(&pidfile.to_string_lossy()),
+                quote(&dir.path().join("data").to_string_lossy()),
+            );
+            let out = std::process::Command::new("bash").arg("-c").arg(script).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        // The main thread exits at once; a second thread lives 1.5 s more.
+        let mut child = std::process::Command::new("python3")
+            .args([
+                "-c",
+                "import ctypes, threading, time\n\
+                 threading.Thread(target=time.sleep, args=(1.5,)).start()\n\
+                 ctypes.CDLL(None).pthread_exit(None)",
+            ])
+            .spawn()
+            .unwrap();
+        std::fs::write(&pidfile, child.id().to_string()).unwrap();
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(1);
+        // Before its exec it is another program (dead), then running.
+        let mut seen = state();
+        while seen != "dying" && std::time::Instant::now() < deadline {
+            seen = state();
+        }
+        assert_eq!(seen, "dying");
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        while state() == "dying" {
+            assert!(std::time::Instant::now() < deadline, "still dying after 10 s");
+            std::thread::sleep(std::time::Duration::from_millis(50)); // poll interval, bounded by the deadline
+        }
+        assert_eq!(state(), "dead", "a zombie with no thread left is dead");
+        child.wait().unwrap();
     }
 
     /// A system described by commands starts with its own command line,

@@ -24,14 +24,20 @@ fsock="$data.fs.sock"
 fspid="$data.fs.pid"
 
 # The process's state: stopped (no pid file), dead (a pid file, but no such
-# process, or another program under that pid), paused or running.
+# process, or another program under that pid), dying (its main thread has
+# exited and another has not yet), paused or running.
 state() {
   [ -s "$pidfile" ] || { echo stopped; return; }
   local pid s c
   pid=$(cat "$pidfile")
   s=$(ps -o stat= -p "$pid" 2>/dev/null | cut -c1)
   c=$(ps -o comm= -p "$pid" 2>/dev/null)
-  if [ -z "$s" ] || [ "$s" = Z ] || [ "$s" = X ] || [ "$c" != "$comm" ]; then echo dead
+  if [ -z "$s" ] || [ "$s" = X ] || [ "$c" != "$comm" ]; then echo dead
+  elif [ "$s" = Z ]; then
+    # The main thread is gone, but a thread still inside a syscall (an
+    # fsync, after SIGKILL) keeps the process's files open, its database
+    # lock among them: it is dead once that thread is too.
+    if [ "$(find /proc/"$pid"/task -mindepth 1 -maxdepth 1 2>/dev/null | wc -l)" -le 1 ]; then echo dead; else echo dying; fi
   elif [ "$s" = T ] || [ "$s" = t ]; then echo paused
   else echo running; fi
 }
@@ -84,7 +90,10 @@ fs_mount() {
 
 # Starts the node unless it runs already; the log is appended to.
 step_start() {
-  case $(state) in running|paused) exit 0;; esac
+  case $(state) in
+    running|paused) exit 0;;
+    dying) wait_state dead || exit 1;;
+  esac
   [ -x "$bin" ] || { echo "node binary $bin is missing or not executable on this host" >&2; exit 3; }
   mkdir -p "$data" "$(dirname "$log")" "$(dirname "$pidfile")"
   fs_mount
@@ -134,7 +143,7 @@ step_files() {
 # Damages one file of a node that is not running:
 #   step_corrupt FILE truncate NEWSIZE | zero OFFSET LEN | flip OFFSET:MASK...
 step_corrupt() {
-  case $(state) in running|paused) echo "refusing to corrupt the files of a $(state) node" >&2; exit 1;; esac
+  case $(state) in running|paused|dying) echo "refusing to corrupt the files of a $(state) node" >&2; exit 1;; esac
   local root="$data"
   [ -n "$fs" ] && root="$disk"
   local f="$root/$1"
@@ -193,7 +202,7 @@ step_clock_show() {
 step_pause() {
   case $(state) in
     paused) exit 0;;
-    stopped|dead) echo "cannot pause: the node is $(state)" >&2; exit 1;;
+    stopped|dead|dying) echo "cannot pause: the node is $(state)" >&2; exit 1;;
   esac
   kill -STOP "$(cat "$pidfile")"
   wait_state paused
@@ -233,7 +242,7 @@ step_stop() {
 # alone (restarts within a run append to it); only a node that is not
 # running may be wiped.
 step_wipe() {
-  case $(state) in running|paused) echo "refusing to wipe the data dir of a $(state) node" >&2; exit 1;; esac
+  case $(state) in running|paused|dying) echo "refusing to wipe the data dir of a $(state) node" >&2; exit 1;; esac
   fs_unmount
   rm -rf "$data" "$disk"
   rm -f "$log" "$clockfile"
