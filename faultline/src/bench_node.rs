@@ -153,12 +153,12 @@ async fn mount(cluster: &mut Cluster, data: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Starts the sweep's cluster under `dir`, and how its clients speak.
 /// Node `i`'s data dir (from 0) in a sweep.
 fn data_dir(dir: &Path, sweep: Sweep, i: usize) -> PathBuf {
     dir.join(sweep.label()).join(format!("n{}", i + 1))
 }
 
+/// Starts the sweep's cluster under `dir`, and how its clients speak.
 async fn start(
     sweep: Sweep,
     bins: &Bins,

@@ -309,7 +309,8 @@ async fn report_stages_on_sigusr1(data_dir: PathBuf, events: std::sync::mpsc::Se
         let Ok(report) = report.await else { return };
         info!(target: "raftkv::stages", "stage timings (µs, p50/p99): {}", crate::stages::summary(&report));
         let json = serde_json::to_vec(&report).expect("a stage report serialises");
-        let (tmp, path) = (data_dir.join("stages.json.tmp"), data_dir.join(STAGE_REPORT_FILE));
+        let path = data_dir.join(STAGE_REPORT_FILE);
+        let tmp = path.with_extension("json.tmp");
         if let Err(e) = std::fs::write(&tmp, json).and_then(|()| std::fs::rename(&tmp, &path)) {
             warn!("{}: {e}", path.display());
         }

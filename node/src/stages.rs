@@ -77,10 +77,9 @@ impl Stage {
 }
 
 /// A leader's stamps of one entry it proposed.
-#[derive(Default)]
 struct Proposed {
-    received: Option<Instant>,
-    proposed: Option<Instant>,
+    received: Instant,
+    proposed: Instant,
     sent: Option<Instant>,
     acked: bool,
     committed: Option<Instant>,
@@ -129,7 +128,7 @@ impl Stages {
         if self.proposed.len() >= MAX_PENDING {
             self.proposed.clear();
         }
-        self.proposed.insert(index, Proposed { received: Some(received), proposed: Some(now), ..Default::default() });
+        self.proposed.insert(index, Proposed { received, proposed: now, sent: None, acked: false, committed: None });
     }
 
     /// A Ready carrying entries `first..=last` sent its appends at `at`.
@@ -139,11 +138,9 @@ impl Stages {
         }
         for index in first..=last {
             let Some(p) = self.proposed.get_mut(&index) else { continue };
-            let proposed = p.proposed;
             p.sent = Some(at);
-            if let Some(from) = proposed {
-                self.record(Stage::LeaderToSend, from, at);
-            }
+            let from = p.proposed;
+            self.record(Stage::LeaderToSend, from, at);
         }
     }
 
@@ -198,9 +195,7 @@ impl Stages {
         if let Some(c) = p.committed {
             self.record(Stage::LeaderApply, c, now);
         }
-        if let Some(r) = p.received {
-            self.record(Stage::LeaderInNode, r, now);
-        }
+        self.record(Stage::LeaderInNode, p.received, now);
     }
 
     /// A follower stepped an append of `indexes` that its server took at
