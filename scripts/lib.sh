@@ -50,7 +50,7 @@ faultline_exec() {
       *" -h "* | *" --help "* | *" --list "* | *" --check "* | *" --dry-run "*)
         exec "$(release_dir)/faultline" "$sub" "$@" ;;
     esac
-    "$(release_dir)/faultline" "$sub" --dry-run "$@" >/dev/null || exit 3
+    "$(release_dir)/faultline" "$sub" "$@" --dry-run >/dev/null || exit 3
     echo "$sub: building release binaries" >&2
   fi
   bin="$(faultline_bins)" || exit 3

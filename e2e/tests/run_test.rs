@@ -398,30 +398,56 @@ fn a_matrix_split_across_two_host_sets_merges_into_the_whole() {
     assert!(!netns.contains("fl-n") && !netns.contains("flm-n"), "hosts left behind: {netns}");
 }
 
-/// The ledger re-verifies itself: every finding in a system we did not
-/// write (etcd 3.4.23's lost member directory, NATS 2.9.10's guarded-write
-/// race and lazy fsync) is reproduced
-/// again by its entry's test, and the ledger's day is this run's.
+/// The ledger re-verifies itself: `faultline ledger verify` runs the
+/// chosen findings again (etcd 3.4.23's lost member directory, NATS
+/// 2.9.10's guarded-write race; NATS's lazy fsync has its own test
+/// below), and rewrites their rows (caught, the day, the commit) and the
+/// README's table. It works on copies here, so the repository's ledger is
+/// untouched.
 #[test]
-fn the_ledger_reproduces_every_finding() {
+fn the_ledger_reproduces_its_findings_and_rewrites_itself() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
     require_root();
     let results = tempfile::tempdir().unwrap();
-    let out = results.path().join("ledger");
-    let run = faultline("ledger", results.path()).arg("--out").arg(&out).output().unwrap();
+    let (ledger, readme) = (results.path().join("ledger.json"), results.path().join("README.md"));
+    std::fs::copy(repo().join("docs/findings/ledger.json"), &ledger).unwrap();
+    std::fs::copy(repo().join("README.md"), &readme).unwrap();
+    let before = read_json(&ledger);
+    let chosen = ["etcd-3.4.23-lost-member-dir", "nats-2.9.10-guarded-write-race"];
+    let run = faultline("ledger", results.path())
+        .args(["verify", "--kind", "finding", "--only", &chosen.join(",")])
+        .arg("--ledger")
+        .arg(&ledger)
+        .arg("--readme")
+        .arg(&readme)
+        .arg("--out")
+        .arg(results.path().join("batch"))
+        .output()
+        .unwrap();
     let text = String::from_utf8_lossy(&run.stdout).into_owned() + &String::from_utf8_lossy(&run.stderr);
     assert!(run.status.success(), "{text}");
-    assert!(text.contains("| etcd-3.4.23-lost-member-dir | etcd 3.4.23 | 1/1 |"), "{text}");
-    assert!(text.contains("| nats-2.9.10-guarded-write-race | NATS 2.9.10 | 1/1 |"), "{text}");
-    // A finding of chance: one of its two seeds is enough.
-    let lazy = text.lines().find(|l| l.starts_with("| nats-2.9.10-lazy-fsync | NATS 2.9.10 |")).unwrap_or_default();
-    assert!(!lazy.is_empty() && !lazy.contains("not in this run"), "{text}");
-    assert!(processes_named("nats").is_empty(), "nats-server processes left behind");
-    let ledger = read_json(&out.join("ledger.json"));
-    let entries = ledger.as_array().expect("a list of findings");
-    assert!(!entries.is_empty());
-    for e in entries {
-        assert!(e["last_reproduced"].is_string(), "not reproduced: {e}");
+    assert!(processes_named("nats").is_empty() && processes_named("etcd").is_empty(), "servers left behind");
+    let after = read_json(&ledger);
+    let (before, after) = (before.as_array().unwrap(), after.as_array().expect("a list of rows"));
+    assert_eq!(before.len(), after.len());
+    let today = Command::new("date").args(["-u", "+%F"]).output().unwrap();
+    let today = String::from_utf8_lossy(&today.stdout).trim().to_string();
+    for (b, a) in before.iter().zip(after) {
+        let name = a["name"].as_str().unwrap();
+        if chosen.contains(&name) {
+            let v = &a["verified"];
+            assert_eq!((v["met"].as_u64(), v["runs"].as_u64()), (Some(1), Some(1)), "{name}: {v}");
+            assert_eq!(v["date"].as_str(), Some(today.as_str()), "{name}: {v}");
+            assert!(v["commit"].as_str().is_some_and(|c| c.len() >= 40), "{name}: {v}");
+            assert!(v["command"].as_str().is_some_and(|c| c.starts_with("faultline test --db ")), "{v}");
+        } else {
+            assert_eq!(b, a, "a row that did not run changed");
+        }
+    }
+    let page = std::fs::read_to_string(&readme).unwrap();
+    for name in chosen {
+        let line = page.lines().find(|l| l.starts_with(&format!("| [{name}]("))).unwrap_or_default();
+        assert!(line.contains("| 1/1 invalid | ") && line.contains(&today), "{name}: {line}");
     }
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "hosts left behind");

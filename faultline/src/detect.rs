@@ -3,10 +3,13 @@
 //! under the fault mix chosen for it, as one batch; the summary says how
 //! many were flagged invalid and how fast (`docs/unsafe-settings.md`
 //! quotes its table). Two rows are controls, expected to pass: a kill
-//! cannot lose what the page cache holds (`wal-no-sync-kill-all`), and
-//! partitions alone do not expose lease reads (`lease-partition`).
+//! cannot lose what the page cache holds (`wal-no-sync-kill-all`,
+//! `nats-lazy-fsync-kill-all`). Each setting is a row of the ledger
+//! (`faultline ledger`), made from this table.
 
 use std::path::PathBuf;
+
+use report::run_dir::Verdict;
 
 use crate::batch::{self, BatchArgs, Spec};
 use crate::run::BROKEN;
@@ -39,6 +42,31 @@ pub struct Setting {
     pub workload: &'static str,
     pub time_limit: &'static str,
     pub interval: &'static str,
+    /// What the setting breaks (or, for a control, why nothing breaks), in
+    /// one sentence: the ledger's row.
+    pub what: &'static str,
+    /// The verdict its runs should reach: invalid for an unsafe setting,
+    /// valid for a control.
+    pub expect: Verdict,
+}
+
+impl Setting {
+    /// The system it is a setting of, as the ledger names it.
+    pub fn system(&self) -> &'static str {
+        match self.db {
+            "etcd" => "etcd 3.4.23",
+            "nats" => "NATS 2.9.10",
+            _ => "raftkv",
+        }
+    }
+
+    /// Where its catch rate is argued.
+    pub fn doc(&self) -> &'static str {
+        match self.db {
+            "raftkv" => "docs/unsafe-settings.md",
+            _ => "docs/systems.md",
+        }
+    }
 }
 
 const BASE: Setting = Setting {
@@ -51,6 +79,8 @@ const BASE: Setting = Setting {
     workload: "register",
     time_limit: "30s",
     interval: "4s",
+    what: "",
+    expect: Verdict::Invalid,
 };
 
 /// The register mix without cas: no guarded writes on NATS.
@@ -58,22 +88,42 @@ const NATS_UNGUARDED: &str = "--cas 0";
 
 /// Every setting, in the order of the table.
 pub const SETTINGS: [Setting; 14] = [
-    Setting { name: "local", read_consistency: Some("local"), time_limit: "20s", ..BASE },
-    Setting { name: "lease", read_consistency: Some("lease"), faults: "pause-isolate", ..BASE },
+    Setting {
+        name: "local",
+        read_consistency: Some("local"),
+        time_limit: "20s",
+        what: "any node answers a read from its own state machine (`--read-consistency local`), so reads go stale on a lagging follower or a cut-off old leader",
+        ..BASE
+    },
+    Setting {
+        name: "lease",
+        read_consistency: Some("lease"),
+        faults: "pause-isolate",
+        what: "the leader answers reads from its lease (`--read-consistency lease`), which does not run down while the leader is paused",
+        ..BASE
+    },
     Setting {
         name: "no-fsync",
         node_args: Some("--unsafe-no-fsync"),
         faults: "kill-all",
         workload: "list-append",
         time_limit: "20s",
+        what: "nothing is synced and RocksDB's WAL is off (`--unsafe-no-fsync`), so killing every node loses acknowledged writes",
         ..BASE
     },
-    Setting { name: "ack-before-commit", node_args: Some("--unsafe-ack-before-commit"), interval: "3s", ..BASE },
+    Setting {
+        name: "ack-before-commit",
+        node_args: Some("--unsafe-ack-before-commit"),
+        interval: "3s",
+        what: "the leader acknowledges a write once it is in its own log (`--unsafe-ack-before-commit`), so a cut-off leader's acknowledged writes are lost",
+        ..BASE
+    },
     Setting {
         name: "wal-no-sync",
         node_args: Some("--unsafe-wal-no-sync"),
         faults: "lose-unsynced",
         workload: "list-append",
+        what: "RocksDB's WAL is never fsynced (`--unsafe-wal-no-sync`), so a power failure loses acknowledged writes",
         ..BASE
     },
     // The control: a kill cannot lose what the page cache holds.
@@ -82,10 +132,18 @@ pub const SETTINGS: [Setting; 14] = [
         node_args: Some("--unsafe-wal-no-sync"),
         faults: "kill-all",
         workload: "list-append",
+        what: "the control for wal-no-sync: a kill keeps the page cache, so killing every node loses nothing",
+        expect: Verdict::Valid,
         ..BASE
     },
     // Lease reads under the leader's clock set back behind a cut, no pause.
-    Setting { name: "lease-clock-isolate", read_consistency: Some("lease"), faults: "clock-isolate", ..BASE },
+    Setting {
+        name: "lease-clock-isolate",
+        read_consistency: Some("lease"),
+        faults: "clock-isolate",
+        what: "lease reads with the leader's clock set back behind a cut: the old leader's lease outlives its office",
+        ..BASE
+    },
     // Random clock faults beside random partitions.
     Setting {
         name: "lease-clock-lanes",
@@ -93,13 +151,25 @@ pub const SETTINGS: [Setting; 14] = [
         faults: "clock,partition",
         time_limit: "60s",
         interval: "2s",
+        what: "lease reads under random clock faults beside random partitions",
         ..BASE
     },
-    // The control: partitions alone.
-    Setting { name: "lease-partition", read_consistency: Some("lease"), ..BASE },
+    // Partitions alone, no pause: how often lease reads still go stale.
+    Setting {
+        name: "lease-partition",
+        read_consistency: Some("lease"),
+        what: "lease reads under partitions alone, no pause and no clock fault: how often they still go stale",
+        ..BASE
+    },
     // etcd's serializable reads, which etcd documents as possibly stale:
     // the rig on a system we did not write.
-    Setting { name: "etcd-serializable", db: "etcd", read_consistency: Some("serializable"), ..BASE },
+    Setting {
+        name: "etcd-serializable",
+        db: "etcd",
+        read_consistency: Some("serializable"),
+        what: "etcd's serializable reads, which any member answers from its own state, go stale on a cut-off member",
+        ..BASE
+    },
     // NATS JetStream's default: a write is acknowledged before it is
     // fsynced (the file store syncs on a two-minute timer), so a power
     // failure loses it. Jepsen's NATS 2.12.1 analysis, reproduced on 2.9.
@@ -111,6 +181,7 @@ pub const SETTINGS: [Setting; 14] = [
         workload_args: Some(NATS_UNGUARDED),
         faults: "lose-unsynced",
         time_limit: "60s",
+        what: "JetStream acknowledges before it fsyncs, so a power failure of a majority loses acknowledged writes",
         ..BASE
     },
     // The control: a kill loses nothing the page cache holds.
@@ -120,6 +191,8 @@ pub const SETTINGS: [Setting; 14] = [
         workload_args: Some(NATS_UNGUARDED),
         faults: "kill-all",
         time_limit: "60s",
+        what: "the control for nats-lazy-fsync: kills keep the page cache, so nothing acknowledged is lost",
+        expect: Verdict::Valid,
         ..BASE
     },
     // NATS's direct gets, which any replica answers.
@@ -129,10 +202,19 @@ pub const SETTINGS: [Setting; 14] = [
         read_consistency: Some("direct"),
         workload_args: Some(NATS_UNGUARDED),
         faults: "pause-isolate",
+        what: "direct gets, which any replica answers, go stale under a paused and cut-off leader",
         ..BASE
     },
-    // The control: the leader's reads under the same faults.
-    Setting { name: "nats-leader", db: "nats", workload_args: Some(NATS_UNGUARDED), faults: "pause-isolate", ..BASE },
+    // The leader's reads under the same faults: a deposed leader still
+    // answers them (docs/findings/nats-2.9.10-stale-leader-read).
+    Setting {
+        name: "nats-leader",
+        db: "nats",
+        workload_args: Some(NATS_UNGUARDED),
+        faults: "pause-isolate",
+        what: "the stream leader's message gets go stale when a paused leader is replaced and still answers",
+        ..BASE
+    },
 ];
 
 /// The sweep's runs: each setting (or only those named) over seeds 1..=N,

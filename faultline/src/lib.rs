@@ -10,8 +10,8 @@
 //! - [`batch`]: many runs into one folder and one summary, sliced across
 //!   machines and merged back; its batches are [`matrix`] (the nightly
 //!   matrix), [`detect`] (the unsafe settings), [`mutants`] (the
-//!   mutation suite) and [`ledger`] (the findings in other systems, run
-//!   again);
+//!   mutation suite) and [`ledger`] (every bug the rig claims to catch,
+//!   findings, hunts, settings and mutants, each run again);
 //! - [`shrink`]: a failing run cut down to a small reproducer, by
 //!   replaying its fault schedule and delta debugging it;
 //! - [`bench_node`]: the node benchmark on a local cluster.

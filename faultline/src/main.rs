@@ -7,7 +7,7 @@ use std::process::ExitCode;
 use clap::{Parser, Subcommand};
 use faultline::bench_node::BenchNodeOptions;
 use faultline::detect::DetectOptions;
-use faultline::ledger::LedgerOptions;
+use faultline::ledger::LedgerCommand;
 use faultline::matrix::MatrixOptions;
 use faultline::mutants::MutantsOptions;
 use faultline::run::{self, Bins, Run, BROKEN};
@@ -61,10 +61,12 @@ enum Cmd {
     /// expose it, over seeds: how many runs were caught, how fast. Needs
     /// root.
     Detect(Box<DetectOptions>),
-    /// The findings in systems we did not write (docs/findings/ledger.json),
-    /// each finding's test run again: which still reproduce, as of today.
-    /// Exits 0 when every one reproduced in every seed. Needs root.
-    Ledger(Box<LedgerOptions>),
+    /// The bug ledger (docs/findings/ledger.json): every finding in a
+    /// system we did not write, every hunt for a published bug, every
+    /// unsafe setting and every mutant, each with what its test came to
+    /// when last run. `verify` runs rows again and rewrites it.
+    #[command(subcommand)]
+    Ledger(LedgerCommand),
     /// Cut a failing run down to a small reproducer: replay its fault
     /// schedule, fewer faults by delta debugging, a shorter run, fewer
     /// clients; each candidate replayed several times. Needs root.
@@ -123,7 +125,7 @@ fn main() -> ExitCode {
         Cmd::Matrix(o) => block_on(matrix::main(*o)),
         Cmd::Mutants(o) => block_on(mutants::main(*o)),
         Cmd::Detect(o) => block_on(detect::main(*o)),
-        Cmd::Ledger(o) => block_on(ledger::main(*o)),
+        Cmd::Ledger(c) => block_on(ledger::main(c)),
         Cmd::Shrink(o) => block_on(shrink::main(*o)),
         Cmd::Plan { name } => plan(name),
         Cmd::Summary { dirs, out, expect } => summary(&dirs, out, expect),

@@ -107,6 +107,15 @@ pub fn all(dir: &Path) -> Result<Vec<Mutant>, MutantsError> {
     Ok(found)
 }
 
+impl Mutant {
+    /// What the patch breaks: its head's lines after `class:` and `plan:`,
+    /// as one sentence.
+    pub fn description(&self) -> String {
+        let lines = self.head.iter().filter(|l| !l.starts_with("class:") && !l.starts_with("plan:"));
+        lines.map(|l| l.trim()).filter(|l| !l.is_empty()).collect::<Vec<_>>().join(" ")
+    }
+}
+
 /// The mutants `only` names (all when empty); an unknown name is refused.
 pub fn select(all: Vec<Mutant>, only: &[String]) -> Result<Vec<Mutant>, ScenarioError> {
     for o in only {

@@ -223,7 +223,8 @@ pub fn timestamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(['-', ':'], "")
 }
 
-fn git_commit() -> String {
+/// The commit the tree is at, `-dirty` when it has changes.
+pub fn git_commit() -> String {
     let head = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output();
     let head = match head {
         Ok(o) if o.status.success() => String::from_utf8_lossy(&o.stdout).trim().to_string(),
