@@ -543,7 +543,12 @@ async fn verify_main(o: VerifyOptions) -> u8 {
     if o.batch.dry_run {
         return 0;
     }
-    let mut rows = rows;
+    // Read again: a verify of other rows (on another host set) may have
+    // rewritten the ledger meanwhile, and its rows are kept as it left them.
+    let mut rows = match read(&o.files.ledger).and_then(|rows| Ok(sync(rows, &all_mutants()?))) {
+        Ok(r) => r,
+        Err(e) => return fail(&e),
+    };
     let day = crate::run::timestamp();
     verify(&mut rows, &summaries, o.seeds, &format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..8]), &commit);
     if let Err(e) = write(&rows, &o.files.ledger, &o.files.readme) {

@@ -1,6 +1,8 @@
 //! `lose-unsynced`: a power failure on a majority or all: SIGKILL, lose
 //! every write each node never fsynced (through its lossyfs data dir),
-//! restart.
+//! restart. `lose-unsynced-all` is Jepsen's coordinated power failure
+//! (LazyFS's lose-unfsynced-writes on every node): all nodes at once, each
+//! losing whole what it never synced, never a torn part.
 
 use std::any::Any;
 
@@ -14,26 +16,48 @@ use serde_json::{json, Value};
 use super::{Applied, Fault, Kind, Needs, Pending, Target};
 use crate::control::{Control, ControlError};
 
-pub(super) struct LoseUnsyncedKind;
-pub(super) static KIND: LoseUnsyncedKind = LoseUnsyncedKind;
+pub(super) struct LoseUnsyncedKind {
+    name: &'static str,
+    about: &'static str,
+    targets: &'static [Target],
+    losses: &'static [Loss],
+}
+pub(super) static KIND: LoseUnsyncedKind = LoseUnsyncedKind {
+    name: "lose-unsynced",
+    about: "power failure on a majority or all: SIGKILL, lose every write not fsynced (all of it, or a torn part), \
+            restart (needs lossyfs data dirs; faultline test sets them up)",
+    targets: &[Target::Majority, Target::All],
+    losses: &LOSSES,
+};
+pub(super) static KIND_ALL: LoseUnsyncedKind = LoseUnsyncedKind {
+    name: "lose-unsynced-all",
+    about: "power failure of every node at once: SIGKILL all, each loses whole every write it never fsynced \
+            (never a torn part), restart",
+    targets: &[Target::All],
+    losses: &[Loss::Tail],
+};
 
 impl Kind for LoseUnsyncedKind {
     fn name(&self) -> &'static str {
-        "lose-unsynced"
+        self.name
     }
     fn about(&self) -> &'static str {
-        "power failure on a majority or all: SIGKILL, lose every write not fsynced (all of it, or a torn part), \
-         restart (needs lossyfs data dirs; faultline test sets them up)"
+        self.about
     }
     fn needs(&self) -> Needs {
         Needs { lossyfs: true, ..Needs::default() }
     }
     fn choose(&self, rng: &mut StdRng) -> Box<dyn Fault> {
-        Box::new(LoseUnsynced {
-            target: Target::draw(&[Target::Majority, Target::All], rng),
-            loss: *LOSSES.choose(rng).expect("losses exist"),
-            seed: rng.gen(),
-        })
+        // A single choice is no draw: the RNG moves only for the tear's seed.
+        let target = match self.targets {
+            [only] => only.clone(),
+            many => Target::draw(many, rng),
+        };
+        let loss = match self.losses {
+            [only] => *only,
+            many => *many.choose(rng).expect("losses exist"),
+        };
+        Box::new(LoseUnsynced { target, loss, seed: rng.gen() })
     }
 }
 

@@ -56,7 +56,7 @@ pub use pause::{Pause, Paused};
 pub use pause_isolate::{PauseIsolate, PausedIsolated};
 
 /// Every fault family, in the order `nemesis faults` lists them.
-pub static REGISTRY: [&dyn Kind; 18] = [
+pub static REGISTRY: [&dyn Kind; 19] = [
     &partition::KIND,
     &kill::KIND,
     &kill::KIND_ALL,
@@ -65,6 +65,7 @@ pub static REGISTRY: [&dyn Kind; 18] = [
     &pause::KIND,
     &pause_isolate::KIND,
     &lose_unsynced::KIND,
+    &lose_unsynced::KIND_ALL,
     &packet_loss::KIND,
     &clock::KIND,
     &disk_full::KIND,
@@ -475,9 +476,24 @@ mod tests {
         let lanes: Vec<&str> = FaultKind::all().filter(|k| k.own_lane()).map(FaultKind::name).collect();
         assert_eq!(lanes, ["clock"]);
         let needs: Vec<&str> = FaultKind::all().filter(|k| k.needs_lossyfs()).map(FaultKind::name).collect();
-        assert_eq!(needs, ["lose-unsynced", "disk-full"]);
+        assert_eq!(needs, ["lose-unsynced", "lose-unsynced-all", "disk-full"]);
         let shim: Vec<&str> = FaultKind::all().filter(|k| k.needs_clock_shim()).map(FaultKind::name).collect();
         assert_eq!(shim, ["clock", "clock-isolate"]);
+    }
+
+    /// The coordinated power failure hits every node and never tears;
+    /// its fault is a `lose-unsynced`, so a schedule replays it as one.
+    #[test]
+    fn a_coordinated_power_failure_takes_every_node_whole() {
+        let mut rng = StdRng::seed_from_u64(7);
+        for _ in 0..10 {
+            let f = kind("lose-unsynced-all").choose(&mut rng);
+            assert_eq!(f.f(), "lose-unsynced");
+            assert_eq!(
+                (&f.value()["target"], &f.value()["loss"]),
+                (&serde_json::json!("all"), &serde_json::json!("tail"))
+            );
+        }
     }
 
     #[test]
