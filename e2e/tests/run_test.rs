@@ -447,7 +447,9 @@ fn the_ledger_reproduces_its_findings_and_rewrites_itself() {
     let page = std::fs::read_to_string(&readme).unwrap();
     for name in chosen {
         let line = page.lines().find(|l| l.starts_with(&format!("| [{name}]("))).unwrap_or_default();
-        assert!(line.contains("| 1/1 invalid | ") && line.contains(&today), "{name}: {line}");
+        // A node failure counts (and is said): etcd's lost member directory
+        // can also leave members that refuse to start.
+        assert!(line.contains("| 1/1 invalid") && line.contains(&today), "{name}: {line}");
     }
     let netns = Command::new("ip").args(["netns", "list"]).output().unwrap();
     assert!(!String::from_utf8_lossy(&netns.stdout).contains("fl-n"), "hosts left behind");

@@ -338,6 +338,23 @@ pub fn verify(rows: &mut [Row], summaries: &[Summary], seeds: u64, date: &str, c
     }
 }
 
+/// Sets the verification of each row of `ran` into the same row of
+/// `rows`, where its definition is still what ran; the names of rows
+/// whose definition changed meanwhile (their runs would be counted for a
+/// test they did not run).
+pub fn merge(rows: &mut [Row], ran: &[Row]) -> Vec<String> {
+    let mut changed = Vec::new();
+    for r in ran.iter().filter(|r| r.verified.is_some()) {
+        let Some(row) = rows.iter_mut().find(|row| row.name == r.name) else { continue };
+        if (&row.kind, &row.test, row.expect, row.at_least) == (&r.kind, &r.test, r.expect, r.at_least) {
+            row.verified = r.verified.clone();
+        } else {
+            changed.push(r.name.clone());
+        }
+    }
+    changed
+}
+
 /// The ledger as people read it: one line per row.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
@@ -549,14 +566,21 @@ async fn verify_main(o: VerifyOptions) -> u8 {
         eprintln!("ledger: interrupted; the ledger is left as it was (the runs so far are in {})", out.display());
         return BROKEN;
     }
+    let day = crate::run::timestamp();
+    let mut chosen = chosen;
+    verify(&mut chosen, &summaries, o.seeds, &format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..8]), &commit);
     // Read again: a verify of other rows (on another host set) may have
     // rewritten the ledger meanwhile, and its rows are kept as it left them.
     let mut rows = match read(&o.files.ledger).and_then(|rows| Ok(sync(rows, &all_mutants()?))) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
-    let day = crate::run::timestamp();
-    verify(&mut rows, &summaries, o.seeds, &format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..8]), &commit);
+    for changed in merge(&mut rows, &chosen) {
+        eprintln!(
+            "ledger: {changed}: its row was edited while it ran; its runs are in {}, not in the ledger",
+            out.display()
+        );
+    }
     if let Err(e) = write(&rows, &o.files.ledger, &o.files.readme) {
         return fail(&e);
     }
@@ -697,6 +721,30 @@ mod tests {
         let before = verified.clone();
         verify(&mut verified, &[], 10, "2026-12-05", "x");
         assert_eq!(verified, before);
+    }
+
+    #[test]
+    fn a_verification_is_merged_only_into_the_row_that_ran() {
+        let rows = repo_rows();
+        let mut ran = vec![rows.iter().find(|r| r.kind == Kind::Finding).unwrap().clone()];
+        ran[0].verified = Some(Verification {
+            command: "c".into(),
+            met: 1,
+            runs: 1,
+            node_failed: 0,
+            median_time_to_invalid_s: None,
+            date: "d".into(),
+            commit: "x".into(),
+        });
+        let mut same = rows.clone();
+        assert!(merge(&mut same, &ran).is_empty());
+        assert_eq!(same.iter().find(|r| r.name == ran[0].name).unwrap().verified, ran[0].verified);
+        let mut edited = rows.clone();
+        let row = edited.iter_mut().find(|r| r.name == ran[0].name).unwrap();
+        row.test.as_mut().unwrap().seeds.push(99);
+        let before = row.verified.clone();
+        assert_eq!(merge(&mut edited, &ran), vec![ran[0].name.clone()]);
+        assert_eq!(edited.iter().find(|r| r.name == ran[0].name).unwrap().verified, before);
     }
 
     #[test]
