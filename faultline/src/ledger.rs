@@ -355,6 +355,14 @@ pub fn merge(rows: &mut [Row], ran: &[Row]) -> Vec<String> {
     changed
 }
 
+/// A commit as the table shows it: ten hex digits, and whether the tree
+/// had changes beside it.
+fn short_commit(commit: &str) -> String {
+    let dirty = commit.strip_suffix("-dirty");
+    let hash = dirty.unwrap_or(commit);
+    format!("{}{}", &hash[..hash.len().min(10)], if dirty.is_some() { " (with changes)" } else { "" })
+}
+
 /// The ledger as people read it: one line per row.
 pub fn table(rows: &[Row]) -> String {
     let mut out = String::from(
@@ -378,7 +386,7 @@ pub fn table(rows: &[Row]) -> String {
                 (
                     format!("{}/{} {verdict}{bar}{held}", v.met, v.runs),
                     v.median_time_to_invalid_s.map(|s| format!("{s:.1} s")).unwrap_or_default(),
-                    format!("{}, {}", v.date, &v.commit[..v.commit.len().min(10)]),
+                    format!("{}, {}", v.date, short_commit(&v.commit)),
                     v.command.clone(),
                 )
             }
@@ -717,6 +725,7 @@ mod tests {
         let strict = Row { at_least: None, ..verified[0].clone() };
         assert!(!strict.holds(&v) && Row { at_least: Some(1), ..strict.clone() }.holds(&v));
         assert!(table(&[strict]).contains("| 1/2 invalid, NOT REPRODUCED | 4.2 s | 2026-12-04, 0123456789 |"));
+        assert_eq!(short_commit("0123456789abcdef-dirty"), "0123456789 (with changes)");
         // A row that did not run keeps what it had.
         let before = verified.clone();
         verify(&mut verified, &[], 10, "2026-12-05", "x");
