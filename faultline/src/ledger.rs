@@ -486,10 +486,7 @@ pub async fn main(cmd: LedgerCommand) -> u8 {
             Err(e) => fail(&e),
         },
         LedgerCommand::Sync(f) => {
-            match read(&f.ledger).and_then(|rows| {
-                let rows = sync(rows, &all_mutants()?);
-                write(&rows, &f.ledger, &f.readme).map(|()| rows)
-            }) {
+            match load(&f.ledger).and_then(|rows| write(&rows, &f.ledger, &f.readme).map(|()| rows)) {
                 Ok(rows) => {
                     println!("ledger: {} rows, {}", rows.len(), f.ledger.display());
                     0
@@ -506,13 +503,16 @@ fn fail(e: &str) -> u8 {
     BROKEN
 }
 
-fn all_mutants() -> Result<Vec<Mutant>, String> {
-    mutants::all(Path::new("mutants")).map_err(|e| e.to_string())
+/// The ledger at `path`, its rows of settings and mutants made from their
+/// definitions (`mutants/` from the repository's root).
+fn load(path: &Path) -> Result<Vec<Row>, String> {
+    let mutants = mutants::all(Path::new("mutants")).map_err(|e| e.to_string())?;
+    Ok(sync(read(path)?, &mutants))
 }
 
 async fn verify_main(o: VerifyOptions) -> u8 {
     let commit = crate::run::git_commit();
-    let rows = match read(&o.files.ledger).and_then(|rows| Ok(sync(rows, &all_mutants()?))) {
+    let rows = match load(&o.files.ledger) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };
@@ -574,12 +574,11 @@ async fn verify_main(o: VerifyOptions) -> u8 {
         eprintln!("ledger: interrupted; the ledger is left as it was (the runs so far are in {})", out.display());
         return BROKEN;
     }
-    let day = crate::run::timestamp();
     let mut chosen = chosen;
-    verify(&mut chosen, &summaries, o.seeds, &format!("{}-{}-{}", &day[..4], &day[4..6], &day[6..8]), &commit);
+    verify(&mut chosen, &summaries, o.seeds, &crate::run::day(), &commit);
     // Read again: a verify of other rows (on another host set) may have
     // rewritten the ledger meanwhile, and its rows are kept as it left them.
-    let mut rows = match read(&o.files.ledger).and_then(|rows| Ok(sync(rows, &all_mutants()?))) {
+    let mut rows = match load(&o.files.ledger) {
         Ok(r) => r,
         Err(e) => return fail(&e),
     };

@@ -223,6 +223,11 @@ pub fn timestamp() -> String {
     humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string().replace(['-', ':'], "")
 }
 
+/// Today (UTC), `YYYY-MM-DD`: the day a ledger row was verified.
+pub fn day() -> String {
+    humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string()[..10].to_string()
+}
+
 /// The commit the tree is at, `-dirty` when it has changes.
 pub fn git_commit() -> String {
     let head = std::process::Command::new("git").args(["rev-parse", "HEAD"]).output();
