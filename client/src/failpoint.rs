@@ -17,10 +17,15 @@ use crate::{ClientError, CONNECT_TIMEOUT};
 
 /// Every failpoint of the node, with where it sits.
 pub const POINTS: &[(&str, &str)] = &[
+    ("raft-became-leader", "a node just elected, before its first entry as leader leaves"),
     ("raft-before-send", "a Ready's messages that may leave before its own write (a leader's appends)"),
     ("raft-before-snapshot-install", "a snapshot from the leader, before it replaces the state"),
     ("raft-after-snapshot-install", "a snapshot from the leader, once installed"),
     ("raft-before-persist", "a Ready with new entries, before they (and its hard state) are written"),
+    (
+        "raft-leader-before-persist",
+        "a leader's Ready with client entries, sent to the followers, before it writes them",
+    ),
     ("raft-after-persist", "a Ready's entries and hard state written, before the acks and votes leave"),
     ("raft-after-send", "the acks and votes that vouch for the write handed to the network"),
     ("raft-after-vote", "a vote granted and handed to the network (only a Ready that grants one reaches it)"),
@@ -182,6 +187,6 @@ mod tests {
             assert!(err.contains(GRAMMAR), "{err}");
         }
         assert!(is_point("raft-after-send") && !is_point("raft-after-lunch"));
-        assert!(point_names().starts_with("raft-before-send, "));
+        assert!(point_names().starts_with("raft-became-leader, raft-before-send, "));
     }
 }

@@ -219,6 +219,54 @@ async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings
     assert!(h.control.heal().await.is_healed());
 }
 
+/// `failpoint-relead` against live nodes under writes: the other follower
+/// is cut off, the leader and its partner start again, the first of them
+/// to lead dies at `raft-leader-before-persist` (its log says so), and the
+/// other leads next; the undo brings every node back with no rule left.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failpoint_relead_crashes_the_first_new_leader_and_the_other_leads_on_its_entries() {
+    let h = TestHosts::up();
+    let leader = h.start_cluster().await;
+    let endpoints: Vec<String> = h.control.cluster.nodes.iter().map(|n| n.endpoint()).collect();
+    let mut client = h.client_of(endpoints, Duration::from_secs(2));
+    let writes = tokio::spawn(async move {
+        for i in 0u64.. {
+            let _ = client.put(b"k", &i.to_be_bytes()).await;
+        }
+    });
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let fault = FaultKind::named("failpoint-relead").unwrap().choose(&mut rng);
+    let applied = fault.apply(&h.control, &mut rng).await.unwrap();
+    let set: &FailpointSet = applied.downcast().expect("a failpoint");
+    assert!(set.crashed && set.point == "raft-leader-before-persist", "{set:?}");
+    let next = set.partner.clone().expect("the node that led next");
+    assert_ne!(set.node, next);
+    let outsider = h.control.names().into_iter().find(|n| *n != set.node && *n != next).unwrap();
+    assert_ne!(outsider, leader, "the old leader was not one of the two restarted");
+    assert_eq!(set.releads, 1, "{next} did not lead after {} died", set.node);
+    assert_eq!(
+        applied.label(),
+        format!(
+            "failpoint raft-leader-before-persist 1*crash {}, then {next} led, cut {}",
+            set.node,
+            set.cut.as_ref().unwrap().label()
+        )
+    );
+    let log = h.control.node(&set.node).unwrap().fetch_log().await.unwrap();
+    assert!(log.contains("failpoint: crash (abort)"), "{log}");
+    assert_eq!(h.control.leader().await.as_deref(), Some(next.as_str()));
+    assert!(!h.tcp_ok(&outsider, &next), "the other follower was not cut off");
+
+    let end = applied.undo(&h.control).await.unwrap();
+    assert!(end.get("refused").is_none(), "{end}");
+    writes.abort();
+    for n in h.control.names() {
+        assert_eq!(h.state(&n).await, ProcState::Running, "{n}");
+    }
+    assert!(h.control.rules().await.into_iter().all(|r| r.unwrap().is_empty()), "a rule was left");
+    assert!(h.control.heal().await.is_healed());
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_isolate_resumes_the_old_leader_behind_a_cut_after_a_new_election() {
     let h = TestHosts::up();

@@ -119,6 +119,17 @@ impl fmt::Display for HealReport {
     }
 }
 
+/// What became of a node started again.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Coming {
+    /// Its system answers for it.
+    Serving,
+    /// Its process is gone: it refused to start.
+    Down,
+    /// Neither, within the wait.
+    Late,
+}
+
 pub struct Control {
     pub cluster: Cluster,
     pub nodes: Vec<NodeProc>,
@@ -296,24 +307,37 @@ impl Control {
         let n = self.node(name)?;
         let one = [name.to_string()];
         self.start(&one).await?;
-        let deadline = tokio::time::Instant::now() + RECOVERY_WAIT;
+        if self.coming_up(n, RECOVERY_WAIT, Duration::from_millis(100)).await? == Coming::Down {
+            let why = n.log_tail(REFUSAL_LOG_LINES).await.unwrap_or_else(|e| format!("(no log: {e})"));
+            self.stop(&one).await?;
+            return Ok(Some(why.trim().to_string()));
+        }
+        Ok(None)
+    }
+
+    /// Whether the started node `name` serves (its system answers for it)
+    /// within `within`, polling every 10 ms: a fault that acts on a node as
+    /// soon as it is back (a failpoint set before it campaigns) waits here.
+    pub async fn await_serving(&self, name: &str, within: Duration) -> Result<bool, ControlError> {
+        Ok(self.coming_up(self.node(name)?, within, Duration::from_millis(10)).await? == Coming::Serving)
+    }
+
+    /// What became of a started node within `within`, polling every `step`.
+    async fn coming_up(&self, n: &NodeProc, within: Duration, step: Duration) -> Result<Coming, ControlError> {
+        let deadline = tokio::time::Instant::now() + within;
         loop {
             match n.state().await.map_err(|e| ControlError::Nodes(vec![e]))? {
-                ProcState::Dead | ProcState::Stopped => {
-                    let why = n.log_tail(REFUSAL_LOG_LINES).await.unwrap_or_else(|e| format!("(no log: {e})"));
-                    self.stop(&one).await?;
-                    return Ok(Some(why.trim().to_string()));
-                }
+                ProcState::Dead | ProcState::Stopped => return Ok(Coming::Down),
                 _ => {
                     if self.report(&n.spec).await.is_ok() {
-                        return Ok(None);
+                        return Ok(Coming::Serving);
                     }
                 }
             }
             if tokio::time::Instant::now() >= deadline {
-                return Ok(None);
+                return Ok(Coming::Late);
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::time::sleep(step).await;
         }
     }
 

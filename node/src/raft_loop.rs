@@ -424,7 +424,13 @@ impl RaftLoop {
         let mut rd = self.raw.ready();
 
         if let Some(ss) = rd.ss() {
+            let elected = ss.raft_state == StateRole::Leader && self.role != StateRole::Leader;
             self.on_soft_state(ss.raft_state, ss.leader_id);
+            if elected {
+                // Before its first entry leaves: a stall here piles up the
+                // new leader's client requests.
+                crate::failpoint!("raft-became-leader");
+            }
         }
 
         // 1. Messages a leader can send before its own fsync (replication in
@@ -460,6 +466,11 @@ impl RaftLoop {
         let sync = rd.must_sync();
         if !rd.entries().is_empty() {
             crate::failpoint!("raft-before-persist");
+        }
+        if self.role == StateRole::Leader && rd.entries().iter().any(|e| !e.data.is_empty()) {
+            // Clients' entries already sent to the followers and not yet
+            // written here: a crash leaves them on the followers alone.
+            crate::failpoint!("raft-leader-before-persist");
         }
         let persisting = Instant::now();
         self.raw.mut_store().persist(None, rd.entries(), rd.hs(), sync)?;

@@ -634,7 +634,7 @@ async fn a_failpoint_is_set_only_by_a_member_and_crashes_its_node_at_its_step() 
     assert!(err.to_string().contains("a cluster member's certificate"), "{err}");
     let member = ClientTls::load_dir(&c.tls_dir(victim)).unwrap();
     let err = failpoint::set(&addr, Some(&member), "raft-after-lunch", Some(&crash)).await.unwrap_err();
-    assert!(err.to_string().contains("the points are raft-before-send, "), "{err}");
+    assert!(err.to_string().contains("the points are raft-became-leader, raft-before-send, "), "{err}");
     assert!(alive(&mut c, victim), "a refused request changes nothing");
 
     let active = failpoint::set(&addr, Some(&member), "raft-before-persist", Some(&crash)).await.unwrap();

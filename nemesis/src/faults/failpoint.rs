@@ -21,6 +21,19 @@
 //!   saves (etcd's `raftBeforeSave`). A correct node acknowledges nothing
 //!   it has not written, so the leader could not have committed it. The
 //!   steps after the write are `failpoint`'s.
+//! - `failpoint-relead`: two nodes' lives of a few hundred milliseconds
+//!   each, the second applying what the first proposed while its own
+//!   proposals wait. The other follower is cut off; the leader and its
+//!   partner are killed and started again, each set to stall as soon as
+//!   it is elected (`raft-became-leader`), so that its clients' requests
+//!   pile up, and to crash when it has sent them to the other and not yet
+//!   written them (`raft-leader-before-persist`). The first to lead dies
+//!   so, its proposals on the other node alone; it is started again
+//!   unset, the other (its crash cleared) leads on the longer log, stalls,
+//!   proposes its own pile, and its first commit applies the dead
+//!   leader's entries. A node whose request ids start again at every
+//!   start answers its own waiting proposals with the dead leader's
+//!   outcomes (the class of a request id that repeats across restarts).
 
 use std::any::Any;
 use std::time::Duration;
@@ -75,7 +88,7 @@ impl Kind for FailpointKind {
         let point = POINTS.choose(rng).expect("points");
         let effect = if rng.gen_bool(0.7) { Effect::Crash } else { Effect::Sleep(rng.gen_range(200..=1500)) };
         let role = if rng.gen_bool(0.5) { Role::Leader } else { Role::Follower };
-        Box::new(SetFailpoint { point, action: Action::once(effect), role, cut: false, vote: false })
+        Box::new(SetFailpoint { point, action: Action::once(effect), role, shape: Shape::Plain })
     }
 }
 
@@ -98,8 +111,7 @@ impl Kind for FailpointCutKind {
             point: CUT_POINT,
             action: Action::once(Effect::Crash),
             role: Role::Follower,
-            cut: true,
-            vote: false,
+            shape: Shape::Cut,
         })
     }
 }
@@ -124,11 +136,47 @@ impl Kind for FailpointVoteKind {
             point: VOTE_POINT,
             action: Action::once(Effect::Crash),
             role: Role::Follower,
-            cut: false,
-            vote: true,
+            shape: Shape::Vote,
         })
     }
 }
+
+pub(super) struct FailpointReleadKind;
+pub(super) static KIND_RELEAD: FailpointReleadKind = FailpointReleadKind;
+
+impl Kind for FailpointReleadKind {
+    fn name(&self) -> &'static str {
+        "failpoint-relead"
+    }
+    fn about(&self) -> &'static str {
+        "cut one follower off, kill the leader and the other follower and start them again, each set to \
+         stall once elected and to crash before writing the requests it piled up; the first leader dies \
+         with them on the other alone, which leads next and commits them while its own requests wait; \
+         restart and heal at the end"
+    }
+    fn needs(&self) -> Needs {
+        NEEDS
+    }
+    fn choose(&self, _rng: &mut StdRng) -> Box<dyn Fault> {
+        Box::new(SetFailpoint {
+            point: RELEAD_POINT,
+            action: Action::once(Effect::Crash),
+            role: Role::Leader,
+            shape: Shape::Relead,
+        })
+    }
+}
+
+/// Where `failpoint-relead` crashes the first of its two leaders: its
+/// clients' entries sent, not written.
+const RELEAD_POINT: &str = "raft-leader-before-persist";
+
+/// Where and how long `failpoint-relead`'s leaders stall once elected,
+/// while their clients' requests pile up. Under the election timeout of
+/// the plans' 20 ms tick (200-400 ms), and a leader in its lease ignores
+/// the pre-votes of a follower that timed out meanwhile.
+const STALL_POINT: &str = "raft-became-leader";
+const RELEAD_STALL: Effect = Effect::Sleep(200);
 
 /// Where `failpoint-vote` crashes its voter.
 const VOTE_POINT: &str = "raft-after-vote";
@@ -144,23 +192,35 @@ pub enum Role {
     Follower,
 }
 
+/// What happens around the failpoint: the point alone, or one of the
+/// shapes that a bug class needs around it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Shape {
+    /// `failpoint`: the point alone.
+    Plain,
+    /// `failpoint-cut`.
+    Cut,
+    /// `failpoint-vote`.
+    Vote,
+    /// `failpoint-relead`.
+    Relead,
+}
+
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SetFailpoint {
     pub point: &'static str,
     pub action: Action,
     pub role: Role,
-    /// `failpoint-cut`'s whole shape around the crash.
-    pub cut: bool,
-    /// `failpoint-vote`'s whole shape around the crash.
-    pub vote: bool,
+    pub shape: Shape,
 }
 
 impl Fault for SetFailpoint {
     fn f(&self) -> &'static str {
-        match (self.cut, self.vote) {
-            (true, _) => "failpoint-cut",
-            (_, true) => "failpoint-vote",
-            _ => "failpoint",
+        match self.shape {
+            Shape::Plain => "failpoint",
+            Shape::Cut => "failpoint-cut",
+            Shape::Vote => "failpoint-vote",
+            Shape::Relead => "failpoint-relead",
         }
     }
     fn value(&self) -> Value {
@@ -192,12 +252,21 @@ impl Fault for SetFailpoint {
                 crashed: false,
                 cut: None,
                 killed: None,
+                partner: None,
+                releads: 0,
             };
-            if self.vote {
-                vote(control, &mut set, &leader, &followers).await?;
-                return Ok(Box::new(set) as Box<dyn Applied>);
+            match self.shape {
+                Shape::Vote => {
+                    vote(control, &mut set, &leader, &followers).await?;
+                    return Ok(Box::new(set) as Box<dyn Applied>);
+                }
+                Shape::Relead => {
+                    relead(control, &mut set, &leader, &followers).await?;
+                    return Ok(Box::new(set) as Box<dyn Applied>);
+                }
+                Shape::Plain | Shape::Cut => {}
             }
-            if !self.cut {
+            if self.shape == Shape::Plain {
                 control.set_failpoint(&node, self.point, Some(&self.action)).await?;
                 return Ok(Box::new(set) as Box<dyn Applied>);
             }
@@ -259,6 +328,79 @@ async fn vote(
     Ok(())
 }
 
+/// `failpoint-relead`: the other follower cut off; the leader and its
+/// partner killed, started again and set to stall once elected and to
+/// crash before writing what they piled up; the first to lead and die
+/// (`set.node`, so the node aimed at is whichever leads first) started
+/// again unset, and the other (`set.killed`), its crash cleared, left to
+/// lead on the longer log.
+async fn relead(
+    control: &Control,
+    set: &mut FailpointSet,
+    leader: &str,
+    followers: &[String],
+) -> Result<(), ControlError> {
+    let (pair, outsider) = ([leader.to_string(), followers[0].clone()], &followers[1]);
+    let grudge = Grudge::isolating(outsider, &control.names());
+    control.partition(&grudge).await?;
+    set.cut = Some(grudge);
+    set.killed = Some(pair[1].clone());
+    set.partner = Some(pair[1].clone());
+    control.kill(&pair).await?;
+    control.start(&pair).await?;
+    for node in &pair {
+        // It must serve to be set: a node that does not has refused to
+        // start, which the end's restart reports. Its first election comes
+        // an election timeout after its start, later than this.
+        if !control.await_serving(node, REACH_WAIT).await? {
+            return Ok(());
+        }
+        control.set_failpoint(node, STALL_POINT, Some(&Action::once(RELEAD_STALL))).await?;
+        control.set_failpoint(node, set.point, Some(&set.action)).await?;
+    }
+    let Some(first) = first_death(control, &pair, ELECTION_WAIT).await? else {
+        return Ok(());
+    };
+    let next = pair.iter().find(|n| **n != first).expect("two nodes").clone();
+    set.crashed = true;
+    (set.node, set.killed, set.partner) = (first.clone(), Some(next.clone()), Some(next.clone()));
+    control.set_failpoint(&next, set.point, None).await?;
+    control.start(std::slice::from_ref(&first)).await?;
+    if leads_next(control, &next, ELECTION_WAIT).await {
+        set.releads = 1;
+    }
+    Ok(())
+}
+
+/// The first of `nodes` whose process is gone within `within`, polling
+/// every 10 ms.
+async fn first_death(control: &Control, nodes: &[String], within: Duration) -> Result<Option<String>, ControlError> {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        for n in nodes {
+            if control.await_death(n, Duration::ZERO).await? {
+                return Ok(Some(n.clone()));
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    Ok(None)
+}
+
+/// Whether `node` is the leader within `within`, polling every 10 ms; false
+/// as soon as another node leads, since then it lost the election.
+async fn leads_next(control: &Control, node: &str, within: Duration) -> bool {
+    let deadline = tokio::time::Instant::now() + within;
+    while tokio::time::Instant::now() < deadline {
+        match control.leader().await {
+            Some(l) if l == node => return true,
+            Some(_) => return false,
+            None => tokio::time::sleep(Duration::from_millis(10)).await,
+        }
+    }
+    false
+}
+
 /// A failpoint in force, and what came of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailpointSet {
@@ -270,21 +412,36 @@ pub struct FailpointSet {
     /// `failpoint-cut`: the cut in force: the other follower's, or, once
     /// the node crashed, the dead leader's.
     pub cut: Option<Grudge>,
-    /// `failpoint-cut`: the leader killed once the node crashed.
+    /// `failpoint-cut`: the leader killed once the node crashed;
+    /// `failpoint-relead`: the partner killed and started with the leader.
     pub killed: Option<String>,
+    /// `failpoint-relead`: the node that led after the one that crashed.
+    pub partner: Option<String>,
+    /// `failpoint-relead`: 1 when the partner led next, on the dead
+    /// leader's entries.
+    pub releads: u8,
 }
 
 impl Applied for FailpointSet {
     fn done(&self) -> Value {
         let mut nodes = vec![self.node.clone()];
         nodes.extend(self.killed.iter().cloned());
-        json!({ "nodes": nodes, "point": self.point, "action": self.action.to_string(), "crashed": self.crashed,
-                "killed": self.killed, "grudge": self.cut })
+        let mut done = json!({ "nodes": nodes, "point": self.point, "action": self.action.to_string(),
+                               "crashed": self.crashed, "killed": self.killed, "grudge": self.cut });
+        if let Some(p) = &self.partner {
+            done["partner"] = json!(p);
+            done["releads"] = json!(self.releads);
+        }
+        done
     }
     fn label(&self) -> String {
         let mut label = format!("failpoint {} {} {}", self.point, self.action, self.node);
-        if let Some(l) = &self.killed {
-            label.push_str(&format!(", leader {l} killed"));
+        match (&self.partner, &self.killed) {
+            (Some(p), _) if self.crashed && self.releads == 1 => label.push_str(&format!(", then {p} led")),
+            (Some(p), _) if self.crashed => label.push_str(&format!(", then {p} did not lead")),
+            (Some(p), _) => label.push_str(&format!(" or {p}: neither led and crashed")),
+            (None, Some(l)) => label.push_str(&format!(", leader {l} killed")),
+            (None, None) => {}
         }
         if let Some(g) = &self.cut {
             label.push_str(&format!(", cut {}", g.label()));
@@ -307,6 +464,10 @@ impl Applied for FailpointSet {
             for node in std::iter::once(&self.node).chain(self.killed.iter()) {
                 if control.await_death(node, Duration::ZERO).await? {
                     dead.push(node.clone());
+                } else if self.partner.is_some() {
+                    // `failpoint-relead` set both points on both nodes.
+                    control.set_failpoint(node, self.point, None).await?;
+                    control.set_failpoint(node, STALL_POINT, None).await?;
                 } else if *node == self.node && !self.crashed {
                     control.set_failpoint(node, self.point, None).await?;
                 }

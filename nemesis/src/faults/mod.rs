@@ -56,7 +56,7 @@ pub use pause::{Pause, Paused};
 pub use pause_isolate::{PauseIsolate, PausedIsolated};
 
 /// Every fault family, in the order `nemesis faults` lists them.
-pub static REGISTRY: [&dyn Kind; 19] = [
+pub static REGISTRY: [&dyn Kind; 20] = [
     &partition::KIND,
     &kill::KIND,
     &kill::KIND_ALL,
@@ -76,6 +76,7 @@ pub static REGISTRY: [&dyn Kind; 19] = [
     &failpoint::KIND,
     &failpoint::KIND_CUT,
     &failpoint::KIND_VOTE,
+    &failpoint::KIND_RELEAD,
 ];
 
 /// A future a fault returns; the nemesis drives one at a time.
@@ -395,8 +396,16 @@ mod tests {
     fn each_system_takes_the_faults_it_can() {
         for k in FaultKind::all() {
             assert_eq!(k.unfit_for(&DbKind::Raftkv), None, "{k:?}");
-            let unfit = ["clock", "clock-isolate", "corrupt", "failpoint", "failpoint-cut", "failpoint-vote"]
-                .contains(&k.name());
+            let unfit = [
+                "clock",
+                "clock-isolate",
+                "corrupt",
+                "failpoint",
+                "failpoint-cut",
+                "failpoint-vote",
+                "failpoint-relead",
+            ]
+            .contains(&k.name());
             assert_eq!(k.unfit_for(&DbKind::Etcd).is_some(), unfit, "{k:?}");
             // NATS: corrupt knows its message blocks.
             let unfit = unfit && k.name() != "corrupt";
@@ -418,7 +427,8 @@ mod tests {
         };
         for k in FaultKind::all() {
             let leader_aimed = ["pause-isolate", "clock-isolate", "deaf-leader", "bounce-leader"].contains(&k.name());
-            let raftkv_only = ["corrupt", "failpoint", "failpoint-cut", "failpoint-vote"].contains(&k.name());
+            let raftkv_only =
+                ["corrupt", "failpoint", "failpoint-cut", "failpoint-vote", "failpoint-relead"].contains(&k.name());
             let with = k.unfit_for(&commands(Some(vec!["mykv-status".into()])));
             assert_eq!(with.is_some(), raftkv_only, "{k:?}");
             let without = k.unfit_for(&commands(None));
