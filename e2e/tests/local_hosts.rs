@@ -180,6 +180,26 @@ async fn a_deaf_leader_loses_office_to_a_node_that_still_hears_it() {
     }
 }
 
+/// Puts to one key until aborted.
+fn keep_writing(h: &TestHosts) -> tokio::task::JoinHandle<()> {
+    let endpoints: Vec<String> = h.control.cluster.nodes.iter().map(|n| n.endpoint()).collect();
+    let mut client = h.client_of(endpoints, Duration::from_secs(2));
+    tokio::spawn(async move {
+        for i in 0u64.. {
+            let _ = client.put(b"k", &i.to_be_bytes()).await;
+        }
+    })
+}
+
+/// Every node runs, no rule is left, and a heal finds nothing to do.
+async fn assert_every_node_back(h: &TestHosts) {
+    for n in h.control.names() {
+        assert_eq!(h.state(&n).await, ProcState::Running, "{n}");
+    }
+    assert!(h.control.rules().await.into_iter().all(|r| r.unwrap().is_empty()), "a rule was left");
+    assert!(h.control.heal().await.is_healed());
+}
+
 /// `failpoint-cut` against live nodes under writes: a follower dies at
 /// `raft-before-persist` (its log says so), the leader is killed and cut
 /// off, the follower is back; the undo restarts the leader, and every node
@@ -189,13 +209,7 @@ async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings
     let h = TestHosts::up();
     let leader = h.start_cluster().await;
     // Writes, so the follower has new entries to write.
-    let endpoints: Vec<String> = h.control.cluster.nodes.iter().map(|n| n.endpoint()).collect();
-    let mut client = h.client_of(endpoints, Duration::from_secs(2));
-    let writes = tokio::spawn(async move {
-        for i in 0u64.. {
-            let _ = client.put(b"k", &i.to_be_bytes()).await;
-        }
-    });
+    let writes = keep_writing(&h);
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let fault = FaultKind::named("failpoint-cut").unwrap().choose(&mut rng);
     let applied = fault.apply(&h.control, &mut rng).await.unwrap();
@@ -212,11 +226,7 @@ async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings
     let end = applied.undo(&h.control).await.unwrap();
     assert!(end.get("refused").is_none(), "{end}");
     writes.abort();
-    for n in h.control.names() {
-        assert_eq!(h.state(&n).await, ProcState::Running, "{n}");
-    }
-    assert!(h.control.rules().await.into_iter().all(|r| r.unwrap().is_empty()), "a rule was left");
-    assert!(h.control.heal().await.is_healed());
+    assert_every_node_back(&h).await;
 }
 
 /// `failpoint-relead` against live nodes under writes: the other follower
@@ -227,13 +237,8 @@ async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings
 async fn a_failpoint_relead_crashes_the_first_new_leader_and_the_other_leads_on_its_entries() {
     let h = TestHosts::up();
     let leader = h.start_cluster().await;
-    let endpoints: Vec<String> = h.control.cluster.nodes.iter().map(|n| n.endpoint()).collect();
-    let mut client = h.client_of(endpoints, Duration::from_secs(2));
-    let writes = tokio::spawn(async move {
-        for i in 0u64.. {
-            let _ = client.put(b"k", &i.to_be_bytes()).await;
-        }
-    });
+    // Writes, so each new leader has client entries to pile up.
+    let writes = keep_writing(&h);
     let mut rng = rand::rngs::StdRng::seed_from_u64(1);
     let fault = FaultKind::named("failpoint-relead").unwrap().choose(&mut rng);
     let applied = fault.apply(&h.control, &mut rng).await.unwrap();
@@ -260,11 +265,7 @@ async fn a_failpoint_relead_crashes_the_first_new_leader_and_the_other_leads_on_
     let end = applied.undo(&h.control).await.unwrap();
     assert!(end.get("refused").is_none(), "{end}");
     writes.abort();
-    for n in h.control.names() {
-        assert_eq!(h.state(&n).await, ProcState::Running, "{n}");
-    }
-    assert!(h.control.rules().await.into_iter().all(|r| r.unwrap().is_empty()), "a rule was left");
-    assert!(h.control.heal().await.is_healed());
+    assert_every_node_back(&h).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
