@@ -254,18 +254,18 @@ async fn a_failpoint_relead_crashes_the_first_new_leader_and_the_other_leads_on_
         let applied = fault.apply(&h.control, &mut rng).await.unwrap();
         let set: &FailpointSet = applied.downcast().expect("a failpoint");
         assert!(set.crashed && set.point == "raft-leader-before-persist", "{set:?}");
-        let next = set.partner.clone().expect("the other restarted node");
+        let next = set.killed.clone().expect("the other restarted node");
         assert_ne!(set.node, next);
         let outsider = h.control.names().into_iter().find(|n| *n != set.node && *n != next).unwrap();
         assert_ne!(outsider, leader, "the old leader was not one of the two restarted");
         let log = h.control.node(&set.node).unwrap().fetch_log().await.unwrap();
         assert!(log.contains("failpoint: crash (abort)"), "{log}");
         assert!(!h.tcp_ok(&outsider, &next), "the other follower was not cut off");
-        let then = if set.releads == 1 { "led" } else { "did not lead" };
+        let then = if set.next_led == Some(true) { "led" } else { "did not lead" };
         let cut = set.cut.as_ref().unwrap().label();
         let label = format!("failpoint raft-leader-before-persist 1*crash {}, then {next} {then}, cut {cut}", set.node);
         assert_eq!(applied.label(), label);
-        if set.releads == 1 {
+        if set.next_led == Some(true) {
             assert_eq!(h.control.leader().await.as_deref(), Some(next.as_str()));
             led_next = true;
         }

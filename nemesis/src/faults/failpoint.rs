@@ -252,8 +252,7 @@ impl Fault for SetFailpoint {
                 crashed: false,
                 cut: None,
                 killed: None,
-                partner: None,
-                releads: 0,
+                next_led: None,
             };
             match self.shape {
                 Shape::Vote => {
@@ -345,7 +344,7 @@ async fn relead(
     control.partition(&grudge).await?;
     set.cut = Some(grudge);
     set.killed = Some(pair[1].clone());
-    set.partner = Some(pair[1].clone());
+    set.next_led = Some(false);
     control.kill(&pair).await?;
     control.start(&pair).await?;
     for node in &pair {
@@ -363,12 +362,13 @@ async fn relead(
     };
     let next = pair.iter().find(|n| **n != first).expect("two nodes").clone();
     set.crashed = true;
-    (set.node, set.killed, set.partner) = (first.clone(), Some(next.clone()), Some(next.clone()));
+    (set.node, set.killed) = (first.clone(), Some(next.clone()));
     control.set_failpoint(&next, set.point, None).await?;
     control.start(std::slice::from_ref(&first)).await?;
-    if leads_next(control, &next, ELECTION_WAIT).await {
-        set.releads = 1;
-    }
+    // The first to lead now: it loses office only an election timeout
+    // after its own, so a poll cannot miss it.
+    let led = control.wait_for_leader(ELECTION_WAIT).await.ok();
+    set.next_led = Some(led.as_deref() == Some(next.as_str()));
     Ok(())
 }
 
@@ -387,20 +387,6 @@ async fn first_death(control: &Control, nodes: &[String], within: Duration) -> R
     Ok(None)
 }
 
-/// Whether `node` is the leader within `within`, polling every 10 ms; false
-/// as soon as another node leads, since then it lost the election.
-async fn leads_next(control: &Control, node: &str, within: Duration) -> bool {
-    let deadline = tokio::time::Instant::now() + within;
-    while tokio::time::Instant::now() < deadline {
-        match control.leader().await {
-            Some(l) if l == node => return true,
-            Some(_) => return false,
-            None => tokio::time::sleep(Duration::from_millis(10)).await,
-        }
-    }
-    false
-}
-
 /// A failpoint in force, and what came of it.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct FailpointSet {
@@ -413,13 +399,11 @@ pub struct FailpointSet {
     /// the node crashed, the dead leader's.
     pub cut: Option<Grudge>,
     /// `failpoint-cut`: the leader killed once the node crashed;
-    /// `failpoint-relead`: the partner killed and started with the leader.
+    /// `failpoint-relead`: the other node killed and started with it.
     pub killed: Option<String>,
-    /// `failpoint-relead`: the node that led after the one that crashed.
-    pub partner: Option<String>,
-    /// `failpoint-relead`: 1 when the partner led next, on the dead
-    /// leader's entries.
-    pub releads: u8,
+    /// `failpoint-relead` (none for the others): whether, once the node
+    /// crashed, the other led next, on the dead leader's entries.
+    pub next_led: Option<bool>,
 }
 
 impl Applied for FailpointSet {
@@ -428,20 +412,19 @@ impl Applied for FailpointSet {
         nodes.extend(self.killed.iter().cloned());
         let mut done = json!({ "nodes": nodes, "point": self.point, "action": self.action.to_string(),
                                "crashed": self.crashed, "killed": self.killed, "grudge": self.cut });
-        if let Some(p) = &self.partner {
-            done["partner"] = json!(p);
-            done["releads"] = json!(self.releads);
+        if let Some(led) = self.next_led {
+            done["next_led"] = json!(led);
         }
         done
     }
     fn label(&self) -> String {
         let mut label = format!("failpoint {} {} {}", self.point, self.action, self.node);
-        match (&self.partner, &self.killed) {
-            (Some(p), _) if self.crashed && self.releads == 1 => label.push_str(&format!(", then {p} led")),
-            (Some(p), _) if self.crashed => label.push_str(&format!(", then {p} did not lead")),
-            (Some(p), _) => label.push_str(&format!(" or {p}: neither led and crashed")),
+        match (self.next_led, &self.killed) {
+            (Some(true), Some(p)) => label.push_str(&format!(", then {p} led")),
+            (Some(false), Some(p)) if self.crashed => label.push_str(&format!(", then {p} did not lead")),
+            (Some(false), Some(p)) => label.push_str(&format!(" or {p}: neither led and crashed")),
             (None, Some(l)) => label.push_str(&format!(", leader {l} killed")),
-            (None, None) => {}
+            _ => {}
         }
         if let Some(g) = &self.cut {
             label.push_str(&format!(", cut {}", g.label()));
@@ -464,7 +447,7 @@ impl Applied for FailpointSet {
             for node in std::iter::once(&self.node).chain(self.killed.iter()) {
                 if control.await_death(node, Duration::ZERO).await? {
                     dead.push(node.clone());
-                } else if self.partner.is_some() {
+                } else if self.next_led.is_some() {
                     // `failpoint-relead` set both points on both nodes.
                     control.set_failpoint(node, self.point, None).await?;
                     control.set_failpoint(node, STALL_POINT, None).await?;
