@@ -17,7 +17,7 @@ use crate::{ClientError, CONNECT_TIMEOUT};
 
 /// Every failpoint of the node, with where it sits.
 pub const POINTS: &[(&str, &str)] = &[
-    ("raft-became-leader", "a node just elected, before its first entry as leader leaves"),
+    ("raft-became-leader", "a node just elected, just after its first append as leader has left"),
     ("raft-before-send", "a Ready's messages that may leave before its own write (a leader's appends)"),
     ("raft-before-snapshot-install", "a snapshot from the leader, before it replaces the state"),
     ("raft-after-snapshot-install", "a snapshot from the leader, once installed"),

@@ -559,6 +559,8 @@ async fn verify_main(o: VerifyOptions) -> u8 {
             batch: BatchArgs { out: Some(dir.clone()), ..o.batch.clone() },
             list: false,
             check: false,
+            shrink: false,
+            confirm: 0,
         };
         broke |= mutants::main(m).await == BROKEN;
         if !o.batch.dry_run {

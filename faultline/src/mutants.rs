@@ -16,6 +16,7 @@ use report::run_dir::Verdict;
 use crate::batch::{self, Batch, BatchArgs, Files};
 use crate::run::{self, Bins, BROKEN};
 use crate::scenario::{refuse, Scenario, ScenarioError, TestOptions};
+use crate::shrink;
 
 /// One planted bug.
 #[derive(Clone, Debug, PartialEq)]
@@ -65,6 +66,15 @@ pub struct MutantsOptions {
     /// Only check that every patch applies to this tree, and exit.
     #[arg(long)]
     pub check: bool,
+    /// After each mutant's runs, shrink its first failing run (as
+    /// `faultline shrink`, on the mutant's own binaries) into OUT-shrinks/,
+    /// whose shrinks.md is the table of every shrink.
+    #[arg(long)]
+    pub shrink: bool,
+    /// With --shrink: replays of each shrunk schedule, every one run, for
+    /// its replay rate.
+    #[arg(long, default_value_t = 10, requires = "shrink")]
+    pub confirm: u32,
 }
 
 /// Why the suite could not go on.
@@ -328,6 +338,8 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
     let target = cache.join("target");
     seed_target(&target)?;
     let work = Worktree::add(cache.join("work"))?;
+    let shrinks_dir = PathBuf::from(format!("{}-shrinks", batch.out.display()));
+    let mut shrinks = Vec::new();
     for (m, mutant) in mutants.iter().enumerate() {
         let mine: Vec<Scenario> = kept.iter().filter(|(k, _)| *k == m).map(|(_, s)| s.clone()).collect();
         if mine.is_empty() || crate::interrupt::raised() {
@@ -341,6 +353,11 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
         let bins =
             main_bins.copy_to(&cache.join("bin"), Some(&node)).map_err(|e| MutantsError::Failed(e.to_string()))?;
         batch::run_all(&mut batch, mine, &bins).await;
+        if o.shrink && !crate::interrupt::raised() {
+            let row = shrink_first_failure(&batch.out, &mutant.name, &bins, &o).await?;
+            shrinks.push(row);
+            write_shrinks(&shrinks_dir, &shrinks)?;
+        }
     }
     drop(work);
     if crate::interrupt::raised() {
@@ -348,6 +365,56 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
         return Ok(BROKEN);
     }
     Ok(batch.summarise(Verdict::Invalid))
+}
+
+/// Shrinks the first failing run of `mutant` in the batch, on its
+/// binaries, into `OUT-shrinks/NAME`. A mutant no run caught has no row.
+async fn shrink_first_failure(
+    out: &Path,
+    mutant: &str,
+    bins: &Bins,
+    o: &MutantsOptions,
+) -> Result<shrink::Row, MutantsError> {
+    let prefix = format!("mutant-{mutant}-s");
+    let mut runs: Vec<(u64, PathBuf)> = std::fs::read_dir(out)
+        .map_err(io(out.display().to_string()))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            Some((name.strip_prefix(&prefix)?.parse().ok()?, e.path()))
+        })
+        .collect();
+    runs.sort();
+    let failing = runs
+        .into_iter()
+        .filter_map(|(_, named)| shrink::run_folder(&named))
+        .find(|dir| report::run_dir::read_test(dir).is_ok_and(|t| t.verdict().meets(Verdict::Invalid)));
+    let Some(run) = failing else {
+        println!("mutants: {mutant}: no run failed, nothing to shrink");
+        return Ok(shrink::Row { name: mutant.into(), shrunk: None });
+    };
+    let options = shrink::ShrinkOptions {
+        run,
+        replays: 3,
+        cluster: o.batch.cluster.clone(),
+        out: Some(PathBuf::from(format!("{}-shrinks", out.display())).join(mutant)),
+        confirm: o.confirm,
+        dry_run: false,
+    };
+    let shrunk = shrink::shrink(&options, bins).await.map_err(|e| MutantsError::Failed(format!("{mutant}: {e}")))?;
+    Ok(shrink::Row { name: mutant.into(), shrunk })
+}
+
+/// `shrinks.json` and `shrinks.md` (the table) in `dir`, rewritten after
+/// every mutant so that an interrupted suite keeps what it shrank.
+fn write_shrinks(dir: &Path, rows: &[shrink::Row]) -> Result<(), MutantsError> {
+    std::fs::create_dir_all(dir).map_err(io(dir.display().to_string()))?;
+    let table = shrink::table(rows);
+    std::fs::write(dir.join("shrinks.json"), serde_json::to_vec_pretty(rows).expect("serialises"))
+        .and_then(|()| std::fs::write(dir.join("shrinks.md"), &table))
+        .map_err(io(dir.display().to_string()))?;
+    print!("{table}");
+    Ok(())
 }
 
 #[cfg(test)]

@@ -39,6 +39,11 @@ pub struct ShrinkOptions {
     /// The output folder; results/shrink-TIMESTAMP by default.
     #[arg(long)]
     pub out: Option<PathBuf>,
+    /// Replays of the result once shrunk, every one run, for its replay
+    /// rate (none by default: the rate is then that of its own candidate's
+    /// replays, which stop once the majority is decided).
+    #[arg(long, default_value_t = 0)]
+    pub confirm: u32,
     /// Check the run folder and its schedule, print what would be shrunk,
     /// and start nothing.
     #[arg(long)]
@@ -74,6 +79,8 @@ pub struct Shrunk {
     pub original: String,
     pub original_faults: usize,
     pub original_ops: Option<u64>,
+    pub original_time_limit: String,
+    pub original_concurrency: u32,
     pub faults: usize,
     pub time_limit: String,
     pub concurrency: u32,
@@ -84,7 +91,69 @@ pub struct Shrunk {
     /// report.
     pub ops: Option<u64>,
     pub report: Option<PathBuf>,
+    /// `--confirm`'s replays of the result: how many failed, of how many.
+    #[serde(default)]
+    pub confirmed: Option<(u32, u32)>,
     pub tried: Vec<Tried>,
+}
+
+impl Shrunk {
+    /// The replay rate to quote: `--confirm`'s when it ran, else the
+    /// result's own candidate's.
+    pub fn replay_rate(&self) -> (u32, u32) {
+        self.confirmed.unwrap_or((self.failed, self.replays))
+    }
+}
+
+/// One row of a table of shrinks: what was shrunk (a mutant's name) and
+/// how it came out, or none when its failure did not replay.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct Row {
+    pub name: String,
+    pub shrunk: Option<Shrunk>,
+}
+
+/// The table of shrinks as Markdown, as docs/running.md quotes it, with
+/// the medians of the ratios over the rows that shrank.
+pub fn table(rows: &[Row]) -> String {
+    let mut out =
+        String::from("| shrunk | faults | ops | duration | clients | fails on replay |\n|---|---|---|---|---|---|\n");
+    let (mut fault_ratios, mut op_ratios) = (Vec::new(), Vec::new());
+    for r in rows {
+        let Some(s) = &r.shrunk else {
+            out += &format!("| {} | did not fail again in most replays | | | | |\n", r.name);
+            continue;
+        };
+        let ops = |n: Option<u64>| n.map_or("?".into(), |n| n.to_string());
+        let (f, of) = s.replay_rate();
+        out += &format!(
+            "| {} | {} → {} | {} → {} | {} → {} | {} → {} | {f}/{of} |\n",
+            r.name,
+            s.original_faults,
+            s.faults,
+            ops(s.original_ops),
+            ops(s.ops),
+            s.original_time_limit,
+            s.time_limit,
+            s.original_concurrency,
+            s.concurrency
+        );
+        // A shrink to no fault at all counts as the whole count fewer.
+        fault_ratios.push(s.original_faults as f64 / s.faults.max(1) as f64);
+        if let (Some(a), Some(b)) = (s.original_ops, s.ops) {
+            op_ratios.push(a as f64 / b.max(1) as f64);
+        }
+    }
+    let median = |mut xs: Vec<f64>| {
+        xs.sort_by(f64::total_cmp);
+        match xs.len() {
+            0 => "-".to_string(),
+            n if n % 2 == 1 => format!("{:.1}×", xs[n / 2]),
+            n => format!("{:.1}×", (xs[n / 2 - 1] + xs[n / 2]) / 2.0),
+        }
+    };
+    out += &format!("\nMedian: {} fewer faults, {} fewer operations.\n", median(fault_ratios), median(op_ratios));
+    out
 }
 
 /// Why a run cannot be shrunk.
@@ -108,8 +177,28 @@ fn time_needed(steps: &[Step]) -> Duration {
     Duration::from_millis(end) + Duration::from_secs(5)
 }
 
+/// What the failing run measured: its operations, and when its first
+/// invalid operation came (none for a node failure).
+#[derive(Clone, Copy, Debug, Default)]
+struct Measured {
+    ops: Option<u64>,
+    time_to_invalid: Option<Duration>,
+}
+
+/// A candidate's time limit while its faults are cut: long enough for its
+/// faults (and their holds), and for the failure to show as late as it
+/// first did; never longer than the whole run. A failure that needs no
+/// fault and came in the first seconds is then tried in a run of seconds,
+/// not of a minute.
+fn limit_for(steps: &[Step], whole: Duration, measured: Measured) -> Duration {
+    match measured.time_to_invalid {
+        Some(t) => whole.min(time_needed(steps).max(t + Duration::from_secs(5))),
+        None => whole,
+    }
+}
+
 /// The failing run's options and schedule, checked.
-fn load(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Option<u64>), ShrinkError> {
+fn load(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Measured), ShrinkError> {
     let mut options = TestOptions::replaying(&o.run).map_err(ShrinkError::Run)?;
     let record = run_dir::read_test(&o.run).map_err(|e| ShrinkError::Run(e.to_string()))?;
     let verdict = record.verdict();
@@ -123,8 +212,12 @@ fn load(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Option<u64>), S
     let scenario = Scenario::build(&options).map_err(|e| ShrinkError::Run(e.to_string()))?;
     let path = o.run.join("schedule.json");
     let schedule = ScheduleFile::load(&path, &scenario.db).map_err(|e| ShrinkError::Run(e.to_string()))?;
-    let ops = run_dir::read_results(&o.run).ok().flatten().and_then(|r| r.run).map(|s| s.ops);
-    Ok((options, schedule, ops))
+    let run = run_dir::read_results(&o.run).ok().flatten().and_then(|r| r.run);
+    let measured = Measured {
+        ops: run.as_ref().map(|s| s.ops),
+        time_to_invalid: run.and_then(|s| s.time_to_invalid_s).map(Duration::from_secs_f64),
+    };
+    Ok((options, schedule, measured))
 }
 
 struct Shrinker {
@@ -142,6 +235,13 @@ impl Shrinker {
     /// Replays `c` up to `replays` times, stopping once the majority is
     /// decided; whether most failed.
     async fn fails(&mut self, c: &Candidate) -> bool {
+        let replays = self.replays;
+        self.replay(c, replays, true).await
+    }
+
+    /// Replays `c` `replays` times (fewer once the majority is decided, if
+    /// `decide`); whether most failed.
+    async fn replay(&mut self, c: &Candidate, replays: u32, decide: bool) -> bool {
         let n = self.tried.len();
         let name = format!("c{n}");
         let folder = self.batch.out.join(&name);
@@ -153,10 +253,11 @@ impl Shrinker {
             return false;
         }
         let (mut failed_runs, mut ran, mut ops, mut report) = (0, 0, None::<u64>, None);
-        let need = self.replays / 2 + 1;
-        for r in 0..self.replays {
+        let need = replays / 2 + 1;
+        for r in 0..replays {
             // Stop once most have failed, or once most no longer can.
-            if crate::interrupt::raised() || failed_runs >= need || ran - failed_runs > self.replays - need {
+            let decided = failed_runs >= need || ran - failed_runs > replays - need;
+            if crate::interrupt::raised() || (decide && decided) {
                 break;
             }
             ran += 1;
@@ -201,7 +302,7 @@ impl Shrinker {
             ops,
             kept,
         });
-        if kept {
+        if kept && decide {
             self.best = (ops, report, failed_runs);
         }
         kept
@@ -274,8 +375,8 @@ fn split(steps: &[Step], n: usize) -> Vec<Vec<Step>> {
     out
 }
 
-/// The run folder a named run made under `dir` (its one timestamp).
-fn run_folder(dir: &Path) -> Option<PathBuf> {
+/// The run folder a named run made under `dir` (its newest timestamp).
+pub fn run_folder(dir: &Path) -> Option<PathBuf> {
     let mut runs: Vec<PathBuf> =
         std::fs::read_dir(dir).ok()?.flatten().map(|e| e.path()).filter(|p| p.join("test.json").is_file()).collect();
     runs.sort();
@@ -285,26 +386,14 @@ fn run_folder(dir: &Path) -> Option<PathBuf> {
 /// Shrinks the run; 0 when a failing schedule came out, 1 when not even the
 /// whole schedule failed again in most replays, 3 when it could not run.
 pub async fn main(o: ShrinkOptions) -> u8 {
-    let (base, schedule, original_ops) = match load(&o) {
-        Ok(x) => x,
-        Err(e) => {
-            eprintln!("shrink: {e}");
-            return BROKEN;
-        }
-    };
-    let time_limit = Scenario::build(&base).map(|s| s.time_limit).unwrap_or_default();
-    let concurrency = Scenario::build(&base).map(|s| s.concurrency).unwrap_or(1);
-    let whole = Candidate { steps: schedule.steps.clone(), time_limit_ms: time_limit.as_millis() as u64, concurrency };
-    println!(
-        "shrink: {}: {} faults, {} clients, {}; each candidate replayed up to {} times",
-        o.run.display(),
-        whole.steps.len(),
-        concurrency,
-        duration_text(time_limit),
-        o.replays
-    );
     if o.dry_run {
-        return 0;
+        return match plan(&o) {
+            Ok(_) => 0,
+            Err(e) => {
+                eprintln!("shrink: {e}");
+                BROKEN
+            }
+        };
     }
     let bins = match Bins::find() {
         Ok(b) => b,
@@ -313,38 +402,77 @@ pub async fn main(o: ShrinkOptions) -> u8 {
             return BROKEN;
         }
     };
-    let batch = match Batch::create("shrink", "shrink", o.out.clone()) {
-        Ok(b) => b,
+    match shrink(&o, &bins).await {
+        Ok(Some(shrunk)) => {
+            if let Some(run) = shrunk.report.as_ref().and_then(|r| r.parent()) {
+                println!("shrink: replay it: faultline test --replay {}", run.display());
+            }
+            0
+        }
+        Ok(None) => 1,
         Err(e) => {
             eprintln!("shrink: {e}");
-            return BROKEN;
+            BROKEN
         }
+    }
+}
+
+/// The failing run loaded and its whole schedule as the first candidate,
+/// announced.
+fn plan(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Measured, Candidate), ShrinkError> {
+    let (base, schedule, measured) = load(o)?;
+    let scenario = Scenario::build(&base).map_err(|e| ShrinkError::Run(e.to_string()))?;
+    let whole = Candidate {
+        steps: schedule.steps.clone(),
+        time_limit_ms: scenario.time_limit.as_millis() as u64,
+        concurrency: scenario.concurrency,
     };
+    println!(
+        "shrink: {}: {} faults, {} clients, {}; each candidate replayed up to {} times",
+        o.run.display(),
+        whole.steps.len(),
+        whole.concurrency,
+        duration_text(scenario.time_limit),
+        o.replays
+    );
+    Ok((base, schedule, measured, whole))
+}
+
+/// Shrinks the run with `bins` (a mutant's, for a mutant's run) into
+/// `--out` (results/shrink-TIMESTAMP by default): what came out, or none
+/// when not even the whole schedule failed again in most replays.
+pub async fn shrink(o: &ShrinkOptions, bins: &Bins) -> Result<Option<Shrunk>, ShrinkError> {
+    let (base, schedule, measured, whole) = plan(o)?;
+    let original_ops = measured.ops;
+    let batch = Batch::create("shrink", "shrink", o.out.clone()).map_err(ShrinkError::Run)?;
     let mut s = Shrinker {
         base,
         seed: schedule.seed,
         replays: o.replays,
         batch,
-        bins,
+        bins: bins.clone(),
         tried: Vec::new(),
         best: (None, None, 0),
     };
     if !s.fails(&whole).await {
         println!("shrink: the whole schedule failed in fewer than half its replays: nothing to shrink from");
-        return 1;
+        return Ok(None);
     }
     let steps = {
         // ddmin asks one candidate at a time; the lock only lends the
         // shrinker to each in turn.
         let s = &tokio::sync::Mutex::new(&mut s);
         let base = &whole;
+        let whole_limit = Duration::from_millis(whole.time_limit_ms);
         ddmin(whole.steps.clone(), |steps| async move {
-            let candidate = Candidate { steps, ..base.clone() };
+            let time_limit_ms = limit_for(&steps, whole_limit, measured).as_millis() as u64;
+            let candidate = Candidate { steps, time_limit_ms, ..base.clone() };
             s.lock().await.fails(&candidate).await
         })
         .await
     };
-    let mut c = Candidate { steps, ..whole.clone() };
+    let time_limit_ms = limit_for(&steps, Duration::from_millis(whole.time_limit_ms), measured).as_millis() as u64;
+    let mut c = Candidate { steps, time_limit_ms, ..whole.clone() };
     // A shorter run: the faults moved up to start at 1 s, then the run cut
     // just past the last one's hold.
     let earlier = Candidate { steps: moved_up(&c.steps), ..c.clone() };
@@ -366,10 +494,18 @@ pub async fn main(o: ShrinkOptions) -> u8 {
     // The winner's replay rate: the runs of its own candidate.
     let (ops, report, failed_runs) = s.best.clone();
     let kept = s.tried.iter().rev().find(|t| t.kept).cloned();
+    let confirmed = if o.confirm > 0 && !crate::interrupt::raised() {
+        s.replay(&c, o.confirm, false).await;
+        s.tried.last().map(|t| (t.failed, t.replays))
+    } else {
+        None
+    };
     let shrunk = Shrunk {
         original: o.run.display().to_string(),
         original_faults: whole.steps.len(),
         original_ops,
+        original_time_limit: duration_text(Duration::from_millis(whole.time_limit_ms)),
+        original_concurrency: whole.concurrency,
         faults: c.steps.len(),
         time_limit: duration_text(Duration::from_millis(c.time_limit_ms)),
         concurrency: c.concurrency,
@@ -377,35 +513,28 @@ pub async fn main(o: ShrinkOptions) -> u8 {
         replays: kept.map_or(0, |t| t.replays),
         ops,
         report: report.clone(),
+        confirmed,
         tried: s.tried.clone(),
     };
     let out = &s.batch.out;
-    let written =
-        ScheduleFile { seed: schedule.seed, steps: c.steps.clone() }.write(&out.join("schedule.json")).and_then(|()| {
-            std::fs::write(out.join("shrunk.json"), serde_json::to_vec_pretty(&shrunk).expect("serialises"))
-        });
-    if let Err(e) = written {
-        eprintln!("shrink: {}: {e}", out.display());
-        return BROKEN;
-    }
+    ScheduleFile { seed: schedule.seed, steps: c.steps.clone() }
+        .write(&out.join("schedule.json"))
+        .and_then(|()| std::fs::write(out.join("shrunk.json"), serde_json::to_vec_pretty(&shrunk).expect("serialises")))
+        .map_err(|e| ShrinkError::Run(format!("{}: {e}", out.display())))?;
+    let (f, of) = shrunk.replay_rate();
     println!(
-        "shrink: {} faults → {}, {} ops → {}, {} clients, {}; failed {}/{} replays",
+        "shrink: {} faults → {}, {} ops → {}, {} clients, {}; failed {f}/{of} replays",
         shrunk.original_faults,
         shrunk.faults,
         original_ops.map_or("?".into(), |n| n.to_string()),
         ops.map_or("?".into(), |n| n.to_string()),
         shrunk.concurrency,
         shrunk.time_limit,
-        shrunk.failed,
-        shrunk.replays
     );
-    if let Some(r) = report {
+    if let Some(r) = &report {
         println!("shrink: report: {}", r.display());
     }
-    if let Some(run) = shrunk.report.as_ref().and_then(|r| r.parent()) {
-        println!("shrink: replay it: faultline test --replay {}", run.display());
-    }
-    0
+    Ok(Some(shrunk))
 }
 
 #[cfg(test)]
@@ -433,7 +562,8 @@ mod tests {
             TestOptions { plan: "quick".into(), db: "raftkv".into(), seed: Some("1".into()), ..TestOptions::default() };
         let mut record = Scenario::build(&options).unwrap().record("20260101T000000Z", "abc");
         record.status = report::run_dir::RunStatus::Done;
-        let o = ShrinkOptions { run: dir.path().into(), replays: 3, cluster: None, out: None, dry_run: true };
+        let o =
+            ShrinkOptions { run: dir.path().into(), replays: 3, cluster: None, out: None, confirm: 0, dry_run: true };
         let load_with = |code: i32| {
             let mut r = record.clone();
             r.exit_code = Some(code);
@@ -451,7 +581,8 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--replays 0"));
-        let (_, schedule, _) = load(&o).unwrap();
+        let (_, schedule, measured) = load(&o).unwrap();
+        assert!(measured.ops.is_none() && measured.time_to_invalid.is_none());
         assert!(schedule.steps.is_empty());
     }
 
@@ -477,6 +608,37 @@ mod tests {
     }
 
     #[test]
+    fn the_table_gives_each_shrink_and_the_median_ratios() {
+        let shrunk = |faults: usize, ops: u64, failed: u32, confirmed: Option<(u32, u32)>| Shrunk {
+            original: "r".into(),
+            original_faults: 10,
+            original_ops: Some(60_000),
+            original_time_limit: "60s".into(),
+            original_concurrency: 10,
+            faults,
+            time_limit: "6s".into(),
+            concurrency: 2,
+            failed,
+            replays: 2,
+            ops: Some(ops),
+            report: None,
+            confirmed,
+            tried: Vec::new(),
+        };
+        let rows = [
+            Row { name: "a".into(), shrunk: Some(shrunk(0, 1_000, 2, Some((9, 10)))) },
+            Row { name: "b".into(), shrunk: Some(shrunk(2, 6_000, 2, None)) },
+            Row { name: "c".into(), shrunk: None },
+        ];
+        let t = table(&rows);
+        assert!(t.contains("| a | 10 → 0 | 60000 → 1000 | 60s → 6s | 10 → 2 | 9/10 |"), "{t}");
+        assert!(t.contains("| b | 10 → 2 | 60000 → 6000 | 60s → 6s | 10 → 2 | 2/2 |"), "{t}");
+        assert!(t.contains("| c | did not fail again"), "{t}");
+        // Faults: 10× and 5×; operations: 60× and 10×.
+        assert!(t.contains("Median: 7.5× fewer faults, 35.0× fewer operations."), "{t}");
+    }
+
+    #[test]
     fn steps_split_in_order_into_nearly_equal_runs() {
         let s = steps(7);
         let parts = split(&s, 3);
@@ -488,5 +650,14 @@ mod tests {
         let moved = moved_up(&s[3..]);
         assert_eq!(moved.iter().map(|s| s.at_ms).collect::<Vec<_>>(), [1000, 2000, 3000, 4000]);
         assert_eq!(moved_up(&moved), moved);
+        // While faults are cut, a run lasts as long as its faults and its
+        // first failure need, never longer than the whole.
+        let whole = Duration::from_secs(60);
+        let early = Measured { ops: None, time_to_invalid: Some(Duration::from_millis(300)) };
+        assert_eq!(limit_for(&[], whole, early), Duration::from_millis(5300));
+        assert_eq!(limit_for(&s, whole, early), Duration::from_millis(11_500));
+        let late = Measured { ops: None, time_to_invalid: Some(Duration::from_secs(58)) };
+        assert_eq!(limit_for(&s, whole, late), whole);
+        assert_eq!(limit_for(&[], whole, Measured::default()), whole);
     }
 }

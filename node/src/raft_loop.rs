@@ -423,14 +423,10 @@ impl RaftLoop {
         }
         let mut rd = self.raw.ready();
 
+        let mut elected = false;
         if let Some(ss) = rd.ss() {
-            let elected = ss.raft_state == StateRole::Leader && self.role != StateRole::Leader;
+            elected = ss.raft_state == StateRole::Leader && self.role != StateRole::Leader;
             self.on_soft_state(ss.raft_state, ss.leader_id);
-            if elected {
-                // Before its first entry leaves: a stall here piles up the
-                // new leader's client requests.
-                crate::failpoint!("raft-became-leader");
-            }
         }
 
         // 1. Messages a leader can send before its own fsync (replication in
@@ -440,6 +436,14 @@ impl RaftLoop {
         self.send(rd.take_messages());
         if let Some((first, last)) = new {
             self.stages.sent(first, last, Instant::now());
+        }
+        if elected {
+            // Just after its first append has left: a stall here piles up
+            // the new leader's client requests while the followers' acks
+            // arrive, so the pile leaves in one append to followers already
+            // out of probe (a stall before the send would hold a follower in
+            // probe, and the pile would stay on the leader alone).
+            crate::failpoint!("raft-became-leader");
         }
 
         // 2. A snapshot from the leader replaces the state machine and log.
