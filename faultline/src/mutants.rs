@@ -375,21 +375,7 @@ async fn shrink_first_failure(
     bins: &Bins,
     o: &MutantsOptions,
 ) -> Result<shrink::Row, MutantsError> {
-    let prefix = format!("mutant-{mutant}-s");
-    let mut runs: Vec<(u64, PathBuf)> = std::fs::read_dir(out)
-        .map_err(io(out.display().to_string()))?
-        .flatten()
-        .filter_map(|e| {
-            let name = e.file_name().to_str()?.to_string();
-            Some((name.strip_prefix(&prefix)?.parse().ok()?, e.path()))
-        })
-        .collect();
-    runs.sort();
-    let failing = runs
-        .into_iter()
-        .filter_map(|(_, named)| shrink::run_folder(&named))
-        .find(|dir| report::run_dir::read_test(dir).is_ok_and(|t| t.verdict().meets(Verdict::Invalid)));
-    let Some(run) = failing else {
+    let Some(run) = first_failure(out, mutant)? else {
         println!("mutants: {mutant}: no run failed, nothing to shrink");
         return Ok(shrink::Row { name: mutant.into(), shrunk: None });
     };
@@ -403,6 +389,25 @@ async fn shrink_first_failure(
     };
     let shrunk = shrink::shrink(&options, bins).await.map_err(|e| MutantsError::Failed(format!("{mutant}: {e}")))?;
     Ok(shrink::Row { name: mutant.into(), shrunk })
+}
+
+/// The run folder of the lowest seed of `mutant` in the suite's folder
+/// `out` that failed (invalid, or a node failure).
+fn first_failure(out: &Path, mutant: &str) -> Result<Option<PathBuf>, MutantsError> {
+    let prefix = format!("mutant-{mutant}-s");
+    let mut runs: Vec<(u64, PathBuf)> = std::fs::read_dir(out)
+        .map_err(io(out.display().to_string()))?
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name().to_str()?.to_string();
+            Some((name.strip_prefix(&prefix)?.parse().ok()?, e.path()))
+        })
+        .collect();
+    runs.sort();
+    Ok(runs
+        .into_iter()
+        .filter_map(|(_, named)| shrink::run_folder(&named))
+        .find(|dir| report::run_dir::read_test(dir).is_ok_and(|t| t.verdict().meets(Verdict::Invalid))))
 }
 
 /// `shrinks.json` and `shrinks.md` (the table) in `dir`, rewritten after
@@ -420,6 +425,34 @@ fn write_shrinks(dir: &Path, rows: &[shrink::Row]) -> Result<(), MutantsError> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `--shrink` takes the lowest failing seed of the mutant (seed 10
+    /// after seed 9, by number), not a valid run nor another mutant's.
+    #[test]
+    fn the_run_shrunk_is_the_mutants_lowest_failing_seed() {
+        let out = tempfile::tempdir().unwrap();
+        let options = TestOptions { plan: "quick".into(), db: "raftkv".into(), ..TestOptions::default() };
+        let record = Scenario::build(&options).unwrap().record("20260101T000000Z", "abc");
+        let run = |name: &str, code: i32| {
+            let dir = out.path().join(name).join("20260101T000000Z");
+            std::fs::create_dir_all(&dir).unwrap();
+            let r = report::run_dir::TestRecord {
+                status: report::run_dir::RunStatus::Done,
+                exit_code: Some(code),
+                ..record.clone()
+            };
+            report::run_dir::write_test(&dir, &r).unwrap();
+            dir
+        };
+        run("mutant-a-s1", 0);
+        let ten = run("mutant-a-s10", 1);
+        run("mutant-a-s9", 0);
+        run("mutant-ab-s2", 1);
+        assert_eq!(first_failure(out.path(), "a").unwrap(), Some(ten));
+        let four = run("mutant-a-s4", report::run_dir::NODE_FAILED_EXIT);
+        assert_eq!(first_failure(out.path(), "a").unwrap(), Some(four));
+        assert_eq!(first_failure(out.path(), "b").unwrap(), None);
+    }
 
     fn repo_mutants() -> PathBuf {
         Path::new(env!("CARGO_MANIFEST_DIR")).parent().unwrap().join("mutants")
