@@ -156,7 +156,7 @@ pub fn all() -> Vec<Plan> {
                       with the other cut off and the leader killed after it, a voter crashed just after \
                       its vote with the leader killed, two leaders' lives of a few hundred milliseconds \
                       back to back, and single crashes and stalls at the Ready loop's steps), beside \
-                      kills and bounces, on hunt's load and node with registers heavy in compare-and-set",
+                      kills and bounces, on hunt's load and node, the registers' ops mostly compare-and-sets",
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",
