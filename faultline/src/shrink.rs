@@ -3,8 +3,9 @@
 //! every run writes) is replayed, not its seed, and reduced by delta
 //! debugging (Zeller's ddmin): halves, then quarters, of its faults, each
 //! candidate kept when it still fails. Then its faults are moved up to
-//! start at 1 s, the run is cut to just past its last fault, and its
-//! clients are halved while it still fails.
+//! start at 1 s, the run is cut to just past its last fault, its clients
+//! are halved and its rate quartered while it still fails, and the run is
+//! cut again, to just past its failure.
 //!
 //! A replay does not fix thread timing, so one run proves little: each
 //! candidate is replayed `--replays` times and kept only when most of them
@@ -50,13 +51,15 @@ pub struct ShrinkOptions {
     pub dry_run: bool,
 }
 
-/// A test to try: the failing run's options with a schedule, a time limit
-/// and a client count of its own.
+/// A test to try: the failing run's options with a schedule, a time limit,
+/// a client count and a rate of its own.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Candidate {
     pub steps: Vec<Step>,
     pub time_limit_ms: u64,
     pub concurrency: u32,
+    /// Operations a second, over all clients.
+    pub rate: u32,
 }
 
 /// How one candidate fared.
@@ -66,6 +69,7 @@ pub struct Tried {
     pub faults: usize,
     pub time_limit: String,
     pub concurrency: u32,
+    pub rate: u32,
     pub failed: u32,
     pub replays: u32,
     /// Operations in its failing runs, the fewest.
@@ -81,9 +85,13 @@ pub struct Shrunk {
     pub original_ops: Option<u64>,
     pub original_time_limit: String,
     pub original_concurrency: u32,
+    #[serde(default)]
+    pub original_rate: u32,
     pub faults: usize,
     pub time_limit: String,
     pub concurrency: u32,
+    #[serde(default)]
+    pub rate: u32,
     /// Failing replays of the smallest candidate, of `replays`.
     pub failed: u32,
     pub replays: u32,
@@ -116,8 +124,9 @@ pub struct Row {
 /// The table of shrinks as Markdown, as docs/running.md quotes it, with
 /// the medians of the ratios over the rows that shrank.
 pub fn table(rows: &[Row]) -> String {
-    let mut out =
-        String::from("| shrunk | faults | ops | duration | clients | fails on replay |\n|---|---|---|---|---|---|\n");
+    let mut out = String::from(
+        "| shrunk | faults | ops | duration | clients × ops/s | fails on replay |\n|---|---|---|---|---|---|\n",
+    );
     let (mut fault_ratios, mut op_ratios) = (Vec::new(), Vec::new());
     for r in rows {
         let Some(s) = &r.shrunk else {
@@ -127,7 +136,7 @@ pub fn table(rows: &[Row]) -> String {
         let ops = |n: Option<u64>| n.map_or("?".into(), |n| n.to_string());
         let (f, of) = s.replay_rate();
         out += &format!(
-            "| {} | {} → {} | {} → {} | {} → {} | {} → {} | {f}/{of} |\n",
+            "| {} | {} → {} | {} → {} | {} → {} | {} × {} → {} × {} | {f}/{of} |\n",
             r.name,
             s.original_faults,
             s.faults,
@@ -136,7 +145,9 @@ pub fn table(rows: &[Row]) -> String {
             s.original_time_limit,
             s.time_limit,
             s.original_concurrency,
-            s.concurrency
+            s.original_rate,
+            s.concurrency,
+            s.rate
         );
         // A shrink to no fault at all counts as the whole count fewer.
         fault_ratios.push(s.original_faults as f64 / s.faults.max(1) as f64);
@@ -229,6 +240,9 @@ struct Shrinker {
     tried: Vec<Tried>,
     /// The fewest ops, and the report, of the last candidate kept.
     best: (Option<u64>, Option<PathBuf>, u32),
+    /// The latest first invalid operation among the last kept candidate's
+    /// failing replays (none if one failed by a node failure).
+    best_time_to_invalid: Option<Duration>,
 }
 
 impl Shrinker {
@@ -253,6 +267,9 @@ impl Shrinker {
             return false;
         }
         let (mut failed_runs, mut ran, mut ops, mut report) = (0, 0, None::<u64>, None);
+        // The latest first invalid op of the failing replays; none once
+        // one failed without an invalid op (a node failure).
+        let mut latest = Some(Duration::ZERO);
         let need = replays / 2 + 1;
         for r in 0..replays {
             // Stop once most have failed, or once most no longer can.
@@ -265,6 +282,7 @@ impl Shrinker {
             o.schedule = Some(schedule.clone());
             o.time_limit = Some(duration_text(Duration::from_millis(c.time_limit_ms)));
             o.concurrency = Some(c.concurrency.to_string());
+            o.rate = Some(c.rate.to_string());
             o.name = Some(format!("{name}-r{r}"));
             let scenario = match Scenario::build(&o) {
                 Ok(s) => s,
@@ -277,7 +295,10 @@ impl Shrinker {
             if failed(code) {
                 failed_runs += 1;
                 if let Some(dir) = run_folder(&self.batch.out.join(format!("{name}-r{r}"))) {
-                    let run_ops = run_dir::read_results(&dir).ok().flatten().and_then(|r| r.run).map(|s| s.ops);
+                    let stats = run_dir::read_results(&dir).ok().flatten().and_then(|r| r.run);
+                    let tti = stats.as_ref().and_then(|s| s.time_to_invalid_s).map(Duration::from_secs_f64);
+                    latest = latest.zip(tti).map(|(a, b)| a.max(b));
+                    let run_ops = stats.map(|s| s.ops);
                     if ops.is_none() || run_ops < ops {
                         ops = run_ops;
                         report = Some(dir.join("report.html"));
@@ -287,9 +308,11 @@ impl Shrinker {
         }
         let kept = failed_runs >= need;
         println!(
-            "shrink: {name}: {} faults, {} clients: {failed_runs} failed{}",
+            "shrink: {name}: {} faults, {} clients at {} ops/s, {}: {failed_runs} failed{}",
             c.steps.len(),
             c.concurrency,
+            c.rate,
+            duration_text(Duration::from_millis(c.time_limit_ms)),
             if kept { ", kept" } else { "" }
         );
         self.tried.push(Tried {
@@ -297,6 +320,7 @@ impl Shrinker {
             faults: c.steps.len(),
             time_limit: duration_text(Duration::from_millis(c.time_limit_ms)),
             concurrency: c.concurrency,
+            rate: c.rate,
             failed: failed_runs,
             replays: ran,
             ops,
@@ -304,6 +328,7 @@ impl Shrinker {
         });
         if kept && decide {
             self.best = (ops, report, failed_runs);
+            self.best_time_to_invalid = latest;
         }
         kept
     }
@@ -351,6 +376,15 @@ where
         }
     }
     steps
+}
+
+/// A time limit just past a failure that came at `tti`: 2 s after it (for
+/// the ops around it to complete), and not before the last fault has
+/// healed; in whole seconds.
+fn cut_at(steps: &[Step], tti: Duration) -> Duration {
+    let healed = steps.iter().map(|s| s.at_ms + s.hold_ms).max().unwrap_or(0);
+    let ms = (tti.as_millis() as u64 + 2000).max(healed);
+    Duration::from_secs(ms.div_ceil(1000))
 }
 
 /// The steps moved earlier together, the first to 1 s from the start (the
@@ -426,6 +460,7 @@ fn plan(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Measured, Candi
         steps: schedule.steps.clone(),
         time_limit_ms: scenario.time_limit.as_millis() as u64,
         concurrency: scenario.concurrency,
+        rate: scenario.rate.round() as u32,
     };
     println!(
         "shrink: {}: {} faults, {} clients, {}; each candidate replayed up to {} times",
@@ -453,6 +488,7 @@ pub async fn shrink(o: &ShrinkOptions, bins: &Bins) -> Result<Option<Shrunk>, Sh
         bins: bins.clone(),
         tried: Vec::new(),
         best: (None, None, 0),
+        best_time_to_invalid: None,
     };
     if !s.fails(&whole).await {
         println!("shrink: the whole schedule failed in fewer than half its replays: nothing to shrink from");
@@ -491,6 +527,23 @@ pub async fn shrink(o: &ShrinkOptions, bins: &Bins) -> Result<Option<Shrunk>, Sh
         }
         c = fewer;
     }
+    // Fewer operations a second, quartered while it still fails (down to
+    // 10): the ops a reader must go through fall with them.
+    while c.rate >= 40 && !crate::interrupt::raised() {
+        let slower = Candidate { rate: c.rate / 4, ..c.clone() };
+        if !s.fails(&slower).await {
+            break;
+        }
+        c = slower;
+    }
+    // The run cut just past its failure: the latest first invalid op of
+    // its failing replays, and its faults' end.
+    if let Some(tti) = s.best_time_to_invalid.filter(|_| !crate::interrupt::raised()) {
+        let cut = Candidate { time_limit_ms: cut_at(&c.steps, tti).as_millis() as u64, ..c.clone() };
+        if cut.time_limit_ms < c.time_limit_ms && s.fails(&cut).await {
+            c = cut;
+        }
+    }
     // The winner's replay rate: the runs of its own candidate.
     let (ops, report, failed_runs) = s.best.clone();
     let kept = s.tried.iter().rev().find(|t| t.kept).cloned();
@@ -506,9 +559,11 @@ pub async fn shrink(o: &ShrinkOptions, bins: &Bins) -> Result<Option<Shrunk>, Sh
         original_ops,
         original_time_limit: duration_text(Duration::from_millis(whole.time_limit_ms)),
         original_concurrency: whole.concurrency,
+        original_rate: whole.rate,
         faults: c.steps.len(),
         time_limit: duration_text(Duration::from_millis(c.time_limit_ms)),
         concurrency: c.concurrency,
+        rate: c.rate,
         failed: failed_runs,
         replays: kept.map_or(0, |t| t.replays),
         ops,
@@ -615,9 +670,11 @@ mod tests {
             original_ops: Some(60_000),
             original_time_limit: "60s".into(),
             original_concurrency: 10,
+            original_rate: 1000,
             faults,
             time_limit: "6s".into(),
             concurrency: 2,
+            rate: 250,
             failed,
             replays: 2,
             ops: Some(ops),
@@ -631,8 +688,8 @@ mod tests {
             Row { name: "c".into(), shrunk: None },
         ];
         let t = table(&rows);
-        assert!(t.contains("| a | 10 → 0 | 60000 → 1000 | 60s → 6s | 10 → 2 | 9/10 |"), "{t}");
-        assert!(t.contains("| b | 10 → 2 | 60000 → 6000 | 60s → 6s | 10 → 2 | 2/2 |"), "{t}");
+        assert!(t.contains("| a | 10 → 0 | 60000 → 1000 | 60s → 6s | 10 × 1000 → 2 × 250 | 9/10 |"), "{t}");
+        assert!(t.contains("| b | 10 → 2 | 60000 → 6000 | 60s → 6s | 10 × 1000 → 2 × 250 | 2/2 |"), "{t}");
         assert!(t.contains("| c | did not fail again"), "{t}");
         // Faults: 10× and 5×; operations: 60× and 10×.
         assert!(t.contains("Median: 7.5× fewer faults, 35.0× fewer operations."), "{t}");
@@ -659,5 +716,10 @@ mod tests {
         let late = Measured { ops: None, time_to_invalid: Some(Duration::from_secs(58)) };
         assert_eq!(limit_for(&s, whole, late), whole);
         assert_eq!(limit_for(&[], whole, Measured::default()), whole);
+        // Cut 2 s past the failure, in whole seconds, never before the last
+        // fault has healed (step 6 at 6 s, held 0.5 s).
+        assert_eq!(cut_at(&[], Duration::from_millis(300)), Duration::from_secs(3));
+        assert_eq!(cut_at(&s, Duration::from_millis(300)), Duration::from_secs(7));
+        assert_eq!(cut_at(&s, Duration::from_millis(9100)), Duration::from_secs(12));
     }
 }
