@@ -810,9 +810,10 @@ fn a_power_failure_loses_writes_nats_acknowledged() {
 /// A failing run shrinks to a small reproducer: a short run of raftkv
 /// with its unsafe local reads under partitions (the first of three seeds
 /// flagged invalid), cut down by `faultline shrink` from its recorded
-/// schedule. The result has no more faults than the original, failed its
-/// replay, and is written as a schedule another run can take; nothing is
-/// left running.
+/// schedule. The result has no more faults, clients or ops a second than
+/// the original, failed its replay, was replayed once more to confirm
+/// (`--confirm 1`), and is written as a schedule another run can take;
+/// nothing is left running.
 #[test]
 fn a_failing_run_of_an_unsafe_setting_shrinks_to_a_smaller_schedule() {
     let _serial = SERIAL.lock().unwrap_or_else(|p| p.into_inner());
@@ -833,7 +834,7 @@ fn a_failing_run_of_an_unsafe_setting_shrinks_to_a_smaller_schedule() {
         let out = results.path().join(format!("shrunk-s{seed}"));
         let shrink = faultline("shrink", results.path())
             .arg(&failing)
-            .args(["--replays", "1", "--out"])
+            .args(["--replays", "1", "--confirm", "1", "--out"])
             .arg(&out)
             .output()
             .unwrap();
@@ -851,6 +852,13 @@ fn a_failing_run_of_an_unsafe_setting_shrinks_to_a_smaller_schedule() {
     let (before, after) = (shrunk["original_faults"].as_u64().unwrap(), shrunk["faults"].as_u64().unwrap());
     assert!(after <= before, "{shrunk}");
     assert_eq!((shrunk["failed"].as_u64(), shrunk["replays"].as_u64()), (Some(1), Some(1)), "{shrunk}");
+    // `--confirm 1`: the result replayed once more, whatever it came to.
+    let confirmed = shrunk["confirmed"].as_array().expect("a confirmation");
+    assert_eq!(confirmed[1].as_u64(), Some(1), "{shrunk}");
+    assert!(confirmed[0].as_u64().is_some_and(|f| f <= 1), "{shrunk}");
+    // No more clients, and no faster, than the run it came from.
+    assert!(shrunk["concurrency"].as_u64() <= shrunk["original_concurrency"].as_u64(), "{shrunk}");
+    assert!(shrunk["rate"].as_u64() <= shrunk["original_rate"].as_u64(), "{shrunk}");
     assert!(!shrunk["tried"].as_array().unwrap().is_empty(), "{shrunk}");
     let check = faultline("test", results.path())
         .args(["--check", "--schedule"])
