@@ -354,9 +354,16 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
             main_bins.copy_to(&cache.join("bin"), Some(&node)).map_err(|e| MutantsError::Failed(e.to_string()))?;
         batch::run_all(&mut batch, mine, &bins).await;
         if o.shrink && !crate::interrupt::raised() {
-            let row = shrink_first_failure(&batch.out, &mutant.name, &bins, &o).await?;
-            shrinks.push(row);
-            write_shrinks(&shrinks_dir, &shrinks)?;
+            match shrink_first_failure(&batch.out, &mutant.name, &bins, &o).await {
+                Ok(row) => {
+                    shrinks.push(row);
+                    write_shrinks(&shrinks_dir, &shrinks)?;
+                }
+                // Stopped partway: no row, and the runs so far are
+                // summarised below.
+                Err(e) if crate::interrupt::raised() => println!("mutants: {e}"),
+                Err(e) => return Err(e),
+            }
         }
     }
     drop(work);

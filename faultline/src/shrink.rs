@@ -490,7 +490,7 @@ pub async fn shrink(o: &ShrinkOptions, bins: &Bins) -> Result<Option<Shrunk>, Sh
         best: (None, None, 0),
         best_time_to_invalid: None,
     };
-    if !s.fails(&whole).await {
+    if !s.fails(&whole).await && !crate::interrupt::raised() {
         println!("shrink: the whole schedule failed in fewer than half its replays: nothing to shrink from");
         return Ok(None);
     }
@@ -553,6 +553,10 @@ pub async fn shrink(o: &ShrinkOptions, bins: &Bins) -> Result<Option<Shrunk>, Sh
     } else {
         None
     };
+    // An interrupted shrink stopped partway: what it has is no result.
+    if crate::interrupt::raised() {
+        return Err(ShrinkError::Run(format!("interrupted; the candidates so far are in {}", s.batch.out.display())));
+    }
     let shrunk = Shrunk {
         original: o.run.display().to_string(),
         original_faults: whole.steps.len(),
