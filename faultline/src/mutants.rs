@@ -354,7 +354,7 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
             main_bins.copy_to(&cache.join("bin"), Some(&node)).map_err(|e| MutantsError::Failed(e.to_string()))?;
         batch::run_all(&mut batch, mine, &bins).await;
         if o.shrink && !crate::interrupt::raised() {
-            match shrink_first_failure(&batch.out, &mutant.name, &bins, &o).await {
+            match shrink_first_failure(&batch.out, &shrinks_dir, &mutant.name, &bins, &o).await {
                 Ok(row) => {
                     shrinks.push(row);
                     write_shrinks(&shrinks_dir, &shrinks)?;
@@ -374,10 +374,12 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
     Ok(batch.summarise(Verdict::Invalid))
 }
 
-/// Shrinks the first failing run of `mutant` in the batch, on its
-/// binaries, into `OUT-shrinks/NAME`. A mutant no run caught has no row.
+/// Shrinks the first failing run of `mutant` in the batch's folder `out`,
+/// on its binaries, into `shrinks/NAME`. A mutant no run caught has a row
+/// with nothing shrunk.
 async fn shrink_first_failure(
     out: &Path,
+    shrinks: &Path,
     mutant: &str,
     bins: &Bins,
     o: &MutantsOptions,
@@ -390,7 +392,7 @@ async fn shrink_first_failure(
         run,
         replays: 3,
         cluster: o.batch.cluster.clone(),
-        out: Some(PathBuf::from(format!("{}-shrinks", out.display())).join(mutant)),
+        out: Some(shrinks.join(mutant)),
         confirm: o.confirm,
         dry_run: false,
     };

@@ -155,14 +155,7 @@ pub fn table(rows: &[Row]) -> String {
             op_ratios.push(a as f64 / b.max(1) as f64);
         }
     }
-    let median = |mut xs: Vec<f64>| {
-        xs.sort_by(f64::total_cmp);
-        match xs.len() {
-            0 => "-".to_string(),
-            n if n % 2 == 1 => format!("{:.1}×", xs[n / 2]),
-            n => format!("{:.1}×", (xs[n / 2 - 1] + xs[n / 2]) / 2.0),
-        }
-    };
+    let median = |xs: Vec<f64>| report::summary::median(xs).map_or("-".to_string(), |m| format!("{m:.1}×"));
     out += &format!("\nMedian: {} fewer faults, {} fewer operations.\n", median(fault_ratios), median(op_ratios));
     out
 }
@@ -196,6 +189,17 @@ struct Measured {
     time_to_invalid: Option<Duration>,
 }
 
+impl Measured {
+    /// What the run in `dir` measured, as far as its results say.
+    fn of(dir: &Path) -> Measured {
+        let run = run_dir::read_results(dir).ok().flatten().and_then(|r| r.run);
+        Measured {
+            ops: run.as_ref().map(|s| s.ops),
+            time_to_invalid: run.and_then(|s| s.time_to_invalid_s).map(Duration::from_secs_f64),
+        }
+    }
+}
+
 /// A candidate's time limit while its faults are cut: long enough for its
 /// faults (and their holds), and for the failure to show as late as it
 /// first did; never longer than the whole run. A failure that needs no
@@ -208,8 +212,8 @@ fn limit_for(steps: &[Step], whole: Duration, measured: Measured) -> Duration {
     }
 }
 
-/// The failing run's options and schedule, checked.
-fn load(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Measured), ShrinkError> {
+/// The failing run's options, its scenario and schedule, checked.
+fn load(o: &ShrinkOptions) -> Result<(TestOptions, Scenario, ScheduleFile, Measured), ShrinkError> {
     let mut options = TestOptions::replaying(&o.run).map_err(ShrinkError::Run)?;
     let record = run_dir::read_test(&o.run).map_err(|e| ShrinkError::Run(e.to_string()))?;
     let verdict = record.verdict();
@@ -223,12 +227,7 @@ fn load(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Measured), Shri
     let scenario = Scenario::build(&options).map_err(|e| ShrinkError::Run(e.to_string()))?;
     let path = o.run.join("schedule.json");
     let schedule = ScheduleFile::load(&path, &scenario.db).map_err(|e| ShrinkError::Run(e.to_string()))?;
-    let run = run_dir::read_results(&o.run).ok().flatten().and_then(|r| r.run);
-    let measured = Measured {
-        ops: run.as_ref().map(|s| s.ops),
-        time_to_invalid: run.and_then(|s| s.time_to_invalid_s).map(Duration::from_secs_f64),
-    };
-    Ok((options, schedule, measured))
+    Ok((options, scenario, schedule, Measured::of(&o.run)))
 }
 
 struct Shrinker {
@@ -295,10 +294,9 @@ impl Shrinker {
             if failed(code) {
                 failed_runs += 1;
                 if let Some(dir) = run_folder(&self.batch.out.join(format!("{name}-r{r}"))) {
-                    let stats = run_dir::read_results(&dir).ok().flatten().and_then(|r| r.run);
-                    let tti = stats.as_ref().and_then(|s| s.time_to_invalid_s).map(Duration::from_secs_f64);
-                    latest = latest.zip(tti).map(|(a, b)| a.max(b));
-                    let run_ops = stats.map(|s| s.ops);
+                    let measured = Measured::of(&dir);
+                    latest = latest.zip(measured.time_to_invalid).map(|(a, b)| a.max(b));
+                    let run_ops = measured.ops;
                     if ops.is_none() || run_ops < ops {
                         ops = run_ops;
                         report = Some(dir.join("report.html"));
@@ -454,8 +452,7 @@ pub async fn main(o: ShrinkOptions) -> u8 {
 /// The failing run loaded and its whole schedule as the first candidate,
 /// announced.
 fn plan(o: &ShrinkOptions) -> Result<(TestOptions, ScheduleFile, Measured, Candidate), ShrinkError> {
-    let (base, schedule, measured) = load(o)?;
-    let scenario = Scenario::build(&base).map_err(|e| ShrinkError::Run(e.to_string()))?;
+    let (base, scenario, schedule, measured) = load(o)?;
     let whole = Candidate {
         steps: schedule.steps.clone(),
         time_limit_ms: scenario.time_limit.as_millis() as u64,
@@ -640,7 +637,7 @@ mod tests {
             .unwrap_err()
             .to_string()
             .contains("--replays 0"));
-        let (_, schedule, measured) = load(&o).unwrap();
+        let (_, _, schedule, measured) = load(&o).unwrap();
         assert!(measured.ops.is_none() && measured.time_to_invalid.is_none());
         assert!(schedule.steps.is_empty());
     }

@@ -99,7 +99,8 @@ fn run_dirs(root: &Path) -> Vec<PathBuf> {
     found
 }
 
-fn median(mut xs: Vec<f64>) -> Option<f64> {
+/// The median of `xs`; none when empty.
+pub fn median(mut xs: Vec<f64>) -> Option<f64> {
     if xs.is_empty() {
         return None;
     }

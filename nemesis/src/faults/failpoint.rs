@@ -27,8 +27,8 @@
 //!   partner are killed and started again, each set to stall as soon as
 //!   it is elected and its first append has left (`raft-became-leader`),
 //!   so that its clients' requests pile up while its follower answers and
-//!   leave in one append, and to crash when it has sent them to the other and not yet
-//!   written them (`raft-leader-before-persist`). The first to lead dies
+//!   leave in one append, and to crash when it has sent them to the other
+//!   and not yet written them (`raft-leader-before-persist`). The first to lead dies
 //!   so, its proposals on the other node alone; it is started again
 //!   unset, the other (its crash cleared) leads on the longer log, stalls,
 //!   proposes its own pile, and its first commit applies the dead
