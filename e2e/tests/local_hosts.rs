@@ -10,7 +10,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use common::*;
-use nemesis::faults::{Cut, FailpointSet, Fault, FaultKind, Partitioned, PauseIsolate, PausedIsolated};
+use nemesis::faults::{Cut, FailpointSet, Fault, FaultKind, Partitioned, PauseIsolate, PausedIsolated, RELEAD_CYCLES};
 use nemesis::lifecycle::ProcState;
 use nemesis::partition::{Grudge, Shape};
 use rand::SeedableRng;
@@ -235,9 +235,10 @@ async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings
 
 /// `failpoint-relead` against live nodes under writes: the other follower
 /// is cut off, the leader and its partner start again, the first of them
-/// to lead dies at `raft-leader-before-persist` (its log says so); the
-/// undo brings every node back with no rule left. The other led next in
-/// 26 of 27 applications measured (the stall comes after the new
+/// to lead dies at `raft-leader-before-persist` (its log says so); when
+/// the other led next the cycle is made again on the same two (three cycles in all);
+/// the undo brings every node back with no rule left. The other led next
+/// in 26 of 27 applications measured (the stall comes after the new
 /// leader's first append has left, so its pile goes to a follower out of
 /// probe), but an election is still a race: the fault gets three tries to
 /// show it.
@@ -255,21 +256,32 @@ async fn a_failpoint_relead_crashes_the_first_new_leader_and_the_other_leads_on_
         let applied = fault.apply(&h.control, &mut rng).await.unwrap();
         let set: &FailpointSet = applied.downcast().expect("a failpoint");
         assert!(set.crashed && set.point == "raft-leader-before-persist", "{set:?}");
+        let first = set.cycles.first().expect("a cycle whose first leader died");
         let next = set.killed.clone().expect("the other restarted node");
         assert_ne!(set.node, next);
-        let outsider = h.control.names().into_iter().find(|n| *n != set.node && *n != next).unwrap();
+        let pair = [set.node.as_str(), next.as_str()];
+        assert!(set.cycles.iter().all(|c| pair.contains(&c.died.as_str()) && pair.contains(&c.next.as_str())));
+        let outsider = h.control.names().into_iter().find(|n| !pair.contains(&n.as_str())).unwrap();
         assert_ne!(outsider, leader, "the old leader was not one of the two restarted");
         let log = h.control.node(&set.node).unwrap().fetch_log().await.unwrap();
         assert!(log.contains("failpoint: crash (abort)"), "{log}");
         assert!(!h.tcp_ok(&outsider, &next), "the other follower was not cut off");
-        let then = if set.next_led == Some(true) { "led" } else { "did not lead" };
-        let cut = set.cut.as_ref().unwrap().label();
-        let label = format!("failpoint raft-leader-before-persist 1*crash {}, then {next} {then}, cut {cut}", set.node);
-        assert_eq!(applied.label(), label);
+        let then = if first.next_led { "led" } else { "did not lead" };
+        let label = applied.label();
+        let opening =
+            format!("failpoint raft-leader-before-persist 1*crash {}, then {} {then}", first.died, first.next);
+        assert!(label.starts_with(&opening), "{label}");
+        assert!(label.ends_with(&format!(", cut {}", set.cut.as_ref().unwrap().label())), "{label}");
+        // The cycles go on while the other leads next: all of them, or up
+        // to one in which it did not, or one in which no one died (which
+        // the label says).
+        let last = set.cycles.last().unwrap();
+        let stopped = !last.next_led || label.contains("; then neither led and crashed");
+        assert!(set.cycles.len() == RELEAD_CYCLES || stopped, "{label}");
         if set.next_led == Some(true) {
             assert_eq!(h.control.leader().await.as_deref(), Some(next.as_str()));
-            led_next = true;
         }
+        led_next |= set.cycles.iter().any(|c| c.next_led);
         let end = applied.undo(&h.control).await.unwrap();
         assert!(end.get("refused").is_none(), "{end}");
         assert_every_node_back(&h).await;

@@ -35,6 +35,9 @@
 //!   leader's entries. A node whose request ids start again at every
 //!   start answers its own waiting proposals with the dead leader's
 //!   outcomes (the class of a request id that repeats across restarts).
+//!   The cycle is made three times on the same two nodes (each begun
+//!   only if the one before ended with the other leading): each is
+//!   another draw of which requests get which wrong answers.
 
 use std::any::Any;
 use std::time::Duration;
@@ -179,6 +182,14 @@ const RELEAD_POINT: &str = "raft-leader-before-persist";
 const STALL_POINT: &str = "raft-became-leader";
 const RELEAD_STALL: Effect = Effect::Sleep(200);
 
+/// How many times `failpoint-relead` makes its two short lives. The
+/// wrong answers of a node whose request ids repeat go to whichever
+/// requests share ids with the dead leader's entries; only a
+/// compare-and-set answered with another's outcome stays wrong for good,
+/// so a cycle shows the bug only now and then (about one in three under
+/// `deep`), and each further cycle is another draw for about 1.6 s.
+pub const RELEAD_CYCLES: usize = 3;
+
 /// Where `failpoint-vote` crashes its voter.
 const VOTE_POINT: &str = "raft-after-vote";
 
@@ -254,6 +265,7 @@ impl Fault for SetFailpoint {
                 cut: None,
                 killed: None,
                 next_led: None,
+                cycles: Vec::new(),
             };
             match self.shape {
                 Shape::Vote => {
@@ -328,12 +340,9 @@ async fn vote(
     Ok(())
 }
 
-/// `failpoint-relead`: the other follower cut off; the leader and its
-/// partner killed, started again and set to stall once elected and to
-/// crash before writing what they piled up; the first to lead and die
-/// (`set.node`, so the node aimed at is whichever leads first) started
-/// again unset, and the other (`set.killed`), its crash cleared, left to
-/// lead on the longer log.
+/// `failpoint-relead`: the other follower cut off; then [`RELEAD_CYCLES`]
+/// cycles of [`relead_cycle`] on the leader and its partner, each begun
+/// only if the one before it ended with the other node leading.
 async fn relead(
     control: &Control,
     set: &mut FailpointSet,
@@ -346,9 +355,25 @@ async fn relead(
     set.cut = Some(grudge);
     set.killed = Some(pair[1].clone());
     set.next_led = Some(false);
-    control.kill(&pair).await?;
-    control.start(&pair).await?;
-    for node in &pair {
+    for _ in 0..RELEAD_CYCLES {
+        relead_cycle(control, set, &pair).await?;
+        if set.next_led != Some(true) {
+            break;
+        }
+    }
+    Ok(())
+}
+
+/// One cycle of `failpoint-relead`: the pair killed, started again and set
+/// to stall once elected and to crash before writing what they piled up;
+/// the first to lead and die (`set.node`, so the node aimed at is
+/// whichever leads first) started again unset, and the other
+/// (`set.killed`), its crash cleared, left to lead on the longer log.
+async fn relead_cycle(control: &Control, set: &mut FailpointSet, pair: &[String; 2]) -> Result<(), ControlError> {
+    set.next_led = Some(false);
+    control.kill(pair).await?;
+    control.start(pair).await?;
+    for node in pair {
         // It must serve to be set: a node that does not has refused to
         // start, which the end's restart reports. Its first election comes
         // an election timeout after its start, later than this.
@@ -358,7 +383,7 @@ async fn relead(
         control.set_failpoint(node, STALL_POINT, Some(&Action::once(RELEAD_STALL))).await?;
         control.set_failpoint(node, set.point, Some(&set.action)).await?;
     }
-    let Some(first) = first_death(control, &pair, ELECTION_WAIT).await? else {
+    let Some(first) = first_death(control, pair, ELECTION_WAIT).await? else {
         return Ok(());
     };
     let next = pair.iter().find(|n| **n != first).expect("two nodes").clone();
@@ -369,7 +394,9 @@ async fn relead(
     // The first to lead now: it loses office only an election timeout
     // after its own, so a poll cannot miss it.
     let led = control.wait_for_leader(ELECTION_WAIT).await.ok();
-    set.next_led = Some(led.as_deref() == Some(next.as_str()));
+    let next_led = led.as_deref() == Some(next.as_str());
+    set.next_led = Some(next_led);
+    set.cycles.push(ReleadCycle { died: first, next, next_led });
     Ok(())
 }
 
@@ -403,8 +430,23 @@ pub struct FailpointSet {
     /// `failpoint-relead`: the other node killed and started with it.
     pub killed: Option<String>,
     /// `failpoint-relead` (none for the others): whether, once the node
-    /// crashed, the other led next, on the dead leader's entries.
+    /// crashed, the other led next, on the dead leader's entries (in the
+    /// last cycle begun).
     pub next_led: Option<bool>,
+    /// `failpoint-relead`: each cycle whose first leader died, in order.
+    pub cycles: Vec<ReleadCycle>,
+}
+
+/// One cycle of `failpoint-relead` that got as far as its first leader's
+/// crash.
+#[derive(Clone, Debug, PartialEq, Eq, serde::Serialize)]
+pub struct ReleadCycle {
+    /// The first to lead, dead at the point with its pile sent, not written.
+    pub died: String,
+    /// The other, left to lead on the dead leader's entries.
+    pub next: String,
+    /// Whether `next` led next.
+    pub next_led: bool,
 }
 
 impl Applied for FailpointSet {
@@ -415,17 +457,30 @@ impl Applied for FailpointSet {
                                "crashed": self.crashed, "killed": self.killed, "grudge": self.cut });
         if let Some(led) = self.next_led {
             done["next_led"] = json!(led);
+            done["cycles"] = json!(self.cycles);
         }
         done
     }
     fn label(&self) -> String {
-        let mut label = format!("failpoint {} {} {}", self.point, self.action, self.node);
-        match (self.next_led, &self.killed) {
-            (Some(true), Some(p)) => label.push_str(&format!(", then {p} led")),
-            (Some(false), Some(p)) if self.crashed => label.push_str(&format!(", then {p} did not lead")),
-            (Some(false), Some(p)) => label.push_str(&format!(" or {p}: neither led and crashed")),
-            (None, Some(l)) => label.push_str(&format!(", leader {l} killed")),
-            _ => {}
+        let mut label = format!("failpoint {} {}", self.point, self.action);
+        if !self.cycles.is_empty() {
+            let cycles: Vec<String> = self
+                .cycles
+                .iter()
+                .map(|c| format!(" {}, then {} {}", c.died, c.next, if c.next_led { "led" } else { "did not lead" }))
+                .collect();
+            label.push_str(&cycles.join(";"));
+            if self.next_led == Some(false) && self.cycles.last().is_some_and(|c| c.next_led) {
+                // A later cycle began and neither node led and crashed.
+                label.push_str("; then neither led and crashed");
+            }
+        } else {
+            label.push_str(&format!(" {}", self.node));
+            match (self.next_led, &self.killed) {
+                (Some(_), Some(p)) => label.push_str(&format!(" or {p}: neither led and crashed")),
+                (None, Some(l)) => label.push_str(&format!(", leader {l} killed")),
+                _ => {}
+            }
         }
         if let Some(g) = &self.cut {
             label.push_str(&format!(", cut {}", g.label()));

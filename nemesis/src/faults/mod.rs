@@ -47,7 +47,7 @@ pub use clock::{ClockMoved, MoveClocks};
 pub use clock_isolate::{ClockIsolate, ClockIsolated};
 pub use corrupt::{Corrupt, Corrupted};
 pub use disk_full::{DiskFilled, FillDisk};
-pub use failpoint::{FailpointSet, SetFailpoint};
+pub use failpoint::{FailpointSet, ReleadCycle, SetFailpoint, RELEAD_CYCLES};
 pub use kill::{Kill, Killed};
 pub use lose_unsynced::{LoseUnsynced, Lost};
 pub use packet_loss::{DropPackets, PacketsDropped};
