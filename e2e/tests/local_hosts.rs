@@ -204,10 +204,10 @@ async fn assert_every_node_back(h: &TestHosts) {
     assert!(h.control.heal().await.is_healed());
 }
 
-/// `failpoint-cut` against live nodes under writes: a follower dies at
-/// `raft-before-persist` (its log says so), the leader is killed and cut
-/// off, the follower is back; the undo restarts the leader, and every node
-/// runs with no rule left.
+/// `failpoint-cut` against live nodes under writes: a follower stalls at
+/// `raft-before-persist`, then dies there (its log says both), the leader
+/// is killed and cut off, the follower is back; the undo restarts the
+/// leader, and every node runs with no rule left.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings_every_node_back() {
     let h = TestHosts::up();
@@ -223,7 +223,9 @@ async fn a_failpoint_cut_crashes_a_follower_before_its_write_and_the_undo_brings
     assert_ne!(set.node, leader);
     assert!(applied.label().starts_with(&format!("failpoint raft-before-persist 1*crash {}", set.node)));
     let log = h.control.node(&set.node).unwrap().fetch_log().await.unwrap();
-    assert!(log.contains("failpoint: crash (abort)"), "{log}");
+    let stall = log.find(r#"failpoint="raft-before-persist" action=1*sleep(150)"#).expect("the stall was set");
+    let crash = log.find(r#"failpoint="raft-before-persist" action=1*crash"#).expect("the crash was set");
+    assert!(stall < crash && log.contains("failpoint: crash (abort)"), "{log}");
     assert_eq!(h.state(&leader).await, ProcState::Dead, "the leader was not killed");
     assert_eq!(h.state(&set.node).await, ProcState::Running, "the crashed follower is not back");
 

@@ -155,8 +155,9 @@ pub fn all() -> Vec<Plan> {
             purpose: "faults at exact steps: raftkv's failpoints (a follower crashed just before its write \
                       with the other cut off and the leader killed after it, a voter crashed just after \
                       its vote with the leader killed, two leaders' lives of a few hundred milliseconds \
-                      back to back, and single crashes and stalls at the Ready loop's steps), beside \
-                      kills and bounces, on hunt's load and node, the registers' ops mostly compare-and-sets",
+                      back to back three times over, and single crashes and stalls at the Ready loop's \
+                      steps), beside kills and bounces, on hunt's load and node, the registers' ops mostly \
+                      compare-and-sets",
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",

@@ -10,10 +10,12 @@
 //!   grants another in the same term, and two leaders share it (etcd's
 //!   robustness suite reaches the same class with a kill at
 //!   `raftAfterSave`).
-//! - `failpoint-cut`: a follower crashes just before it writes what the
-//!   leader sent (`raft-before-persist`) while the other follower is cut
-//!   off, so the leader's commits rest on that follower alone; the moment
-//!   it dies the leader is killed too and cut off in place of the other
+//! - `failpoint-cut`: a follower stalls 150 ms at `raft-before-persist`
+//!   (the leader's appends pile up meanwhile), then crashes just before
+//!   it writes them, while the other follower is cut
+//!   off, so the leader's commits rest on that follower alone; 100 ms
+//!   after it dies (time to answer what it acknowledged) the leader is
+//!   killed too and cut off in place of the other
 //!   follower, the crashed one is restarted, and the two followers elect
 //!   a leader of their own. What
 //!   the crashed follower acknowledged but never wrote is then gone from
@@ -190,6 +192,25 @@ const RELEAD_STALL: Effect = Effect::Sleep(200);
 /// `deep`), and each further cycle is another draw for about 1.6 s.
 pub const RELEAD_CYCLES: usize = 3;
 
+/// How long `failpoint-cut`'s follower stalls at its point before the
+/// write it dies before: long enough for a pile of the leader's appends
+/// (every client's pending write), short of the election timeout of the
+/// plans' 20 ms tick (200-400 ms), so the leader keeps office.
+const CUT_PILE: Effect = Effect::Sleep(150);
+
+/// When, after setting the stall, `failpoint-cut` sets the crash in its
+/// place: well after a follower under load reached the stall (its next
+/// write, milliseconds away), well before the stall ends.
+const CUT_PILE_SET: Duration = Duration::from_millis(50);
+
+/// How long `failpoint-cut` lets the leader run once its follower died:
+/// enough to apply and answer what that follower acknowledged (a commit,
+/// a synced apply: milliseconds), under the election timeout of the
+/// plans' 20 ms tick (200-400 ms), after which a leader that hears from no
+/// follower steps down. The follower's death is seen within 10 ms, so
+/// with no wait the kill often came before the answers.
+const CUT_LEADER_GRACE: Duration = Duration::from_millis(100);
+
 /// Where `failpoint-vote` crashes its voter.
 const VOTE_POINT: &str = "raft-after-vote";
 
@@ -287,11 +308,23 @@ impl Fault for SetFailpoint {
             let grudge = Grudge::isolating(&followers[1], &control.names());
             control.partition(&grudge).await?;
             set.cut = Some(grudge);
+            // First a stall at the same point, so the leader's appends pile
+            // up in the follower's inbox meanwhile and its next write, the
+            // one it dies before, holds all of them; the crash is set while
+            // it sleeps (it sleeps outside the point's lock). A crash at
+            // the first write would take the one to five entries of a
+            // single append, often no list append among them.
+            control.set_failpoint(&node, self.point, Some(&Action::once(CUT_PILE))).await?;
+            tokio::time::sleep(CUT_PILE_SET).await;
             control.set_failpoint(&node, self.point, Some(&self.action)).await?;
             set.crashed = control.await_death(&node, REACH_WAIT).await?;
             if set.crashed {
-                // At once, before the leader's entries reach the cut-off
-                // follower: the two followers must elect without them.
+                // Not at once: first the leader commits what the dead
+                // follower acknowledged and answers its clients, or a loss
+                // of those entries is a loss of writes no client was told
+                // of, which no history can show. It cannot send them on:
+                // the other follower is cut off.
+                tokio::time::sleep(CUT_LEADER_GRACE).await;
                 control.kill(std::slice::from_ref(&leader)).await?;
                 set.killed = Some(leader.clone());
                 // The cut moves to the dead leader. Its kernel still holds
