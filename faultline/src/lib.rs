@@ -14,11 +14,13 @@
 //!   findings, hunts, settings and mutants, each run again);
 //! - [`shrink`]: a failing run cut down to a small reproducer, by
 //!   replaying its fault schedule and delta debugging it;
-//! - [`bench_node`]: the node benchmark on a local cluster.
+//! - [`bench_node`]: the node benchmark on a local cluster;
+//! - [`file_lock`]: what only one faultline process may use at a time.
 
 pub mod batch;
 pub mod bench_node;
 pub mod detect;
+pub mod file_lock;
 pub mod interrupt;
 pub mod ledger;
 pub mod matrix;

@@ -14,6 +14,7 @@ use std::process::Stdio;
 use report::run_dir::Verdict;
 
 use crate::batch::{self, Batch, BatchArgs, Files};
+use crate::file_lock::{FileLock, LockError};
 use crate::run::{self, Bins, BROKEN};
 use crate::scenario::{refuse, Scenario, ScenarioError, TestOptions};
 use crate::shrink;
@@ -335,6 +336,16 @@ async fn suite(o: MutantsOptions) -> Result<u8, MutantsError> {
     let mut batch = Batch::create("mutants", "mutants", o.batch.out.clone()).map_err(MutantsError::Failed)?;
     let cache = std::env::current_dir().map_err(io("the current folder"))?.join("target/mutants");
     std::fs::create_dir_all(&cache).map_err(io(format!("cannot create {}", cache.display())))?;
+    // One batch at a time per checkout: a second would check out, build in
+    // and in the end remove the same scratch worktree under the first.
+    let lock = FileLock::take(&cache.join("lock")).map_err(|e| match e {
+        LockError::Held { .. } => MutantsError::Failed(format!(
+            "another mutants batch is using {} ({e}); wait for it, or run this one from another worktree",
+            cache.display()
+        )),
+        LockError::Io { lock, source } => MutantsError::Io { what: format!("cannot open the lock {lock}"), source },
+    })?;
+    lock.name_holder(&format!("pid {}, batch {}", std::process::id(), batch.out.display()));
     let target = cache.join("target");
     seed_target(&target)?;
     let work = Worktree::add(cache.join("work"))?;

@@ -24,6 +24,7 @@ use report::run_dir::{BinaryVersion, RunStatus};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
 
+use crate::file_lock::{FileLock, LockError};
 use crate::scenario::{duration_text, Scenario};
 
 pub const VALID: u8 = 0;
@@ -123,12 +124,7 @@ impl Bins {
 
 /// The lock that makes one run at a time per host set: a second run on the
 /// same local hosts (or the same cluster file) would tear down or fault
-/// the first one's nodes. Held while the file is open; the file names the
-/// holder.
-struct HostLock {
-    _file: File,
-}
-
+/// the first one's nodes.
 fn lock_path(cluster: Option<&Path>) -> PathBuf {
     match cluster {
         None => PathBuf::from("/run/faultline-local-hosts.lock"),
@@ -142,31 +138,6 @@ fn lock_path(cluster: Option<&Path>) -> PathBuf {
                 .fold(0xcbf2_9ce4_8422_2325_u64, |h, b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3));
             PathBuf::from(format!("/run/faultline-cluster-{hash:016x}.lock"))
         }
-    }
-}
-
-impl HostLock {
-    fn take(path: &Path) -> Result<HostLock, StartError> {
-        use std::os::fd::AsRawFd;
-        let file = File::options()
-            .create(true)
-            .append(true)
-            .read(true)
-            .open(path)
-            .map_err(io(format!("cannot open the lock {}", path.display())))?;
-        // SAFETY: flock on a descriptor this function owns.
-        if unsafe { libc::flock(file.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) } != 0 {
-            let holder = std::fs::read_to_string(path).unwrap_or_default().trim().to_string();
-            return Err(StartError::Held {
-                holder: if holder.is_empty() { "(unknown)".into() } else { holder },
-                lock: path.display().to_string(),
-            });
-        }
-        Ok(HostLock { _file: file })
-    }
-
-    fn name_holder(&self, path: &Path, holder: &str) {
-        let _ = std::fs::write(path, format!("{holder}\n"));
     }
 }
 
@@ -210,7 +181,7 @@ pub struct Run {
     log: Log,
     local_hosts: bool,
     nemesis: Option<Child>,
-    _lock: HostLock,
+    _lock: FileLock,
 }
 
 /// Where runs land: `$FAULTLINE_RESULTS`, else `results/`.
@@ -298,12 +269,15 @@ impl Run {
             }
         }
         let lock_file = lock_path(scenario.cluster.as_deref());
-        let lock = HostLock::take(&lock_file)?;
+        let lock = FileLock::take(&lock_file).map_err(|e| match e {
+            LockError::Held { holder, lock } => StartError::Held { holder, lock },
+            LockError::Io { lock, source } => StartError::Io { what: format!("cannot open the lock {lock}"), source },
+        })?;
         let timestamp = timestamp();
         let results = results.to_path_buf();
         let dir = results.join(&scenario.name).join(&timestamp);
         std::fs::create_dir_all(&dir).map_err(io(format!("cannot create {}", dir.display())))?;
-        lock.name_holder(&lock_file, &format!("pid {}, run {}", std::process::id(), dir.display()));
+        lock.name_holder(&format!("pid {}, run {}", std::process::id(), dir.display()));
         let file = File::options().create(true).append(true).open(dir.join("run-test.log")).ok();
         let mut run = Run {
             scenario,
