@@ -3,8 +3,9 @@
 //!
 //! - `failpoint`: one point, on the leader or a follower, set to crash
 //!   once or to sleep; the node that crashes is restarted at the end.
-//! - `failpoint-vote`: the leader is killed and cut off; a follower crashes
-//!   right after it grants the other its vote (`raft-after-vote`); then the
+//! - `failpoint-vote`: the leader is killed and cut off; whichever
+//!   follower first grants the other its vote crashes right after it
+//!   (`raft-after-vote`, set on both); then the
 //!   candidate it voted for is cut off instead, and the old leader and the
 //!   voter are started again. A voter that lost its vote in the crash
 //!   grants another in the same term, and two leaders share it (etcd's
@@ -341,32 +342,43 @@ impl Fault for SetFailpoint {
     }
 }
 
-/// `failpoint-vote`: the leader killed and cut off; the voter (`set.node`)
-/// crashed right after granting the other follower its vote; then that
-/// candidate cut off instead, and the old leader and the voter started
-/// again. A voter that forgot its vote grants a second one in the same
-/// term, and two leaders share it.
+/// `failpoint-vote`: the crash set on both followers, the leader killed
+/// and cut off; the first follower to grant the other its vote (the
+/// voter, `set.node`) crashed right after it; then the candidate it voted
+/// for cut off, and the old leader and the voter started again. A voter
+/// that forgot its vote grants a second one in the same term, and two
+/// leaders share it. Set on one follower alone it came to nothing half
+/// the time: the other timed out first and was the voter.
 async fn vote(
     control: &Control,
     set: &mut FailpointSet,
     leader: &str,
     followers: &[String],
 ) -> Result<(), ControlError> {
-    let (voter, candidate) = (set.node.clone(), followers[1].clone());
     let cut_off = |node: &str| Grudge::isolating(node, &control.names());
-    control.set_failpoint(&voter, set.point, Some(&set.action)).await?;
+    for f in followers {
+        control.set_failpoint(f, set.point, Some(&set.action)).await?;
+    }
     control.kill(&[leader.to_string()]).await?;
     set.killed = Some(leader.to_string());
     // Dead, it still retransmits what its kernel held: cut it off.
     let grudge = cut_off(leader);
     control.partition(&grudge).await?;
     set.cut = Some(grudge);
-    set.crashed = control.await_death(&voter, ELECTION_WAIT).await?;
-    if !set.crashed {
-        // The voter led, or voted for no one: nothing to forget.
-        return Ok(());
+    let voter = first_death(control, followers, ELECTION_WAIT).await?;
+    // The other keeps no crash: it may grant a vote later in this fault.
+    for f in followers.iter().filter(|f| Some(*f) != voter.as_ref()) {
+        control.set_failpoint(f, set.point, None).await?;
     }
-    let grudge = cut_off(&candidate);
+    let Some(voter) = voter else {
+        // No vote was granted (one led on the other's pre-vote alone, or
+        // no one campaigned): nothing to forget.
+        return Ok(());
+    };
+    set.crashed = true;
+    set.node = voter.clone();
+    let candidate = followers.iter().find(|f| **f != voter).expect("two followers");
+    let grudge = cut_off(candidate);
     control.partition(&grudge).await?;
     set.cut = Some(grudge);
     control.start(&[leader.to_string(), voter]).await?;
@@ -511,7 +523,9 @@ impl Applied for FailpointSet {
             label.push_str(&format!(" {}", self.node));
             match (self.next_led, &self.killed) {
                 (Some(_), Some(p)) => label.push_str(&format!(" or {p}: neither led and crashed")),
-                (None, Some(l)) => label.push_str(&format!(", leader {l} killed")),
+                (None, Some(l)) if self.crashed => label.push_str(&format!(", leader {l} killed")),
+                // `failpoint-vote` whose followers granted no vote.
+                (None, Some(l)) => label.push_str(&format!(", leader {l} killed, not reached")),
                 _ => {}
             }
         }
