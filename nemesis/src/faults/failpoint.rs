@@ -399,7 +399,6 @@ async fn relead(
     control.partition(&grudge).await?;
     set.cut = Some(grudge);
     set.killed = Some(pair[1].clone());
-    set.next_led = Some(false);
     for _ in 0..RELEAD_CYCLES {
         relead_cycle(control, set, &pair).await?;
         if set.next_led != Some(true) {
