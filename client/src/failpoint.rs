@@ -27,6 +27,10 @@ pub const POINTS: &[(&str, &str)] = &[
         "a leader's Ready with client entries, sent to the followers, before it writes them",
     ),
     ("raft-after-persist", "a Ready's entries and hard state written, before the acks and votes leave"),
+    (
+        "raft-after-overwrite",
+        "a follower's write that replaced the end of its log with a new leader's entries, before its acks leave",
+    ),
     ("raft-after-send", "the acks and votes that vouch for the write handed to the network"),
     ("raft-after-vote", "a vote granted and handed to the network (only a Ready that grants one reaches it)"),
     ("raft-before-apply", "committed entries, before the state machine applies them"),

@@ -476,12 +476,21 @@ impl RaftLoop {
             // written here: a crash leaves them on the followers alone.
             crate::failpoint!("raft-leader-before-persist");
         }
+        // Entries that begin at or before the log's end replace some of it:
+        // a follower's answer to a new leader whose log conflicts with its
+        // own (raft-rs appends only from the first conflicting entry on).
+        let old_last = self.raw.store().last();
+        let overwrote = new.filter(|(first, _)| *first <= old_last);
         let persisting = Instant::now();
         self.raw.mut_store().persist(None, rd.entries(), rd.hs(), sync)?;
         if let Some((_, last)) = new {
             self.stages.persisted(last, persisting, Instant::now());
         }
         crate::failpoint!("raft-after-persist");
+        if let Some((first, last)) = overwrote {
+            info!(first, last, old_last, "a new leader's entries replaced the end of the log");
+            crate::failpoint!("raft-after-overwrite");
+        }
 
         // 6. Only now may votes and append acknowledgements leave.
         let persisted = rd.take_persisted_messages();

@@ -161,7 +161,7 @@ pub fn all() -> Vec<Plan> {
             seeds: 10,
             runs: vec![Run {
                 time_limit: "60s",
-                faults: "failpoint-cut,failpoint-vote,failpoint-relead,failpoint,kill,bounce",
+                faults: "failpoint-cut,failpoint-vote,failpoint-relead,failpoint-rejoin,failpoint,kill,bounce",
                 interval: "2s",
                 // Lists and registers, the registers' ops mostly
                 // compare-and-sets. A lost acknowledged append stays in

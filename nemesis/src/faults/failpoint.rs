@@ -41,6 +41,17 @@
 //!   The cycle is made three times on the same two nodes (each begun
 //!   only if the one before ended with the other leading): each is
 //!   another draw of which requests get which wrong answers.
+//! - `failpoint-rejoin`: the leader set to crash right after a write that
+//!   replaces the end of its log (`raft-after-overwrite`), then cut off.
+//!   Until it steps down it appends its clients' requests, which no one
+//!   else gets; the others elect a leader of their own, and the moment
+//!   they have one the cut is healed, so the new leader's log past the cut
+//!   is a few entries, shorter than the old leader's. The old leader's
+//!   first write of the new leader's entries replaces its own, and it dies
+//!   right after it. A node that kept the replaced suffix on disk past the
+//!   new tail restarts on a log whose terms go down (raftkv refuses such
+//!   a log at start), and had the leader's log been shorter it would have
+//!   served it (the class of a conflicting suffix kept).
 
 use std::any::Any;
 use std::time::Duration;
@@ -148,6 +159,34 @@ impl Kind for FailpointVoteKind {
     }
 }
 
+pub(super) struct FailpointRejoinKind;
+pub(super) static KIND_REJOIN: FailpointRejoinKind = FailpointRejoinKind;
+
+impl Kind for FailpointRejoinKind {
+    fn name(&self) -> &'static str {
+        "failpoint-rejoin"
+    }
+    fn about(&self) -> &'static str {
+        "cut the leader off while it takes requests, heal the moment the others have a leader of their own, \
+         and crash the old leader right after it writes the new leader's entries over its own; restart it at \
+         the end"
+    }
+    fn needs(&self) -> Needs {
+        NEEDS
+    }
+    fn choose(&self, _rng: &mut StdRng) -> Box<dyn Fault> {
+        Box::new(SetFailpoint {
+            point: REJOIN_POINT,
+            action: Action::once(Effect::Crash),
+            role: Role::Leader,
+            shape: Shape::Rejoin,
+        })
+    }
+}
+
+/// Where `failpoint-rejoin` crashes the old leader.
+const REJOIN_POINT: &str = "raft-after-overwrite";
+
 pub(super) struct FailpointReleadKind;
 pub(super) static KIND_RELEAD: FailpointReleadKind = FailpointReleadKind;
 
@@ -238,6 +277,8 @@ pub enum Shape {
     Vote,
     /// `failpoint-relead`.
     Relead,
+    /// `failpoint-rejoin`.
+    Rejoin,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -255,6 +296,7 @@ impl Fault for SetFailpoint {
             Shape::Cut => "failpoint-cut",
             Shape::Vote => "failpoint-vote",
             Shape::Relead => "failpoint-relead",
+            Shape::Rejoin => "failpoint-rejoin",
         }
     }
     fn value(&self) -> Value {
@@ -288,6 +330,7 @@ impl Fault for SetFailpoint {
                 killed: None,
                 next_led: None,
                 cycles: Vec::new(),
+                rejoin: None,
             };
             match self.shape {
                 Shape::Vote => {
@@ -296,6 +339,10 @@ impl Fault for SetFailpoint {
                 }
                 Shape::Relead => {
                     relead(control, &mut set, &leader, &followers).await?;
+                    return Ok(Box::new(set) as Box<dyn Applied>);
+                }
+                Shape::Rejoin => {
+                    rejoin(control, &mut set).await?;
                     return Ok(Box::new(set) as Box<dyn Applied>);
                 }
                 Shape::Plain | Shape::Cut => {}
@@ -382,6 +429,37 @@ async fn vote(
     control.partition(&grudge).await?;
     set.cut = Some(grudge);
     control.start(&[leader.to_string(), voter]).await?;
+    Ok(())
+}
+
+/// `failpoint-rejoin`: the leader (`set.node`) set to crash after a write
+/// that replaces the end of its log and cut off; healed as soon as another
+/// node leads (polled every 10 ms, so the new leader's log past the cut is
+/// what it took in a few tens of milliseconds); then the wait for the old
+/// leader's death. The failpoint is set first: as a leader it never
+/// overwrites, and its first write over its own entries may come the
+/// moment the cut is gone.
+async fn rejoin(control: &Control, set: &mut FailpointSet) -> Result<(), ControlError> {
+    let old = set.node.clone();
+    control.set_failpoint(&old, set.point, Some(&set.action)).await?;
+    let grudge = Grudge::isolating(&old, &control.names());
+    control.partition(&grudge).await?;
+    set.cut = Some(grudge);
+    let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
+    let mut elected = None;
+    while elected.is_none() && tokio::time::Instant::now() < deadline {
+        elected = control.leader().await.filter(|l| *l != old);
+        if elected.is_none() {
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+    }
+    set.rejoin = Some(Rejoin { elected: elected.clone() });
+    if elected.is_none() {
+        return Ok(());
+    }
+    control.heal_network().await?;
+    set.cut = None;
+    set.crashed = control.await_death(&old, REACH_WAIT).await?;
     Ok(())
 }
 
@@ -479,6 +557,16 @@ pub struct FailpointSet {
     pub next_led: Option<bool>,
     /// `failpoint-relead`: each cycle whose first leader died, in order.
     pub cycles: Vec<ReleadCycle>,
+    /// `failpoint-rejoin`: how its cut ended.
+    pub rejoin: Option<Rejoin>,
+}
+
+/// How `failpoint-rejoin`'s cut ended.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Rejoin {
+    /// The node the others elected while the old leader was cut off (the
+    /// cut was then healed), if any within the wait.
+    pub elected: Option<String>,
 }
 
 /// One cycle of `failpoint-relead` that got as far as its first leader's
@@ -503,6 +591,9 @@ impl Applied for FailpointSet {
             done["next_led"] = json!(led);
             done["cycles"] = json!(self.cycles);
         }
+        if let Some(r) = &self.rejoin {
+            done["elected"] = json!(r.elected);
+        }
         done
     }
     fn label(&self) -> String {
@@ -526,6 +617,12 @@ impl Applied for FailpointSet {
                 // `failpoint-vote` whose followers granted no vote.
                 (None, Some(l)) => label.push_str(&format!(", leader {l} killed, not reached")),
                 _ => {}
+            }
+            match self.rejoin.as_ref().map(|r| r.elected.as_deref()) {
+                Some(Some(l)) if self.crashed => label.push_str(&format!(", cut off until {l} led, crashed rejoining")),
+                Some(Some(l)) => label.push_str(&format!(", cut off until {l} led, not reached")),
+                Some(None) => label.push_str(", cut off, no other led (not reached)"),
+                None => {}
             }
         }
         if let Some(g) = &self.cut {

@@ -47,7 +47,7 @@ pub use clock::{ClockMoved, MoveClocks};
 pub use clock_isolate::{ClockIsolate, ClockIsolated};
 pub use corrupt::{Corrupt, Corrupted};
 pub use disk_full::{DiskFilled, FillDisk};
-pub use failpoint::{FailpointSet, ReleadCycle, SetFailpoint, RELEAD_CYCLES};
+pub use failpoint::{FailpointSet, Rejoin, ReleadCycle, SetFailpoint, RELEAD_CYCLES};
 pub use kill::{Kill, Killed};
 pub use lose_unsynced::{LoseUnsynced, Lost};
 pub use packet_loss::{DropPackets, PacketsDropped};
@@ -56,7 +56,7 @@ pub use pause::{Pause, Paused};
 pub use pause_isolate::{PauseIsolate, PausedIsolated};
 
 /// Every fault family, in the order `nemesis faults` lists them.
-pub static REGISTRY: [&dyn Kind; 20] = [
+pub static REGISTRY: [&dyn Kind; 21] = [
     &partition::KIND,
     &kill::KIND,
     &kill::KIND_ALL,
@@ -77,6 +77,7 @@ pub static REGISTRY: [&dyn Kind; 20] = [
     &failpoint::KIND_CUT,
     &failpoint::KIND_VOTE,
     &failpoint::KIND_RELEAD,
+    &failpoint::KIND_REJOIN,
 ];
 
 /// A future a fault returns; the nemesis drives one at a time.
@@ -404,6 +405,7 @@ mod tests {
                 "failpoint-cut",
                 "failpoint-vote",
                 "failpoint-relead",
+                "failpoint-rejoin",
             ]
             .contains(&k.name());
             assert_eq!(k.unfit_for(&DbKind::Etcd).is_some(), unfit, "{k:?}");
@@ -428,7 +430,8 @@ mod tests {
         for k in FaultKind::all() {
             let leader_aimed = ["pause-isolate", "clock-isolate", "deaf-leader", "bounce-leader"].contains(&k.name());
             let raftkv_only =
-                ["corrupt", "failpoint", "failpoint-cut", "failpoint-vote", "failpoint-relead"].contains(&k.name());
+                ["corrupt", "failpoint", "failpoint-cut", "failpoint-vote", "failpoint-relead", "failpoint-rejoin"]
+                    .contains(&k.name());
             let with = k.unfit_for(&commands(Some(vec!["mykv-status".into()])));
             assert_eq!(with.is_some(), raftkv_only, "{k:?}");
             let without = k.unfit_for(&commands(None));
