@@ -295,6 +295,52 @@ async fn a_failpoint_relead_crashes_the_first_new_leader_and_the_other_leads_on_
     assert!(led_next, "in three tries the other node never led after the first died");
 }
 
+/// `failpoint-rejoin` against live nodes under writes: the leader is cut
+/// off while it takes its clients' writes, the cut is healed once another
+/// node leads, and the old leader dies right after writing the new
+/// leader's entries over its own (its log says both). The undo restarts
+/// it, and a correct node comes back on that log (raftkv checks it at
+/// start). Whether the old leader took a write of its own while cut off
+/// is the clients' timing, so the fault gets three tries.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failpoint_rejoin_crashes_the_old_leader_after_it_overwrites_its_suffix_and_it_comes_back() {
+    let h = TestHosts::up();
+    h.start_cluster().await;
+    let writes = keep_writing(&h, 8);
+    let mut rng = rand::rngs::StdRng::seed_from_u64(1);
+    let mut crashed = false;
+    for _ in 0..3 {
+        let leader = h.control.wait_for_leader(Duration::from_secs(10)).await.unwrap();
+        let fault = FaultKind::named("failpoint-rejoin").unwrap().choose(&mut rng);
+        let applied = fault.apply(&h.control, &mut rng).await.unwrap();
+        let set: &FailpointSet = applied.downcast().expect("a failpoint");
+        assert_eq!((set.point, set.node.as_str()), ("raft-after-overwrite", leader.as_str()), "{set:?}");
+        let elected = set.rejoin.as_ref().and_then(|r| r.elected.clone()).expect("another node led");
+        assert_ne!(elected, leader);
+        assert!(set.cut.is_none(), "the cut was not healed: {set:?}");
+        let label = applied.label();
+        let then = if set.crashed { "crashed rejoining" } else { "not reached" };
+        assert_eq!(
+            label,
+            format!("failpoint raft-after-overwrite 1*crash {leader}, cut off until {elected} led, {then}")
+        );
+        if set.crashed {
+            let log = h.control.node(&leader).unwrap().fetch_log().await.unwrap();
+            let replaced = log.find("a new leader's entries replaced the end of the log").expect("an overwrite");
+            assert!(log[replaced..].contains("failpoint: crash (abort)"), "{log}");
+        }
+        crashed |= set.crashed;
+        let end = applied.undo(&h.control).await.unwrap();
+        assert!(end.get("refused").is_none(), "{end}");
+        assert_every_node_back(&h).await;
+        if crashed {
+            break;
+        }
+    }
+    writes.iter().for_each(|w| w.abort());
+    assert!(crashed, "in three tries the old leader never wrote over entries of its own");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pause_isolate_resumes_the_old_leader_behind_a_cut_after_a_new_election() {
     let h = TestHosts::up();
