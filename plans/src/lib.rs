@@ -155,7 +155,8 @@ pub fn all() -> Vec<Plan> {
             purpose: "faults at exact steps: raftkv's failpoints (a follower crashed just before its write \
                       with the other cut off and the leader killed after it, a voter crashed just after \
                       its vote with the leader killed, two leaders' lives of a few hundred milliseconds \
-                      back to back three times over, and single crashes and stalls at the Ready loop's \
+                      back to back three times over, an old leader crashed just after it writes the new \
+                      leader's entries over its own, and single crashes and stalls at the Ready loop's \
                       steps), beside kills and bounces, on hunt's load and node, the registers' ops mostly \
                       compare-and-sets",
             seeds: 10,
