@@ -223,6 +223,34 @@ pub struct RunStats {
     /// When invalid: seconds from the first event to the invoke of the
     /// earliest op that could not be linearized.
     pub time_to_invalid_s: Option<f64>,
+    /// Answers in which the system said it broke an invariant of its own
+    /// (gRPC INTERNAL from the server). Absent from older results files.
+    #[serde(default, skip_serializing_if = "InternalErrors::is_empty")]
+    pub internal_errors: InternalErrors,
+}
+
+/// The answers of a run in which the system said it broke an invariant of
+/// its own: how many, and the first few as they were recorded.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct InternalErrors {
+    pub count: u64,
+    pub first: Vec<String>,
+}
+
+impl InternalErrors {
+    /// How many answers are kept word for word.
+    pub const KEPT: usize = 3;
+
+    pub fn add(&mut self, answer: String) {
+        self.count += 1;
+        if self.first.len() < Self::KEPT {
+            self.first.push(answer);
+        }
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.count == 0
+    }
 }
 
 #[cfg(test)]

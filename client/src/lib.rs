@@ -90,6 +90,14 @@ pub enum ClientError {
     /// effect.
     #[error("timed out after {0:?}")]
     Timeout(Duration),
+    /// The system said that it broke an invariant of its own while serving
+    /// the request: gRPC's INTERNAL, which the protocol reserves for that,
+    /// sent by the server itself (tonic's INTERNAL for a broken stream
+    /// carries its cause, and is `Unknown`). The outcome is unknown, and
+    /// the answer is a finding in itself: raftkv sends it only when it
+    /// handed a request another command's outcome.
+    #[error("internal error: {0}")]
+    Internal(String),
 }
 
 impl ClientError {
@@ -422,6 +430,9 @@ fn classify(addr: &str, s: &Status, is_read: bool) -> Attempt {
             Attempt::Redirect(leader, format!("{addr}: {}", s.message()))
         }
         Code::InvalidArgument => Attempt::Fatal(ClientError::InvalidArgument(s.message().to_string())),
+        Code::Internal if std::error::Error::source(s).is_none() => {
+            Attempt::Fatal(ClientError::Internal(format!("{addr}: {}", s.message())))
+        }
         // A connection that tonic could not (re)open never carried the
         // request: as certain a "not sent" as a refused connect. So is a
         // write the node refused before proposing it.
@@ -466,12 +477,24 @@ mod tests {
         assert_eq!(outcome(&not_leader, false), "redirect to Some(\"n2:7001\")");
         assert_eq!(outcome(&Status::failed_precondition("no leader known"), false), "redirect to None");
         assert!(outcome(&Status::invalid_argument("key too long"), false).starts_with("definite invalid argument"));
-        for code in [Code::Unknown, Code::DeadlineExceeded, Code::Unavailable, Code::Internal, Code::Cancelled] {
+        for code in [Code::Unknown, Code::DeadlineExceeded, Code::Unavailable, Code::Cancelled] {
             let write = outcome(&Status::new(code, "node shutting down"), false);
             assert!(write.starts_with("not definite outcome unknown"), "{code:?}: {write}");
             let read = outcome(&Status::new(code, "x"), true);
             assert!(read.starts_with("not definite read unavailable"), "{code:?}: {read}");
         }
+        // INTERNAL from the node itself is its word that it broke an
+        // invariant, on a write or a read alike; tonic's INTERNAL for a
+        // broken stream carries its cause, and proves nothing.
+        let internal = Status::internal("cas at index 7 applied as another command");
+        for is_read in [false, true] {
+            let said = outcome(&internal, is_read);
+            assert_eq!(said, "not definite internal error: n1:7001: cas at index 7 applied as another command");
+        }
+        let mut broken_stream = Status::internal("h2 protocol error");
+        broken_stream.set_source(std::sync::Arc::new(std::io::Error::other("stream reset")));
+        assert!(outcome(&broken_stream, false).starts_with("not definite outcome unknown"));
+        assert!(outcome(&broken_stream, true).starts_with("not definite read unavailable"));
         // A connection tonic could not open never carried the request.
         let refused = Status::unavailable("tcp connect error: Connection refused (os error 111)");
         assert_eq!(outcome(&refused, false), "redirect to None");

@@ -1,7 +1,8 @@
 //! The system's failures beyond its history: a node that panicked, a node
 //! that refused to come back after a fault that left its files whole, two
-//! nodes that each became leader in the same term, and a cluster that
-//! served none of the final reads. Any of them fails a run
+//! nodes that each became leader in the same term, a system that answered
+//! a client that it broke an invariant of its own (gRPC INTERNAL), and a
+//! cluster that served none of the final reads. Any of them fails a run
 //! with a verdict of its own, whatever the checker found in the history: a
 //! history is easy to keep valid by serving nothing. (Jepsen scans node
 //! logs with its log-file-pattern checker; etcd's robustness suite fails on
@@ -51,6 +52,11 @@ pub enum NodeFailure {
     /// No key had a successful final read, after the heal and the
     /// recovery wait.
     Unavailable { keys: i64 },
+    /// The system answered `count` requests with its own word that it
+    /// broke an invariant (gRPC INTERNAL from the server, which a correct
+    /// node never sends); `first` holds the first few. A Jepsen analysis
+    /// reports a database's internal errors as findings in the same way.
+    Internal { count: u64, first: Vec<String> },
 }
 
 impl fmt::Display for NodeFailure {
@@ -70,6 +76,13 @@ impl fmt::Display for NodeFailure {
                 f,
                 "the cluster served none of the final reads ({keys} keys) after the heal and the recovery wait"
             ),
+            NodeFailure::Internal { count, first } => write!(
+                f,
+                "the system answered {count} request{} with an internal error, its own word that it broke an \
+                 invariant: {}",
+                if *count == 1 { "" } else { "s" },
+                first.join("; ")
+            ),
         }
     }
 }
@@ -86,11 +99,14 @@ pub fn node_failures(dir: &Path) -> Result<Vec<NodeFailure>, RecordError> {
     let logs = node_logs(dir, &damaged)?;
     out.extend(panics(&logs).into_iter().filter(|p| p.node().is_some_and(|n| !refused.contains(n))));
     out.extend(two_leaders(&logs));
-    if damaged.is_empty() {
-        let stats = run_dir::read_results(dir)?.and_then(|r| r.run);
-        if let Some(s) = stats.filter(|s| s.keys > 0 && s.final_reads_ok == 0) {
-            out.push(NodeFailure::Unavailable { keys: s.keys });
-        }
+    let stats = run_dir::read_results(dir)?.and_then(|r| r.run);
+    if let Some(s) = stats.as_ref().filter(|s| damaged.is_empty() && s.keys > 0 && s.final_reads_ok == 0) {
+        out.push(NodeFailure::Unavailable { keys: s.keys });
+    }
+    // Not excused by damage: a node that found its files damaged refuses
+    // them, and says so; it does not answer a client that it broke itself.
+    if let Some(errors) = stats.map(|s| s.internal_errors).filter(|e| !e.is_empty()) {
+        out.push(NodeFailure::Internal { count: errors.count, first: errors.first });
     }
     Ok(out)
 }
@@ -227,7 +243,7 @@ impl NodeFailure {
             NodeFailure::Panicked { node, .. } | NodeFailure::Died { node, .. } | NodeFailure::Refused { node, .. } => {
                 Some(node)
             }
-            NodeFailure::TwoLeaders { .. } | NodeFailure::Unavailable { .. } => None,
+            NodeFailure::TwoLeaders { .. } | NodeFailure::Unavailable { .. } | NodeFailure::Internal { .. } => None,
         }
     }
 }
@@ -294,8 +310,12 @@ mod tests {
     }
 
     fn results(dir: &Path, keys: i64, final_reads_ok: u64) {
+        results_with(dir, checker::results::RunStats { keys, final_reads_ok, ..Default::default() });
+    }
+
+    fn results_with(dir: &Path, stats: checker::results::RunStats) {
         use checker::model::ModelName;
-        use checker::results::{Results, ResultsFile, RunStats, Validity};
+        use checker::results::{Results, ResultsFile, Validity};
         let results = ResultsFile {
             check: Results {
                 valid: Validity::Valid,
@@ -311,7 +331,7 @@ mod tests {
                 keys: vec![],
                 failures: vec![],
             },
-            run: Some(RunStats { keys, final_reads_ok, ..Default::default() }),
+            run: Some(stats),
             txn: None,
         };
         checker::input::write_json(&dir.join("results.json"), &results).unwrap();
@@ -328,6 +348,28 @@ mod tests {
         results(d, 11, 0);
         let corrupt = event("corrupt", serde_json::json!({ "nodes": ["n1"], "damages": true }));
         write(d, "nemesis.jsonl", &(corrupt + "\n"));
+        assert_eq!(node_failures(d).unwrap(), []);
+    }
+
+    #[test]
+    fn an_internal_error_answered_to_a_client_fails_the_run_even_beside_damage() {
+        use checker::results::{InternalErrors, RunStats};
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        let mut errors = InternalErrors::default();
+        for i in 0..5 {
+            errors.add(format!("cas of key {i}: internal error: n3:7001: cas at index {i} applied as another command"));
+        }
+        results_with(d, RunStats { keys: 4, final_reads_ok: 4, internal_errors: errors.clone(), ..Default::default() });
+        let corrupt = event("corrupt", serde_json::json!({ "nodes": ["n1"], "damages": true }));
+        write(d, "nemesis.jsonl", &(corrupt + "\n"));
+        let failures = node_failures(d).unwrap();
+        assert_eq!(failures, [NodeFailure::Internal { count: 5, first: errors.first.clone() }]);
+        assert_eq!(errors.first.len(), InternalErrors::KEPT);
+        let said = failures[0].to_string();
+        assert!(said.starts_with("the system answered 5 requests with an internal error"), "{said}");
+        assert!(said.contains("cas of key 0: internal error: n3:7001: cas at index 0 applied as another command; "));
+        results(d, 4, 4);
         assert_eq!(node_failures(d).unwrap(), []);
     }
 

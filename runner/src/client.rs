@@ -70,11 +70,24 @@ pub(crate) struct Completion {
     pub(crate) kind: EventType,
     pub(crate) value: Value,
     pub(crate) error: Option<String>,
+    /// The error was the system's word that it broke an invariant of its
+    /// own ([`ClientError::Internal`]).
+    pub(crate) internal: bool,
+}
+
+impl Completion {
+    fn ok(value: Value) -> Completion {
+        Completion { kind: EventType::Ok, value, error: None, internal: false }
+    }
+
+    fn failed(kind: EventType, value: Value, e: &ClientError) -> Completion {
+        Completion { kind, value, error: Some(e.to_string()), internal: matches!(e, ClientError::Internal(_)) }
+    }
 }
 
 fn failed_write(e: ClientError, value: Value) -> Completion {
     let kind = if e.is_definite() { EventType::Fail } else { EventType::Info };
-    Completion { kind, value, error: Some(e.to_string()) }
+    Completion::failed(kind, value, &e)
 }
 
 pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix: &str, inv: &Invocation) -> Completion {
@@ -83,19 +96,19 @@ pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix:
     let workload = workload.of_key(inv.key);
     match inv.f {
         OpType::Read => match client.get(&key).await {
-            Ok(v) => Completion { kind: EventType::Ok, value: decode(workload, v), error: None },
-            Err(e) => Completion { kind: EventType::Fail, value: Value::Nil, error: Some(e.to_string()) },
+            Ok(v) => Completion::ok(decode(workload, v)),
+            Err(e) => Completion::failed(EventType::Fail, Value::Nil, &e),
         },
         OpType::Write => match client.put(&key, &encode(workload, &inv.value)).await {
-            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+            Ok(_) => Completion::ok(inv.value.clone()),
             Err(e) => failed_write(e, inv.value.clone()),
         },
         OpType::Delete => match client.delete(&key).await {
-            Ok(_) => Completion { kind: EventType::Ok, value: Value::Nil, error: None },
+            Ok(_) => Completion::ok(Value::Nil),
             Err(e) => failed_write(e, Value::Nil),
         },
         OpType::Append => match client.append(&key, &encode(workload, &inv.value)).await {
-            Ok(_) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+            Ok(_) => Completion::ok(inv.value.clone()),
             Err(e) => failed_write(e, inv.value.clone()),
         },
         OpType::Cas => {
@@ -105,11 +118,12 @@ pub(crate) async fn perform(client: &mut dyn Store, workload: ModelName, prefix:
             };
             let exp = (expected != Value::Nil).then(|| encode(workload, &expected));
             match client.cas(&key, exp.as_deref(), &encode(workload, &new)).await {
-                Ok(CasResult::Swapped) => Completion { kind: EventType::Ok, value: inv.value.clone(), error: None },
+                Ok(CasResult::Swapped) => Completion::ok(inv.value.clone()),
                 Ok(CasResult::Mismatch { current }) => Completion {
                     kind: EventType::Fail,
                     value: inv.value.clone(),
                     error: Some(format!("cas mismatch: current {}", decode(workload, current))),
+                    internal: false,
                 },
                 Err(e) => failed_write(e, inv.value.clone()),
             }
@@ -156,10 +170,10 @@ pub(crate) async fn perform_txn(client: &mut dyn Store, prefix: &str, ops: &[Mop
                     m => m.clone(),
                 })
                 .collect();
-            (Completion { kind: EventType::Ok, value: txn_value(&done), error: None }, done)
+            (Completion::ok(txn_value(&done)), done)
         }
         Err(e) if !ops.iter().any(Mop::is_write) => {
-            (Completion { kind: EventType::Fail, value: txn_value(ops), error: Some(e.to_string()) }, Vec::new())
+            (Completion::failed(EventType::Fail, txn_value(ops), &e), Vec::new())
         }
         Err(e) => (failed_write(e, txn_value(ops)), Vec::new()),
     }

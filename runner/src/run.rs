@@ -25,7 +25,7 @@ use checker::check::CheckOptions;
 use checker::history::{EventType, OpType, Value};
 use checker::input::{check_history, load_history};
 use checker::model::ModelName;
-use checker::results::{clip_line, Latency, Results, ResultsFile, RunStats, Validity};
+use checker::results::{clip_line, InternalErrors, Latency, Results, ResultsFile, RunStats, Validity};
 use checker::txn::{self, Mop, TxnResults};
 
 /// Everything a run needs.
@@ -139,6 +139,8 @@ struct Shared {
     acked: Mutex<HashMap<i64, Vec<i64>>>,
     /// Transactions: what each final read found, per key.
     final_lists: Mutex<HashMap<i64, Value>>,
+    /// Answers in which the system said it broke an invariant of its own.
+    internal: Mutex<InternalErrors>,
 }
 
 impl Shared {
@@ -151,6 +153,14 @@ impl Shared {
         let w = self.opts.workload.values();
         let t0 = self.recorder.record(process, EventType::Invoke, inv.f, inv.key, inv.value.clone(), None);
         let c = perform(client, w, &self.key_prefix, inv).await;
+        if c.internal {
+            self.internal.lock().unwrap().add(format!(
+                "{} of key {}: {}",
+                inv.f,
+                inv.key,
+                c.error.as_deref().unwrap_or("")
+            ));
+        }
         let t1 = self.recorder.record(process, c.kind, inv.f, inv.key, c.value.clone(), c.error);
         self.count(samples, Sample { f: inv.f, kind: c.kind, latency_ns: t1.saturating_sub(t0) });
         if let (EventType::Ok, OpType::Append, Value::Int(e)) = (c.kind, inv.f, &inv.value) {
@@ -170,6 +180,9 @@ impl Shared {
     ) -> (EventType, Vec<Mop>) {
         let t0 = self.recorder.record_event(process, EventType::Invoke, "txn", None, txn::txn_value(ops), None);
         let (c, done) = perform_txn(client, &self.key_prefix, ops).await;
+        if c.internal {
+            self.internal.lock().unwrap().add(format!("txn: {}", c.error.as_deref().unwrap_or("")));
+        }
         let t1 = self.recorder.record_event(process, c.kind, "txn", None, c.value, c.error);
         self.count(samples, Sample { f: OpType::Txn, kind: c.kind, latency_ns: t1.saturating_sub(t0) });
         if c.kind == EventType::Ok {
@@ -408,6 +421,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
         key_prefix: run_prefix(opts.seed),
         live: Live::default(),
         acked: Mutex::new(HashMap::new()),
+        internal: Mutex::new(InternalErrors::default()),
         final_lists: Mutex::new(HashMap::new()),
         opts,
     });
@@ -500,6 +514,7 @@ pub async fn run(opts: RunOptions) -> Result<RunOutcome, RunError> {
     if let (Some(idx), Some(t0)) = (first_bad, events.first().map(|e| e.time)) {
         stats.time_to_invalid_s = events.iter().find(|e| e.index == idx).map(|e| (e.time - t0) as f64 / 1e9);
     }
+    stats.internal_errors = std::mem::take(&mut *shared.internal.lock().unwrap());
     stats.final_reads_ok = finals.len() as u64;
     stats.final_reads_missing = (0..keys_touched).filter(|k| !finals.contains_key(k)).collect();
     if opts.workload.values() != ModelName::Register {
