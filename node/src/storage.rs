@@ -80,9 +80,10 @@ fn decode_pb<M: prost_011::Message + Default>(what: &'static str, bytes: &[u8]) 
 /// must have kept true, as etcd's `ETCD_VERIFY` checks its WAL at start: the
 /// indexes follow one another without a hole, and the terms never go down.
 /// Either break means the log was written wrong (a suffix that a leader
-/// overwrote kept on disk past the new tail, an entry lost between two
-/// others), and a node that ran on such a log could vote and answer from
-/// entries its cluster replaced, so the node refuses to start. Both checks
+/// overwrote kept on disk past the new tail, entries appended by a leader
+/// of a term older than the log's, an entry lost between two others), and
+/// a node that ran on such a log could vote and answer from entries its
+/// cluster replaced, so the node refuses to start. Both checks
 /// stay within the log's own column family: with `--unsafe-no-fsync` the
 /// families reach disk apart. Returns the last index, if any entry is left.
 fn verify_log(db: &DB) -> Result<Option<u64>, StoreError> {
@@ -103,7 +104,9 @@ fn verify_log(db: &DB) -> Result<Option<u64>, StoreError> {
                 return Err(StoreError::LogBroken {
                     index,
                     detail: format!(
-                        "its term {term} is below entry {prev_index}'s {prev_term} (a suffix a leader overwrote was kept)"
+                        "its term {term} is below entry {prev_index}'s {prev_term}, and a Raft log's terms \
+                         never go down (a suffix a new leader overwrote was kept, or a node that forgot its \
+                         term led in an older one)"
                     ),
                 });
             }
