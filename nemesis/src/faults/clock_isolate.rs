@@ -9,7 +9,7 @@ use rand::rngs::StdRng;
 use rand::Rng;
 use serde_json::{json, Value};
 
-use super::{await_new_leader, leader_and_cut, Applied, Fault, Kind, Needs, Pending};
+use super::{await_new_leader, leader_and_cut, Applied, Fault, Kind, Needs, Pending, NEW_LEADER_POLL, NEW_LEADER_WAIT};
 use crate::control::{Control, ControlError};
 use crate::partition::Grudge;
 
@@ -59,7 +59,7 @@ impl Fault for ClockIsolate {
                 let _ = control.set_clock(&one, 0).await;
                 return Err(e);
             }
-            await_new_leader(control, &old).await;
+            await_new_leader(control, &old, NEW_LEADER_WAIT, NEW_LEADER_POLL).await;
             Ok(Box::new(ClockIsolated { node: old, grudge, offset_ms: self.offset_ms }) as Box<dyn Applied>)
         })
     }

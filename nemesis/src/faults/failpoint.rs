@@ -187,6 +187,11 @@ impl Kind for FailpointRejoinKind {
 /// Where `failpoint-rejoin` crashes the old leader.
 const REJOIN_POINT: &str = "raft-after-overwrite";
 
+/// How often `failpoint-rejoin` looks for the others' new leader: the heal
+/// must come while that leader's log past the cut is still shorter than
+/// the old leader's.
+const REJOIN_POLL: Duration = Duration::from_millis(10);
+
 pub(super) struct FailpointReleadKind;
 pub(super) static KIND_RELEAD: FailpointReleadKind = FailpointReleadKind;
 
@@ -445,14 +450,7 @@ async fn rejoin(control: &Control, set: &mut FailpointSet) -> Result<(), Control
     let grudge = Grudge::isolating(&old, &control.names());
     control.partition(&grudge).await?;
     set.cut = Some(grudge);
-    let deadline = tokio::time::Instant::now() + ELECTION_WAIT;
-    let mut elected = None;
-    while elected.is_none() && tokio::time::Instant::now() < deadline {
-        elected = control.leader().await.filter(|l| *l != old);
-        if elected.is_none() {
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
-    }
+    let elected = super::await_new_leader(control, &old, ELECTION_WAIT, REJOIN_POLL).await;
     set.rejoin = Some(Rejoin { elected: elected.clone() });
     if elected.is_none() {
         return Ok(());

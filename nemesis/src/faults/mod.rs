@@ -352,8 +352,9 @@ impl Target {
 }
 
 /// How long the faults that strand an old leader wait for the others to
-/// elect a new one before they go on anyway.
+/// elect a new one before they go on anyway, and how often they look.
 const NEW_LEADER_WAIT: Duration = Duration::from_secs(10);
+const NEW_LEADER_POLL: Duration = Duration::from_millis(100);
 
 /// The leader now, and the cut that isolates it, for the faults that
 /// strand an old leader (`what` names what is done to it, for the error).
@@ -365,12 +366,16 @@ async fn leader_and_cut(control: &Control, rng: &mut StdRng, what: &str) -> Resu
     Ok((old, grudge))
 }
 
-/// Waits (up to [`NEW_LEADER_WAIT`]) until a node other than `old` leads;
-/// the fault goes on either way.
-async fn await_new_leader(control: &Control, old: &str) {
-    let deadline = tokio::time::Instant::now() + NEW_LEADER_WAIT;
-    while control.leader().await.is_none_or(|l| l == old) && tokio::time::Instant::now() < deadline {
-        tokio::time::sleep(Duration::from_millis(100)).await;
+/// Waits (up to `within`, looking every `poll`) until a node other than
+/// `old` leads, and names it; the caller goes on either way.
+async fn await_new_leader(control: &Control, old: &str, within: Duration, poll: Duration) -> Option<String> {
+    let deadline = tokio::time::Instant::now() + within;
+    loop {
+        let new = control.leader().await.filter(|l| l != old);
+        if new.is_some() || tokio::time::Instant::now() >= deadline {
+            return new;
+        }
+        tokio::time::sleep(poll).await;
     }
 }
 

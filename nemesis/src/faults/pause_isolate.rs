@@ -6,7 +6,7 @@ use std::any::Any;
 use rand::rngs::StdRng;
 use serde_json::{json, Value};
 
-use super::{await_new_leader, leader_and_cut, Applied, Fault, Kind, Needs, Pending};
+use super::{await_new_leader, leader_and_cut, Applied, Fault, Kind, Needs, Pending, NEW_LEADER_POLL, NEW_LEADER_WAIT};
 use crate::control::{Control, ControlError};
 use crate::partition::Grudge;
 
@@ -54,7 +54,7 @@ impl Fault for PauseIsolate {
             if cut.is_ok() {
                 // While it sleeps the others elect a leader and take
                 // writes; resumed behind the cut, it has not heard of them.
-                await_new_leader(control, &old).await;
+                await_new_leader(control, &old, NEW_LEADER_WAIT, NEW_LEADER_POLL).await;
             }
             // Resume even when the cut failed: never leave a node paused.
             let resumed = control.resume(std::slice::from_ref(&old)).await;
